@@ -1,0 +1,207 @@
+// Every option of `kernel-gossip agent`. Each is also an environment variable; the
+// DaemonSet sets them from the downward API and the agent ConfigMap. Options marked
+// "remote" can later be changed live by the aggregator's Config frame.
+import { LOG_LEVELS } from "../shared/log.ts";
+import type { OptionSpecs, Options } from "../shared/options.ts";
+
+export const AGENT_OPTIONS = {
+  nodeName: {
+    type: "string",
+    env: "NODE_NAME",
+    required: true,
+    help: "Node this agent watches (downward API spec.nodeName).",
+  },
+  clusterName: {
+    type: "string",
+    env: "CLUSTER_NAME",
+    default: "default",
+    help: "Cluster name sent in Hello and put on every record.",
+  },
+  aggregatorUrl: {
+    type: "url",
+    env: "AGGREGATOR_URL",
+    required: true,
+    protocols: ["ws:", "wss:"],
+    help: "WebSocket URL of the aggregator's stream endpoint, e.g. ws://kernel-gossip-aggregator.kernel-gossip:9400/stream.",
+  },
+  tokenFile: {
+    type: "string",
+    env: "TOKEN_FILE",
+    default: "/var/run/secrets/kernel-gossip/token",
+    help: "Projected service-account token (audience kernel-gossip) sent to the aggregator; re-read on every connect.",
+  },
+  token: {
+    type: "string",
+    env: "AGENT_TOKEN",
+    secret: true,
+    help: "Static token instead of --token-file (development and the demo only).",
+  },
+  caFile: {
+    type: "string",
+    env: "AGGREGATOR_CA_FILE",
+    help: "PEM CA bundle to verify the aggregator's certificate with wss://.",
+  },
+  kubeconfig: {
+    type: "string",
+    env: "KUBECONFIG",
+    help: "kubeconfig file; in-cluster service-account config when unset.",
+  },
+  podNamespace: {
+    type: "string",
+    env: "POD_NAMESPACE",
+    default: "kernel-gossip",
+    help: "Namespace kernel-gossip itself runs in; skipped by default like the system namespaces.",
+  },
+  cgroupRoot: {
+    type: "string",
+    env: "CGROUP_ROOT",
+    default: "/sys/fs/cgroup",
+    help: "Where the node's cgroup filesystem is mounted (read-only is enough).",
+  },
+  metricsPort: {
+    type: "int",
+    env: "METRICS_PORT",
+    default: "9101",
+    min: 0,
+    max: 65535,
+    help: "Port for /metrics, /healthz and /readyz (0 picks a free port).",
+  },
+  logLevel: { type: "enum", env: "LOG_LEVEL", default: "info", values: LOG_LEVELS, help: "pino log level." },
+  scanInterval: {
+    type: "duration",
+    env: "SCAN_INTERVAL",
+    default: "10s",
+    min: 1_000,
+    help: "How often the cgroup sensors read cpu.stat and the OOM counters (remote).",
+  },
+  throttleWindow: {
+    type: "duration",
+    env: "THROTTLE_WINDOW",
+    default: "60s",
+    min: 1_000,
+    help: "Sliding window over which the throttled ratio is computed.",
+  },
+  throttleThreshold: {
+    type: "ratio",
+    env: "THROTTLE_THRESHOLD",
+    default: "0.25",
+    help: "Throttled share of CFS periods that opens a CPUThrottling signal (remote).",
+  },
+  throttleResolveAfter: {
+    type: "duration",
+    env: "THROTTLE_RESOLVE_AFTER",
+    default: "2m",
+    min: 0,
+    help: "How long the ratio must stay below the threshold before the signal resolves (remote).",
+  },
+  throttleUpdateInterval: {
+    type: "duration",
+    env: "THROTTLE_UPDATE_INTERVAL",
+    default: "60s",
+    min: 1_000,
+    help: "How often an open throttling signal sends an update (remote).",
+  },
+  dedupCooldown: {
+    type: "duration",
+    env: "DEDUP_COOLDOWN",
+    default: "3m",
+    min: 0,
+    help: "Repeats of the same namespace/pod/container/reason within this time are counted, not sent (remote).",
+  },
+  dedupMaxKeys: {
+    type: "int",
+    env: "DEDUP_MAX_KEYS",
+    default: "10000",
+    min: 1,
+    help: "Bound of the dedup cache; evictions are counted.",
+  },
+  maxBatchEvents: {
+    type: "int",
+    env: "MAX_BATCH_EVENTS",
+    default: "1000",
+    min: 1,
+    max: 10_000,
+    help: "Events per batch at most (remote).",
+  },
+  flushInterval: {
+    type: "duration",
+    env: "FLUSH_INTERVAL",
+    default: "250ms",
+    min: 10,
+    help: "How long a partial batch waits for more events under load (remote).",
+  },
+  queueMaxEvents: {
+    type: "int",
+    env: "QUEUE_MAX_EVENTS",
+    default: "20000",
+    min: 1,
+    help: "Bound of the outgoing queue in events; overflow drops throttle samples first.",
+  },
+  queueMaxBytes: {
+    type: "int",
+    env: "QUEUE_MAX_BYTES",
+    default: "16777216",
+    min: 1024,
+    help: "Bound of the outgoing queue in encoded bytes.",
+  },
+  maxUnackedBatches: {
+    type: "int",
+    env: "MAX_UNACKED_BATCHES",
+    default: "32",
+    min: 1,
+    help: "Batches sent but not yet acknowledged, at most; the rest waits in the queue.",
+  },
+  extraReasons: {
+    type: "list",
+    env: "EXTRA_REASONS",
+    default: "",
+    help: "Further failure reasons to report besides CrashLoopBackOff and OOMKilled: ImagePullBackOff, CreateContainerConfigError, Evicted, Error (remote).",
+  },
+  namespaceAllow: {
+    type: "list",
+    env: "NAMESPACE_ALLOW",
+    default: "",
+    help: "Only these namespaces (empty: all but the deny list) (remote).",
+  },
+  namespaceDeny: {
+    type: "list",
+    env: "NAMESPACE_DENY",
+    default: "kube-system,kube-public,kube-node-lease",
+    help: "Namespaces never watched; the agent's own namespace is always added (remote).",
+  },
+  namespaceLabelSelector: {
+    type: "string",
+    env: "NAMESPACE_LABEL_SELECTOR",
+    default: "",
+    help: "Label-selected mode: only namespaces matching this selector, followed live (e.g. kernel-gossip.io/enabled=true) (remote).",
+  },
+  optOutAnnotation: {
+    type: "string",
+    env: "OPT_OUT_ANNOTATION",
+    default: "kernel-gossip.io/ignore",
+    help: 'Pods with this annotation set to "true" are not reported.',
+  },
+  watchStaleAfter: {
+    type: "duration",
+    env: "WATCH_STALE_AFTER",
+    default: "3m",
+    min: 1_000,
+    help: "Restart the pod watch when no event or bookmark arrived for this long.",
+  },
+  heartbeatInterval: {
+    type: "duration",
+    env: "HEARTBEAT_INTERVAL",
+    default: "15s",
+    min: 100,
+    help: "WebSocket ping interval; a peer silent for two intervals is dropped.",
+  },
+  shutdownTimeout: {
+    type: "duration",
+    env: "SHUTDOWN_TIMEOUT",
+    default: "10s",
+    min: 0,
+    help: "On SIGTERM, how long to wait for outstanding acknowledgements.",
+  },
+} as const satisfies OptionSpecs;
+
+export type AgentOptions = Options<typeof AGENT_OPTIONS>;

@@ -1,0 +1,13 @@
+import { defineConfig } from "vitest/config";
+
+export default defineConfig({
+  test: {
+    include: ["{agent,aggregator,shared,cli,test,deploy,crds,bench}/**/*.test.ts", "proto/**/*.test.ts"],
+    globalSetup: ["test/global-setup.ts"],
+    testTimeout: 30_000,
+    hookTimeout: 30_000,
+    // Integration tests start real servers and child processes; two cores.
+    pool: "forks",
+    maxWorkers: 2,
+  },
+});
