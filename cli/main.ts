@@ -1,0 +1,88 @@
+// `kernel-gossip <agent|aggregator|demo>`: parses options (flags or environment), prints
+// a clear message naming any bad value, and runs the role until SIGTERM/SIGINT.
+import { AGENT_OPTIONS } from "../agent/options.ts";
+import { AGGREGATOR_OPTIONS } from "../aggregator/options.ts";
+import { type OptionSpecs, OptionError, parseOptions, renderHelp } from "../shared/options.ts";
+import { VERSION } from "../shared/version.ts";
+
+interface Command {
+  summary: string;
+  options: OptionSpecs;
+  run(argv: readonly string[]): Promise<number>;
+}
+
+const COMMANDS: Record<string, Command> = {
+  agent: {
+    summary: "Per-node agent (DaemonSet): watches this node's pods and cgroups, streams events to the aggregator.",
+    options: AGENT_OPTIONS,
+    run: async (argv) => {
+      const options = parseOptions(AGENT_OPTIONS, argv, process.env);
+      const { runAgentProcess } = await import("./run-agent.ts");
+      return runAgentProcess(options);
+    },
+  },
+  aggregator: {
+    summary: "Aggregator (Deployment): accepts agents, enriches events and writes KernelWhispers and PodBirthCertificates.",
+    options: AGGREGATOR_OPTIONS,
+    run: async (argv) => {
+      const options = parseOptions(AGGREGATOR_OPTIONS, argv, process.env);
+      const { runAggregatorProcess } = await import("./run-aggregator.ts");
+      return runAggregatorProcess(options);
+    },
+  },
+  demo: {
+    summary:
+      "End-to-end demo on this machine: a local Kubernetes API server, the CRDs, an aggregator and an agent for node demo-node, pods that crash-loop, get OOM-killed and throttled, then the real `kubectl get kernelwhispers`. Needs a development checkout (it uses test/kube-api).",
+    options: {},
+    run: async (argv) => {
+      parseOptions({}, argv, {});
+      const { runDemo } = await import("../demo/run.ts");
+      return runDemo();
+    },
+  },
+};
+
+function usage(): string {
+  const rows = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(11)} ${c.summary}`);
+  return `kernel-gossip ${VERSION}: what the kernel knows about your pods, as Kubernetes resources.\n\nUsage: kernel-gossip <command> [options]\n\nCommands:\n${rows.join("\n")}\n\nRun \`kernel-gossip <command> --help\` for a command's options.\n`;
+}
+
+async function main(argv: readonly string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === "--help" || name === "-h" || name === "help") {
+    process.stdout.write(usage());
+    return name === undefined ? 2 : 0;
+  }
+  if (name === "--version" || name === "version") {
+    process.stdout.write(`${VERSION}\n`);
+    return 0;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    process.stderr.write(`kernel-gossip: unknown command ${JSON.stringify(name)}\n\n${usage()}`);
+    return 2;
+  }
+  if (rest.includes("--help") || rest.includes("-h")) {
+    process.stdout.write(renderHelp(name, command.summary, command.options));
+    return 0;
+  }
+  try {
+    return await command.run(rest);
+  } catch (err) {
+    if (err instanceof OptionError) {
+      process.stderr.write(`kernel-gossip ${name}: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`kernel-gossip: fatal: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exitCode = 1;
+  },
+);
