@@ -2,7 +2,7 @@
 // a clear message naming any bad value, and runs the role until SIGTERM/SIGINT.
 import { AGENT_OPTIONS } from "../agent/options.ts";
 import { AGGREGATOR_OPTIONS } from "../aggregator/options.ts";
-import { type OptionSpecs, OptionError, parseOptions, renderHelp } from "../shared/options.ts";
+import { OptionError, type OptionSpecs, parseOptions, renderHelp } from "../shared/options.ts";
 import { VERSION } from "../shared/version.ts";
 
 interface Command {
@@ -13,7 +13,8 @@ interface Command {
 
 const COMMANDS: Record<string, Command> = {
   agent: {
-    summary: "Per-node agent (DaemonSet): watches this node's pods and cgroups, streams events to the aggregator.",
+    summary:
+      "Per-node agent (DaemonSet): watches this node's pods and cgroups, streams events to the aggregator.",
     options: AGENT_OPTIONS,
     run: async (argv) => {
       const options = parseOptions(AGENT_OPTIONS, argv, process.env);
@@ -22,7 +23,8 @@ const COMMANDS: Record<string, Command> = {
     },
   },
   aggregator: {
-    summary: "Aggregator (Deployment): accepts agents, enriches events and writes KernelWhispers and PodBirthCertificates.",
+    summary:
+      "Aggregator (Deployment): accepts agents, enriches events and writes KernelWhispers and PodBirthCertificates.",
     options: AGGREGATOR_OPTIONS,
     run: async (argv) => {
       const options = parseOptions(AGGREGATOR_OPTIONS, argv, process.env);
@@ -82,7 +84,9 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err: unknown) => {
-    process.stderr.write(`kernel-gossip: fatal: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.stderr.write(
+      `kernel-gossip: fatal: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+    );
     process.exitCode = 1;
   },
 );
