@@ -1,0 +1,98 @@
+// The aggregator's own small domain types: what a whisper is about and what was seen.
+// Wire events are turned into these at the pipeline's edge; emit/ and recommend/ speak
+// only these.
+
+/** Signals a KernelWhisper can carry (crds/kernelwhispers.yaml spec.signal enum). */
+export const SIGNALS = [
+  "CPUThrottling",
+  "OOMKilled",
+  "CrashLoopBackOff",
+  "ImagePullBackOff",
+  "CreateContainerConfigError",
+  "Evicted",
+  "Error",
+] as const;
+export type Signal = (typeof SIGNALS)[number];
+
+export type Severity = "info" | "warning" | "critical";
+export const SEVERITY_RANK: Record<Severity, number> = { info: 0, warning: 1, critical: 2 };
+
+export interface WorkloadRef {
+  /** Deployment, StatefulSet, DaemonSet, CronJob, Job, ReplicaSet, …; Pod (bare); Label (workload label). */
+  kind: string;
+  name: string;
+}
+
+/** Who a record is about, after enrichment. */
+export interface Enriched {
+  cluster: string;
+  project: string;
+  workload: WorkloadRef;
+}
+
+export interface PodIdentity {
+  uid: string;
+  namespace: string;
+  name: string;
+  node: string;
+  qosClass: string;
+}
+
+export type ThrottleStateName = "Open" | "Update" | "Resolved";
+
+export interface ThrottlingEvidence {
+  state: ThrottleStateName;
+  ratio: number;
+  throttledSeconds: number;
+  coresUsed: number;
+  limitCores: number;
+  demandCores: number;
+  windowSeconds: number;
+  pressureSomeAvg10: number;
+}
+
+export interface OomEvidence {
+  source: "kubelet" | "kernel";
+  limitBytes: number;
+  peakBytes: number;
+  mainProcessSurvived: boolean;
+}
+
+export interface TerminationEvidence {
+  reason: string;
+  lastReason: string;
+  exitCode: number;
+  signal: number;
+  message: string;
+  restartCount: number;
+  backoffSeconds: number;
+  meaning?: string;
+}
+
+export interface Evidence {
+  throttling?: ThrottlingEvidence;
+  oom?: OomEvidence;
+  termination?: TerminationEvidence;
+}
+
+export type RecommendationAction =
+  | "SetCPULimit"
+  | "RemoveCPULimit"
+  | "HPAManaged"
+  | "NoLimit"
+  | "SetMemoryLimit"
+  | "FixCrash"
+  | "NotEnoughData"
+  | "Investigate";
+
+export type Confidence = "none" | "low" | "medium" | "high";
+
+export interface Recommendation {
+  action: RecommendationAction;
+  /** Numbers first, then one sentence. */
+  summary: string;
+  cpuLimit?: string;
+  memoryLimit?: string;
+  confidence?: Confidence;
+  samples?: number;
+}

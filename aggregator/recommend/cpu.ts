@@ -1,0 +1,92 @@
+// CPU limit recommendation from per-window demand (cores used + cores lost to throttling).
+import type { Confidence, Recommendation } from "../emit/types.ts";
+import { formatCpu, percentile, roundUpCores } from "./quantity.ts";
+
+export interface CpuPolicy {
+  /** Percentile of per-window demand the limit must cover (0..1). */
+  percentile: number;
+  /** Headroom added on top of that percentile (0.2 = +20 %). */
+  headroom: number;
+  /** Fewer windows than this: "not enough data yet". */
+  minSamples: number;
+  /** From this many windows confidence is medium, then high. */
+  mediumSamples: number;
+  highSamples: number;
+}
+
+export const DEFAULT_CPU_POLICY: CpuPolicy = {
+  percentile: 0.95,
+  headroom: 0.2,
+  minSamples: 6,
+  mediumSamples: 30,
+  highSamples: 120,
+};
+
+export interface CpuInput {
+  /** Per-window demand in cores, oldest first. */
+  samples: readonly number[];
+  /** Current CPU limit in cores, 0 when none. */
+  limitCores: number;
+  /** Name of the HorizontalPodAutoscaler targeting the workload, when one does. */
+  hpa?: string | undefined;
+}
+
+export function confidenceOf(samples: number, policy: CpuPolicy): Confidence {
+  if (samples < policy.minSamples) return "none";
+  if (samples < policy.mediumSamples) return "low";
+  if (samples < policy.highSamples) return "medium";
+  return "high";
+}
+
+const cores = (n: number): string => `${n.toFixed(2)} cores`;
+
+export function recommendCpu(input: CpuInput, policy: CpuPolicy = DEFAULT_CPU_POLICY): Recommendation {
+  const n = input.samples.length;
+  const confidence = confidenceOf(n, policy);
+  const pct = Math.round(policy.percentile * 100);
+  const headroom = Math.round(policy.headroom * 100);
+  if (input.limitCores <= 0) {
+    const p = n > 0 ? percentile(input.samples, policy.percentile) : 0;
+    return {
+      action: "NoLimit",
+      summary: `no CPU limit, p${pct} demand ${cores(p)} (${n} windows). Nothing is CFS-throttled by a limit here; keep the CPU request near the demand.`,
+      confidence,
+      samples: n,
+    };
+  }
+  if (n < policy.minSamples) {
+    return {
+      action: "NotEnoughData",
+      summary: `limit ${formatCpu(input.limitCores)}, ${n} of ${policy.minSamples} windows. Not enough data yet to recommend a CPU limit.`,
+      confidence,
+      samples: n,
+    };
+  }
+  const p = percentile(input.samples, policy.percentile);
+  const target = roundUpCores(p * (1 + policy.headroom));
+  const basis = `p${pct} demand ${cores(p)} + ${headroom} %, ${n} windows, confidence ${confidence}`;
+  if (input.hpa) {
+    return {
+      action: "HPAManaged",
+      summary: `limit ${formatCpu(input.limitCores)} → ${formatCpu(target)} per pod (${basis}). An HorizontalPodAutoscaler (${input.hpa}) manages this workload: raise the per-pod limit or lower the HPA's CPU target instead of adding replicas by hand.`,
+      cpuLimit: formatCpu(target),
+      confidence,
+      samples: n,
+    };
+  }
+  if (target <= input.limitCores) {
+    return {
+      action: "RemoveCPULimit",
+      summary: `limit ${formatCpu(input.limitCores)}, ${basis} fits under it. Throttling comes from bursts shorter than a window that no limit sized to the demand absorbs; remove the CPU limit and keep the request.`,
+      confidence,
+      samples: n,
+    };
+  }
+  return {
+    action: "SetCPULimit",
+    summary: `limit ${formatCpu(input.limitCores)} → ${formatCpu(target)} (${basis}). The container needs more CPU than its limit allows; raise the limit to ${formatCpu(target)}.`,
+    cpuLimit: formatCpu(target),
+    confidence,
+    samples: n,
+  };
+}
