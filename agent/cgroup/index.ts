@@ -1,0 +1,11 @@
+// Kernel sensors: CPU throttling and kernel OOM kills read from the cgroup filesystem.
+export type { CgroupHierarchies, CgroupLayout } from "./layout.ts";
+export { detectLayout } from "./layout.ts";
+export type { CgroupMetrics, ContainerSeries } from "./metrics.ts";
+export { createCgroupMetrics } from "./metrics.ts";
+export type { CgroupDriver } from "./paths.ts";
+export type { CgroupFs } from "./reader.ts";
+export { nodeCgroupFs } from "./reader.ts";
+export type { CgroupSamplerDeps, ScanReport } from "./sampler.ts";
+export { CgroupSampler } from "./sampler.ts";
+export type { ThrottleSettings } from "./signal.ts";

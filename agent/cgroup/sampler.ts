@@ -1,0 +1,365 @@
+// The cgroup sampler: every scan interval, for each running container of the node's pods,
+// read its CPU counters, limit and OOM counter, keep a sliding window, and turn what it
+// sees into throttle and kernel-OOM events and per-container metrics.
+//
+// Invariants: scans never overlap (the next is scheduled when one ends); a container is
+// keyed by pod uid + name and its state belongs to one instance (container id) — a new id
+// starts fresh; the first sight of an OOM counter is a baseline, never an event, so an
+// agent restart re-reports nothing; ENOENT because a container vanished is silent.
+
+import type { Clock, Timer } from "../../shared/clock.ts";
+import type { Logger } from "../../shared/log.ts";
+import { ThrottleState, type WireEvent } from "../../shared/proto.ts";
+import type {
+  ContainerView,
+  EventSink,
+  KernelStats,
+  KernelStatsSource,
+  PodDirectory,
+  PodView,
+} from "../types.ts";
+import {
+  type CgroupFiles,
+  cgroupFiles,
+  parseCpuStat,
+  parseLimit,
+  parseOomKills,
+  parsePressure,
+  parseUsage,
+} from "./files.ts";
+import type { CgroupLayout } from "./layout.ts";
+import { CgroupLocator } from "./locator.ts";
+import type { CgroupMetrics } from "./metrics.ts";
+import { kernelOomEvent, OomMerger } from "./oom.ts";
+import { bareContainerId } from "./paths.ts";
+import { type CgroupFs, nodeCgroupFs } from "./reader.ts";
+import { FileReads, got, VANISHED } from "./reads.ts";
+import { type SignalStep, type ThrottleSettings, ThrottleSignal } from "./signal.ts";
+import { podStats } from "./stats.ts";
+import { CpuWindow } from "./window.ts";
+
+export interface CgroupSamplerDeps {
+  root: string;
+  layout: CgroupLayout;
+  pods: PodDirectory;
+  sink: EventSink;
+  clock: Clock;
+  log: Logger;
+  metrics: CgroupMetrics;
+  settings: ThrottleSettings;
+  /** File access; the real file system unless a test injects failures. */
+  fs?: CgroupFs;
+}
+
+export interface ScanReport {
+  scan: number;
+  pods: number;
+  /** Containers located and read this scan. */
+  containers: number;
+  /** Running containers whose cgroup was not found. */
+  unlocated: number;
+  /** Containers whose cgroup vanished during the scan (not errors). */
+  vanished: number;
+  readErrors: number;
+  events: number;
+}
+
+/** The CFS limit is re-read every this many scans (and for every new container). */
+const LIMIT_REREAD_SCANS = 6;
+
+interface Instance {
+  key: string;
+  pod: PodView;
+  container: string;
+  bareId: string;
+  files: CgroupFiles;
+  window: CpuWindow;
+  signal: ThrottleSignal;
+  limit?: number;
+  limitReadAt: number;
+  oomKills?: number;
+}
+
+export class CgroupSampler implements KernelStatsSource {
+  readonly #deps: CgroupSamplerDeps;
+  readonly #settings: ThrottleSettings;
+  readonly #locator: CgroupLocator;
+  readonly #reads: FileReads;
+  readonly #oom = new OomMerger();
+  readonly #instances = new Map<string, Instance>();
+  readonly #log: Logger;
+  #scan = 0;
+  #timer?: Timer;
+  #running = false;
+  #stopped = true;
+
+  constructor(deps: CgroupSamplerDeps) {
+    this.#deps = deps;
+    this.#settings = { ...deps.settings };
+    this.#log = deps.log.child({ component: "cgroup" });
+    const fs = deps.fs ?? nodeCgroupFs;
+    this.#locator = new CgroupLocator(deps.layout, fs);
+    this.#reads = new FileReads(fs, deps.metrics, this.#log);
+    const { version, driver, hierarchies } = deps.layout;
+    deps.metrics.layoutInfo.set({ version: String(version), driver }, 1);
+    this.#log.info(
+      { cgroupRoot: deps.root, version, driver, hierarchies },
+      `cgroup layout: ${deps.layout.description}${driver === "unknown" ? " (no kubepods cgroup yet; trying cgroupfs and systemd names)" : ""}`,
+    );
+  }
+
+  start(): void {
+    if (!this.#stopped) return;
+    this.#stopped = false;
+    this.#schedule(0);
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    if (this.#timer) this.#deps.clock.clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  configure(settings: Partial<ThrottleSettings>): void {
+    const intervalChanged =
+      settings.scanIntervalMs !== undefined && settings.scanIntervalMs !== this.#settings.scanIntervalMs;
+    Object.assign(this.#settings, settings);
+    for (const inst of this.#instances.values()) inst.window.windowMs = this.#settings.windowMs;
+    if (intervalChanged && !this.#stopped && !this.#running && this.#timer) {
+      this.#deps.clock.clearTimeout(this.#timer);
+      this.#schedule(this.#settings.scanIntervalMs);
+    }
+  }
+
+  podStats(pod: PodView): Promise<KernelStats | undefined> {
+    return podStats(pod, this.#deps.layout, this.#locator, this.#reads, this.#scan);
+  }
+
+  #schedule(ms: number): void {
+    const timer = this.#deps.clock.setTimeout(() => void this.#tick(), ms);
+    (timer as { unref?: () => void }).unref?.();
+    this.#timer = timer;
+  }
+
+  async #tick(): Promise<void> {
+    this.#timer = undefined;
+    if (this.#stopped) return;
+    try {
+      await this.scanOnce();
+    } catch (err) {
+      this.#log.error({ err }, "cgroup scan failed; the next scan runs as scheduled");
+    }
+    if (!this.#stopped) this.#schedule(this.#settings.scanIntervalMs);
+  }
+
+  async scanOnce(): Promise<ScanReport> {
+    if (this.#running) throw new Error("cgroup scan already running (scans never overlap)");
+    this.#running = true;
+    const started = this.#deps.clock.monotonic();
+    const scan = ++this.#scan;
+    const report: ScanReport = {
+      scan,
+      pods: 0,
+      containers: 0,
+      unlocated: 0,
+      vanished: 0,
+      readErrors: 0,
+      events: 0,
+    };
+    const errorsBefore = this.#reads.errors;
+    try {
+      this.#decideOoms(scan, report);
+      const seen = new Set<string>();
+      const live = new Set<string>();
+      for (const pod of this.#deps.pods.pods()) {
+        report.pods++;
+        live.add(pod.uid);
+        for (const c of pod.containers) {
+          const bareId = bareContainerId(c.containerId);
+          if (!c.running || bareId === undefined) continue;
+          const key = `${pod.uid}/${c.name}`;
+          seen.add(key);
+          const outcome = await this.#sample(pod, c, key, bareId, scan, report);
+          if (outcome === "read") report.containers++;
+          else if (outcome === "unlocated") report.unlocated++;
+          else if (outcome === "vanished") report.vanished++;
+        }
+      }
+      for (const [key, inst] of this.#instances) if (!seen.has(key)) this.#evict(inst, report);
+      for (const uid of [...this.#locator.cachedPods()]) if (!live.has(uid)) this.#locator.forgetPod(uid);
+      this.#locator.forgetMissing((uid) => live.has(uid));
+      this.#deps.metrics.containers.set(this.#instances.size);
+    } finally {
+      this.#running = false;
+      report.readErrors = this.#reads.errors - errorsBefore;
+      this.#deps.metrics.scanDuration.observe((this.#deps.clock.monotonic() - started) / 1000);
+    }
+    return report;
+  }
+
+  async #sample(
+    pod: PodView,
+    c: ContainerView,
+    key: string,
+    bareId: string,
+    scan: number,
+    report: ScanReport,
+  ): Promise<"read" | "unlocated" | "vanished" | "failed"> {
+    let inst = this.#instances.get(key);
+    if (inst && inst.bareId !== bareId) {
+      this.#evict(inst, report);
+      inst = undefined;
+    }
+    if (!inst) {
+      const rel = await this.#reads.locate(this.#locator, pod, bareId, scan);
+      if (rel === undefined) return "unlocated";
+      inst = {
+        key,
+        pod,
+        container: c.name,
+        bareId,
+        files: cgroupFiles(this.#deps.layout, rel),
+        window: new CpuWindow(this.#settings.windowMs),
+        signal: new ThrottleSignal(),
+        limitReadAt: Number.NEGATIVE_INFINITY,
+      };
+      this.#instances.set(key, inst);
+    }
+    inst.pod = pod;
+    const f = inst.files;
+    const version = this.#deps.layout.version;
+    const limitDue = scan - inst.limitReadAt >= LIMIT_REREAD_SCANS;
+    const [stat, usage, limit, oom, pressure] = await Promise.all([
+      this.#reads.read(f, f.cpuStat, (t) => parseCpuStat(version, t)),
+      this.#reads.read(f, f.usage, parseUsage),
+      limitDue ? this.#reads.readAll(f, f.limit, (t) => parseLimit(version, t)) : undefined,
+      this.#reads.read(f, f.oom, (t) => parseOomKills(version, t)),
+      this.#reads.read(f, f.pressure, parsePressure),
+    ]);
+    if ([stat, usage, limit, oom, pressure].includes(VANISHED)) {
+      this.#evict(inst, report);
+      this.#locator.forgetPod(pod.uid);
+      return "vanished";
+    }
+    const now = this.#deps.clock.now();
+    if (typeof limit === "object") {
+      inst.limitReadAt = scan;
+      inst.limit = limit.value;
+    }
+    const oomKills = got(oom);
+    if (oomKills !== undefined) await this.#observeOom(pod, c, inst, oomKills, now, scan);
+    const cpu = got(stat);
+    const usageSeconds = cpu?.usageSeconds ?? got(usage);
+    if (cpu === undefined || usageSeconds === undefined) return "failed";
+    inst.window.push({ atMs: this.#deps.clock.monotonic(), ...cpu, usageSeconds });
+    const stats = inst.window.stats();
+    this.#deps.metrics.series.set(key, {
+      labels: { namespace: pod.ref.namespace ?? "", pod: pod.ref.name ?? "", container: c.name },
+      throttledRatio: inst.limit !== undefined ? stats?.ratio : undefined,
+      throttledSeconds: cpu.throttledSeconds,
+      periods: cpu.periods,
+      throttledPeriods: cpu.throttled,
+      usageSeconds,
+      limitCores: inst.limit,
+      oomKills: inst.oomKills,
+    });
+    let step: SignalStep | undefined;
+    if (inst.limit === undefined) step = inst.signal.close();
+    else if (stats) {
+      const demand = inst.window.lastStep()?.demandCores;
+      step = inst.signal.observe(this.#deps.clock.monotonic(), now, stats.ratio, demand, this.#settings);
+    }
+    if (step) this.#emitThrottle(pod, c.name, inst, step, got(pressure) ?? -1, report);
+    return "read";
+  }
+
+  async #observeOom(
+    pod: PodView,
+    c: ContainerView,
+    inst: Instance,
+    value: number,
+    now: number,
+    scan: number,
+  ): Promise<void> {
+    const last = inst.oomKills;
+    inst.oomKills = value;
+    if (last === undefined || value <= last) return; // baseline (first sight) or a recreated cgroup
+    const o = {
+      podUid: pod.uid,
+      container: c.name,
+      bareId: inst.bareId,
+      kills: value - last,
+      counterValue: value,
+    };
+    this.#log.info(
+      { pod: pod.ref.name, namespace: pod.ref.namespace, ...o },
+      "kernel OOM kill counted in the container's memory cgroup; checking in one scan whether the main process survived",
+    );
+    const mem = await this.#reads.memory(inst.files, this.#deps.layout.version);
+    this.#oom.add({
+      ...o,
+      memoryLimitBytes: mem.limit || c.memoryLimitBytes || 0,
+      memoryPeakBytes: mem.peak,
+      observedAtMs: now,
+      scan,
+    });
+  }
+
+  #decideOoms(scan: number, report: ScanReport): void {
+    const { emit, merged } = this.#oom.decide(scan, this.#deps.pods);
+    for (const { observation, pod } of emit) {
+      this.#deps.sink.emit(kernelOomEvent(observation, pod));
+      report.events++;
+    }
+    for (const o of merged) {
+      this.#deps.metrics.kernelOomMerged.inc();
+      this.#log.debug(o, "kernel OOM kill merged: the container's main process died, the kubelet reports it");
+    }
+  }
+
+  #emitThrottle(
+    pod: PodView,
+    container: string,
+    inst: Instance,
+    step: SignalStep,
+    pressure: number,
+    report: ScanReport,
+  ): void {
+    const stats = inst.window.stats();
+    const state = {
+      open: ThrottleState.THROTTLE_STATE_OPEN,
+      update: ThrottleState.THROTTLE_STATE_UPDATE,
+      resolved: ThrottleState.THROTTLE_STATE_RESOLVED,
+    }[step.state];
+    const event: WireEvent = {
+      id: `${pod.uid}/${container}/cpu-throttle/${step.openedAtMs}/${step.state}/${step.seq}`,
+      pod: pod.ref,
+      container,
+      observedAtMs: this.#deps.clock.now(),
+      count: 1,
+      throttle: {
+        state,
+        throttledRatio: stats?.ratio ?? 0,
+        throttledSeconds: stats?.throttledSeconds ?? 0,
+        coresUsed: stats?.coresUsed ?? 0,
+        limitCores: inst.limit ?? 0,
+        demandCores: stats?.demandCores ?? 0,
+        windowSeconds: Math.round(stats?.windowSeconds ?? 0),
+        nrPeriods: stats?.nrPeriods ?? 0,
+        nrThrottled: stats?.nrThrottled ?? 0,
+        pressureSomeAvg10: pressure,
+        demandSamples: step.demandSamples,
+      },
+    };
+    this.#deps.sink.emit(event);
+    report.events++;
+  }
+
+  #evict(inst: Instance, report: ScanReport): void {
+    this.#instances.delete(inst.key);
+    this.#deps.metrics.series.delete(inst.key);
+    this.#reads.forget(inst.files);
+    const step = inst.signal.close();
+    if (step) this.#emitThrottle(inst.pod, inst.container, inst, step, -1, report);
+  }
+}
