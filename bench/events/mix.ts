@@ -49,6 +49,8 @@ export interface MixOptions {
   workloads?: number;
   /** Namespace of workload w; defaults to one namespace per 4 workloads. */
   namespaceOf?: (w: number) => string;
+  /** Share of each event type; defaults to MIX. */
+  mix?: { throttle: number; failure: number; birth: number; oom: number };
 }
 
 export interface MixPod {
@@ -116,8 +118,9 @@ export function mixEvents(count: number, options: MixOptions & { nowMs?: number 
     const container = pod.containers[Math.floor(rand() * pod.containers.length)] as string;
     const observedAtMs = now + i * 7;
     const r = rand();
+    const mix = options.mix ?? MIX;
     const base = { pod: pod.ref, container, observedAtMs, count: 1 };
-    if (r < MIX.throttle) {
+    if (r < mix.throttle) {
       const ratio = 0.25 + rand() * 0.7;
       const limit = [0.25, 0.5, 1, 2][Math.floor(rand() * 4)] as number;
       const nrPeriods = 600 + Math.floor(rand() * 10);
@@ -138,7 +141,7 @@ export function mixEvents(count: number, options: MixOptions & { nowMs?: number 
           demandSamples: Array.from({ length: 6 }, () => Math.round(limit * (1 + rand()) * 1000) / 1000),
         },
       });
-    } else if (r < MIX.throttle + MIX.failure) {
+    } else if (r < mix.throttle + mix.failure) {
       const key = `${pod.ref.uid}/${container}`;
       const restartCount = (restarts.get(key) ?? Math.floor(rand() * 20)) + 1;
       restarts.set(key, restartCount);
@@ -161,7 +164,7 @@ export function mixEvents(count: number, options: MixOptions & { nowMs?: number 
           backoffSeconds: oom ? 0 : 300,
         },
       });
-    } else if (r < MIX.throttle + MIX.failure + MIX.birth) {
+    } else if (r < mix.throttle + mix.failure + mix.birth) {
       const created = observedAtMs - 9_000;
       const steps = [
         { name: "created", actor: Actor.ACTOR_API_SERVER, atMs: created, durationMs: 0 },

@@ -1,0 +1,63 @@
+// Process-level figures of another process, read from /proc: resident memory (VmRSS) and
+// CPU time (utime + stime), which is what a node's kubelet and cgroup charge for it.
+import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+
+/** Clock ticks per second of /proc/<pid>/stat times (USER_HZ, from `getconf CLK_TCK`). */
+const USER_HZ = ((): number => {
+  try {
+    const hz = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim());
+    return Number.isFinite(hz) && hz > 0 ? hz : 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/** Resident set size in bytes, from /proc/<pid>/status VmRSS. */
+export function rssBytes(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const match = /^VmRSS:\s+(\d+)\s+kB$/m.exec(status);
+  if (!match) throw new Error(`no VmRSS in /proc/${pid}/status (process gone?)`);
+  return Number(match[1]) * 1024;
+}
+
+/** CPU seconds used so far (user + system), from /proc/<pid>/stat fields 14 and 15. */
+export function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  // The command name (field 2) may hold spaces and parentheses: split after the last ")".
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const utime = Number(fields[11]);
+  const stime = Number(fields[12]);
+  return (utime + stime) / USER_HZ;
+}
+
+export interface Usage {
+  /** RSS samples in bytes over the window. */
+  rss: number[];
+  /** Average cores over the window (CPU seconds / wall seconds). */
+  cores: number;
+  seconds: number;
+}
+
+/**
+ * Samples RSS every `everyMs` for `durationMs` and the CPU used over the same window.
+ * `tick` runs at each sample (e.g. to check the process is still healthy).
+ */
+export async function sampleUsage(
+  pid: number,
+  options: { durationMs: number; everyMs: number; tick?: () => void },
+): Promise<Usage> {
+  const rss: number[] = [];
+  const cpu0 = cpuSeconds(pid);
+  const t0 = performance.now();
+  for (;;) {
+    rss.push(rssBytes(pid));
+    options.tick?.();
+    if (performance.now() - t0 >= options.durationMs) break;
+    await new Promise((r) =>
+      setTimeout(r, Math.min(options.everyMs, options.durationMs - (performance.now() - t0))),
+    );
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  return { rss, cores: (cpuSeconds(pid) - cpu0) / seconds, seconds };
+}
