@@ -1,0 +1,417 @@
+// The agent's one WebSocket to the aggregator. Invariants:
+//  - every batch stays in `unacked` until the aggregator acks its sequence number (acks may
+//    come in any order); after a reconnect the unacked batches are resent first, oldest first,
+//    byte for byte, then new batches follow;
+//  - at most maxUnackedBatches are in flight: when the window is full the link stops taking
+//    from the outbox, so the outbox fills to its bound and drops by its own policy;
+//  - the link takes from the outbox only after the outbox said a batch is ready (or while
+//    stopping), and writes only while the socket's buffer is below HIGH_WATER_BYTES;
+//  - a batch refused for good (node mismatch, too many events, too large, malformed) is
+//    dropped and counted so one poison batch cannot loop; any other Reject or close means
+//    reconnect with jittered backoff (1 s → 30 s) and resend.
+import { readFileSync } from "node:fs";
+import WebSocket from "ws";
+import { Backoff } from "../../shared/backoff.ts";
+import type { Clock, Timer } from "../../shared/clock.ts";
+import { ERRORS } from "../../shared/errors.ts";
+import type { Logger } from "../../shared/log.ts";
+import {
+  type ConfigFrame,
+  decodeEnvelope,
+  type Envelope,
+  encodeEnvelope,
+  PROTOCOL_VERSION,
+} from "../../shared/proto.ts";
+import { eventType } from "./event-type.ts";
+import type { LinkMetrics } from "./metrics.ts";
+import type { HelloInit, LinkSettings, OutboxPort } from "./ports.ts";
+import { readRefusal } from "./refusal.ts";
+import { buildBatch, type PendingBatch, UnackedBatches } from "./unacked.ts";
+
+export { createLinkMetrics, type LinkMetrics } from "./metrics.ts";
+export type { HelloInit, LinkSettings, OutboxPort } from "./ports.ts";
+
+/** Socket buffer level above which the link waits for writes to drain. */
+export const HIGH_WATER_BYTES = 1 << 20;
+/** Rejects that refuse the batch itself: resending it would fail again. */
+export const NON_RETRYABLE = new Set([
+  "KG_NODE_MISMATCH",
+  "KG_BATCH_TOO_MANY_EVENTS",
+  "KG_FRAME_TOO_LARGE",
+  "KG_FRAME_MALFORMED",
+]);
+
+export interface AgentLinkDeps {
+  url: string;
+  /** Re-read on every connect (projected tokens rotate). */
+  token: () => Promise<string> | string;
+  caFile?: string;
+  outbox: OutboxPort;
+  hello: () => HelloInit;
+  onConfig: (frame: ConfigFrame) => void;
+  clock: Clock;
+  log: Logger;
+  metrics: LinkMetrics;
+  settings: LinkSettings;
+  /** Reconnect backoff; defaults to 1 s → 30 s full jitter. */
+  backoff?: Backoff;
+}
+
+export class AgentLink {
+  #deps: AgentLinkDeps;
+  #settings: LinkSettings;
+  #log: Logger;
+  #audit: Logger;
+  #backoff: Backoff;
+  #unacked = new UnackedBatches();
+  #ws: WebSocket | undefined;
+  #open = false;
+  #seq = 0;
+  #lastAckedSeq = 0;
+  #delivered = 0;
+  #ready = false;
+  #missed = 0;
+  #closeCause: string | undefined;
+  #heartbeat: Timer | undefined;
+  #reconnect: Timer | undefined;
+  #started = false;
+  #stopping = false;
+  #stopped = false;
+  #drained: (() => void) | undefined;
+
+  constructor(deps: AgentLinkDeps) {
+    this.#deps = deps;
+    this.#settings = { ...deps.settings };
+    this.#log = deps.log.child({ component: "link", aggregator: deps.url });
+    this.#audit = deps.log.child({ component: "audit" });
+    this.#backoff = deps.backoff ?? new Backoff();
+  }
+
+  start(): void {
+    if (this.#started) return;
+    this.#started = true;
+    this.#deps.outbox.onReady(() => {
+      this.#ready = true;
+      this.#pump();
+    });
+    void this.#connect();
+  }
+
+  /** Readiness: the socket to the aggregator is open. */
+  connected(): boolean {
+    return this.#open;
+  }
+
+  /** No batch is waiting for an ack (the outbox sends at once when the line is idle). */
+  isIdle(): boolean {
+    return this.#unacked.size === 0;
+  }
+
+  /** Remote config may change the batch size live. */
+  configure(settings: Partial<LinkSettings>): void {
+    this.#settings = { ...this.#settings, ...settings };
+    this.#pump();
+  }
+
+  /** Flushes the outbox, waits for acks until the deadline, closes; reports what was not delivered. */
+  async stop(deadlineMs: number): Promise<{ delivered: number; undelivered: number }> {
+    const { clock } = this.#deps;
+    this.#stopping = true;
+    this.#pump();
+    if (!this.#isDrained()) {
+      await new Promise<void>((resolve) => {
+        const deadline = clock.setTimeout(resolve, deadlineMs);
+        this.#drained = () => {
+          clock.clearTimeout(deadline);
+          resolve();
+        };
+      });
+    }
+    this.#stopped = true;
+    this.#drained = undefined;
+    if (this.#reconnect) clock.clearTimeout(this.#reconnect);
+    if (this.#heartbeat) clock.clearTimeout(this.#heartbeat);
+    await this.#closeSocket();
+    const left = [...this.#unacked.inOrder()];
+    for (const batch of left) this.#drop(batch, "shutdown");
+    const queued = this.#deps.outbox.take(Number.MAX_SAFE_INTEGER);
+    for (const event of queued)
+      this.#deps.metrics.eventsDropped.inc({ type: eventType(event), cause: "shutdown" });
+    const undelivered = left.reduce((n, b) => n + b.events, 0) + queued.length;
+    const summary = {
+      delivered: this.#delivered,
+      undelivered,
+      unackedBatches: left.length,
+      queued: queued.length,
+    };
+    if (undelivered > 0) {
+      this.#log.warn(
+        summary,
+        `link stopped with ${undelivered} events not delivered (${left.length} unacked batches, ${queued.length} queued events); they are lost unless the detectors see them again after restart`,
+      );
+    } else this.#log.info(summary, "link stopped; every event was delivered");
+    return { delivered: this.#delivered, undelivered };
+  }
+
+  async #connect(): Promise<void> {
+    this.#reconnect = undefined;
+    if (this.#stopped) return;
+    let token: string;
+    let ca: Buffer | undefined;
+    try {
+      token = (await this.#deps.token()).trim();
+      ca = this.#deps.caFile ? readFileSync(this.#deps.caFile) : undefined;
+    } catch (err) {
+      this.#log.error(
+        { err },
+        "cannot read the agent token or CA file; retrying (check the projected volume)",
+      );
+      this.#retry("credentials");
+      return;
+    }
+    if (this.#stopped) return;
+    const ws = new WebSocket(this.#deps.url, {
+      perMessageDeflate: false,
+      headers: { authorization: `Bearer ${token}` },
+      handshakeTimeout: 10_000,
+      maxPayload: 1 << 20,
+      ...(ca ? { ca } : {}),
+    });
+    this.#ws = ws;
+    ws.on("open", () => this.#onOpen(ws));
+    ws.on("message", (data: Buffer) => this.#onMessage(ws, data));
+    ws.on("pong", () => {
+      this.#missed = 0;
+    });
+    ws.on("unexpected-response", (_req, res) => {
+      void readRefusal(res).then((refusal) => {
+        this.#closeCause = "refused";
+        this.#deps.metrics.rejects.inc({ code: refusal.code });
+        const hint = refusal.hint ?? (ERRORS as Record<string, { hint: string }>)[refusal.code]?.hint;
+        this.#log.error(
+          { status: refusal.status, code: refusal.code, hint },
+          `aggregator refused the connection: ${refusal.message}`,
+        );
+        ws.terminate();
+      });
+    });
+    ws.on("error", (err) => this.#log.warn({ err: err.message }, "link error"));
+    ws.on("close", (code, reason) => this.#onClose(ws, code, reason.toString()));
+  }
+
+  #onOpen(ws: WebSocket): void {
+    this.#open = true;
+    this.#missed = 0;
+    this.#deps.metrics.connected.set(1);
+    const hello = this.#deps.hello();
+    this.#write(
+      ws,
+      encodeEnvelope({
+        hello: { ...hello, protocolVersion: PROTOCOL_VERSION, lastAckedSeq: this.#lastAckedSeq },
+      }),
+    );
+    const resend = this.#unacked.inOrder();
+    for (const batch of resend) this.#sendBatch(ws, batch);
+    this.#log.info({ resent: resend.length, configVersion: hello.configVersion }, "connected to aggregator");
+    this.#scheduleHeartbeat();
+    this.#pump();
+  }
+
+  #onMessage(ws: WebSocket, data: Buffer): void {
+    this.#missed = 0;
+    let envelope: Envelope;
+    try {
+      envelope = decodeEnvelope(data);
+    } catch (err) {
+      this.#log.error(
+        { err: (err as Error).message, bytes: data.length },
+        "aggregator sent an undecodable frame; reconnecting",
+      );
+      this.#closeCause = "malformed";
+      ws.terminate();
+      return;
+    }
+    if (envelope.ack) this.#onAck(envelope.ack.seq ?? 0, envelope.ack.dropped ?? 0);
+    else if (envelope.reject)
+      this.#onReject(ws, envelope.reject.code ?? "", envelope.reject.message ?? "", envelope.reject.seq ?? 0);
+    else if (envelope.config) {
+      this.#backoff.reset();
+      try {
+        this.#deps.onConfig(envelope.config);
+      } catch (err) {
+        this.#log.error({ err }, "applying remote config failed; keeping the previous settings");
+      }
+    } else this.#log.warn({ body: envelope.body ?? "none" }, "ignoring unexpected frame from the aggregator");
+  }
+
+  #onAck(seq: number, dropped: number): void {
+    const batch = this.#unacked.remove(seq);
+    if (!batch) {
+      this.#log.debug({ seq }, "ack for a batch no longer pending (already acked or dropped)");
+      return;
+    }
+    this.#backoff.reset();
+    const { metrics, clock } = this.#deps;
+    metrics.unackedBatches.set(this.#unacked.size);
+    metrics.eventsDelivered.inc(batch.events);
+    if (batch.firstSentAt !== undefined)
+      metrics.sendLatency.observe((clock.monotonic() - batch.firstSentAt) / 1000);
+    this.#delivered += batch.events;
+    this.#lastAckedSeq = Math.max(this.#lastAckedSeq, seq);
+    for (const [id, sha256] of batch.audit)
+      this.#audit.info({ audit: "delivered", id, sha256, seq }, "event delivered");
+    if (dropped > 0)
+      this.#log.debug(
+        { seq, dropped },
+        "aggregator dropped events of the batch as redeliveries or out of scope",
+      );
+    this.#pump();
+    this.#checkDrained();
+  }
+
+  #onReject(ws: WebSocket, code: string, message: string, seq: number): void {
+    this.#deps.metrics.rejects.inc({ code });
+    const hint = (ERRORS as Record<string, { hint: string }>)[code]?.hint;
+    const batch = seq > 0 ? this.#unacked.get(seq) : undefined;
+    if (batch && NON_RETRYABLE.has(code)) {
+      this.#log.error(
+        { code, seq, events: batch.events, hint },
+        `aggregator refused batch ${seq} for good (${message}); its ${batch.events} events are dropped`,
+      );
+      this.#drop(batch, "rejected");
+    } else {
+      this.#log.warn(
+        { code, seq, hint },
+        `aggregator rejected the link: ${message}; reconnecting with backoff`,
+      );
+    }
+    this.#closeCause = "rejected";
+    if (ws.readyState === ws.OPEN) ws.close(1000, "rejected");
+    this.#checkDrained();
+  }
+
+  #onClose(ws: WebSocket, code: number, reason: string): void {
+    if (this.#ws !== ws) return;
+    const wasOpen = this.#open;
+    this.#ws = undefined;
+    this.#open = false;
+    this.#deps.metrics.connected.set(0);
+    if (this.#heartbeat) this.#deps.clock.clearTimeout(this.#heartbeat);
+    if (code === 1009) {
+      // ws closes with 1009 itself when a frame exceeds the aggregator's maxPayload, so no Reject
+      // names the batch: the largest unacked batch is the one (or one of those) too large.
+      const batch = this.#unacked.largest();
+      this.#deps.metrics.rejects.inc({ code: "KG_FRAME_TOO_LARGE" });
+      if (batch) {
+        this.#log.error(
+          {
+            code: "KG_FRAME_TOO_LARGE",
+            seq: batch.seq,
+            bytes: batch.frame.length,
+            hint: ERRORS.KG_FRAME_TOO_LARGE.hint,
+          },
+          `aggregator closed the link because a frame was too large (1009); dropping batch ${batch.seq} of ${batch.events} events`,
+        );
+        this.#drop(batch, "rejected");
+      }
+    }
+    const cause = this.#closeCause ?? (wasOpen ? "closed" : "connect_failed");
+    this.#closeCause = undefined;
+    if (this.#stopped) return;
+    if (this.#stopping && this.#isDrained()) return this.#checkDrained();
+    this.#retry(cause, { code, reason, wasOpen });
+  }
+
+  #retry(cause: string, context: Record<string, unknown> = {}): void {
+    const delayMs = this.#backoff.next();
+    this.#deps.metrics.reconnects.inc({ cause });
+    this.#log.warn(
+      { ...context, cause, delayMs, unackedBatches: this.#unacked.size },
+      `link to aggregator down (${cause}); reconnecting in ${delayMs} ms, unacked batches will be resent`,
+    );
+    this.#reconnect = this.#deps.clock.setTimeout(() => void this.#connect(), delayMs);
+  }
+
+  #scheduleHeartbeat(): void {
+    const { clock } = this.#deps;
+    this.#heartbeat = clock.setTimeout(() => {
+      const ws = this.#ws;
+      if (!ws || !this.#open) return;
+      if (this.#missed >= 2) {
+        this.#log.warn("aggregator silent for two heartbeat intervals; dropping the link");
+        this.#closeCause = "heartbeat";
+        ws.terminate();
+        return;
+      }
+      this.#missed++;
+      ws.ping();
+      this.#scheduleHeartbeat();
+    }, this.#settings.heartbeatIntervalMs);
+  }
+
+  #pump(): void {
+    const ws = this.#ws;
+    if (!ws || !this.#open || this.#stopped || !(this.#ready || this.#stopping)) return;
+    const { outbox, clock, metrics } = this.#deps;
+    while (
+      this.#unacked.size < this.#settings.maxUnackedBatches &&
+      ws.bufferedAmount < HIGH_WATER_BYTES &&
+      outbox.size > 0
+    ) {
+      const events = outbox.take(this.#settings.maxBatchEvents);
+      if (events.length === 0) break;
+      const batch = buildBatch(++this.#seq, events, clock.now());
+      this.#unacked.add(batch);
+      metrics.unackedBatches.set(this.#unacked.size);
+      this.#sendBatch(ws, batch);
+    }
+    if (outbox.size === 0) this.#ready = false;
+  }
+
+  #sendBatch(ws: WebSocket, batch: PendingBatch): void {
+    batch.firstSentAt ??= this.#deps.clock.monotonic();
+    this.#deps.metrics.batchesSent.inc();
+    this.#write(ws, batch.frame);
+  }
+
+  #write(ws: WebSocket, frame: Uint8Array): void {
+    ws.send(frame, { binary: true }, (err) => {
+      if (err) return; // the socket is closing; 'close' reconnects and resends
+      if (ws.bufferedAmount < HIGH_WATER_BYTES) this.#pump();
+    });
+  }
+
+  #drop(batch: PendingBatch, cause: "rejected" | "shutdown"): void {
+    this.#unacked.remove(batch.seq);
+    this.#deps.metrics.unackedBatches.set(this.#unacked.size);
+    for (const [type, n] of Object.entries(batch.types))
+      this.#deps.metrics.eventsDropped.inc({ type, cause }, n);
+  }
+
+  #isDrained(): boolean {
+    return this.#unacked.size === 0 && this.#deps.outbox.size === 0;
+  }
+
+  #checkDrained(): void {
+    if (this.#stopping && this.#drained && this.#isDrained()) this.#drained();
+  }
+
+  async #closeSocket(): Promise<void> {
+    const ws = this.#ws;
+    if (!ws) return;
+    this.#ws = undefined;
+    this.#open = false;
+    this.#deps.metrics.connected.set(0);
+    if (ws.readyState === ws.CLOSED) return;
+    await new Promise<void>((resolve) => {
+      // Real timer on purpose: a peer that never answers the close must not hold shutdown.
+      const cutoff = setTimeout(() => ws.terminate(), 1_000);
+      ws.once("close", () => {
+        clearTimeout(cutoff);
+        resolve();
+      });
+      if (ws.readyState === ws.CONNECTING) ws.terminate();
+      else ws.close(1000, "agent shutting down");
+    });
+  }
+}

@@ -1,0 +1,119 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { createStaticAuthenticator } from "../../aggregator/stream/auth.ts";
+import { type StreamServer, startStreamServer } from "../../aggregator/stream/index.ts";
+import { createStreamMetrics } from "../../aggregator/stream/metrics.ts";
+import { Backoff } from "../../shared/backoff.ts";
+import { systemClock } from "../../shared/clock.ts";
+import { silentLogger } from "../../shared/log.ts";
+import { createRegistry } from "../../shared/metrics.ts";
+import { AgentLink, createLinkMetrics } from "./index.ts";
+import { failureEvent, MemoryOutbox } from "./testing/memory-outbox.ts";
+
+const log = silentLogger();
+const limits = {
+  maxPayloadBytes: 4 << 20,
+  maxBatchEvents: 5000,
+  maxEventsPerSecond: 1_000_000,
+  maxConnections: 10,
+  heartbeatIntervalMs: 60_000,
+};
+
+async function until(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const start = Date.now();
+  while (!check()) {
+    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+const cleanup: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  for (const fn of cleanup.splice(0).reverse()) await fn();
+});
+
+function server(port: number, handle: (ids: string[]) => Promise<void>): Promise<StreamServer> {
+  return startStreamServer({
+    port,
+    host: "127.0.0.1",
+    auth: createStaticAuthenticator(["t0k3n=node-a"], log),
+    handler: {
+      async handleBatch(_ctx, events) {
+        await handle(events.map((e) => e.id));
+        return { dropped: 0 };
+      },
+    },
+    clock: systemClock,
+    log,
+    metrics: createStreamMetrics(createRegistry({ defaultMetrics: false })),
+    limits,
+  });
+}
+
+function link(port: number, outbox: MemoryOutbox) {
+  const registry = createRegistry({ defaultMetrics: false });
+  const agent = new AgentLink({
+    url: `ws://127.0.0.1:${port}/stream`,
+    token: () => "t0k3n",
+    outbox,
+    hello: () => ({
+      node: "node-a",
+      cluster: "test",
+      agentVersion: "0.1.0",
+      capabilities: [],
+      configVersion: "",
+      cgroupLayout: "v2/systemd",
+    }),
+    onConfig: () => {},
+    clock: systemClock,
+    log,
+    metrics: createLinkMetrics(registry),
+    settings: { heartbeatIntervalMs: 60_000, maxUnackedBatches: 4, maxBatchEvents: 10 },
+    backoff: new Backoff({ initialMs: 20, maxMs: 100 }),
+  });
+  return { agent, registry };
+}
+
+describe("agent link", () => {
+  it("delivers batches and reports itself idle once everything is acked", async () => {
+    const written: string[] = [];
+    const srv = await server(0, async (ids) => void written.push(...ids));
+    cleanup.push(() => srv.close());
+    const outbox = new MemoryOutbox();
+    const { agent, registry } = link(srv.port, outbox);
+    agent.start();
+    cleanup.push(() => agent.stop(1_000));
+    for (let i = 0; i < 95; i++) outbox.push(failureEvent(i, "node-a"));
+    await until(() => written.length === 95 && agent.isIdle(), "95 events acked");
+    expect(agent.connected()).toBe(true);
+    expect(new Set(written).size).toBe(95);
+    const delivered = await registry.getSingleMetric("kernel_gossip_agent_events_delivered_total")?.get();
+    expect(delivered?.values[0]?.value).toBe(95);
+  });
+
+  it("keeps unacked batches across an aggregator restart and resends them in order", async () => {
+    // First aggregator never finishes a batch (its writes hang), then shuts down.
+    const seen: string[] = [];
+    const first = await server(0, async (ids) => {
+      seen.push(...ids);
+      await new Promise(() => {});
+    });
+    const port = first.port;
+    const outbox = new MemoryOutbox();
+    const { agent } = link(port, outbox);
+    agent.start();
+    cleanup.push(() => agent.stop(1_000));
+    for (let i = 0; i < 40; i++) outbox.push(failureEvent(i, "node-a"));
+    await until(() => seen.length === 40, "four batches received by the first aggregator");
+    expect(agent.isIdle()).toBe(false);
+    expect(outbox.size).toBe(0);
+    await first.close();
+
+    const order: string[] = [];
+    const second = await server(port, async (ids) => void order.push(...ids));
+    cleanup.push(() => second.close());
+    await until(() => order.length === 40 && agent.isIdle(), "resent batches acked by the second aggregator");
+    expect(order).toEqual(seen);
+    const { delivered, undelivered } = await agent.stop(1_000);
+    expect({ delivered, undelivered }).toEqual({ delivered: 40, undelivered: 0 });
+  });
+});

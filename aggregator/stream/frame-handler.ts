@@ -1,0 +1,157 @@
+// The per-connection protocol state machine, free of sockets so it can be fuzzed by the
+// thousand: bytes in, one outcome out. A connection starts in "hello" (the first frame must
+// be Hello), moves to "streaming", and ends in "rejected" after the first refused frame —
+// from then on every frame is ignored while the connection closes.
+//
+// Checks, in order: binary, size, decodes, frame type allowed in this state, then for a
+// batch: events per batch, each event well formed (id, pod with node), each event about a
+// pod on the connection's node, and the per-connection event rate.
+
+import type { kernelgossip } from "../../proto/gen/kernel_gossip.js";
+import type { Clock } from "../../shared/clock.ts";
+import type { ErrorCode } from "../../shared/errors.ts";
+import { decodeEnvelope, type Envelope, PROTOCOL_VERSION } from "../../shared/proto.ts";
+import { TokenBucket } from "./rate-limit.ts";
+
+type Hello = kernelgossip.v1.Hello.$Properties;
+type Batch = kernelgossip.v1.Batch.$Properties;
+/** Decoded events are instances of the generated class (proto3 defaults on the prototype). */
+export type DecodedEvent = kernelgossip.v1.Event;
+
+export interface FrameLimits {
+  maxPayloadBytes: number;
+  maxBatchEvents: number;
+  maxEventsPerSecond: number;
+}
+
+/** Seconds' worth of events a connection may send in one burst (see --max-events-per-second). */
+export const RATE_BURST_SECONDS = 4;
+
+export type FrameOutcome =
+  | { kind: "hello"; hello: Hello; node: string }
+  | { kind: "batch"; seq: number; events: DecodedEvent[] }
+  | { kind: "reject"; code: ErrorCode; detail: string; seq?: number }
+  | { kind: "ignored" };
+
+type State = "hello" | "streaming" | "rejected";
+
+const bodyOf = (envelope: Envelope): string => envelope.body ?? "none";
+
+export class FrameHandler {
+  #state: State = "hello";
+  #node: string | undefined;
+  #limits: FrameLimits;
+  #bucket: TokenBucket;
+
+  /** boundNode: the node the token binds this connection to; undefined trusts Hello.node. */
+  constructor(options: { boundNode?: string; limits: FrameLimits; clock: Clock }) {
+    this.#node = options.boundNode;
+    this.#limits = options.limits;
+    this.#bucket = new TokenBucket(options.limits.maxEventsPerSecond, RATE_BURST_SECONDS, options.clock);
+  }
+
+  /** The node this connection speaks for (after Hello). */
+  get node(): string | undefined {
+    return this.#state === "hello" ? undefined : this.#node;
+  }
+
+  get rejected(): boolean {
+    return this.#state === "rejected";
+  }
+
+  handle(data: Uint8Array, isBinary: boolean): FrameOutcome {
+    if (this.#state === "rejected") return { kind: "ignored" };
+    if (!isBinary) return this.#reject("KG_FRAME_NOT_BINARY", `text frame of ${data.length} bytes`);
+    if (data.length > this.#limits.maxPayloadBytes) {
+      return this.#reject(
+        "KG_FRAME_TOO_LARGE",
+        `${data.length} bytes, limit ${this.#limits.maxPayloadBytes} bytes`,
+      );
+    }
+    let envelope: Envelope;
+    try {
+      envelope = decodeEnvelope(data);
+    } catch (err) {
+      return this.#reject("KG_FRAME_MALFORMED", `${data.length} bytes: ${(err as Error).message}`);
+    }
+    if (this.#state === "hello") {
+      if (envelope.body !== "hello" || !envelope.hello) {
+        return this.#reject("KG_FRAME_UNEXPECTED", `first frame must be Hello, got ${bodyOf(envelope)}`);
+      }
+      return this.#hello(envelope.hello);
+    }
+    if (envelope.body !== "batch" || !envelope.batch) {
+      return this.#reject(
+        "KG_FRAME_UNEXPECTED",
+        `agents send only Batch after Hello, got ${bodyOf(envelope)}${envelope.body ? "" : " (unknown or empty frame type)"}`,
+      );
+    }
+    return this.#batch(envelope.batch);
+  }
+
+  #hello(hello: Hello): FrameOutcome {
+    const protocol = hello.protocolVersion ?? 0;
+    const node = hello.node ?? "";
+    if (protocol > PROTOCOL_VERSION) {
+      return this.#reject(
+        "KG_PROTOCOL_UNSUPPORTED",
+        `agent speaks protocol ${protocol}, this aggregator at most ${PROTOCOL_VERSION}`,
+      );
+    }
+    if (node === "") return this.#reject("KG_FRAME_MALFORMED", "Hello without a node name");
+    if (this.#node !== undefined && node !== this.#node) {
+      return this.#reject(
+        "KG_NODE_MISMATCH",
+        `Hello says node "${node}" but the token is bound to node "${this.#node}"`,
+      );
+    }
+    this.#node = node;
+    this.#state = "streaming";
+    return { kind: "hello", hello, node };
+  }
+
+  #batch(batch: Batch): FrameOutcome {
+    const seq = batch.seq ?? 0;
+    const events = (batch.events ?? []) as DecodedEvent[];
+    if (!Number.isSafeInteger(seq) || seq <= 0) {
+      return this.#reject("KG_FRAME_MALFORMED", `batch sequence number ${seq} is not a positive integer`);
+    }
+    if (events.length > this.#limits.maxBatchEvents) {
+      return this.#reject(
+        "KG_BATCH_TOO_MANY_EVENTS",
+        `batch ${seq} holds ${events.length} events, limit ${this.#limits.maxBatchEvents}`,
+        seq,
+      );
+    }
+    for (let i = 0; i < events.length; i++) {
+      const event = events[i] as DecodedEvent;
+      if (event.id === "" || !event.pod || event.pod.node === "") {
+        return this.#reject(
+          "KG_FRAME_MALFORMED",
+          `batch ${seq} event #${i} lacks ${event.id === "" ? "an id" : "its pod's node"}`,
+          seq,
+        );
+      }
+      if (event.pod.node !== this.#node) {
+        return this.#reject(
+          "KG_NODE_MISMATCH",
+          `batch ${seq} event ${event.id} is about pod ${event.pod.namespace}/${event.pod.name} on node "${event.pod.node}", connection is bound to node "${this.#node}"`,
+          seq,
+        );
+      }
+    }
+    if (!this.#bucket.take(events.length)) {
+      return this.#reject(
+        "KG_RATE_LIMITED",
+        `batch ${seq} of ${events.length} events exceeds ${this.#limits.maxEventsPerSecond} events/s (burst ${this.#bucket.capacity})`,
+        seq,
+      );
+    }
+    return { kind: "batch", seq, events };
+  }
+
+  #reject(code: ErrorCode, detail: string, seq?: number): FrameOutcome {
+    this.#state = "rejected";
+    return seq === undefined ? { kind: "reject", code, detail } : { kind: "reject", code, detail, seq };
+  }
+}

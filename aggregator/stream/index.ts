@@ -1,0 +1,227 @@
+// The aggregator's agent endpoint: WebSocket (binary protobuf frames) on /stream.
+// Authentication happens during the HTTP upgrade (`noServer` + the server's 'upgrade'
+// event): a refused agent gets 401/403/503 with a JSON body {code, message, hint} and
+// never a socket. Each connection is bound to a node (see auth.ts) and limited
+// (maxPayload, events per batch, event rate); the connection count is limited too.
+import { randomUUID } from "node:crypto";
+import { createServer as createHttpServer, type IncomingMessage, type Server, STATUS_CODES } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
+import type { AddressInfo, Socket } from "node:net";
+import { WebSocketServer } from "ws";
+import type { Clock, Timer } from "../../shared/clock.ts";
+import { ERRORS, type ErrorCode } from "../../shared/errors.ts";
+import type { Logger } from "../../shared/log.ts";
+import type { ConfigFrame } from "../../shared/proto.ts";
+import { type Authenticator, bearerToken } from "./auth.ts";
+import { AgentConnection, type BatchHandler, type ConnectionInfo } from "./connection.ts";
+import type { StreamMetrics } from "./metrics.ts";
+
+export { type Authenticator, type AuthResult, bearerToken, createStaticAuthenticator } from "./auth.ts";
+export type { BatchContext, BatchHandler, ConnectionInfo } from "./connection.ts";
+export { createStreamMetrics, type StreamMetrics } from "./metrics.ts";
+export { createTokenReviewAuthenticator } from "./token-review.ts";
+
+export const STREAM_PATH = "/stream";
+
+export interface ConfigSourcePort {
+  current(): ConfigFrame | undefined;
+  onChange(listener: (config: ConfigFrame) => void): void;
+}
+
+export interface StreamLimits {
+  maxPayloadBytes: number;
+  maxBatchEvents: number;
+  maxEventsPerSecond: number;
+  maxConnections: number;
+  heartbeatIntervalMs: number;
+}
+
+export interface StreamServerDeps {
+  port: number;
+  host?: string;
+  /** PEM contents (not paths) of the certificate and key; serves wss:// when given. */
+  tls?: { cert: string; key: string };
+  auth: Authenticator;
+  handler: BatchHandler;
+  configSource?: ConfigSourcePort;
+  clock: Clock;
+  log: Logger;
+  metrics: StreamMetrics;
+  limits: StreamLimits;
+}
+
+export interface StreamServer {
+  port: number;
+  connections(): ConnectionInfo[];
+  /** Sends Reject KG_SHUTTING_DOWN to every agent and closes; in-flight batches are not acked. */
+  close(): Promise<void>;
+}
+
+const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
+  KG_AUTH_MISSING: 401,
+  KG_AUTH_INVALID: 401,
+  KG_AUTH_FORBIDDEN: 403,
+  KG_AUTH_NO_NODE: 403,
+  KG_AUTH_UNAVAILABLE: 503,
+  KG_TOO_MANY_CONNECTIONS: 503,
+  KG_SHUTTING_DOWN: 503,
+};
+
+/** How long close() waits for agents to acknowledge the close before cutting them off. */
+const CLOSE_GRACE_MS = 3_000;
+
+export async function startStreamServer(deps: StreamServerDeps): Promise<StreamServer> {
+  const { auth, clock, limits, metrics } = deps;
+  const log = deps.log.child({ component: "stream" });
+  const connections = new Set<AgentConnection>();
+  let pendingUpgrades = 0;
+  let closing = false;
+  let heartbeat: Timer | undefined;
+
+  const server: Server = deps.tls
+    ? createHttpsServer({ cert: deps.tls.cert, key: deps.tls.key })
+    : createHttpServer();
+  server.on("request", (_req, res) => {
+    res.writeHead(426, { "content-type": "text/plain" }).end(`WebSocket only: connect to ${STREAM_PATH}\n`);
+  });
+  const wss = new WebSocketServer({
+    noServer: true,
+    perMessageDeflate: false,
+    maxPayload: limits.maxPayloadBytes,
+    clientTracking: true,
+  });
+  const connectionDeps = {
+    handler: deps.handler,
+    limits,
+    clock,
+    log,
+    metrics,
+    currentConfig: () => deps.configSource?.current(),
+  };
+
+  const refuse = (socket: Socket, code: ErrorCode, detail: string, status?: number): void => {
+    const httpStatus = status ?? HTTP_STATUS[code] ?? 400;
+    metrics.connections.inc({ outcome: code });
+    metrics.rejects.inc({ code });
+    log.warn(
+      { code, status: httpStatus, remote: socket.remoteAddress, hint: ERRORS[code].hint },
+      `refused agent connection: ${detail}`,
+    );
+    const body = JSON.stringify({
+      code,
+      message: `${ERRORS[code].message}: ${detail}`,
+      hint: ERRORS[code].hint,
+    });
+    socket.end(
+      `HTTP/1.1 ${httpStatus} ${STATUS_CODES[httpStatus] ?? ""}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  };
+
+  const admit = async (req: IncomingMessage, socket: Socket, head: Buffer): Promise<void> => {
+    const path = (req.url ?? "/").split("?", 1)[0];
+    if (path !== STREAM_PATH) {
+      socket.end("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+      return;
+    }
+    const full = (): boolean => connections.size + pendingUpgrades >= limits.maxConnections;
+    if (closing) return refuse(socket, "KG_SHUTTING_DOWN", "replica is stopping");
+    if (full()) return refuse(socket, "KG_TOO_MANY_CONNECTIONS", `${limits.maxConnections} connections open`);
+    pendingUpgrades++;
+    let result: Awaited<ReturnType<Authenticator["authenticate"]>>;
+    try {
+      result = await auth.authenticate(bearerToken(req.headers.authorization));
+    } catch (err) {
+      result = { ok: false, code: "KG_AUTH_UNAVAILABLE", detail: (err as Error).message };
+    } finally {
+      pendingUpgrades--;
+    }
+    if (socket.destroyed) return;
+    if (!result.ok) return refuse(socket, result.code, result.detail);
+    if (closing) return refuse(socket, "KG_SHUTTING_DOWN", "replica is stopping");
+    if (full()) return refuse(socket, "KG_TOO_MANY_CONNECTIONS", `${limits.maxConnections} connections open`);
+    const boundNode = result.node;
+    const identity = result.identity;
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      const info: ConnectionInfo = { id: randomUUID(), identity, remoteAddress: socket.remoteAddress ?? "" };
+      const connection = new AgentConnection(ws, info, boundNode, connectionDeps);
+      connections.add(connection);
+      metrics.connections.inc({ outcome: "accepted" });
+      metrics.connectedAgents.set(connections.size);
+      ws.on("close", (code, reason) => {
+        connections.delete(connection);
+        metrics.connectedAgents.set(connections.size);
+        log.info(
+          { connection: info.id, node: info.node, code, reason: reason.toString() },
+          "agent disconnected",
+        );
+      });
+    });
+  };
+
+  server.on("upgrade", (req: IncomingMessage, socket: Socket, head: Buffer) => {
+    socket.on("error", (err) => log.debug({ err }, "agent socket error during upgrade"));
+    admit(req, socket, head).catch((err: unknown) => {
+      log.error({ err }, "agent upgrade failed unexpectedly");
+      socket.destroy();
+    });
+  });
+
+  const beat = (): void => {
+    for (const connection of connections) {
+      if (connection.missed >= 2) {
+        log.warn(
+          { connection: connection.info.id, node: connection.info.node },
+          "agent silent for two heartbeat intervals; dropping the connection (it reconnects)",
+        );
+        connection.terminate();
+      } else connection.ping();
+    }
+    heartbeat = clock.setTimeout(beat, limits.heartbeatIntervalMs);
+  };
+  heartbeat = clock.setTimeout(beat, limits.heartbeatIntervalMs);
+
+  deps.configSource?.onChange((config) => {
+    if (closing) return;
+    for (const connection of connections) connection.sendConfig(config);
+    log.info({ version: config.version, agents: connections.size }, "pushed agent config");
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(deps.port, deps.host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  server.on("error", (err) => log.error({ err }, "stream server error"));
+  const port = (server.address() as AddressInfo).port;
+  log.info({ port, tls: Boolean(deps.tls), path: STREAM_PATH, limits }, "agent stream endpoint listening");
+
+  return {
+    port,
+    connections: () => [...connections].map((c) => ({ ...c.info })),
+    async close() {
+      if (closing) return;
+      closing = true;
+      if (heartbeat) clock.clearTimeout(heartbeat);
+      const closed = [...wss.clients].map(
+        (ws) =>
+          new Promise<void>((resolve) =>
+            ws.readyState === ws.CLOSED ? resolve() : ws.once("close", () => resolve()),
+          ),
+      );
+      for (const connection of connections) connection.shutdown();
+      const grace = setTimeout(() => {
+        for (const ws of wss.clients) ws.terminate();
+      }, CLOSE_GRACE_MS);
+      await Promise.all(closed);
+      clearTimeout(grace);
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      wss.close();
+      log.info("agent stream endpoint closed");
+    },
+  };
+}
