@@ -1,0 +1,105 @@
+import { afterEach, describe, expect, it } from "vitest";
+import type { QosClass } from "../types.ts";
+import { type FixtureOptions, type FixturePod, makePod, podView, type Runtime } from "./fixtures/build.ts";
+import { type Harness, harness, samples } from "./fixtures/harness.ts";
+import { detectLayout } from "./layout.ts";
+
+const LAYOUTS: { name: string; options: FixtureOptions; description: string }[] = [
+  { name: "v2 systemd", options: { version: 2, driver: "systemd" }, description: "v2/systemd" },
+  { name: "v2 cgroupfs", options: { version: 2, driver: "cgroupfs" }, description: "v2/cgroupfs" },
+  {
+    name: "v1 systemd, cpu,cpuacct combined",
+    options: { version: 1, driver: "systemd", v1Cpu: "combined" },
+    description: "v1/systemd",
+  },
+  {
+    name: "v1 cgroupfs, cpu,cpuacct combined",
+    options: { version: 1, driver: "cgroupfs", v1Cpu: "combined" },
+    description: "v1/cgroupfs",
+  },
+  {
+    name: "v1 systemd, cpu and cpuacct separate",
+    options: { version: 1, driver: "systemd", v1Cpu: "separate" },
+    description: "v1/systemd",
+  },
+  {
+    name: "v1 cgroupfs, cpu and cpuacct separate",
+    options: { version: 1, driver: "cgroupfs", v1Cpu: "separate" },
+    description: "v1/cgroupfs",
+  },
+];
+const QOS: QosClass[] = ["Guaranteed", "Burstable", "BestEffort"];
+const RUNTIMES: Runtime[] = ["containerd", "crio", "docker"];
+
+describe.each(LAYOUTS)("on $name", ({ options, description }) => {
+  let h: Harness | undefined;
+  afterEach(async () => {
+    await h?.close();
+    h = undefined;
+  });
+
+  it("detects the layout, finds every container of every QoS class and runtime, and skips sandbox, conmon and mount cgroups", async () => {
+    h = await harness(options);
+    expect((await detectLayout(h.fixture.root)).description).toBe(description);
+    expect((await samples(h.registry, "kernel_gossip_agent_cgroup_layout_info"))[0]?.labels).toEqual({
+      version: String(options.version),
+      driver: options.driver,
+    });
+    const pods: FixturePod[] = [];
+    for (const qos of QOS) {
+      for (const runtime of RUNTIMES) {
+        const pod = makePod(qos, runtime, ["app", "sidecar"]);
+        await h.fixture.addPod(pod);
+        h.pods.set(podView(pod));
+        pods.push(pod);
+      }
+    }
+    const first = await h.sampler.scanOnce();
+    expect(first).toMatchObject({ pods: 9, containers: 18, unlocated: 0, readErrors: 0 });
+    expect((await samples(h.registry, "kernel_gossip_agent_cgroup_containers"))[0]?.value).toBe(18);
+
+    // Every container gets its own figures: 10 s later each has run a distinct amount.
+    h.clock.advance(10_000);
+    let n = 0;
+    for (const pod of pods) {
+      for (const c of pod.containers) {
+        n++;
+        await h.fixture.writeCpu(pod, c, {
+          periods: 100,
+          throttled: n,
+          throttledSeconds: n / 100,
+          usageSeconds: n / 10,
+        });
+      }
+    }
+    const second = await h.sampler.scanOnce();
+    expect(second).toMatchObject({ containers: 18, readErrors: 0 });
+    const usage = await samples(h.registry, "kernel_gossip_container_cpu_usage_seconds_total");
+    expect(usage).toHaveLength(18);
+    n = 0;
+    for (const pod of pods) {
+      for (const c of pod.containers) {
+        n++;
+        const labels = { namespace: pod.namespace, pod: pod.name, container: c.name };
+        expect(
+          usage.find((s) => s.labels.pod === pod.name && s.labels.container === c.name)?.value,
+        ).toBeCloseTo(n / 10, 9);
+        const limit = (await samples(h.registry, "kernel_gossip_container_cpu_limit_cores")).find(
+          (s) => s.labels.pod === pod.name && s.labels.container === c.name,
+        );
+        const ratio = (await samples(h.registry, "kernel_gossip_container_cpu_throttled_ratio")).find(
+          (s) => s.labels.pod === pod.name && s.labels.container === c.name,
+        );
+        if (pod.qos === "BestEffort") {
+          // No limit: reported as no limit (absent series), never as 0 % throttled.
+          expect(limit).toBeUndefined();
+          expect(ratio).toBeUndefined();
+        } else {
+          expect(limit?.labels).toEqual(labels);
+          expect(limit?.value).toBe(0.5);
+          expect(ratio?.value).toBeCloseTo(n / 100, 9);
+        }
+      }
+    }
+  });
+});
