@@ -1,0 +1,257 @@
+// The metric-name contract: every metric kernel-gossip exports, as agreed between the
+// engineers who build the modules and the dashboards and alerts in deploy/monitoring.
+// docs/metrics.md is rendered from this list (scripts/gen-config-docs.ts); tests check
+// that alerts and the dashboard use only these names and, once agent/metrics.ts and
+// aggregator/metrics.ts exist, that the registries and this list agree.
+
+export type MetricType = "counter" | "gauge" | "histogram";
+
+export interface MetricSpec {
+  name: string;
+  type: MetricType;
+  labels: readonly string[];
+  /** What it means to an operator; units are in the name (base units). */
+  help: string;
+}
+
+const c = (name: string, labels: readonly string[], help: string): MetricSpec => ({
+  name,
+  type: "counter",
+  labels,
+  help,
+});
+const g = (name: string, labels: readonly string[], help: string): MetricSpec => ({
+  name,
+  type: "gauge",
+  labels,
+  help,
+});
+const h = (name: string, labels: readonly string[], help: string): MetricSpec => ({
+  name,
+  type: "histogram",
+  labels,
+  help,
+});
+
+const CONTAINER = ["namespace", "pod", "container"] as const;
+
+export const AGENT_METRICS: readonly MetricSpec[] = [
+  c(
+    "kernel_gossip_agent_events_total",
+    ["type", "reason"],
+    "Events that left dedup, by type (failure, oom, throttle, birth) and reason.",
+  ),
+  c(
+    "kernel_gossip_agent_events_deduplicated_total",
+    ["reason"],
+    "Repeats suppressed by the dedup cooldown (counted and carried on the next event, not lost).",
+  ),
+  c(
+    "kernel_gossip_agent_dedup_evictions_total",
+    [],
+    "Dedup keys evicted because the cache reached DEDUP_MAX_KEYS before their cooldown ended.",
+  ),
+  c(
+    "kernel_gossip_agent_events_dropped_total",
+    ["type", "cause"],
+    "Events lost on purpose, by type and cause (queue_full, queue_bytes, unacked_overflow, rejected, shutdown).",
+  ),
+  g("kernel_gossip_agent_queue_events", [], "Events waiting in the outgoing queue."),
+  g("kernel_gossip_agent_queue_bytes", [], "Encoded bytes waiting in the outgoing queue."),
+  c(
+    "kernel_gossip_agent_watch_restarts_total",
+    ["cause"],
+    "Pod watch restarts by cause (error, stale, gone, closed).",
+  ),
+  g(
+    "kernel_gossip_agent_watch_last_event_age_seconds",
+    [],
+    "Seconds since the pod watch delivered its last event or bookmark.",
+  ),
+  g("kernel_gossip_agent_pods_watched", [], "Pods on this node currently tracked by the agent."),
+  c(
+    "kernel_gossip_agent_births_total",
+    ["outcome"],
+    "Pod birth certificates recorded, by outcome (ready, failed).",
+  ),
+  g("kernel_gossip_agent_link_connected", [], "1 while the WebSocket to the aggregator is open, else 0."),
+  c(
+    "kernel_gossip_agent_link_reconnects_total",
+    ["cause"],
+    "Reconnects of the link to the aggregator, by cause.",
+  ),
+  g("kernel_gossip_agent_unacked_batches", [], "Batches sent and not yet acknowledged."),
+  c("kernel_gossip_agent_batches_sent_total", [], "Batches sent to the aggregator (resends included)."),
+  h(
+    "kernel_gossip_agent_batch_send_latency_seconds",
+    [],
+    "Time from sending a batch to receiving its acknowledgement.",
+  ),
+  c(
+    "kernel_gossip_agent_events_delivered_total",
+    [],
+    "Events acknowledged by the aggregator (each has an audit log line).",
+  ),
+  c("kernel_gossip_agent_rejects_total", ["code"], "Reject frames received, by stable error code (KG_*)."),
+  g("kernel_gossip_agent_config_info", ["version"], "Version of the remote config applied (always 1)."),
+  c(
+    "kernel_gossip_agent_config_applied_total",
+    ["outcome"],
+    "Remote config frames received, by outcome (applied or invalid).",
+  ),
+  h(
+    "kernel_gossip_agent_cgroup_scan_duration_seconds",
+    [],
+    "Duration of one scan of every located container cgroup.",
+  ),
+  c(
+    "kernel_gossip_agent_cgroup_read_errors_total",
+    ["file", "error"],
+    "cgroup files that could not be read or parsed, by file and error.",
+  ),
+  g(
+    "kernel_gossip_agent_cgroup_layout_info",
+    ["version", "driver"],
+    "Detected cgroup layout: version v1/v2, driver cgroupfs/systemd (always 1).",
+  ),
+  g("kernel_gossip_agent_cgroup_containers", [], "Containers whose cgroup is located and scanned."),
+  c(
+    "kernel_gossip_agent_kernel_oom_merged_total",
+    [],
+    "Kernel OOM kills not sent separately because the kubelet reports them (the main process died).",
+  ),
+  g(
+    "kernel_gossip_container_cpu_throttled_ratio",
+    CONTAINER,
+    "Share of CFS periods throttled over the throttle window (absent without a CPU limit).",
+  ),
+  c(
+    "kernel_gossip_container_cpu_throttled_seconds_total",
+    CONTAINER,
+    "Time the container was throttled, from cpu.stat (kernel counter).",
+  ),
+  c("kernel_gossip_container_cpu_periods_total", CONTAINER, "CFS enforcement periods elapsed (nr_periods)."),
+  c(
+    "kernel_gossip_container_cpu_throttled_periods_total",
+    CONTAINER,
+    "CFS periods in which the container was throttled (nr_throttled).",
+  ),
+  c("kernel_gossip_container_cpu_usage_seconds_total", CONTAINER, "CPU time used by the container."),
+  g(
+    "kernel_gossip_container_cpu_limit_cores",
+    CONTAINER,
+    "CPU limit in cores from the cgroup quota; no series when the container has no limit.",
+  ),
+  c(
+    "kernel_gossip_container_oom_kills_total",
+    CONTAINER,
+    "OOM kills counted by the kernel in the container's memory cgroup.",
+  ),
+];
+
+export const AGGREGATOR_METRICS: readonly MetricSpec[] = [
+  g("kernel_gossip_aggregator_connected_agents", [], "Agent WebSocket connections open on this replica."),
+  c(
+    "kernel_gossip_aggregator_connections_total",
+    ["outcome"],
+    "Agent connection attempts by outcome (accepted, or the error code that refused them).",
+  ),
+  c(
+    "kernel_gossip_aggregator_frames_received_total",
+    ["type"],
+    "Frames received from agents by envelope type.",
+  ),
+  c(
+    "kernel_gossip_aggregator_events_received_total",
+    ["type"],
+    "Events received in accepted batches, by type (failure, oom, throttle, birth).",
+  ),
+  c(
+    "kernel_gossip_aggregator_rejects_total",
+    ["code"],
+    "Connections and frames refused, by stable error code (KG_*).",
+  ),
+  c(
+    "kernel_gossip_aggregator_token_reviews_total",
+    ["outcome"],
+    "Agent token validations by outcome.",
+  ),
+  c("kernel_gossip_aggregator_config_pushes_total", [], "Config frames sent to agents."),
+  c(
+    "kernel_gossip_aggregator_config_reloads_total",
+    ["outcome"],
+    "Reloads of the agent ConfigMap, by outcome (applied or invalid).",
+  ),
+  h(
+    "kernel_gossip_aggregator_batch_duration_seconds",
+    [],
+    "Time from receiving a batch to acknowledging it.",
+  ),
+  c(
+    "kernel_gossip_aggregator_batch_failures_total",
+    [],
+    "Batches whose handling failed; not acknowledged, so the agent resends them.",
+  ),
+  c(
+    "kernel_gossip_aggregator_redeliveries_dropped_total",
+    [],
+    "Events dropped because their id was already processed (at-least-once delivery).",
+  ),
+  c(
+    "kernel_gossip_aggregator_cr_writes_total",
+    ["kind", "outcome"],
+    "Custom-resource writes by kind (KernelWhisper, PodBirthCertificate) and outcome.",
+  ),
+  h(
+    "kernel_gossip_aggregator_cr_write_duration_seconds",
+    ["kind"],
+    "Duration of one custom-resource write (server-side apply), retries included.",
+  ),
+  c(
+    "kernel_gossip_aggregator_writes_coalesced_total",
+    ["kind"],
+    "Updates folded into a pending write of the same object (latest wins) instead of a write each.",
+  ),
+  g("kernel_gossip_aggregator_pending_objects", [], "Objects with an update waiting to be written."),
+  c("kernel_gossip_aggregator_enrich_cache_hits_total", [], "Owner/namespace lookups served from the cache."),
+  c(
+    "kernel_gossip_aggregator_enrich_cache_misses_total",
+    [],
+    "Owner/namespace lookups that needed a GET from the API server.",
+  ),
+  c(
+    "kernel_gossip_aggregator_enrich_fallbacks_total",
+    ["reason"],
+    "Enrichments that fell back to a weaker source (e.g. owner not found, API error), by reason.",
+  ),
+  h(
+    "kernel_gossip_aggregator_end_to_end_latency_seconds",
+    ["type"],
+    "Time from the event being observed on the node to its custom resource being written.",
+  ),
+  g(
+    "kernel_gossip_aggregator_whispers",
+    ["signal", "severity"],
+    "KernelWhispers in the cluster by signal and severity.",
+  ),
+  c(
+    "kernel_gossip_aggregator_gc_deleted_total",
+    [],
+    "KernelWhispers deleted by retention GC (leader only).",
+  ),
+  g("kernel_gossip_aggregator_leader", [], "1 on the replica holding the retention-GC Lease, else 0."),
+  c(
+    "kernel_gossip_aggregator_pod_events_total",
+    ["outcome"],
+    "Kubernetes Events written on pods for new whispers, by outcome.",
+  ),
+];
+
+export const CONTRACT_METRICS: readonly MetricSpec[] = [...AGENT_METRICS, ...AGGREGATOR_METRICS];
+
+/** Series names a metric exports: histograms add _bucket, _sum and _count. */
+export function seriesNames(spec: Pick<MetricSpec, "name" | "type">): string[] {
+  return spec.type === "histogram"
+    ? [`${spec.name}_bucket`, `${spec.name}_sum`, `${spec.name}_count`]
+    : [spec.name];
+}
