@@ -318,7 +318,10 @@ export class AgentLink {
     const cause = this.#closeCause ?? (wasOpen ? "closed" : "connect_failed");
     this.#closeCause = undefined;
     if (this.#stopped) return;
-    if (this.#stopping && this.#isDrained()) return this.#checkDrained();
+    if (this.#stopping && this.#isDrained()) {
+      this.#checkDrained();
+      return;
+    }
     this.#retry(cause, { code, reason, wasOpen });
   }
 

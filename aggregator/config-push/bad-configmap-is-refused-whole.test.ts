@@ -1,0 +1,109 @@
+import { describe, expect, it } from "vitest";
+import { toAgentSettings } from "../../agent/remote-config/index.ts";
+import { parseAgentConfig } from "./parse.ts";
+
+describe("agent ConfigMap parsing", () => {
+  it("maps every documented key to the Config frame and the agent reads it back as settings", () => {
+    const parsed = parseAgentConfig(
+      {
+        cooldown: "3m",
+        maxBatchEvents: "500",
+        flushInterval: "250ms",
+        enabledReasons: "ImagePullBackOff, Evicted",
+        throttleThreshold: "30%",
+        throttleResolveAfter: "2m",
+        throttleUpdateInterval: "60s",
+        scanInterval: "10s",
+        namespaceAllow: "shop,payments",
+        namespaceDeny: "kube-system",
+        namespaceLabelSelector: "kernel-gossip.io/enabled=true,tier in (web, api)",
+      },
+      "4711",
+    );
+    expect(parsed.ok).toBe(true);
+    if (!parsed.ok) return;
+    expect(parsed.frame).toEqual({
+      version: "4711",
+      cooldownSeconds: 180,
+      maxBatchEvents: 500,
+      flushIntervalMs: 250,
+      enabledReasons: ["CrashLoopBackOff", "OOMKilled", "ImagePullBackOff", "Evicted"],
+      throttleOpenRatio: 0.3,
+      throttleResolveSeconds: 120,
+      throttleUpdateSeconds: 60,
+      scanIntervalSeconds: 10,
+      namespaceAllow: ["shop", "payments"],
+      namespaceDeny: ["kube-system"],
+      namespaceLabelSelector: "kernel-gossip.io/enabled=true,tier in (web, api)",
+    });
+    expect(toAgentSettings(parsed.frame)).toEqual({
+      ok: true,
+      settings: {
+        dedupCooldownMs: 180_000,
+        maxBatchEvents: 500,
+        flushIntervalMs: 250,
+        extraReasons: ["ImagePullBackOff", "Evicted"],
+        throttleOpenRatio: 0.3,
+        throttleResolveAfterMs: 120_000,
+        throttleUpdateIntervalMs: 60_000,
+        scanIntervalMs: 10_000,
+        namespaceAllow: ["shop", "payments"],
+        namespaceDeny: ["kube-system"],
+        namespaceLabelSelector: "kernel-gossip.io/enabled=true,tier in (web, api)",
+      },
+    });
+  });
+
+  it("names the key, the value and the reason for every bad entry", () => {
+    const parsed = parseAgentConfig(
+      {
+        cooldown: "3 minutes",
+        maxBatchEvents: "20000",
+        throttleThreshold: "1.5",
+        enabledReasons: "CrashLoopBackOff,Segfault",
+        namespaceDeny: "Kube_System",
+        namespaceLabelSelector: "a=b,,=c",
+        coolDown: "3m",
+      },
+      "9",
+    );
+    expect(parsed.ok).toBe(false);
+    if (parsed.ok) return;
+    const byKey = Object.fromEntries(parsed.problems.map((p) => [p.key, p]));
+    expect(Object.keys(byKey).sort()).toEqual(
+      [
+        "cooldown",
+        "maxBatchEvents",
+        "throttleThreshold",
+        "enabledReasons",
+        "namespaceDeny",
+        "namespaceLabelSelector",
+        "coolDown",
+      ].sort(),
+    );
+    expect(byKey.cooldown).toMatchObject({
+      value: "3 minutes",
+      why: expect.stringContaining("not a duration"),
+    });
+    expect(byKey.maxBatchEvents?.why).toContain("between 1 and 10000");
+    expect(byKey.enabledReasons?.why).toContain("Segfault");
+    expect(byKey.coolDown?.why).toContain("unknown key");
+  });
+
+  it("an empty ConfigMap is a valid config that changes nothing on the agent", () => {
+    const parsed = parseAgentConfig({}, "1");
+    expect(parsed).toEqual({ ok: true, frame: { version: "1" } });
+    if (parsed.ok) expect(toAgentSettings(parsed.frame)).toEqual({ ok: true, settings: {} });
+  });
+
+  it("the agent refuses a frame with out-of-range values even if an aggregator sent it", () => {
+    const result = toAgentSettings({
+      version: "x",
+      maxBatchEvents: 50_000,
+      throttleOpenRatio: 3,
+      namespaceDeny: ["A B"],
+    });
+    expect(result.ok).toBe(false);
+    if (!result.ok) expect(result.errors).toHaveLength(3);
+  });
+});
