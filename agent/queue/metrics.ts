@@ -1,0 +1,66 @@
+// Metrics of the agent's outgoing path: what leaves dedup, what dedup held back, what the
+// bounded queue had to drop and how full it is. Names are the project's contract.
+import { Counter, Gauge, type Registry } from "../../shared/metrics.ts";
+
+export const EVENT_TYPES = ["failure", "oom", "throttle", "birth"] as const;
+export type EventType = (typeof EVENT_TYPES)[number];
+
+export const DROP_CAUSES = ["queue_full", "queue_bytes", "unacked_overflow", "rejected", "shutdown"] as const;
+export type DropCause = (typeof DROP_CAUSES)[number];
+
+/** What the queue gauges read at scrape time. */
+export interface QueueLevel {
+  readonly size: number;
+  readonly bytes: number;
+}
+
+export function createQueueMetrics(registry: Registry) {
+  let level: QueueLevel | undefined;
+  return {
+    events: new Counter({
+      name: "kernel_gossip_agent_events_total",
+      help: "Events that passed dedup towards the aggregator, by type and reason (each counted once).",
+      labelNames: ["type", "reason"] as const,
+      registers: [registry],
+    }),
+    deduplicated: new Counter({
+      name: "kernel_gossip_agent_events_deduplicated_total",
+      help: "Repeats held back by the dedup cooldown; their count travels with the next event of the same key.",
+      labelNames: ["reason"] as const,
+      registers: [registry],
+    }),
+    dedupEvictions: new Counter({
+      name: "kernel_gossip_agent_dedup_evictions_total",
+      help: "Keys evicted from the full dedup cache before their cooldown ended (raise --dedup-max-keys if this grows).",
+      registers: [registry],
+    }),
+    dropped: new Counter({
+      name: "kernel_gossip_agent_events_dropped_total",
+      help: "Events dropped before delivery, by type and cause (queue_full, queue_bytes, unacked_overflow, rejected, shutdown).",
+      labelNames: ["type", "cause"] as const,
+      registers: [registry],
+    }),
+    queueEvents: new Gauge({
+      name: "kernel_gossip_agent_queue_events",
+      help: "Events waiting in the outgoing queue.",
+      registers: [registry],
+      collect() {
+        this.set(level?.size ?? 0);
+      },
+    }),
+    queueBytes: new Gauge({
+      name: "kernel_gossip_agent_queue_bytes",
+      help: "Encoded bytes of the events waiting in the outgoing queue.",
+      registers: [registry],
+      collect() {
+        this.set(level?.bytes ?? 0);
+      },
+    }),
+    /** The outbox registers itself here so the gauges read it at scrape time. */
+    observeQueue(source: QueueLevel): void {
+      level = source;
+    },
+  };
+}
+
+export type QueueMetrics = ReturnType<typeof createQueueMetrics>;
