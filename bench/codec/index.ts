@@ -1,36 +1,104 @@
-// Codec: our encode + decode path per event (one 1,000-event Batch Envelope, encoded and
-// decoded whole) against protobufjs static Event.encode/decode of each event alone.
-import { decodeEnvelope, encodeEnvelope, wire } from "../../shared/proto.ts";
+// Codec: our encode + decode path per event — the agent's batch encode (agent/link
+// buildBatch: the Batch Envelope plus each event's audit hash) and the aggregator's frame
+// decode (aggregator/stream FrameHandler: decode plus per-event checks) — against protobufjs
+// static Event.encode/decode of each event alone. All contenders run interleaved, in the
+// same process, over the same 1,000 events.
+import { createHash } from "node:crypto";
+import { buildBatch } from "../../agent/link/unacked.ts";
+import { FrameHandler } from "../../aggregator/stream/frame-handler.ts";
+import { systemClock } from "../../shared/clock.ts";
+import { decodeEnvelope, encodeEnvelope, PROTOCOL_VERSION, wire } from "../../shared/proto.ts";
 import { mixEvents } from "../events/mix.ts";
 import { round, sideBySide, summarize } from "../stats.ts";
-import type { BenchCase, BenchCaseResult, BenchOptions } from "../types.ts";
+import type { BenchCase, BenchCaseResult, BenchOptions, BenchRow } from "../types.ts";
+import { encodeBatchOnce } from "./encode-once.ts";
 
 const BATCH = 1_000;
+const NODE = "ip-10-0-12-34.eu-west-1.compute.internal";
 
 export async function run({ quick }: BenchOptions): Promise<BenchCaseResult> {
-  const events = mixEvents(BATCH, { seed: 7, pods: 110 });
+  const events = mixEvents(BATCH, { seed: 7, pods: 110, node: NODE });
+  const frames = new FrameHandler({
+    limits: {
+      maxPayloadBytes: 64 << 20,
+      maxBatchEvents: 10_000,
+      maxEventsPerSecond: Number.MAX_SAFE_INTEGER,
+    },
+    clock: systemClock,
+  });
+  const hello = frames.handle(
+    encodeEnvelope({ hello: { node: NODE, cluster: "bench", protocolVersion: PROTOCOL_VERSION } }),
+    true,
+  );
+  if (hello.kind !== "hello") throw new Error(`FrameHandler refused the Hello: ${JSON.stringify(hello)}`);
+  const encoded = buildBatch(1, events, 1_763_900_000_000).frame;
+  const singles = events.map((e) => wire.Event.encode(e).finish());
+  const once = encodeBatchOnce(1, events, 1_763_900_000_000).frame;
+  if (Buffer.compare(Buffer.from(once), Buffer.from(encoded)) !== 0) {
+    throw new Error(
+      "the encode-once sketch does not produce the bytes of encodeEnvelope; fix bench/codec/encode-once.ts",
+    );
+  }
   let seq = 0;
+  const decode = (frame: Uint8Array): number => {
+    const outcome = frames.handle(frame, true);
+    if (outcome.kind !== "batch")
+      throw new Error(`FrameHandler did not accept the batch: ${JSON.stringify(outcome)}`);
+    return outcome.events.length;
+  };
   const samples = sideBySide(
     {
-      ours: () => {
-        const bytes = encodeEnvelope({ batch: { seq: ++seq, events, sentAtMs: 1_763_900_000_000 } });
-        return decodeEnvelope(bytes).batch?.events?.length;
-      },
+      ours: () => decode(buildBatch(++seq, events, 1_763_900_000_000).frame),
       floor: () => {
         let n = 0;
-        for (const e of events) {
-          const bytes = wire.Event.encode(e).finish();
-          n += wire.Event.decode(bytes).observedAtMs as number;
-        }
+        for (const e of events) n += wire.Event.decode(wire.Event.encode(e).finish()).count as number;
+        return n;
+      },
+      agentEncode: () => buildBatch(++seq, events, 1_763_900_000_000).frame,
+      encodeOnce: () => encodeBatchOnce(++seq, events, 1_763_900_000_000).frame,
+      oursEncodeOnce: () => decode(encodeBatchOnce(++seq, events, 1_763_900_000_000).frame),
+      aggregatorDecode: () => decode(encoded),
+      envelope: () => decodeEnvelope(encodeEnvelope({ batch: { seq: ++seq, events, sentAtMs: 1 } })),
+      floorEncode: () => {
+        let n = 0;
+        for (const e of events) n += wire.Event.encode(e).finish().length;
+        return n;
+      },
+      floorDecode: () => {
+        let n = 0;
+        for (const b of singles) n += wire.Event.decode(b).count as number;
+        return n;
+      },
+      auditHash: () => {
+        let n = 0;
+        for (const b of singles) n += createHash("sha256").update(b).digest("hex").length;
         return n;
       },
     },
-    { warmup: quick ? 20 : 200, iterations: quick ? 30 : 500 },
+    { warmup: quick ? 10 : 100, iterations: quick ? 20 : 300 },
   );
-  const toUs = (ms: number[]) => ms.map((m) => (m * 1000) / BATCH);
-  const ours = summarize(toUs(samples.ours));
-  const floor = summarize(toUs(samples.floor));
+  const us = (name: keyof typeof samples) => summarize(samples[name].map((ms) => (ms * 1000) / BATCH));
+  const ours = us("ours");
+  const floor = us("floor");
   const ratio = ours.median / floor.median;
+  const info = (
+    figure: string,
+    name: keyof typeof samples,
+    floorName: keyof typeof samples,
+    note: string,
+  ): BenchRow => {
+    const s = us(name);
+    const f = us(floorName);
+    return {
+      figure,
+      value: round(s.median),
+      p99: round(s.p99),
+      unit: "µs",
+      floor: round(f.median),
+      ratio: round(s.median / f.median),
+      note,
+    };
+  };
   return {
     name: "codec",
     rows: [
@@ -43,8 +111,44 @@ export async function run({ quick }: BenchOptions): Promise<BenchCaseResult> {
         ratio: round(ratio),
         target: "≤ 1.2× floor",
         pass: ratio <= 1.2,
-        note: `shared/proto encodeEnvelope+decodeEnvelope of a 1,000-event Batch, ${ours.n} interleaved rounds; floor = wire.Event.encode(e).finish() + wire.Event.decode(b) per event alone`,
+        note: `agent/link buildBatch + aggregator/stream FrameHandler.handle of a 1,000-event Batch, ${ours.n} interleaved rounds; floor = wire.Event.encode(e).finish() + wire.Event.decode(b) per event alone`,
       },
+      info(
+        "… agent batch encode",
+        "agentEncode",
+        "floorEncode",
+        "buildBatch (Envelope + per-event audit SHA-256) vs Event.encode alone",
+      ),
+      info(
+        "… aggregator frame decode",
+        "aggregatorDecode",
+        "floorDecode",
+        "FrameHandler.handle (decode + checks) vs Event.decode alone",
+      ),
+      info(
+        "… of which audit SHA-256",
+        "auditHash",
+        "floorEncode",
+        "sha256 hex of each encoded event (the audit line), vs Event.encode alone",
+      ),
+      info(
+        "… agent encode, each event once (sketch)",
+        "encodeOnce",
+        "floorEncode",
+        "bench/codec/encode-once.ts: same bytes as encodeEnvelope, events encoded once and reused for the audit hash",
+      ),
+      info(
+        "encode-once sketch + frame decode",
+        "oursEncodeOnce",
+        "floor",
+        "what the first row would be with the encode-once batch encode",
+      ),
+      info(
+        "shared/proto envelope encode+decode",
+        "envelope",
+        "floor",
+        "encodeEnvelope + decodeEnvelope alone: the codec without the audit hash and checks",
+      ),
     ],
   };
 }

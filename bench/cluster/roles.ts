@@ -1,0 +1,111 @@
+// The real kernel-gossip processes (`cli/main.ts aggregator|agent`) for the process-level
+// cases, started with the project's Node 24 on free ports and waited for until /readyz.
+import { join } from "node:path";
+import { type Child, freePort, REPO_ROOT, startChild, waitFor } from "../proc/child.ts";
+
+export interface RunningRole {
+  child: Child;
+  metricsUrl: string;
+  /** ws://…/stream for the aggregator. */
+  streamUrl?: string;
+}
+
+async function ready(child: Child, metricsPort: number, timeoutMs: number): Promise<void> {
+  await waitFor(
+    `${child.name} /readyz`,
+    async () => {
+      const res = await fetch(`http://127.0.0.1:${metricsPort}/readyz`, {
+        signal: AbortSignal.timeout(2_000),
+      });
+      return res.ok ? true : undefined;
+    },
+    { timeoutMs, intervalMs: 200, child },
+  );
+}
+
+export async function startAggregator(options: {
+  logDir: string;
+  kubeconfig: string;
+  /** --static-tokens entries. */
+  tokens: string[];
+  args?: string[];
+  env?: Record<string, string>;
+  name?: string;
+}): Promise<RunningRole> {
+  const listenPort = await freePort();
+  const metricsPort = await freePort();
+  const child = startChild({
+    name: options.name ?? "aggregator",
+    logDir: options.logDir,
+    args: [
+      join(REPO_ROOT, "cli/main.ts"),
+      "aggregator",
+      "--listen-port",
+      String(listenPort),
+      "--metrics-port",
+      String(metricsPort),
+      "--kubeconfig",
+      options.kubeconfig,
+      "--cluster-name",
+      "bench",
+      "--auth-mode",
+      "static",
+      ...(options.args ?? []),
+    ],
+    // Tokens via the environment (it may be long and is secret-ish).
+    env: { STATIC_TOKENS: options.tokens.join(","), POD_NAME: "aggregator-bench-0", ...options.env },
+  });
+  try {
+    await ready(child, metricsPort, 30_000);
+  } catch (err) {
+    await child.stop();
+    throw err;
+  }
+  return {
+    child,
+    metricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
+    streamUrl: `ws://127.0.0.1:${listenPort}/stream`,
+  };
+}
+
+export async function startAgent(options: {
+  logDir: string;
+  kubeconfig: string;
+  node: string;
+  aggregatorUrl: string;
+  token: string;
+  cgroupRoot: string;
+  args?: string[];
+  env?: Record<string, string>;
+}): Promise<RunningRole> {
+  const metricsPort = await freePort();
+  const child = startChild({
+    name: "agent",
+    logDir: options.logDir,
+    args: [
+      join(REPO_ROOT, "cli/main.ts"),
+      "agent",
+      "--node-name",
+      options.node,
+      "--cluster-name",
+      "bench",
+      "--aggregator-url",
+      options.aggregatorUrl,
+      "--kubeconfig",
+      options.kubeconfig,
+      "--cgroup-root",
+      options.cgroupRoot,
+      "--metrics-port",
+      String(metricsPort),
+      ...(options.args ?? []),
+    ],
+    env: { AGENT_TOKEN: options.token, ...options.env },
+  });
+  try {
+    await ready(child, metricsPort, 30_000);
+  } catch (err) {
+    await child.stop();
+    throw err;
+  }
+  return { child, metricsUrl: `http://127.0.0.1:${metricsPort}/metrics` };
+}
