@@ -78,7 +78,7 @@ export class Deduplicator implements EventSink {
       this.#pass(event);
       return;
     }
-    const status: LRUCache.Status<Held> = {};
+    const status: LRUCache.Status<string, Held> = {};
     const held = this.#cache.get(key, { allowStale: true, status });
     if (held && status.get === "hit") {
       held.suppressed += event.count || 1;
