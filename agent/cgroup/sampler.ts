@@ -54,7 +54,7 @@ export interface CgroupSamplerDeps {
 export interface ScanReport {
   scan: number;
   pods: number;
-  /** Containers located and read this scan. */
+  /** Containers located this scan (their figures read fully, or in part when a file failed). */
   containers: number;
   /** Running containers whose cgroup was not found. */
   unlocated: number;
@@ -180,7 +180,7 @@ export class CgroupSampler implements KernelStatsSource {
           const key = `${pod.uid}/${c.name}`;
           seen.add(key);
           const outcome = await this.#sample(pod, c, key, bareId, scan, report);
-          if (outcome === "read") report.containers++;
+          if (outcome === "read" || outcome === "failed") report.containers++;
           else if (outcome === "unlocated") report.unlocated++;
           else if (outcome === "vanished") report.vanished++;
         }

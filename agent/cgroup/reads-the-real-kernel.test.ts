@@ -1,0 +1,231 @@
+// Against the machine's real cgroup v1 hierarchies (root only): a busy process under a
+// 0.1-CPU quota in a cgroup laid out as the kubelet's cgroupfs driver would, and a child
+// process OOM-killed under a small memory limit while its parent survives.
+// Only directories this test creates are removed; a pod uid is random so nothing collides.
+import { type ChildProcess, spawn } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { mkdirSync, readFileSync, rmdirSync } from "node:fs";
+import { mkdir, readFile, rmdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { systemClock } from "../../shared/clock.ts";
+import { silentLogger } from "../../shared/log.ts";
+import { createRegistry } from "../../shared/metrics.ts";
+import { OomSource, ThrottleState } from "../../shared/proto.ts";
+import type { PodView, QosClass } from "../types.ts";
+import { hexId } from "./fixtures/build.ts";
+import { DEFAULT_SETTINGS, ListSink, MapPodDirectory } from "./fixtures/harness.ts";
+import { detectLayout } from "./layout.ts";
+import { createCgroupMetrics } from "./metrics.ts";
+import { CgroupSampler } from "./sampler.ts";
+
+const ROOT = "/sys/fs/cgroup";
+
+/** Why the real-kernel tests cannot run here, or undefined when they can. */
+function probe(hierarchy: string): string | undefined {
+  if (process.getuid?.() !== 0) return "needs root to create cgroups";
+  const dir = join(ROOT, hierarchy, `kgtest-probe-${process.pid}`);
+  try {
+    mkdirSync(dir);
+    rmdirSync(dir);
+  } catch (err) {
+    return `cannot create a cgroup under ${join(ROOT, hierarchy)} (${(err as Error).message}); a cgroup v1 ${hierarchy} hierarchy that root may write is needed`;
+  }
+  return undefined;
+}
+
+const cpuProblem = probe("cpu") ?? probe("cpuacct") ?? probe("memory");
+const memoryProblem = cpuProblem;
+if (cpuProblem) console.warn(`real throttling test skipped: ${cpuProblem}`);
+if (memoryProblem) console.warn(`real OOM test skipped: ${memoryProblem}`);
+
+const created: string[] = [];
+const children: ChildProcess[] = [];
+
+/** mkdir -p that remembers which directories it made, for bottom-up removal. */
+async function makeCgroup(hierarchy: string, rel: string): Promise<string> {
+  let path = join(ROOT, hierarchy);
+  for (const part of rel.split("/")) {
+    path = join(path, part);
+    try {
+      await mkdir(path);
+      created.push(path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+    }
+  }
+  return path;
+}
+
+async function cleanup(): Promise<void> {
+  for (const child of children.splice(0)) {
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((resolve) => child.once("exit", resolve));
+      child.kill("SIGKILL");
+      await exited;
+    }
+  }
+  for (const dir of created.splice(0).reverse()) {
+    // A killed task leaves its cgroup a moment later; retry briefly, never leave ours behind.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await rmdir(dir);
+        break;
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === "ENOENT") break;
+        if (code !== "EBUSY" || attempt >= 50) {
+          console.warn(`could not remove test cgroup ${dir}: ${(err as Error).message}`);
+          break;
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  }
+}
+
+afterAll(cleanup);
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function podOf(uid: string, qos: QosClass, name: string, id: string): PodView {
+  return {
+    uid,
+    qosClass: qos,
+    ref: { uid, namespace: "kgtest", name: `real-${uid.slice(0, 8)}`, node: "this-node", qosClass: qos },
+    containers: [{ name, containerId: `containerd://${id}`, running: true, restartCount: 0 }],
+  };
+}
+
+async function sampler(pod: PodView) {
+  const layout = await detectLayout(ROOT);
+  const pods = new MapPodDirectory();
+  pods.set(pod);
+  const sink = new ListSink();
+  const registry = createRegistry({ defaultMetrics: false });
+  const s = new CgroupSampler({
+    root: ROOT,
+    layout,
+    pods,
+    sink,
+    clock: systemClock,
+    log: silentLogger(),
+    metrics: createCgroupMetrics(registry),
+    settings: { ...DEFAULT_SETTINGS, windowMs: 600_000 },
+  });
+  return { layout, sink, sampler: s };
+}
+
+function kernelCpuStat(dir: string) {
+  const text = readFileSync(join(dir, "cpu.stat"), "utf8");
+  const get = (key: string) =>
+    Number(
+      text
+        .split("\n")
+        .find((l) => l.startsWith(`${key} `))
+        ?.split(" ")[1],
+    );
+  return { periods: get("nr_periods"), throttled: get("nr_throttled") };
+}
+
+describe("on this machine's kernel (cgroup v1)", () => {
+  it.skipIf(cpuProblem !== undefined)(
+    `reports the throttled ratio the kernel counts and ~0.1 cores used under a 0.1-CPU quota${cpuProblem ? ` (skipped: ${cpuProblem})` : ""}`,
+    async () => {
+      try {
+        const uid = randomUUID();
+        const id = hexId();
+        const rel = `kubepods/burstable/pod${uid}/${id}`;
+        // As the kubelet does: the container's cgroup exists in every controller hierarchy.
+        const [cpuDir = "", acctDir = "", memDir = ""] = await Promise.all(
+          ["cpu", "cpuacct", "memory"].map((h) => makeCgroup(h, rel)),
+        );
+        await writeFile(join(cpuDir, "cpu.cfs_period_us"), "100000");
+        await writeFile(join(cpuDir, "cpu.cfs_quota_us"), "10000");
+        const busy = spawn("sh", ["-c", "while :; do :; done"], { stdio: "ignore" });
+        children.push(busy);
+        await writeFile(join(cpuDir, "cgroup.procs"), String(busy.pid));
+        await writeFile(join(acctDir, "cgroup.procs"), String(busy.pid));
+        await writeFile(join(memDir, "cgroup.procs"), String(busy.pid));
+
+        const { layout, sink, sampler: s } = await sampler(podOf(uid, "Burstable", "spin", id));
+        expect(layout).toMatchObject({ version: 1, driver: "cgroupfs" });
+        await sleep(300); // let the first periods pass under the quota
+        const before = kernelCpuStat(cpuDir);
+        expect(await s.scanOnce()).toMatchObject({ containers: 1, readErrors: 0 });
+        await sleep(5_000);
+        expect(await s.scanOnce()).toMatchObject({ containers: 1, readErrors: 0 });
+        const after = kernelCpuStat(cpuDir);
+
+        const kernelRatio = (after.throttled - before.throttled) / (after.periods - before.periods);
+        const open = sink.events.find((e) => e.throttle?.state === ThrottleState.THROTTLE_STATE_OPEN);
+        expect(open, "a 0.1-CPU busy loop is throttled above the 25 % threshold").toBeDefined();
+        const t = open?.throttle;
+        console.info(
+          `real throttling: kernel ratio ${kernelRatio.toFixed(4)}, reported ${t?.throttledRatio?.toFixed(4)}, cores used ${t?.coresUsed?.toFixed(4)} (limit ${t?.limitCores})`,
+        );
+        expect(Math.abs((t?.throttledRatio ?? -1) - kernelRatio)).toBeLessThanOrEqual(0.02);
+        expect(t?.coresUsed).toBeGreaterThanOrEqual(0.09);
+        expect(t?.coresUsed).toBeLessThanOrEqual(0.11);
+        expect(t?.limitCores).toBeCloseTo(0.1, 9);
+        expect(t?.demandCores).toBeGreaterThan(t?.coresUsed ?? 0);
+      } finally {
+        await cleanup();
+      }
+    },
+    30_000,
+  );
+
+  it.skipIf(memoryProblem !== undefined)(
+    `reports a child's OOM kill as a kernel OOM while the main process survives${memoryProblem ? ` (skipped: ${memoryProblem})` : ""}`,
+    async () => {
+      try {
+        const uid = randomUUID();
+        const id = hexId();
+        const rel = `kubepods/pod${uid}/${id}`;
+        const dirs = await Promise.all(["cpu", "cpuacct", "memory"].map((h) => makeCgroup(h, rel)));
+        const memDir = dirs[2] as string;
+        const limit = 64 * 1024 * 1024;
+        await writeFile(join(memDir, "memory.limit_in_bytes"), String(limit));
+        await writeFile(join(memDir, "memory.memsw.limit_in_bytes"), String(limit)).catch(() => undefined);
+        // PID 1 of the "container": waits for the go, runs a greedy child, reports its exit, lives on.
+        const greedy = `${JSON.stringify(process.execPath)} -e "const a=[];for(;;)a.push(Buffer.alloc(1<<20,1))"`;
+        const main = spawn("sh", ["-c", `read go; ${greedy}; echo "child-exit $?"; exec sleep 600`], {
+          stdio: ["pipe", "pipe", "ignore"],
+        });
+        children.push(main);
+        for (const dir of dirs) await writeFile(join(dir, "cgroup.procs"), String(main.pid));
+
+        const { sink, sampler: s } = await sampler(podOf(uid, "Guaranteed", "app", id));
+        await s.scanOnce(); // baseline: no kills yet
+        const childExit = new Promise<string>((resolve) => {
+          let out = "";
+          main.stdout?.on("data", (chunk) => {
+            out += String(chunk);
+            if (out.includes("\n")) resolve(out.trim());
+          });
+        });
+        main.stdin?.write("go\n");
+        expect(await childExit).toBe("child-exit 137"); // SIGKILL from the OOM killer
+        expect(await readFile(join(memDir, "memory.oom_control"), "utf8")).toMatch(/oom_kill [1-9]/);
+
+        await s.scanOnce(); // sees the counter advance
+        expect(sink.events).toHaveLength(0);
+        await s.scanOnce(); // grace over: the main process is still running
+        const oom = sink.events.find((e) => e.oom);
+        expect(main.exitCode).toBeNull();
+        expect(oom?.oom).toMatchObject({
+          source: OomSource.OOM_SOURCE_KERNEL,
+          mainProcessSurvived: true,
+          memoryLimitBytes: limit,
+        });
+        expect(oom?.oom?.kills).toBeGreaterThanOrEqual(1);
+        expect(oom?.oom?.memoryPeakBytes).toBeGreaterThan(limit / 2);
+        expect(oom?.container).toBe("app");
+      } finally {
+        await cleanup();
+      }
+    },
+    30_000,
+  );
+});
