@@ -1,0 +1,108 @@
+// PodBirthCertificate: a record of one pod incarnation's birth, written once with
+// server-side apply, owned by its Pod so garbage collection removes it with the pod.
+import { birthCertificateName } from "./names.ts";
+import type { Enriched, PodIdentity } from "./types.ts";
+import { API_VERSION, type KObj } from "./whisper.ts";
+
+export const BIRTH_PLURAL = "podbirthcertificates";
+export const ACTORS = ["Unknown", "APIServer", "Scheduler", "Kubelet", "Runtime", "Kernel"] as const;
+export type ActorName = (typeof ACTORS)[number];
+const MAX_STEPS = 64;
+
+export interface BirthStepFacts {
+  name: string;
+  actor: ActorName;
+  atMs: number;
+  durationMs: number;
+  container: string;
+}
+
+export interface BirthFacts {
+  pod: PodIdentity;
+  enriched: Enriched;
+  ready: boolean;
+  failureReason: string;
+  createdAtMs: number;
+  totalMs: number;
+  steps: BirthStepFacts[];
+  kernel: { cpuSeconds: number; throttledPeriods: number; memoryPeakBytes: number; processCount: number };
+}
+
+const iso = (ms: number): string => new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
+
+/** 4200 → "4.2s", 95000 → "1m35s", 850 → "850ms". */
+export function humanDuration(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)}ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1).replace(/\.0$/, "")}s`;
+  const minutes = Math.floor(ms / 60_000);
+  const seconds = Math.round((ms % 60_000) / 1000);
+  return seconds ? `${minutes}m${seconds}s` : `${minutes}m`;
+}
+
+export function slowestPhase(steps: readonly BirthStepFacts[]): string {
+  const slowest = steps.reduce<BirthStepFacts | undefined>(
+    (best, s) => (best === undefined || s.durationMs > best.durationMs ? s : best),
+    undefined,
+  );
+  if (!slowest) return "";
+  const what = slowest.container ? `${slowest.name} ${slowest.container}` : slowest.name;
+  return `${what} (${slowest.actor}) ${humanDuration(slowest.durationMs)}`;
+}
+
+export class BirthCertificate {
+  readonly kind = "PodBirthCertificate";
+  readonly name: string;
+  readonly namespace: string;
+  readonly facts: BirthFacts;
+
+  constructor(facts: BirthFacts) {
+    this.facts = facts;
+    this.name = birthCertificateName(facts.pod.name, facts.pod.uid);
+    this.namespace = facts.pod.namespace;
+  }
+
+  body(): KObj {
+    const f = this.facts;
+    const steps = f.steps.slice(0, MAX_STEPS);
+    const qos = ["Guaranteed", "Burstable", "BestEffort"].includes(f.pod.qosClass) ? f.pod.qosClass : "";
+    const spec: KObj = {
+      cluster: f.enriched.cluster,
+      project: f.enriched.project,
+      workload: { ...f.enriched.workload },
+      pod: { name: f.pod.name, uid: f.pod.uid, node: f.pod.node, qosClass: qos },
+      ready: f.ready,
+      failureReason: f.failureReason.slice(0, 1024),
+      totalMs: Math.max(0, Math.round(f.totalMs)),
+      duration: humanDuration(Math.max(0, f.totalMs)),
+      slowestPhase: slowestPhase(steps).slice(0, 512),
+      steps: steps.map((s) => {
+        const step: KObj = {
+          name: s.name.slice(0, 128),
+          actor: s.actor,
+          durationMs: Math.max(0, Math.round(s.durationMs)),
+        };
+        if (s.atMs > 0) step.at = iso(s.atMs);
+        if (s.container) step.container = s.container;
+        return step;
+      }),
+      kernel: {
+        cpuSeconds: Math.max(0, f.kernel.cpuSeconds),
+        throttledPeriods: Math.max(0, Math.round(f.kernel.throttledPeriods)),
+        memoryPeakBytes: Math.max(0, Math.round(f.kernel.memoryPeakBytes)),
+        processCount: Math.max(0, Math.round(f.kernel.processCount)),
+      },
+    };
+    if (f.createdAtMs > 0) spec.createdAt = iso(f.createdAtMs);
+    return {
+      apiVersion: API_VERSION,
+      kind: this.kind,
+      metadata: {
+        name: this.name,
+        namespace: this.namespace,
+        labels: { "app.kubernetes.io/managed-by": "kernel-gossip" },
+        ownerReferences: [{ apiVersion: "v1", kind: "Pod", name: f.pod.name, uid: f.pod.uid }],
+      },
+      spec,
+    };
+  }
+}

@@ -1,0 +1,49 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { birthCertificateName, isDnsSubdomain, signalSlug, whisperName } from "./names.ts";
+import { SIGNALS } from "./types.ts";
+
+describe("object names", () => {
+  it("are readable for ordinary workloads", () => {
+    expect(whisperName({ kind: "Deployment", name: "web" }, "nginx", "CPUThrottling")).toBe(
+      "deployment-web.nginx.cpu-throttling",
+    );
+    expect(whisperName({ kind: "CronJob", name: "report" }, "main", "OOMKilled")).toBe(
+      "cronjob-report.main.oom-killed",
+    );
+    expect(signalSlug("CrashLoopBackOff")).toBe("crash-loop-back-off");
+    expect(signalSlug("CreateContainerConfigError")).toBe("create-container-config-error");
+  });
+
+  it("get a hash suffix when cleaning changed the identity, so identities never collide", () => {
+    const a = whisperName({ kind: "Label", name: "My_App" }, "c", "Error");
+    const b = whisperName({ kind: "Label", name: "my-app" }, "c", "Error");
+    expect(a).not.toBe(b);
+    expect(isDnsSubdomain(a)).toBe(true);
+    expect(a).toMatch(/^label-my-app\.c\.error-[0-9a-f]{10}$/);
+  });
+
+  it("are always valid DNS-1123 subdomains within 253 characters", () => {
+    fc.assert(
+      fc.property(
+        fc.string({ minLength: 1, maxLength: 400 }),
+        fc.string({ minLength: 1, maxLength: 80 }),
+        fc.constantFrom(...SIGNALS),
+        fc.constantFrom("Deployment", "StatefulSet", "Label", "Pod"),
+        (workload, container, signal, kind) => {
+          const name = whisperName({ kind, name: workload }, container, signal);
+          expect(isDnsSubdomain(name)).toBe(true);
+          expect(whisperName({ kind, name: workload }, container, signal)).toBe(name);
+        },
+      ),
+    );
+  });
+
+  it("give one birth certificate per pod incarnation", () => {
+    const a = birthCertificateName("web-7d4b9c-x2x9z", "uid-1");
+    const b = birthCertificateName("web-7d4b9c-x2x9z", "uid-2");
+    expect(a).toMatch(/^web-7d4b9c-x2x9z-[0-9a-f]{6}$/);
+    expect(a).not.toBe(b);
+    expect(isDnsSubdomain(birthCertificateName("a".repeat(253), "u"))).toBe(true);
+  });
+});

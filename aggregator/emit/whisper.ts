@@ -1,0 +1,305 @@
+// One KernelWhisper's state in this replica: identity, counts, affected pods, evidence —
+// and its rendering into the two server-side-apply bodies (spec once, status on every write).
+//
+// Counts across replicas: `baseline` is the count the object held when this replica last
+// read or wrote it, `delta` the occurrences seen here since. Every status write carries
+// baseline + delta and the resourceVersion last seen; when another replica wrote in
+// between, the API server answers 409, the writer re-reads the object (adopt) and writes
+// again: no increment is lost and none counted twice (docs/adr/0005-kernelwhisper-shape.md).
+import { recommendCpu, recommendMemory, recommendTermination } from "../recommend/index.ts";
+import { type SeverityThresholds, severityOf } from "../recommend/severity.ts";
+import { labelValue, whisperName } from "./names.ts";
+import {
+  type Enriched,
+  type Evidence,
+  type PodIdentity,
+  type Recommendation,
+  SEVERITY_RANK,
+  type Severity,
+  type Signal,
+} from "./types.ts";
+
+export const GROUP = "kernel.gossip.io";
+export const VERSION = "v1alpha1";
+export const API_VERSION = `${GROUP}/${VERSION}`;
+export const WHISPER_PLURAL = "kernelwhispers";
+export const MESSAGE_MAX = 1024;
+/** Demand windows kept per whisper for the CPU recommendation. */
+export const MAX_DEMAND_SAMPLES = 720;
+
+export interface WhisperIdentity extends Enriched {
+  namespace: string;
+  container: string;
+  signal: Signal;
+}
+
+/** One observation folded into a whisper. */
+export interface Occurrence {
+  pod: PodIdentity;
+  observedAtMs: number;
+  /** Occurrences this stands for (0 for a throttling update: only episodes opened count). */
+  count: number;
+  evidence: Evidence;
+  /** Throttling episode resolved: the whisper turns Resolved. */
+  resolved: boolean;
+  demandSamples: readonly number[];
+  /** HPA targeting the workload, if any (CPUThrottling). */
+  hpa?: string | undefined;
+}
+
+export interface AffectedPod {
+  name: string;
+  uid: string;
+  node: string;
+  lastSeenMs: number;
+  count: number;
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: Kubernetes objects read back from the API are untyped JSON
+export type KObj = Record<string, any>;
+
+export interface WhisperSettings {
+  thresholds: SeverityThresholds;
+  maxAffectedPods: number;
+}
+
+const iso = (ms: number): string => new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
+const parseMs = (value: unknown): number | undefined => {
+  if (typeof value !== "string" && !(value instanceof Date)) return undefined;
+  const ms = new Date(value).getTime();
+  return Number.isFinite(ms) ? ms : undefined;
+};
+const truncate = (text: string, max: number): string =>
+  text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+
+export class WhisperState {
+  readonly kind = "KernelWhisper";
+  readonly identity: WhisperIdentity;
+  readonly name: string;
+  readonly #settings: WhisperSettings;
+  /** Count held by the object as last read or written. */
+  baseline = 0;
+  /** Occurrences seen here and not yet written. */
+  delta = 0;
+  firstSeenMs: number | undefined;
+  lastSeenMs = 0;
+  pods: AffectedPod[] = [];
+  evidence: Evidence = {};
+  severity: Severity = "info";
+  active = true;
+  transitionMs = 0;
+  samples: number[] = [];
+  hpa: string | undefined;
+  node = "";
+  /** Severity and activity as last written: an escalation writes at once. */
+  writtenSeverity: Severity | undefined;
+  writtenActive: boolean | undefined;
+
+  constructor(identity: WhisperIdentity, settings: WhisperSettings) {
+    this.identity = identity;
+    this.name = whisperName(identity.workload, identity.container, identity.signal);
+    this.#settings = settings;
+  }
+
+  get namespace(): string {
+    return this.identity.namespace;
+  }
+
+  get count(): number {
+    return this.baseline + this.delta;
+  }
+
+  /** Folds one occurrence in; true when it must be written at once (escalation). */
+  record(o: Occurrence): boolean {
+    this.delta += o.count;
+    if (this.firstSeenMs === undefined || o.observedAtMs < this.firstSeenMs)
+      this.firstSeenMs = o.observedAtMs;
+    const newest = o.observedAtMs >= this.lastSeenMs;
+    if (newest) {
+      this.lastSeenMs = o.observedAtMs;
+      this.evidence = o.evidence;
+      this.node = o.pod.node;
+      this.severity = severityOf(this.identity.signal, o.evidence, this.#settings.thresholds);
+      const active = !o.resolved;
+      if (active !== this.active || this.transitionMs === 0) this.transitionMs = o.observedAtMs;
+      this.active = active;
+    }
+    if (o.hpa !== undefined || this.identity.signal === "CPUThrottling") this.hpa = o.hpa;
+    for (const s of o.demandSamples) this.samples.push(s);
+    if (this.samples.length > MAX_DEMAND_SAMPLES)
+      this.samples.splice(0, this.samples.length - MAX_DEMAND_SAMPLES);
+    this.#touchPod(o);
+    return this.escalated();
+  }
+
+  /** Severity went up, or a resolved whisper became active again, since the last write. */
+  escalated(): boolean {
+    if (this.writtenSeverity === undefined) return true;
+    if (SEVERITY_RANK[this.severity] > SEVERITY_RANK[this.writtenSeverity]) return true;
+    return this.active && this.writtenActive === false;
+  }
+
+  #touchPod(o: Occurrence): void {
+    const existing = this.pods.find((p) => p.uid === o.pod.uid);
+    const entry = existing ?? { name: o.pod.name, uid: o.pod.uid, node: o.pod.node, lastSeenMs: 0, count: 0 };
+    entry.count += o.count;
+    entry.lastSeenMs = Math.max(entry.lastSeenMs, o.observedAtMs);
+    entry.node = o.pod.node || entry.node;
+    if (!existing) this.pods.push(entry);
+    this.#sortPods();
+  }
+
+  #sortPods(): void {
+    this.pods.sort((a, b) => b.lastSeenMs - a.lastSeenMs || a.uid.localeCompare(b.uid));
+    if (this.pods.length > this.#settings.maxAffectedPods) this.pods.length = this.#settings.maxAffectedPods;
+  }
+
+  /**
+   * Takes in the object as it is in the cluster (undefined: it does not exist): its count
+   * becomes the baseline, its first seen and affected pods are merged with ours.
+   */
+  adopt(observed: KObj | undefined): void {
+    const status = (observed?.status ?? {}) as KObj;
+    this.baseline = typeof status.count === "number" ? status.count : 0;
+    const first = parseMs(status.firstSeen);
+    if (first !== undefined && (this.firstSeenMs === undefined || first < this.firstSeenMs))
+      this.firstSeenMs = first;
+    const last = parseMs(status.lastSeen);
+    if (last !== undefined && last > this.lastSeenMs) {
+      this.lastSeenMs = last;
+      if (typeof status.node === "string") this.node = status.node;
+    }
+    if (this.writtenSeverity === undefined && observed && typeof status.severity === "string") {
+      this.writtenSeverity = status.severity as Severity;
+      const activeCond = Array.isArray(status.conditions)
+        ? (status.conditions as KObj[]).find((c) => c.type === "Active")
+        : undefined;
+      this.writtenActive = activeCond ? activeCond.status === "True" : undefined;
+    }
+    if (Array.isArray(status.affectedPods)) {
+      for (const p of status.affectedPods as KObj[]) {
+        if (typeof p.uid !== "string" || this.pods.some((q) => q.uid === p.uid)) continue;
+        this.pods.push({
+          name: String(p.name ?? ""),
+          uid: p.uid,
+          node: String(p.node ?? ""),
+          lastSeenMs: parseMs(p.lastSeen) ?? 0,
+          count: typeof p.count === "number" ? p.count : 0,
+        });
+      }
+      this.#sortPods();
+    }
+  }
+
+  /** The written delta is now part of the object's count. */
+  committed(writtenDelta: number): void {
+    this.baseline += writtenDelta;
+    this.delta -= writtenDelta;
+    this.writtenSeverity = this.severity;
+    this.writtenActive = this.active;
+  }
+
+  /** The object was deleted (retention, or by hand): start again from our own numbers. */
+  forgetCluster(): void {
+    this.baseline = 0;
+  }
+
+  recommendation(): Recommendation {
+    const e = this.evidence;
+    if (this.identity.signal === "CPUThrottling") {
+      return recommendCpu({
+        samples: this.samples,
+        limitCores: e.throttling?.limitCores ?? 0,
+        hpa: this.hpa,
+      });
+    }
+    if (this.identity.signal === "OOMKilled" && e.oom) return recommendMemory(e.oom, this.count);
+    if (e.termination) return recommendTermination(e.termination);
+    return { action: "Investigate", summary: `${this.count} occurrences. See the evidence.` };
+  }
+
+  specBody(): KObj {
+    const labels: Record<string, string> = {
+      "app.kubernetes.io/managed-by": "kernel-gossip",
+      "kernel.gossip.io/signal": this.identity.signal,
+    };
+    const workload = labelValue(this.identity.workload.name);
+    if (workload) labels["kernel.gossip.io/workload"] = workload;
+    return {
+      apiVersion: API_VERSION,
+      kind: this.kind,
+      metadata: { name: this.name, namespace: this.namespace, labels },
+      spec: {
+        cluster: this.identity.cluster,
+        project: this.identity.project,
+        workload: { kind: this.identity.workload.kind, name: this.identity.workload.name },
+        container: this.identity.container,
+        signal: this.identity.signal,
+      },
+    };
+  }
+
+  /** The status apply body and the delta it carries. */
+  statusBody(resourceVersion?: string): { body: KObj; delta: number } {
+    const rec = this.recommendation();
+    const status: KObj = {
+      severity: this.severity,
+      count: this.count,
+      firstSeen: iso(this.firstSeenMs ?? this.lastSeenMs),
+      lastSeen: iso(this.lastSeenMs),
+      node: this.node,
+      affectedPods: this.pods.map((p) => ({
+        name: p.name,
+        uid: p.uid,
+        node: p.node,
+        lastSeen: iso(p.lastSeenMs),
+        count: p.count,
+      })),
+      evidence: renderEvidence(this.evidence),
+      recommendation: { ...rec, summary: truncate(rec.summary, MESSAGE_MAX) },
+      conditions: this.#conditions(rec),
+    };
+    const t = this.evidence.throttling;
+    if (this.identity.signal === "CPUThrottling" && t) status.throttledPercent = Math.round(t.ratio * 100);
+    const metadata: KObj = { name: this.name, namespace: this.namespace };
+    if (resourceVersion) metadata.resourceVersion = resourceVersion;
+    return { body: { apiVersion: API_VERSION, kind: this.kind, metadata, status }, delta: this.delta };
+  }
+
+  #conditions(rec: Recommendation): KObj[] {
+    const at = iso(this.transitionMs || this.lastSeenMs);
+    const signal = this.identity.signal;
+    const message = truncate(
+      this.active ? `${signal} seen ${this.count} times, last in ${this.pods[0]?.name ?? "?"}` : rec.summary,
+      MESSAGE_MAX,
+    );
+    return [
+      {
+        type: "Active",
+        status: this.active ? "True" : "False",
+        reason: this.active ? signal : "EpisodeResolved",
+        message,
+        lastTransitionTime: at,
+      },
+      {
+        type: "Resolved",
+        status: this.active ? "False" : "True",
+        reason: this.active ? signal : "EpisodeResolved",
+        message,
+        lastTransitionTime: at,
+      },
+    ];
+  }
+}
+
+function renderEvidence(e: Evidence): KObj {
+  const out: KObj = {};
+  if (e.throttling) out.throttling = { ...e.throttling };
+  if (e.oom) out.oom = { ...e.oom };
+  if (e.termination) {
+    const t = e.termination;
+    out.termination = { ...t, message: truncate(t.message, MESSAGE_MAX) };
+    if (t.meaning !== undefined) out.termination.meaning = truncate(t.meaning, 512);
+  }
+  return out;
+}

@@ -1,0 +1,408 @@
+// The CR writer: coalesces changes per object (latest wins), limits the write rate
+// globally (token bucket) and per object (minimum interval), retries with backoff.
+//
+// Invariants:
+// - at most one write in flight per object; changes arriving meanwhile make it dirty and
+//   are written by the next write;
+// - a submit's promise resolves after the next *successful* write of its object that was
+//   rendered after the change (the body is rendered after the token is taken, so waiting
+//   for a token coalesces too); it resolves "invalid" when the API server refuses the object
+//   for good (400/422: logged, counted), and rejects only when the writer stops;
+// - an object is written at most once per minIntervalMs, except its first write and
+//   escalations (severity up, resolved → active again), which are due at once; all writes
+//   take a token from the one global bucket;
+// - 409 (another replica wrote the object) re-reads it and writes again with its count as
+//   the new baseline; 404 on status (object deleted) re-creates it; 429, 5xx, 403 and
+//   network errors back off (jittered, per object) and retry; nothing is dropped.
+import { Backoff } from "../../shared/backoff.ts";
+import type { Clock, Timer } from "../../shared/clock.ts";
+import { statusOf } from "../../shared/kube.ts";
+import type { Logger } from "../../shared/log.ts";
+import type { PipelineMetrics } from "../pipeline/metrics.ts";
+import { BIRTH_PLURAL, type BirthCertificate } from "./birth.ts";
+import type { CrClient } from "./kube.ts";
+import type { TokenBucket } from "./token-bucket.ts";
+import { type KObj, WHISPER_PLURAL, type WhisperState } from "./whisper.ts";
+
+export type Doc = WhisperState | BirthCertificate;
+export type WriteOutcome = "written" | "invalid";
+
+export class WriterStoppedError extends Error {
+  override name = "WriterStoppedError";
+  constructor() {
+    super("the CR writer is stopping; the change was not written (the agent resends it)");
+  }
+}
+
+interface Waiter {
+  resolve: (outcome: WriteOutcome) => void;
+  reject: (err: Error) => void;
+}
+
+interface Entry {
+  key: string;
+  doc: Doc;
+  loaded: boolean;
+  exists: boolean;
+  /** The object was created by this replica (for the pod Event). */
+  created: boolean;
+  resourceVersion: string | undefined;
+  waiters: Waiter[];
+  dirty: boolean;
+  escalate: boolean;
+  running: boolean;
+  timer: Timer | undefined;
+  dueAt: number;
+  notBefore: number;
+  lastWriteMono: number | undefined;
+  lastTouchMono: number;
+  backoff: Backoff;
+  conflicts: number;
+}
+
+export interface WriterOptions {
+  client: CrClient;
+  clock: Clock;
+  log: Logger;
+  metrics: Pick<PipelineMetrics, "crWrites" | "crWriteDuration" | "writesCoalesced" | "sources">;
+  bucket: TokenBucket;
+  minIntervalMs: number;
+  retryInitialMs?: number;
+  retryMaxMs?: number;
+  /** Idle whispers are forgotten after this long (re-read on next touch). Default 1 h. */
+  idleEvictMs?: number;
+  /** Called after a whisper was first created by this replica. */
+  onCreated?: (doc: WhisperState) => void;
+}
+
+type Kind = Doc["kind"];
+
+export class CrWriter {
+  #o: WriterOptions;
+  #entries = new Map<string, Entry>();
+  #flushing = false;
+  #stopped = false;
+  #idle: (() => void)[] = [];
+  #sweepTimer: Timer | undefined;
+
+  constructor(options: WriterOptions) {
+    this.#o = options;
+    options.metrics.sources.pendingObjects = () => this.pending;
+    options.metrics.sources.whispers = () => this.#whisperLabels();
+  }
+
+  /** Objects with changes not yet written. */
+  get pending(): number {
+    let n = 0;
+    for (const e of this.#entries.values()) if (e.dirty || e.running || e.waiters.length > 0) n++;
+    return n;
+  }
+
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  *#whisperLabels(): Iterable<{ signal: string; severity: string }> {
+    for (const e of this.#entries.values()) {
+      if (e.doc.kind === "KernelWhisper") yield { signal: e.doc.identity.signal, severity: e.doc.severity };
+    }
+  }
+
+  start(): void {
+    const every = Math.max(1000, (this.#o.idleEvictMs ?? 3_600_000) / 2);
+    const tick = () => {
+      this.#sweep();
+      this.#sweepTimer = this.#o.clock.setTimeout(tick, every);
+    };
+    this.#sweepTimer = this.#o.clock.setTimeout(tick, every);
+  }
+
+  /**
+   * Applies `change` to the object under `key` (created by `create` on first touch) and
+   * returns a promise for the write that will carry it. `change` returns true for an
+   * escalation, which skips the per-object minimum interval.
+   */
+  submit<D extends Doc>(key: string, create: () => D, change: (doc: D) => boolean): Promise<WriteOutcome> {
+    if (this.#stopped) return Promise.reject(new WriterStoppedError());
+    let entry = this.#entries.get(key);
+    if (!entry) {
+      const doc = create();
+      entry = {
+        key,
+        doc,
+        loaded: doc.kind !== "KernelWhisper",
+        exists: false,
+        created: false,
+        resourceVersion: undefined,
+        waiters: [],
+        dirty: false,
+        escalate: false,
+        running: false,
+        timer: undefined,
+        dueAt: 0,
+        notBefore: 0,
+        lastWriteMono: undefined,
+        lastTouchMono: 0,
+        backoff: new Backoff({
+          initialMs: this.#o.retryInitialMs ?? 500,
+          maxMs: this.#o.retryMaxMs ?? 30_000,
+        }),
+        conflicts: 0,
+      };
+      this.#entries.set(key, entry);
+    } else if (entry.dirty) {
+      this.#o.metrics.writesCoalesced.inc({ kind: entry.doc.kind });
+    }
+    if (change(entry.doc as D)) entry.escalate = true;
+    entry.dirty = true;
+    entry.lastTouchMono = this.#o.clock.monotonic();
+    const e = entry;
+    const promise = new Promise<WriteOutcome>((resolve, reject) => e.waiters.push({ resolve, reject }));
+    this.#schedule(e);
+    return promise;
+  }
+
+  #schedule(entry: Entry): void {
+    if (entry.running || this.#stopped || (!entry.dirty && entry.waiters.length === 0)) return;
+    const now = this.#o.clock.monotonic();
+    let due = now;
+    if (!this.#flushing && !entry.escalate && entry.lastWriteMono !== undefined) {
+      due = entry.lastWriteMono + this.#o.minIntervalMs;
+    }
+    due = Math.max(due, entry.notBefore);
+    if (entry.timer) {
+      if (entry.dueAt <= due) return;
+      this.#o.clock.clearTimeout(entry.timer);
+    }
+    entry.dueAt = due;
+    entry.timer = this.#o.clock.setTimeout(
+      () => {
+        entry.timer = undefined;
+        void this.#run(entry);
+      },
+      Math.max(0, due - now),
+    );
+  }
+
+  async #request<T>(kind: Kind, call: () => Promise<T>): Promise<T> {
+    await this.#o.bucket.acquire();
+    const started = this.#o.clock.monotonic();
+    try {
+      const result = await call();
+      this.#o.metrics.crWrites.inc({ kind, outcome: "success" });
+      return result;
+    } catch (err) {
+      this.#o.metrics.crWrites.inc({ kind, outcome: outcomeOf(statusOf(err)) });
+      throw err;
+    } finally {
+      this.#o.metrics.crWriteDuration.observe({ kind }, (this.#o.clock.monotonic() - started) / 1000);
+    }
+  }
+
+  async #run(entry: Entry): Promise<void> {
+    if (entry.running || this.#stopped) return;
+    entry.running = true;
+    const { client } = this.#o;
+    const doc = entry.doc;
+    let taken: Waiter[] = [];
+    let retryIn: number | undefined;
+    try {
+      if (!entry.loaded && doc.kind === "KernelWhisper") {
+        const observed = await client.get(WHISPER_PLURAL, doc.namespace, doc.name);
+        doc.adopt(observed);
+        entry.loaded = true;
+        entry.exists = observed !== undefined;
+        entry.resourceVersion = rvOf(observed);
+      }
+      if (!entry.exists) {
+        const body = await this.#request(doc.kind, async () => {
+          if (doc.kind === "PodBirthCertificate") {
+            taken = entry.waiters.splice(0);
+            entry.dirty = false;
+            entry.escalate = false;
+            return client.apply(BIRTH_PLURAL, doc.body());
+          }
+          return client.apply(WHISPER_PLURAL, doc.specBody());
+        });
+        entry.exists = true;
+        entry.created = doc.kind === "KernelWhisper";
+        entry.resourceVersion = rvOf(body);
+      }
+      if (doc.kind === "KernelWhisper") {
+        let delta = 0;
+        const body = await this.#request(doc.kind, () => {
+          taken = taken.concat(entry.waiters.splice(0));
+          entry.dirty = false;
+          entry.escalate = false;
+          const rendered = doc.statusBody(entry.resourceVersion);
+          delta = rendered.delta;
+          return client.applyStatus(WHISPER_PLURAL, rendered.body);
+        });
+        doc.committed(delta);
+        entry.resourceVersion = rvOf(body);
+        if (entry.created) {
+          entry.created = false;
+          try {
+            this.#o.onCreated?.(doc);
+          } catch (err) {
+            this.#o.log.warn({ err, name: doc.name }, "pod event hook failed");
+          }
+        }
+      }
+      entry.lastWriteMono = this.#o.clock.monotonic();
+      entry.backoff.reset();
+      entry.conflicts = 0;
+      entry.notBefore = 0;
+      for (const w of taken) w.resolve("written");
+      taken = [];
+      if (doc.kind === "PodBirthCertificate" && !entry.dirty && entry.waiters.length === 0) {
+        this.#entries.delete(entry.key);
+      }
+    } catch (err) {
+      if (err instanceof WriterStoppedError || this.#stopped) {
+        for (const w of taken) w.reject(new WriterStoppedError());
+        taken = [];
+        return;
+      }
+      retryIn = this.#failed(entry, err, taken);
+      taken = [];
+    } finally {
+      entry.running = false;
+      if (retryIn !== undefined) entry.notBefore = this.#o.clock.monotonic() + retryIn;
+      this.#schedule(entry);
+      this.#checkIdle();
+    }
+  }
+
+  /** Handles a failed write; returns the delay before the retry (undefined: none needed). */
+  #failed(entry: Entry, err: unknown, taken: Waiter[]): number | undefined {
+    const status = statusOf(err);
+    const doc = entry.doc;
+    const what = { kind: doc.kind, namespace: doc.namespace, name: doc.name, status };
+    if (status === 400 || status === 422) {
+      this.#o.log.error(
+        { ...what, err: messageOf(err) },
+        "the API server refused the object as invalid; it is dropped. Check that the installed CRDs (crds/) match this aggregator version",
+      );
+      for (const w of taken) w.resolve("invalid");
+      entry.dirty = entry.waiters.length > 0;
+      return undefined;
+    }
+    entry.waiters.unshift(...taken);
+    entry.dirty = true;
+    if (status === 409) {
+      entry.loaded = false;
+      entry.conflicts++;
+      this.#o.log.debug(what, "write conflict: another replica wrote the object; re-reading it");
+      return entry.conflicts <= 2 ? 0 : entry.backoff.next();
+    }
+    if (status === 404 && doc.kind === "KernelWhisper") {
+      entry.exists = false;
+      entry.resourceVersion = undefined;
+      doc.forgetCluster();
+      this.#o.log.info(what, "whisper was deleted meanwhile; creating it again");
+      return entry.backoff.attempt > 0 ? entry.backoff.next() : (entry.backoff.next(), 0);
+    }
+    const delay = Math.max(entry.backoff.next(), retryAfterMs(err));
+    this.#o.log.warn(
+      { ...what, err: messageOf(err), retryInMs: delay, attempt: entry.backoff.attempt },
+      status === 403
+        ? "writing the custom resource is forbidden; retrying. Check the aggregator's RBAC for kernel.gossip.io"
+        : "writing the custom resource failed; retrying with backoff",
+    );
+    return delay;
+  }
+
+  #sweep(): void {
+    const limit = this.#o.idleEvictMs ?? 3_600_000;
+    const now = this.#o.clock.monotonic();
+    for (const [key, e] of this.#entries) {
+      if (!e.running && !e.dirty && e.waiters.length === 0 && !e.timer && now - e.lastTouchMono > limit) {
+        this.#entries.delete(key);
+      }
+    }
+  }
+
+  #checkIdle(): void {
+    if (this.pending > 0) return;
+    for (const resolve of this.#idle.splice(0)) resolve();
+  }
+
+  /** Resolves when nothing is pending. */
+  idle(): Promise<void> {
+    if (this.pending === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idle.push(resolve));
+  }
+
+  /**
+   * Writes everything pending at once (ignoring the per-object interval, still within the
+   * global rate) and waits up to `deadlineMs`; what is still unwritten then is rejected
+   * with WriterStoppedError (the agents resend it to another replica).
+   */
+  async stop(deadlineMs: number): Promise<void> {
+    this.#flushing = true;
+    for (const e of this.#entries.values()) {
+      if (e.timer) {
+        this.#o.clock.clearTimeout(e.timer);
+        e.timer = undefined;
+      }
+      e.notBefore = 0;
+      this.#schedule(e);
+    }
+    let timer: Timer | undefined;
+    await Promise.race([
+      this.idle(),
+      new Promise<void>((resolve) => {
+        timer = this.#o.clock.setTimeout(resolve, deadlineMs);
+      }),
+    ]);
+    if (timer) this.#o.clock.clearTimeout(timer);
+    this.#stopped = true;
+    if (this.#sweepTimer) this.#o.clock.clearTimeout(this.#sweepTimer);
+    this.#o.bucket.close(new WriterStoppedError());
+    const left = this.pending;
+    for (const e of this.#entries.values()) {
+      if (e.timer) this.#o.clock.clearTimeout(e.timer);
+      for (const w of e.waiters.splice(0)) w.reject(new WriterStoppedError());
+    }
+    if (left > 0)
+      this.#o.log.warn({ objects: left }, "stopped with unwritten changes; agents will resend them");
+    for (const resolve of this.#idle.splice(0)) resolve();
+  }
+}
+
+function rvOf(obj: KObj | undefined): string | undefined {
+  const rv = obj?.metadata?.resourceVersion;
+  return typeof rv === "string" ? rv : undefined;
+}
+
+function outcomeOf(status: number | undefined): string {
+  if (status === 409) return "conflict";
+  if (status === 429) return "throttled";
+  if (status === 404) return "not_found";
+  if (status === 400 || status === 422) return "invalid";
+  if (status === 403) return "forbidden";
+  return "error";
+}
+
+function messageOf(err: unknown): string {
+  const body = (err as { body?: unknown }).body;
+  if (typeof body === "string") {
+    try {
+      const parsed = JSON.parse(body) as { message?: string };
+      if (parsed.message) return parsed.message;
+    } catch {
+      return body.slice(0, 500);
+    }
+  }
+  if (body && typeof body === "object" && "message" in body)
+    return String((body as { message: unknown }).message);
+  return err instanceof Error ? (err.message.split("\n")[0] ?? err.message) : String(err);
+}
+
+function retryAfterMs(err: unknown): number {
+  const headers = (err as { headers?: Record<string, string> }).headers;
+  const value = headers?.["retry-after"];
+  const seconds = value === undefined ? Number.NaN : Number(value);
+  return Number.isFinite(seconds) ? Math.min(seconds, 30) * 1000 : 0;
+}

@@ -1,0 +1,140 @@
+// Enrichment: which project and which workload an event is about.
+//
+// project: the pod's project label, else its namespace's, else the namespace name.
+// workload: the pod's workload label, else the top owner through ownerReferences
+// (Pod → ReplicaSet → Deployment, Pod → Job → CronJob; StatefulSet, DaemonSet and other
+// controllers directly; a bare pod is its own workload). The pod's owners arrive with the
+// event; only a ReplicaSet or a Job is fetched, behind a bounded LRU cache with a TTL.
+// A failed lookup falls back to the nearest known owner (counted), never drops the event.
+import { LRUCache } from "lru-cache";
+import type { Logger } from "../../shared/log.ts";
+import type { PodRef } from "../../shared/proto.ts";
+import type { Enriched, WorkloadRef } from "../emit/types.ts";
+import type { PipelineMetrics } from "../pipeline/metrics.ts";
+import type { LookupSource, OwnerLink } from "./source.ts";
+
+export { kubeLookupSource, type LookupSource, type OwnerLink } from "./source.ts";
+
+export interface EnricherOptions {
+  source: LookupSource;
+  log: Logger;
+  metrics: Pick<PipelineMetrics, "enrichCacheHits" | "enrichCacheMisses" | "enrichFallbacks">;
+  cluster: string;
+  projectLabel: string;
+  workloadLabel: string;
+  cacheSize: number;
+  cacheTtlMs: number;
+}
+
+type Cached = { owners: OwnerLink[] | null } | { labels: Record<string, string> | null };
+
+/** The controller owner, else the first owner. */
+export function controllerOf(owners: readonly OwnerLink[]): OwnerLink | undefined {
+  return owners.find((o) => o.controller) ?? owners[0];
+}
+
+export class Enricher {
+  #o: EnricherOptions;
+  #cache: LRUCache<string, Cached>;
+  #inflight = new Map<string, Promise<Cached>>();
+
+  constructor(options: EnricherOptions) {
+    this.#o = options;
+    this.#cache = new LRUCache({ max: options.cacheSize, ttl: Math.max(1, options.cacheTtlMs) });
+  }
+
+  async enrich(pod: PodRef): Promise<Enriched> {
+    const [project, workload] = await Promise.all([this.#project(pod), this.#workload(pod)]);
+    return { cluster: this.#o.cluster, project, workload };
+  }
+
+  async #lookup(key: string, load: () => Promise<Cached>): Promise<Cached> {
+    const hit = this.#cache.get(key);
+    if (hit) {
+      this.#o.metrics.enrichCacheHits.inc();
+      return hit;
+    }
+    let pending = this.#inflight.get(key);
+    if (pending) {
+      this.#o.metrics.enrichCacheHits.inc();
+      return pending;
+    }
+    this.#o.metrics.enrichCacheMisses.inc();
+    pending = load()
+      .then((value) => {
+        this.#cache.set(key, value);
+        return value;
+      })
+      .finally(() => this.#inflight.delete(key));
+    this.#inflight.set(key, pending);
+    return pending;
+  }
+
+  #fallback(reason: string, detail: Record<string, unknown>, err?: unknown): void {
+    this.#o.metrics.enrichFallbacks.inc({ reason });
+    this.#o.log.warn(
+      { ...detail, reason, err: err instanceof Error ? err.message.split("\n")[0] : err },
+      "enrichment fell back to the nearest known owner; check the aggregator's RBAC (get replicasets, jobs, namespaces) and API health",
+    );
+  }
+
+  async #project(pod: PodRef): Promise<string> {
+    const namespace = pod.namespace ?? "";
+    const own = pod.labels?.[this.#o.projectLabel];
+    if (own) return own;
+    try {
+      const cached = await this.#lookup(`Namespace//${namespace}`, async () => ({
+        labels: (await this.#o.source.namespaceLabels(namespace)) ?? null,
+      }));
+      const labels = "labels" in cached ? cached.labels : null;
+      return labels?.[this.#o.projectLabel] || namespace;
+    } catch (err) {
+      this.#fallback("namespace_lookup_failed", { namespace }, err);
+      return namespace;
+    }
+  }
+
+  async #workload(pod: PodRef): Promise<WorkloadRef> {
+    const label = pod.labels?.[this.#o.workloadLabel];
+    if (label) return { kind: "Label", name: label };
+    const owners: OwnerLink[] = (pod.owners ?? []).map((o) => ({
+      kind: o.kind ?? "",
+      name: o.name ?? "",
+      controller: o.controller === true,
+    }));
+    const owner = controllerOf(owners);
+    if (!owner || !owner.kind || !owner.name) return { kind: "Pod", name: pod.name ?? "" };
+    if (owner.kind !== "ReplicaSet" && owner.kind !== "Job") return { kind: owner.kind, name: owner.name };
+    const namespace = pod.namespace ?? "";
+    const expected = owner.kind === "ReplicaSet" ? "Deployment" : "CronJob";
+    try {
+      const cached = await this.#lookup(`${owner.kind}/${namespace}/${owner.name}`, async () => ({
+        owners:
+          (await this.#o.source.owners(owner.kind as "ReplicaSet" | "Job", namespace, owner.name)) ?? null,
+      }));
+      const parents = "owners" in cached ? cached.owners : null;
+      if (parents === null) {
+        this.#fallback("owner_not_found", { namespace, kind: owner.kind, name: owner.name });
+        return this.#guess(pod, owner);
+      }
+      const parent = controllerOf(parents);
+      if (parent?.kind && parent.name) return { kind: parent.kind, name: parent.name };
+      return { kind: owner.kind, name: owner.name };
+    } catch (err) {
+      this.#fallback("owner_lookup_failed", { namespace, kind: owner.kind, name: owner.name, expected }, err);
+      return this.#guess(pod, owner);
+    }
+  }
+
+  /**
+   * Best effort without the API: a Deployment's ReplicaSet is named
+   * `<deployment>-<pod-template-hash>` and its pods carry that hash; otherwise the owner itself.
+   */
+  #guess(pod: PodRef, owner: OwnerLink): WorkloadRef {
+    const hash = pod.labels?.["pod-template-hash"];
+    if (owner.kind === "ReplicaSet" && hash && owner.name.endsWith(`-${hash}`)) {
+      return { kind: "Deployment", name: owner.name.slice(0, -hash.length - 1) };
+    }
+    return { kind: owner.kind, name: owner.name };
+  }
+}

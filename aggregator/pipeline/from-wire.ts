@@ -1,0 +1,164 @@
+// The pipeline's edge: wire events → the aggregator's own types. Numbers are sanitised
+// here (finite, in range) so that builders always produce objects the CRD schema accepts.
+import { Actor, OomSource, type PodRef, ThrottleState, type WireEvent } from "../../shared/proto.ts";
+import { ACTORS, type ActorName, type BirthFacts } from "../emit/birth.ts";
+import type { Enriched, Evidence, PodIdentity, Signal, ThrottleStateName } from "../emit/types.ts";
+import { exitMeaning } from "../recommend/crash.ts";
+
+/** Failure reasons that are their own signal; any other reason becomes "Error". */
+const FAILURE_SIGNALS: Record<string, Signal> = {
+  CrashLoopBackOff: "CrashLoopBackOff",
+  OOMKilled: "OOMKilled",
+  ImagePullBackOff: "ImagePullBackOff",
+  ErrImagePull: "ImagePullBackOff",
+  CreateContainerConfigError: "CreateContainerConfigError",
+  Evicted: "Evicted",
+  Error: "Error",
+};
+
+/** Name of a pod-level record's container (pod cgroup throttling). */
+export const POD_LEVEL_CONTAINER = "(pod)";
+
+const num = (v: unknown, min = 0, max = Number.MAX_SAFE_INTEGER): number => {
+  const n = typeof v === "number" ? v : Number(v ?? 0);
+  return Number.isFinite(n) ? Math.min(max, Math.max(min, n)) : min;
+};
+const int = (v: unknown, min = 0, max = Number.MAX_SAFE_INTEGER): number => Math.round(num(v, min, max));
+const round = (n: number, digits = 4): number => Number(n.toFixed(digits));
+
+export function podIdentity(pod: PodRef | null | undefined, fallbackNode: string): PodIdentity | undefined {
+  if (!pod?.uid || !pod.namespace || !pod.name) return undefined;
+  return {
+    uid: pod.uid,
+    namespace: pod.namespace,
+    name: pod.name,
+    node: pod.node || fallbackNode,
+    qosClass: pod.qosClass ?? "",
+  };
+}
+
+export interface SignalFacts {
+  signal: Signal;
+  count: number;
+  evidence: Evidence;
+  resolved: boolean;
+  demandSamples: number[];
+}
+
+const THROTTLE_STATES: Record<number, ThrottleStateName> = {
+  [ThrottleState.THROTTLE_STATE_OPEN]: "Open",
+  [ThrottleState.THROTTLE_STATE_UPDATE]: "Update",
+  [ThrottleState.THROTTLE_STATE_RESOLVED]: "Resolved",
+};
+
+/** What a failure, OOM or throttle event says; undefined for births and empty events. */
+export function signalFacts(ev: WireEvent): SignalFacts | undefined {
+  const count = Math.max(1, int(ev.count));
+  if (ev.failure) {
+    const f = ev.failure;
+    const reason = f.reason ?? "";
+    const signal = FAILURE_SIGNALS[reason] ?? "Error";
+    const exitCode = int(f.exitCode, -(2 ** 31), 2 ** 31 - 1);
+    const lastReason = f.lastReason ?? "";
+    const evidence: Evidence = {
+      termination: {
+        reason: reason || "Unknown",
+        lastReason,
+        exitCode,
+        signal: int(f.signal, 0, 255),
+        message: f.message ?? "",
+        restartCount: int(f.restartCount),
+        backoffSeconds: int(f.backoffSeconds, 0, 2 ** 31 - 1),
+        meaning: exitMeaning(exitCode, signal === "OOMKilled" ? "OOMKilled" : lastReason),
+      },
+    };
+    if (signal === "OOMKilled") {
+      evidence.oom = {
+        source: "kubelet",
+        limitBytes: int(f.memoryLimitBytes),
+        peakBytes: 0,
+        mainProcessSurvived: false,
+      };
+    }
+    return { signal, count, evidence, resolved: false, demandSamples: [] };
+  }
+  if (ev.oom) {
+    const o = ev.oom;
+    return {
+      signal: "OOMKilled",
+      count: Math.max(count, int(o.kills)),
+      evidence: {
+        oom: {
+          source: o.source === OomSource.OOM_SOURCE_KUBELET ? "kubelet" : "kernel",
+          limitBytes: int(o.memoryLimitBytes),
+          peakBytes: int(o.memoryPeakBytes),
+          mainProcessSurvived: o.mainProcessSurvived === true,
+        },
+      },
+      resolved: false,
+      demandSamples: [],
+    };
+  }
+  if (ev.throttle) {
+    const t = ev.throttle;
+    const state = THROTTLE_STATES[t.state ?? 0] ?? "Update";
+    const pressure =
+      typeof t.pressureSomeAvg10 === "number" && t.pressureSomeAvg10 >= 0 ? t.pressureSomeAvg10 : -1;
+    const samples = (t.demandSamples ?? []).map((s) => round(num(s))).filter((s) => s > 0);
+    const demand = round(num(t.demandCores));
+    if (samples.length === 0 && demand > 0 && state !== "Resolved") samples.push(demand);
+    return {
+      signal: "CPUThrottling",
+      count: state === "Open" ? 1 : 0,
+      evidence: {
+        throttling: {
+          state,
+          ratio: round(num(t.throttledRatio, 0, 1)),
+          throttledSeconds: round(num(t.throttledSeconds)),
+          coresUsed: round(num(t.coresUsed)),
+          limitCores: round(num(t.limitCores)),
+          demandCores: demand,
+          windowSeconds: int(t.windowSeconds),
+          pressureSomeAvg10: round(num(pressure, -1, 100)),
+        },
+      },
+      resolved: state === "Resolved",
+      demandSamples: samples,
+    };
+  }
+  return undefined;
+}
+
+const ACTOR_NAMES: Record<number, ActorName> = {
+  [Actor.ACTOR_API_SERVER]: "APIServer",
+  [Actor.ACTOR_SCHEDULER]: "Scheduler",
+  [Actor.ACTOR_KUBELET]: "Kubelet",
+  [Actor.ACTOR_RUNTIME]: "Runtime",
+  [Actor.ACTOR_KERNEL]: "Kernel",
+};
+
+export function birthFacts(ev: WireEvent, pod: PodIdentity, enriched: Enriched): BirthFacts | undefined {
+  const b = ev.birth;
+  if (!b) return undefined;
+  return {
+    pod,
+    enriched,
+    ready: b.ready === true,
+    failureReason: b.failureReason ?? "",
+    createdAtMs: int(b.createdAtMs),
+    totalMs: int(b.totalMs),
+    steps: (b.steps ?? []).map((s) => ({
+      name: s.name || "step",
+      actor: ACTOR_NAMES[s.actor ?? 0] ?? (ACTORS[0] as ActorName),
+      atMs: int(s.atMs),
+      durationMs: int(s.durationMs),
+      container: s.container ?? "",
+    })),
+    kernel: {
+      cpuSeconds: round(num(b.cpuSeconds), 6),
+      throttledPeriods: int(b.throttledPeriods),
+      memoryPeakBytes: int(b.memoryPeakBytes),
+      processCount: int(b.processCount),
+    },
+  };
+}
