@@ -1,0 +1,172 @@
+// cgroup scan: one full CgroupSampler scan of 110 pods / 250 containers on a fixture tree,
+// against the floor of reading the very same files with a bare loop of
+// fs.promises.readFile in the same process. The files are recorded from the sampler's own
+// reads over a full limit re-read cycle, so both sides read exactly the same set each round.
+// Both run interleaved (alternating order) after a warm-up; median and p99 of each.
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import {
+  type CgroupFixture,
+  CgroupFixture as Fixture,
+  type FixtureOptions,
+  makePod,
+  podView,
+  type Runtime,
+} from "../../agent/cgroup/fixtures/build.ts";
+import { DEFAULT_SETTINGS, ListSink, MapPodDirectory } from "../../agent/cgroup/fixtures/harness.ts";
+import { detectLayout } from "../../agent/cgroup/layout.ts";
+import { createCgroupMetrics } from "../../agent/cgroup/metrics.ts";
+import { type CgroupFs, nodeCgroupFs } from "../../agent/cgroup/reader.ts";
+import { CgroupSampler } from "../../agent/cgroup/sampler.ts";
+import type { QosClass } from "../../agent/types.ts";
+import { systemClock } from "../../shared/clock.ts";
+import { silentLogger } from "../../shared/log.ts";
+import { createRegistry } from "../../shared/metrics.ts";
+import { consume, round, summarize } from "../stats.ts";
+import type { BenchCaseResult, BenchOptions, BenchRow } from "../types.ts";
+
+const PODS = 110;
+const CONTAINERS = 250;
+/** The sampler re-reads CFS limits every 6 scans; the floor follows the same cycle. */
+const CYCLE = 6;
+const TARGET = 1.5;
+
+/** 110 pods, 250 containers: 30 pods with 3 containers, 80 with 2; every QoS class and runtime. */
+async function populate(fixture: CgroupFixture, pods: MapPodDirectory): Promise<void> {
+  const qos: QosClass[] = ["Guaranteed", "Burstable", "BestEffort"];
+  const runtimes: Runtime[] = ["containerd", "crio", "docker"];
+  let containers = 0;
+  for (let i = 0; i < PODS; i++) {
+    const names = i < CONTAINERS - 2 * PODS ? ["app", "sidecar", "proxy"] : ["app", "sidecar"];
+    const pod = makePod(
+      qos[i % 3] as QosClass,
+      runtimes[Math.floor(i / 3) % 3] as Runtime,
+      names,
+      `ns-${i % 7}`,
+    );
+    await fixture.addPod(pod);
+    for (const c of pod.containers) {
+      await fixture.writeCpu(pod, c, {
+        periods: 1000 + i,
+        throttled: i,
+        throttledSeconds: i / 10,
+        usageSeconds: 100 + i,
+      });
+    }
+    pods.set(podView(pod));
+    containers += names.length;
+  }
+  if (containers !== CONTAINERS)
+    throw new Error(`fixture has ${containers} containers, expected ${CONTAINERS}`);
+}
+
+async function measure(options: FixtureOptions, label: string, quick: boolean): Promise<BenchRow[]> {
+  const dir = await mkdtemp(join(tmpdir(), "kg-bench-cgroup-"));
+  try {
+    const fixture = await Fixture.create(join(dir, "cgroup"), options);
+    const pods = new MapPodDirectory();
+    await populate(fixture, pods);
+    let recording: string[] | undefined;
+    const fs: CgroupFs = {
+      ...nodeCgroupFs,
+      readFile: (path) => {
+        recording?.push(path);
+        return nodeCgroupFs.readFile(path);
+      },
+    };
+    const sampler = new CgroupSampler({
+      root: fixture.root,
+      layout: await detectLayout(fixture.root),
+      pods,
+      sink: new ListSink(),
+      clock: systemClock,
+      log: silentLogger(),
+      metrics: createCgroupMetrics(createRegistry({ defaultMetrics: false })),
+      settings: DEFAULT_SETTINGS,
+      fs,
+    });
+    const first = await sampler.scanOnce(); // locates every container (one listing per pod)
+    if (first.containers !== CONTAINERS || first.readErrors !== 0) {
+      throw new Error(
+        `first scan located ${first.containers} containers with ${first.readErrors} read errors`,
+      );
+    }
+    // Record what scans 2..7 read: one full cycle, the same order the floor will use.
+    const cycle: string[][] = [];
+    for (let i = 0; i < CYCLE; i++) {
+      recording = [];
+      await sampler.scanOnce();
+      cycle.push(recording);
+    }
+    recording = undefined;
+    const floor = async (round: number) => {
+      let bytes = 0;
+      for (const path of cycle[round % CYCLE] as string[]) bytes += (await readFile(path, "utf8")).length;
+      return bytes;
+    };
+    const scan = async () => (await sampler.scanOnce()).containers;
+
+    const warmup = quick ? 5 : 20;
+    const iterations = quick ? 20 : 200;
+    for (let i = 0; i < warmup; i++) {
+      consume(await scan());
+      consume(await floor(i));
+    }
+    const ours: number[] = [];
+    const bare: number[] = [];
+    for (let i = 0; i < iterations; i++) {
+      const order = i % 2 === 0 ? ["scan", "floor"] : ["floor", "scan"];
+      for (const which of order) {
+        const t0 = performance.now();
+        consume(which === "scan" ? await scan() : await floor(i));
+        (which === "scan" ? ours : bare).push(performance.now() - t0);
+      }
+    }
+    const o = summarize(ours);
+    const f = summarize(bare);
+    const files = cycle.reduce((n, c) => n + c.length, 0) / CYCLE;
+    const note = `${iterations} rounds after ${warmup} warm-up, interleaved; ${round(files)} files per scan on average; floor = for-await fs.promises.readFile of the same files`;
+    return [
+      row(`full scan, ${label}, median`, o.median, f.median, note),
+      row(`full scan, ${label}, p99`, o.p99, f.p99, note),
+    ];
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+function row(figure: string, value: number, floor: number, note: string): BenchRow {
+  const ratio = value / floor;
+  return {
+    figure,
+    value: round(value),
+    unit: "ms",
+    floor: round(floor),
+    ratio: round(ratio),
+    target: `≤ ${TARGET}× floor`,
+    pass: ratio <= TARGET,
+    note,
+  };
+}
+
+export async function run({ quick }: BenchOptions): Promise<BenchCaseResult> {
+  const rows = [
+    ...(await measure({ version: 2, driver: "systemd" }, "v2/systemd", quick)),
+    ...(await measure({ version: 1, driver: "cgroupfs", v1Cpu: "combined" }, "v1/cgroupfs", quick)),
+  ];
+  return { name: `cgroup scan (${PODS} pods / ${CONTAINERS} containers)`, rows };
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const quick = process.argv.includes("--quick");
+  const result = await run({ quick });
+  console.log(result.name);
+  for (const r of result.rows) {
+    console.log(
+      `  ${r.figure}: ${r.value} ${r.unit} (floor ${r.floor} ${r.unit}, ${r.ratio}×, target ${r.target}: ${r.pass ? "pass" : "FAIL"})`,
+    );
+  }
+  console.log(`  ${result.rows[0]?.note}`);
+}
