@@ -47,6 +47,8 @@ export interface PodConditionsFacts {
   initializedAtMs?: number;
   containersReadyAtMs?: number;
   readyAtMs?: number;
+  /** Last transition of the Ready condition, True or False. */
+  readyChangedAtMs?: number;
 }
 
 export interface PodFacts extends PodView {
@@ -205,6 +207,7 @@ export function toPodFacts(pod: V1Pod, node: string): PodFacts {
       initializedAtMs: at("Initialized"),
       containersReadyAtMs: at("ContainersReady"),
       readyAtMs: at("Ready"),
+      readyChangedAtMs: toMs(condition("Ready")?.lastTransitionTime as Time),
     },
   };
   return facts satisfies PodView;

@@ -1,0 +1,230 @@
+// A list+watch that never gives up (see docs/adr/0003-pod-watch.md).
+//
+// Cycle: list (resourceVersion "0": served from the API server's watch cache; "" — a
+// consistent read — after a 410, so we never step back behind what we already saw), hand
+// the whole list to `onList` (the owner diffs it against what it had), then watch from the
+// list's resourceVersion with bookmarks. Restarts:
+//  - error  (request failed, watch ERROR other than 410): relist after jittered backoff;
+//  - gone   (410 Expired): relist at once, consistently;
+//  - stale  (no event or bookmark for `staleAfterMs`, e.g. a dead TCP connection): relist
+//           after backoff;
+//  - closed (the server ended the watch normally, e.g. its timeout): resume the watch from
+//           the last resourceVersion, no relist; backoff only if it ends without any event.
+// The backoff resets when an event or bookmark arrives. Callbacks from an abandoned attempt
+// are ignored (generation counter). Owner callbacks that throw are logged, never fatal.
+import { type KubeConfig, Watch } from "@kubernetes/client-node";
+import { Backoff } from "../../shared/backoff.ts";
+import type { Clock, Timer } from "../../shared/clock.ts";
+import type { Logger } from "../../shared/log.ts";
+
+export type RestartCause = "error" | "stale" | "gone" | "closed";
+
+/** The fields of an object the supervisor reads. */
+export interface KubeObject {
+  metadata?: { resourceVersion?: string; uid?: string; name?: string };
+}
+
+export interface ListResult<T> {
+  items: T[];
+  metadata?: { resourceVersion?: string };
+}
+
+export interface SupervisedWatchOptions<T extends KubeObject> {
+  kubeConfig: KubeConfig;
+  clock: Clock;
+  log: Logger;
+  /** What is watched, for logs: "pods on node-a". */
+  what: string;
+  /** List call (typed client); resourceVersion "0" or "". */
+  list: (resourceVersion: string) => Promise<ListResult<T>>;
+  /** Watch path and selectors, e.g. "/api/v1/pods", { fieldSelector }. */
+  watchPath: string;
+  watchQuery: Record<string, string>;
+  staleAfterMs: number;
+  onList: (items: T[]) => void;
+  onUpsert: (item: T) => void;
+  onDelete: (item: T) => void;
+  /** Every restart, with its cause (metrics). */
+  onRestart?: (cause: RestartCause) => void;
+  /** Every event or bookmark (last-event age). */
+  onActivity?: () => void;
+  backoff?: Backoff;
+  /** Random source for the server-side watch timeout (5–10 min, like client-go). */
+  random?: () => number;
+}
+
+export class SupervisedWatch<T extends KubeObject> {
+  #o: SupervisedWatchOptions<T>;
+  #watch: Watch;
+  #backoff: Backoff;
+  #random: () => number;
+  #generation = 0;
+  #resourceVersion = "";
+  #consistentNext = false;
+  #running = false;
+  #listed = false;
+  #abort: AbortController | undefined;
+  #retryTimer: Timer | undefined;
+  #staleTimer: Timer | undefined;
+  #eventsThisWatch = 0;
+
+  constructor(options: SupervisedWatchOptions<T>) {
+    this.#o = options;
+    this.#watch = new Watch(options.kubeConfig);
+    // client-node aborts a watch silent for 30 s; real API servers send bookmarks about once
+    // a minute, so a quiet node would restart every 30 s. Our stale timer governs instead;
+    // the client's timer stays as a backstop well behind it.
+    (this.#watch as unknown as { requestTimeoutMs: number }).requestTimeoutMs = options.staleAfterMs * 2;
+    this.#backoff = options.backoff ?? new Backoff();
+    this.#random = options.random ?? Math.random;
+  }
+
+  /** True once a first list has been delivered. */
+  get listed(): boolean {
+    return this.#listed;
+  }
+
+  start(): void {
+    if (this.#running) return;
+    this.#running = true;
+    void this.#relist();
+  }
+
+  stop(): void {
+    this.#running = false;
+    this.#generation++;
+    this.#abortWatch();
+    if (this.#retryTimer !== undefined) this.#o.clock.clearTimeout(this.#retryTimer);
+    if (this.#staleTimer !== undefined) this.#o.clock.clearTimeout(this.#staleTimer);
+    this.#retryTimer = undefined;
+    this.#staleTimer = undefined;
+  }
+
+  async #relist(): Promise<void> {
+    const gen = ++this.#generation;
+    this.#armStale(gen);
+    const resourceVersion = this.#consistentNext ? "" : "0";
+    let result: ListResult<T>;
+    try {
+      result = await this.#o.list(resourceVersion);
+    } catch (err) {
+      if (gen !== this.#generation) return;
+      this.#restart(gen, isGone(err) ? "gone" : "error", err);
+      return;
+    }
+    if (gen !== this.#generation) return;
+    this.#consistentNext = false;
+    this.#resourceVersion = result.metadata?.resourceVersion ?? "";
+    this.#listed = true;
+    // A list alone does not reset the backoff: a watch that fails right after every list
+    // must not turn into a relist loop.
+    this.#armStale(gen);
+    this.#o.onActivity?.();
+    this.#guard("list", () => this.#o.onList(result.items ?? []));
+    await this.#startWatch(gen);
+  }
+
+  async #startWatch(gen: number): Promise<void> {
+    if (gen !== this.#generation || !this.#running) return;
+    this.#eventsThisWatch = 0;
+    const query: Record<string, string> = {
+      ...this.#o.watchQuery,
+      allowWatchBookmarks: "true",
+      resourceVersion: this.#resourceVersion,
+      timeoutSeconds: String(Math.round(300 + this.#random() * 300)),
+    };
+    let pending: { cause: RestartCause; detail: unknown } | undefined;
+    const controller = await this.#watch.watch(
+      this.#o.watchPath,
+      query,
+      (type: string, obj: T & { code?: number; message?: string }) => {
+        if (gen !== this.#generation) return;
+        if (type === "ERROR") {
+          pending = { cause: obj?.code === 410 ? "gone" : "error", detail: obj };
+          return;
+        }
+        this.#eventsThisWatch++;
+        const rv = obj?.metadata?.resourceVersion;
+        if (rv) this.#resourceVersion = rv;
+        this.#activity(gen);
+        if (type === "ADDED" || type === "MODIFIED") this.#guard("upsert", () => this.#o.onUpsert(obj));
+        else if (type === "DELETED") this.#guard("delete", () => this.#o.onDelete(obj));
+      },
+      (err: unknown) => {
+        if (gen !== this.#generation || !this.#running) return;
+        if (pending) this.#restart(gen, pending.cause, pending.detail);
+        else if (err)
+          this.#restart(
+            gen,
+            (err as Error)?.name === "TimeoutError" ? "stale" : isGone(err) ? "gone" : "error",
+            err,
+          );
+        else this.#restart(gen, "closed", undefined);
+      },
+    );
+    if (gen !== this.#generation) controller.abort();
+    else this.#abort = controller;
+  }
+
+  #restart(gen: number, cause: RestartCause, detail: unknown): void {
+    if (gen !== this.#generation || !this.#running) return;
+    const next = ++this.#generation;
+    this.#abortWatch();
+    this.#o.onRestart?.(cause);
+    if (cause === "gone") this.#consistentNext = true;
+    const resume = cause === "closed" && this.#resourceVersion !== "";
+    const delay = cause === "gone" || (resume && this.#eventsThisWatch > 0) ? 0 : this.#backoff.next();
+    const log = cause === "closed" ? this.#o.log.debug.bind(this.#o.log) : this.#o.log.warn.bind(this.#o.log);
+    log(
+      { cause, err: describe(detail), retryInMs: delay, resume },
+      `watch of ${this.#o.what} restarting (${cause}); ${resume ? "resuming from the last resourceVersion" : "relisting and diffing, so no transition is lost"}`,
+    );
+    this.#retryTimer = this.#o.clock.setTimeout(() => {
+      this.#retryTimer = undefined;
+      if (next !== this.#generation || !this.#running) return;
+      if (resume) {
+        this.#armStale(next);
+        void this.#startWatch(next);
+      } else void this.#relist();
+    }, delay);
+  }
+
+  #activity(gen: number): void {
+    this.#backoff.reset();
+    this.#armStale(gen);
+    this.#o.onActivity?.();
+  }
+
+  #armStale(gen: number): void {
+    if (this.#staleTimer !== undefined) this.#o.clock.clearTimeout(this.#staleTimer);
+    this.#staleTimer = this.#o.clock.setTimeout(() => {
+      this.#staleTimer = undefined;
+      this.#restart(gen, "stale", `nothing for ${this.#o.staleAfterMs} ms`);
+    }, this.#o.staleAfterMs);
+  }
+
+  #abortWatch(): void {
+    const controller = this.#abort;
+    this.#abort = undefined;
+    controller?.abort();
+  }
+
+  #guard(what: string, fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.#o.log.error({ err, what }, `handling a ${what} of ${this.#o.what} failed; the watch continues`);
+    }
+  }
+}
+
+function isGone(err: unknown): boolean {
+  const e = err as { code?: unknown; statusCode?: unknown } | undefined;
+  return e?.code === 410 || e?.statusCode === 410;
+}
+
+function describe(detail: unknown): unknown {
+  if (detail instanceof Error)
+    return { name: detail.name, message: detail.message, code: (detail as { code?: unknown }).code };
+  return detail;
+}
