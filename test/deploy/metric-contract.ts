@@ -171,11 +171,7 @@ export const AGGREGATOR_METRICS: readonly MetricSpec[] = [
     ["code"],
     "Connections and frames refused, by stable error code (KG_*).",
   ),
-  c(
-    "kernel_gossip_aggregator_token_reviews_total",
-    ["outcome"],
-    "Agent token validations by outcome.",
-  ),
+  c("kernel_gossip_aggregator_token_reviews_total", ["outcome"], "Agent token validations by outcome."),
   c("kernel_gossip_aggregator_config_pushes_total", [], "Config frames sent to agents."),
   c(
     "kernel_gossip_aggregator_config_reloads_total",
@@ -234,11 +230,7 @@ export const AGGREGATOR_METRICS: readonly MetricSpec[] = [
     ["signal", "severity"],
     "KernelWhispers in the cluster by signal and severity.",
   ),
-  c(
-    "kernel_gossip_aggregator_gc_deleted_total",
-    [],
-    "KernelWhispers deleted by retention GC (leader only).",
-  ),
+  c("kernel_gossip_aggregator_gc_deleted_total", [], "KernelWhispers deleted by retention GC (leader only)."),
   g("kernel_gossip_aggregator_leader", [], "1 on the replica holding the retention-GC Lease, else 0."),
   c(
     "kernel_gossip_aggregator_pod_events_total",
