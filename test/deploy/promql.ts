@@ -50,7 +50,10 @@ export function templateQueryExpr(query: string): string {
 export async function registrySeries(registry: Registry): Promise<Set<string>> {
   const names = new Set<string>();
   for (const m of await registry.getMetricsAsJSON()) {
-    for (const s of seriesNames({ name: m.name, type: String(m.type) === "histogram" ? "histogram" : "gauge" }))
+    for (const s of seriesNames({
+      name: m.name,
+      type: String(m.type) === "histogram" ? "histogram" : "gauge",
+    }))
       names.add(s);
   }
   return names;
