@@ -301,7 +301,9 @@ export class CrWriter {
       entry.resourceVersion = undefined;
       doc.forgetCluster();
       this.#o.log.info(what, "whisper was deleted meanwhile; creating it again");
-      return entry.backoff.attempt > 0 ? entry.backoff.next() : (entry.backoff.next(), 0);
+      const first = entry.backoff.attempt === 0;
+      const delay = entry.backoff.next();
+      return first ? 0 : delay;
     }
     const delay = Math.max(entry.backoff.next(), retryAfterMs(err));
     this.#o.log.warn(

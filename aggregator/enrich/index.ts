@@ -103,7 +103,7 @@ export class Enricher {
       controller: o.controller === true,
     }));
     const owner = controllerOf(owners);
-    if (!owner || !owner.kind || !owner.name) return { kind: "Pod", name: pod.name ?? "" };
+    if (!owner?.kind || !owner.name) return { kind: "Pod", name: pod.name ?? "" };
     if (owner.kind !== "ReplicaSet" && owner.kind !== "Job") return { kind: owner.kind, name: owner.name };
     const namespace = pod.namespace ?? "";
     const expected = owner.kind === "ReplicaSet" ? "Deployment" : "CronJob";
