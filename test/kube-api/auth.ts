@@ -74,7 +74,8 @@ export class Authenticator {
   review(body: KObj): KObj {
     const spec = body.spec ?? {};
     const token = typeof spec.token === "string" ? spec.token : "";
-    const wanted: string[] = Array.isArray(spec.audiences) && spec.audiences.length ? spec.audiences : API_AUDIENCES;
+    const wanted: string[] =
+      Array.isArray(spec.audiences) && spec.audiences.length ? spec.audiences : API_AUDIENCES;
     const t = this.tokens.get(token);
     const out: KObj = {
       kind: "TokenReview",

@@ -50,12 +50,18 @@ export function validateCrd(crd: KObj): FieldError[] {
   }
   const versions: Json[] = Array.isArray(spec.versions) ? spec.versions : [];
   if (versions.filter((v) => v.storage).length !== 1) {
-    errs.push(invalidValue("spec.versions", versions, "must have exactly one version marked as storage version"));
+    errs.push(
+      invalidValue("spec.versions", versions, "must have exactly one version marked as storage version"),
+    );
   }
   versions.forEach((v, i) => {
     if (!v.name) errs.push(required(`spec.versions[${i}].name`));
     if (!v.schema?.openAPIV3Schema) {
-      errs.push({ type: "Required", field: `spec.versions[${i}].schema.openAPIV3Schema`, body: "Required value: schemas are required" });
+      errs.push({
+        type: "Required",
+        field: `spec.versions[${i}].schema.openAPIV3Schema`,
+        body: "Required value: schemas are required",
+      });
     }
   });
   return errs;

@@ -33,7 +33,9 @@ export function podSpecDefaults(spec: KObj | undefined): void {
 
 function qosClass(spec: KObj | undefined): string {
   const cs: KObj[] = [...(spec?.containers ?? []), ...(spec?.initContainers ?? [])];
-  const any = cs.some((c) => Object.keys(c.resources?.requests ?? {}).length || Object.keys(c.resources?.limits ?? {}).length);
+  const any = cs.some(
+    (c) => Object.keys(c.resources?.requests ?? {}).length || Object.keys(c.resources?.limits ?? {}).length,
+  );
   if (!any) return "BestEffort";
   const guaranteed = cs.every((c) => {
     const l = c.resources?.limits ?? {};
@@ -63,7 +65,10 @@ export function applyDefaults(rt: ResourceType, obj: KObj): void {
       setDefault(obj.spec, "replicas", 1);
       setDefault(obj.spec, "revisionHistoryLimit", 10);
       setDefault(obj.spec, "progressDeadlineSeconds", 600);
-      setDefault(obj.spec, "strategy", { type: "RollingUpdate", rollingUpdate: { maxUnavailable: "25%", maxSurge: "25%" } });
+      setDefault(obj.spec, "strategy", {
+        type: "RollingUpdate",
+        rollingUpdate: { maxUnavailable: "25%", maxSurge: "25%" },
+      });
       podSpecDefaults(obj.spec.template?.spec);
       break;
     case "apps/replicasets":

@@ -34,7 +34,13 @@ export class Deletes {
   private gcTimer: NodeJS.Timeout | undefined;
   private readonly timers = new Set<NodeJS.Timeout>();
 
-  constructor(store: Store, registry: Registry, clock: () => number, hooks: DeleteHooks, podTerminationMs: number) {
+  constructor(
+    store: Store,
+    registry: Registry,
+    clock: () => number,
+    hooks: DeleteHooks,
+    podTerminationMs: number,
+  ) {
     this.store = store;
     this.registry = registry;
     this.clock = clock;
@@ -61,7 +67,11 @@ export class Deletes {
     if (!old) throw notFound(rt, name);
     const pre = o.preconditions ?? {};
     if (pre.uid && pre.uid !== old.metadata.uid) {
-      throw conflict(rt, name, `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${old.metadata.uid}`);
+      throw conflict(
+        rt,
+        name,
+        `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${old.metadata.uid}`,
+      );
     }
     if (pre.resourceVersion && pre.resourceVersion !== old.metadata.resourceVersion) {
       throw conflict(
@@ -80,7 +90,9 @@ export class Deletes {
       if (old.metadata.deletionTimestamp) return old;
       const next = clone(old);
       next.metadata.deletionTimestamp = nowTime(this.clock);
-      next.metadata.deletionGracePeriodSeconds = bound ? (o.gracePeriodSeconds ?? old.spec?.terminationGracePeriodSeconds ?? 30) : 0;
+      next.metadata.deletionGracePeriodSeconds = bound
+        ? (o.gracePeriodSeconds ?? old.spec?.terminationGracePeriodSeconds ?? 30)
+        : 0;
       if (finalizers.length) next.metadata.finalizers = finalizers;
       if (key === "/namespaces") next.status = { ...next.status, phase: "Terminating" };
       const stored = this.store.put(key, next);
@@ -108,7 +120,8 @@ export class Deletes {
   private terminateNamespace(name: string): void {
     for (const rt of this.registry.all()) {
       if (!rt.namespaced) continue;
-      for (const o of this.store.list(storageKey(rt), name)) this.store.remove(storageKey(rt), name, o.metadata.name);
+      for (const o of this.store.list(storageKey(rt), name))
+        this.store.remove(storageKey(rt), name, o.metadata.name);
     }
     const ns = this.store.get("/namespaces", undefined, name);
     if (!ns) return;

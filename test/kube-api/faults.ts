@@ -2,13 +2,7 @@
  * Fault injection and request counters, driven by tests in-process or through
  * the /__control endpoint.
  */
-import {
-  type ApiError,
-  conflict,
-  internalError,
-  serviceUnavailable,
-  tooManyRequests,
-} from "./status.ts";
+import { type ApiError, conflict, internalError, serviceUnavailable, tooManyRequests } from "./status.ts";
 
 export interface FailRule {
   verb?: string;
@@ -116,7 +110,11 @@ export class Faults {
       case 503:
         return serviceUnavailable();
       case 409:
-        return conflict(named, req.name, "the object has been modified; please apply your changes to the latest version and try again");
+        return conflict(
+          named,
+          req.name,
+          "the object has been modified; please apply your changes to the latest version and try again",
+        );
     }
     return undefined;
   }

@@ -4,7 +4,7 @@
  * as FieldsV1 trees (`.` marks a node that is itself a member).
  */
 import type { ShapeOf } from "./shape.ts";
-import { deepEqual, type Json, isObj } from "./types.ts";
+import { deepEqual, isObj, type Json } from "./types.ts";
 
 const SEP = "\u0000";
 export type FieldSet = Set<string>;
@@ -52,12 +52,13 @@ export function fieldsOf(obj: Json, shape: ShapeOf): FieldSet {
         out.add(key(els));
         return;
       }
-      const keys = Object.keys(v).filter((k) => {
+      const all = Object.keys(v);
+      const keys = all.filter((k) => {
         if (els.length === 0) return !STRIPPED.has(k);
         if (els.length === 1 && els[0] === "f:metadata") return !STRIPPED_META.has(k);
         return true;
       });
-      if (els.length > 0 && (s.kind === "map" || keys.length === 0)) out.add(key(els));
+      if (els.length > 0 && (s.kind === "map" || all.length === 0)) out.add(key(els));
       for (const k of keys) walk(v[k], [...els, `f:${k}`], [...names, k]);
       return;
     }

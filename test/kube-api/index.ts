@@ -72,7 +72,13 @@ export async function startKubeApi(o: KubeApiOptions = {}): Promise<KubeApi> {
     return { rv: store.rv };
   }, clock);
   const counters = new Counters();
-  const deletes = new Deletes(store, registry, clock, { removeCrd: (crd) => crds.remove(crd) }, o.podTerminationMs ?? 50);
+  const deletes = new Deletes(
+    store,
+    registry,
+    clock,
+    { removeCrd: (crd) => crds.remove(crd) },
+    o.podTerminationMs ?? 50,
+  );
   const writes = new Writes(store, clock, {
     beforeWrite(rt, obj) {
       if (!isCrd(rt)) return [];
@@ -86,7 +92,13 @@ export async function startKubeApi(o: KubeApiOptions = {}): Promise<KubeApi> {
       if (isCrd(rt)) crds.remove(obj);
     },
   });
-  const env = { store, faults, bookmarkIntervalMs: o.bookmarkIntervalMs ?? 60_000, clock, present: Resources.present };
+  const env = {
+    store,
+    faults,
+    bookmarkIntervalMs: o.bookmarkIntervalMs ?? 60_000,
+    clock,
+    present: Resources.present,
+  };
   const resources = new Resources(store, writes, deletes, auth, env);
   for (const name of SYSTEM_NAMESPACES) {
     store.put("/namespaces", {
@@ -105,7 +117,15 @@ export async function startKubeApi(o: KubeApiOptions = {}): Promise<KubeApi> {
   let hostPort = "";
   const host = o.host ?? "127.0.0.1";
   const tls = o.tls === false ? undefined : selfSignedCert({ ips: ["127.0.0.1"], dns: ["localhost"] });
-  const server = createApiServer({ auth, registry, faults, counters, resources, tls, hostPort: () => hostPort });
+  const server = createApiServer({
+    auth,
+    registry,
+    faults,
+    counters,
+    resources,
+    tls,
+    hostPort: () => hostPort,
+  });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(o.port ?? 0, host, () => resolve());

@@ -4,7 +4,11 @@
  */
 import type { Json } from "./types.ts";
 
-type Step = { field: string } | { index: number } | { all: true } | { filter: string[]; op?: string; value?: string };
+type Step =
+  | { field: string }
+  | { index: number }
+  | { all: true }
+  | { filter: string[]; op?: string; value?: string };
 
 function parse(path: string): Step[] {
   const steps: Step[] = [];
@@ -55,7 +59,8 @@ export function evaluate(obj: Json, path: string): Json[] {
     for (const v of cur) {
       if (v === undefined || v === null) continue;
       if ("field" in step) {
-        if (typeof v === "object" && !Array.isArray(v) && v[step.field] !== undefined) next.push(v[step.field]);
+        if (typeof v === "object" && !Array.isArray(v) && v[step.field] !== undefined)
+          next.push(v[step.field]);
       } else if ("index" in step) {
         if (Array.isArray(v)) {
           const x = v[step.index < 0 ? v.length + step.index : step.index];
@@ -67,7 +72,8 @@ export function evaluate(obj: Json, path: string): Json[] {
       } else if (Array.isArray(v)) {
         for (const item of v) {
           const x = get(item, step.filter);
-          if (step.op === undefined ? x !== undefined : (String(x) === step.value) === (step.op === "==")) next.push(item);
+          if (step.op === undefined ? x !== undefined : (String(x) === step.value) === (step.op === "=="))
+            next.push(item);
         }
       }
     }

@@ -17,7 +17,12 @@ export function kubeconfigYaml(server: string, token: string, caPem?: string, na
   });
 }
 
-export async function writeKubeconfig(path: string, server: string, token: string, caPem?: string): Promise<void> {
+export async function writeKubeconfig(
+  path: string,
+  server: string,
+  token: string,
+  caPem?: string,
+): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
   await writeFile(path, kubeconfigYaml(server, token, caPem), { mode: 0o600 });
 }

@@ -16,7 +16,7 @@ import {
 } from "./fieldset.ts";
 import type { ShapeOf } from "./shape.ts";
 import { ApiError } from "./status.ts";
-import { clone, type Json, isObj, type KObj } from "./types.ts";
+import { clone, isObj, type Json, type KObj } from "./types.ts";
 
 interface Manager {
   manager: string;
@@ -63,9 +63,18 @@ function write(obj: KObj, managers: Manager[]): void {
 }
 
 function entry(managers: Manager[], ctx: WriteContext, op: Manager["operation"]): Manager {
-  let me = managers.find((m) => m.manager === ctx.manager && m.operation === op && m.subresource === ctx.subresource);
+  let me = managers.find(
+    (m) => m.manager === ctx.manager && m.operation === op && m.subresource === ctx.subresource,
+  );
   if (!me) {
-    me = { manager: ctx.manager, operation: op, subresource: ctx.subresource, apiVersion: ctx.apiVersion, time: ctx.now, set: new Set() };
+    me = {
+      manager: ctx.manager,
+      operation: op,
+      subresource: ctx.subresource,
+      apiVersion: ctx.apiVersion,
+      time: ctx.now,
+      set: new Set(),
+    };
     managers.push(me);
   }
   me.apiVersion = ctx.apiVersion;
@@ -112,7 +121,8 @@ function conflictError(conflicts: { m: Manager; path: string }[]): ApiError {
     message = `Apply failed with 1 conflict: conflict with ${printManager(first.m)}: ${pathString(first.path)}`;
   } else {
     const by = new Map<string, string[]>();
-    for (const c of conflicts) by.set(printManager(c.m), [...(by.get(printManager(c.m)) ?? []), pathString(c.path)]);
+    for (const c of conflicts)
+      by.set(printManager(c.m), [...(by.get(printManager(c.m)) ?? []), pathString(c.path)]);
     const lines: string[] = [];
     for (const m of [...by.keys()].sort()) {
       lines.push(`conflicts with ${m}:`);
@@ -142,7 +152,9 @@ function applyMerge(live: Json, cfg: Json, shape: ShapeOf, names: string[]): Jso
     }
     if (s.kind === "listMap") {
       for (const item of cfg) {
-        const i = cur.findIndex((y) => isObj(y) && s.keys.every((k) => JSON.stringify(y[k]) === JSON.stringify(item?.[k])));
+        const i = cur.findIndex(
+          (y) => isObj(y) && s.keys.every((k) => JSON.stringify(y[k]) === JSON.stringify(item?.[k])),
+        );
         if (i >= 0) cur[i] = applyMerge(cur[i], item, shape, [...names, "[]"]);
         else cur.push(clone(item));
       }

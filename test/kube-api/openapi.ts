@@ -27,30 +27,85 @@ function gvk(rt: ResourceType): KObj {
 }
 
 const META_SCHEMA = {
-  description: "ObjectMeta is metadata that all persisted resources must have, which includes all objects users must create.",
+  description:
+    "ObjectMeta is metadata that all persisted resources must have, which includes all objects users must create.",
   type: "object",
   properties: {
     name: { type: "string", description: "Name must be unique within a namespace." },
-    namespace: { type: "string", description: "Namespace defines the space within which each name must be unique." },
-    generateName: { type: "string", description: "GenerateName is an optional prefix, used by the server, to generate a unique name." },
-    labels: { type: "object", additionalProperties: { type: "string", default: "" }, description: "Map of string keys and values that can be used to organize and categorize objects." },
-    annotations: { type: "object", additionalProperties: { type: "string", default: "" }, description: "Annotations is an unstructured key value map stored with a resource." },
+    namespace: {
+      type: "string",
+      description: "Namespace defines the space within which each name must be unique.",
+    },
+    generateName: {
+      type: "string",
+      description: "GenerateName is an optional prefix, used by the server, to generate a unique name.",
+    },
+    labels: {
+      type: "object",
+      additionalProperties: { type: "string", default: "" },
+      description: "Map of string keys and values that can be used to organize and categorize objects.",
+    },
+    annotations: {
+      type: "object",
+      additionalProperties: { type: "string", default: "" },
+      description: "Annotations is an unstructured key value map stored with a resource.",
+    },
     uid: { type: "string", description: "UID is the unique in time and space value for this object." },
-    resourceVersion: { type: "string", description: "An opaque value that represents the internal version of this object." },
-    generation: { type: "integer", format: "int64", description: "A sequence number representing a specific generation of the desired state." },
-    creationTimestamp: { type: "string", format: "date-time", description: "CreationTimestamp is a timestamp representing the server time when this object was created." },
-    deletionTimestamp: { type: "string", format: "date-time", description: "DeletionTimestamp is RFC 3339 date and time at which this resource will be deleted." },
-    finalizers: { type: "array", items: { type: "string", default: "" }, "x-kubernetes-list-type": "set", description: "Must be empty before the object is deleted from the registry." },
-    ownerReferences: { type: "array", items: { type: "object" }, description: "List of objects depended by this object." },
-    managedFields: { type: "array", items: { type: "object" }, description: "ManagedFields maps workflow-id and version to the set of fields that are managed by that workflow." },
+    resourceVersion: {
+      type: "string",
+      description: "An opaque value that represents the internal version of this object.",
+    },
+    generation: {
+      type: "integer",
+      format: "int64",
+      description: "A sequence number representing a specific generation of the desired state.",
+    },
+    creationTimestamp: {
+      type: "string",
+      format: "date-time",
+      description:
+        "CreationTimestamp is a timestamp representing the server time when this object was created.",
+    },
+    deletionTimestamp: {
+      type: "string",
+      format: "date-time",
+      description: "DeletionTimestamp is RFC 3339 date and time at which this resource will be deleted.",
+    },
+    finalizers: {
+      type: "array",
+      items: { type: "string", default: "" },
+      "x-kubernetes-list-type": "set",
+      description: "Must be empty before the object is deleted from the registry.",
+    },
+    ownerReferences: {
+      type: "array",
+      items: { type: "object" },
+      description: "List of objects depended by this object.",
+    },
+    managedFields: {
+      type: "array",
+      items: { type: "object" },
+      description:
+        "ManagedFields maps workflow-id and version to the set of fields that are managed by that workflow.",
+    },
   },
 };
 
 function kindSchema(rt: ResourceType): KObj {
   const common = {
-    apiVersion: { type: "string", description: "APIVersion defines the versioned schema of this representation of an object." },
-    kind: { type: "string", description: "Kind is a string value representing the REST resource this object represents." },
-    metadata: { allOf: [{ $ref: `#/components/schemas/${META}` }], default: {}, description: "Standard object's metadata." },
+    apiVersion: {
+      type: "string",
+      description: "APIVersion defines the versioned schema of this representation of an object.",
+    },
+    kind: {
+      type: "string",
+      description: "Kind is a string value representing the REST resource this object represents.",
+    },
+    metadata: {
+      allOf: [{ $ref: `#/components/schemas/${META}` }],
+      default: {},
+      description: "Standard object's metadata.",
+    },
   };
   const s: Json = rt.crd?.schema
     ? structuredClone(rt.crd.schema)
@@ -93,18 +148,31 @@ function paths(rt: ResourceType): KObj {
   const coll = rt.namespaced ? `${prefix}/namespaces/{namespace}/${rt.plural}` : `${prefix}/${rt.plural}`;
   const write = [param("dryRun"), param("fieldManager"), param("fieldValidation")];
   const patchTypes: KObj = {};
-  for (const t of ["application/apply-patch+yaml", "application/json-patch+json", "application/merge-patch+json"]) {
+  for (const t of [
+    "application/apply-patch+yaml",
+    "application/json-patch+json",
+    "application/merge-patch+json",
+  ]) {
     patchTypes[t] = { schema: { $ref: "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.Patch" } };
   }
   const item: KObj = {
     get: op(rt, "get", []),
     put: op(rt, "put", write, ref(schemaName(rt))),
     patch: op(rt, "patch", [...write, param("force", "boolean")], patchTypes),
-    delete: op(rt, "delete", [param("dryRun"), param("gracePeriodSeconds", "integer"), param("propagationPolicy")]),
+    delete: op(rt, "delete", [
+      param("dryRun"),
+      param("gracePeriodSeconds", "integer"),
+      param("propagationPolicy"),
+    ]),
     parameters: [{ name: "name", in: "path", required: true, schema: { type: "string", uniqueItems: true } }],
   };
   const list: KObj = {
-    get: op(rt, "list", [param("labelSelector"), param("fieldSelector"), param("limit", "integer"), param("continue")]),
+    get: op(rt, "list", [
+      param("labelSelector"),
+      param("fieldSelector"),
+      param("limit", "integer"),
+      param("continue"),
+    ]),
     post: op(rt, "post", write, ref(schemaName(rt))),
   };
   const out: KObj = { [coll]: list, [`${coll}/{name}`]: item };
@@ -119,8 +187,14 @@ export function groupVersionDoc(reg: Registry, group: string, version: string): 
   if (types.length === 0) return undefined;
   const schemas: KObj = {
     [META]: META_SCHEMA,
-    [LIST_META]: { type: "object", description: "ListMeta describes metadata that synthetic resources must have." },
-    "io.k8s.apimachinery.pkg.apis.meta.v1.Patch": { type: "object", description: "Patch is provided to give a concrete name and type to the Kubernetes PATCH request body." },
+    [LIST_META]: {
+      type: "object",
+      description: "ListMeta describes metadata that synthetic resources must have.",
+    },
+    "io.k8s.apimachinery.pkg.apis.meta.v1.Patch": {
+      type: "object",
+      description: "Patch is provided to give a concrete name and type to the Kubernetes PATCH request body.",
+    },
   };
   let allPaths: KObj = {};
   for (const rt of types) {
@@ -138,7 +212,12 @@ export function groupVersionDoc(reg: Registry, group: string, version: string): 
     };
     allPaths = { ...allPaths, ...paths(rt) };
   }
-  return { openapi: "3.0.0", info: { title: "Kubernetes", version: "v1.32.0" }, paths: allPaths, components: { schemas } };
+  return {
+    openapi: "3.0.0",
+    info: { title: "Kubernetes", version: "v1.32.0" },
+    paths: allPaths,
+    components: { schemas },
+  };
 }
 
 export function rootDoc(reg: Registry): KObj {

@@ -6,7 +6,7 @@
  */
 import type { ShapeOf } from "./shape.ts";
 import { ApiError, badRequest } from "./status.ts";
-import { clone, deepEqual, type Json, isObj } from "./types.ts";
+import { clone, deepEqual, isObj, type Json } from "./types.ts";
 
 export function mergePatch(target: Json, patch: Json): Json {
   if (!isObj(patch)) return clone(patch);
@@ -18,7 +18,7 @@ export function mergePatch(target: Json, patch: Json): Json {
   return out;
 }
 
-function unescape(seg: string): string {
+function unescapePointer(seg: string): string {
   return seg.replace(/~1/g, "/").replace(/~0/g, "~");
 }
 
@@ -28,7 +28,7 @@ function invalidPatch(msg: string): ApiError {
 
 function walk(doc: Json, pointer: string): { parent: Json; key: string } {
   if (pointer === "") throw invalidPatch("the root of the document cannot be patched");
-  const segs = pointer.split("/").slice(1).map(unescape);
+  const segs = pointer.split("/").slice(1).map(unescapePointer);
   let cur = doc;
   for (const s of segs.slice(0, -1)) {
     cur = Array.isArray(cur) ? cur[Number(s)] : isObj(cur) ? cur[s] : undefined;
@@ -48,7 +48,8 @@ function add(doc: Json, pointer: string, value: Json): void {
   const { parent, key } = walk(doc, pointer);
   if (Array.isArray(parent)) {
     const i = key === "-" ? parent.length : Number(key);
-    if (!(i >= 0 && i <= parent.length)) throw invalidPatch(`add operation does not apply: doc is missing path: "${pointer}"`);
+    if (!(i >= 0 && i <= parent.length))
+      throw invalidPatch(`add operation does not apply: doc is missing path: "${pointer}"`);
     parent.splice(i, 0, value);
   } else if (isObj(parent)) parent[key] = value;
   else throw invalidPatch(`add operation does not apply: doc is missing path: "${pointer}": missing value`);
@@ -58,11 +59,13 @@ function remove(doc: Json, pointer: string): void {
   const { parent, key } = walk(doc, pointer);
   if (Array.isArray(parent) && Number(key) < parent.length) parent.splice(Number(key), 1);
   else if (isObj(parent) && key in parent) delete parent[key];
-  else throw invalidPatch(`remove operation does not apply: doc is missing path: "${pointer}": missing value`);
+  else
+    throw invalidPatch(`remove operation does not apply: doc is missing path: "${pointer}": missing value`);
 }
 
 export function jsonPatch(target: Json, ops: Json): Json {
-  if (!Array.isArray(ops)) throw badRequest("json: cannot unmarshal object into Go value of type jsonpatch.Patch");
+  if (!Array.isArray(ops))
+    throw badRequest("json: cannot unmarshal object into Go value of type jsonpatch.Patch");
   const doc = clone(target);
   for (const op of ops) {
     const path = String(op?.path ?? "");
@@ -88,7 +91,8 @@ export function jsonPatch(target: Json, ops: Json): Json {
         add(doc, path, clone(read(doc, op.from)));
         break;
       case "test":
-        if (!deepEqual(read(doc, path), op.value)) throw invalidPatch(`testing value ${path} failed: test failed`);
+        if (!deepEqual(read(doc, path), op.value))
+          throw invalidPatch(`testing value ${path} failed: test failed`);
         break;
       default:
         throw badRequest(`Unexpected kind: ${op?.op}`);
@@ -111,7 +115,8 @@ export function strategicMergePatch(target: Json, patch: Json, shape: ShapeOf, p
     if (k === "$patch" || k === "$retainKeys" || k.startsWith("$setElementOrder/")) continue;
     if (k.startsWith("$deleteFromPrimitiveList/")) {
       const f = k.slice("$deleteFromPrimitiveList/".length);
-      if (Array.isArray(out[f])) out[f] = out[f].filter((x: Json) => !(v as Json[]).some((d) => deepEqual(d, x)));
+      if (Array.isArray(out[f]))
+        out[f] = out[f].filter((x: Json) => !(v as Json[]).some((d) => deepEqual(d, x)));
       continue;
     }
     if (v === null) {

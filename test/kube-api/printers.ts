@@ -79,11 +79,15 @@ function podStatus(pod: KObj, now: number): { reason: string; ready: string; res
       return;
     }
     initializing = true;
-    if (term) reason = `Init:${term.reason || (term.signal ? `Signal:${term.signal}` : `ExitCode:${term.exitCode}`)}`;
-    else if (c.state?.waiting?.reason && c.state.waiting.reason !== "PodInitializing") reason = `Init:${c.state.waiting.reason}`;
+    if (term)
+      reason = `Init:${term.reason || (term.signal ? `Signal:${term.signal}` : `ExitCode:${term.exitCode}`)}`;
+    else if (c.state?.waiting?.reason && c.state.waiting.reason !== "PodInitializing")
+      reason = `Init:${c.state.waiting.reason}`;
     else reason = `Init:${i}/${initSpecs.length}`;
   });
-  const initialized = (st.conditions ?? []).some((c: Json) => c.type === "Initialized" && c.status === "True");
+  const initialized = (st.conditions ?? []).some(
+    (c: Json) => c.type === "Initialized" && c.status === "True",
+  );
   if (!initializing || initialized) {
     restarts = sidecarRestarts;
     let hasRunning = false;
@@ -106,7 +110,8 @@ function podStatus(pod: KObj, now: number): { reason: string; ready: string; res
     }
   }
   if (pod.metadata.deletionTimestamp && st.reason === "NodeLost") reason = "Unknown";
-  else if (pod.metadata.deletionTimestamp && st.phase !== "Succeeded" && st.phase !== "Failed") reason = "Terminating";
+  else if (pod.metadata.deletionTimestamp && st.phase !== "Succeeded" && st.phase !== "Failed")
+    reason = "Terminating";
   const r = lastRestart ? `${restarts} (${humanDuration(now - lastRestart)} ago)` : String(restarts);
   return { reason, ready: `${ready}/${total}`, restarts: r };
 }
@@ -123,7 +128,11 @@ function jobStatus(job: KObj): string {
   return "Running";
 }
 
-const WIDE_TEMPLATE = [col("Containers", "string", 1), col("Images", "string", 1), col("Selector", "string", 1)];
+const WIDE_TEMPLATE = [
+  col("Containers", "string", 1),
+  col("Images", "string", 1),
+  col("Selector", "string", 1),
+];
 
 export const PRINTERS: Record<string, Printer> = {
   "/pods": {
@@ -144,7 +153,17 @@ export const PRINTERS: Record<string, Printer> = {
       const gateText = gates.length
         ? `${gates.filter((g) => (p.status?.conditions ?? []).some((c: Json) => c.type === g.conditionType && c.status === "True")).length}/${gates.length}`
         : "<none>";
-      return [p.metadata.name, s.ready, s.reason, s.restarts, age(p.metadata.creationTimestamp, now), none(p.status?.podIP), none(p.spec?.nodeName), none(p.status?.nominatedNodeName), gateText];
+      return [
+        p.metadata.name,
+        s.ready,
+        s.reason,
+        s.restarts,
+        age(p.metadata.creationTimestamp, now),
+        none(p.status?.podIP),
+        none(p.spec?.nodeName),
+        none(p.status?.nominatedNodeName),
+        gateText,
+      ];
     },
   },
   "/namespaces": {
@@ -195,10 +214,21 @@ export const PRINTERS: Record<string, Printer> = {
   },
   "coordination.k8s.io/leases": {
     columns: [NAME, col("Holder"), AGE],
-    cells: (o, now) => [o.metadata.name, o.spec?.holderIdentity ?? "", age(o.metadata.creationTimestamp, now)],
+    cells: (o, now) => [
+      o.metadata.name,
+      o.spec?.holderIdentity ?? "",
+      age(o.metadata.creationTimestamp, now),
+    ],
   },
   "apps/deployments": {
-    columns: [NAME, col("Ready"), col("Up-to-date", "integer"), col("Available", "integer"), AGE, ...WIDE_TEMPLATE],
+    columns: [
+      NAME,
+      col("Ready"),
+      col("Up-to-date", "integer"),
+      col("Available", "integer"),
+      AGE,
+      ...WIDE_TEMPLATE,
+    ],
     cells: (o, now) => [
       o.metadata.name,
       `${int(o.status?.readyReplicas)}/${int(o.spec?.replicas)}`,
@@ -210,7 +240,14 @@ export const PRINTERS: Record<string, Printer> = {
     ],
   },
   "apps/replicasets": {
-    columns: [NAME, col("Desired", "integer"), col("Current", "integer"), col("Ready", "integer"), AGE, ...WIDE_TEMPLATE],
+    columns: [
+      NAME,
+      col("Desired", "integer"),
+      col("Current", "integer"),
+      col("Ready", "integer"),
+      AGE,
+      ...WIDE_TEMPLATE,
+    ],
     cells: (o, now) => [
       o.metadata.name,
       int(o.spec?.replicas),
@@ -265,7 +302,10 @@ export const PRINTERS: Record<string, Printer> = {
       const start = Date.parse(o.status?.startTime ?? "");
       const end = Date.parse(o.status?.completionTime ?? "");
       const dur = Number.isNaN(start) ? "" : humanDuration((Number.isNaN(end) ? now : end) - start);
-      const completions = o.spec?.completions === undefined ? `${int(o.status?.succeeded)}/1 of ${int(o.spec?.parallelism)}` : `${int(o.status?.succeeded)}/${o.spec.completions}`;
+      const completions =
+        o.spec?.completions === undefined
+          ? `${int(o.status?.succeeded)}/1 of ${int(o.spec?.parallelism)}`
+          : `${int(o.status?.succeeded)}/${o.spec.completions}`;
       return [
         o.metadata.name,
         jobStatus(o),
@@ -278,7 +318,16 @@ export const PRINTERS: Record<string, Printer> = {
     },
   },
   "batch/cronjobs": {
-    columns: [NAME, col("Schedule"), col("Timezone"), col("Suspend", "boolean"), col("Active", "integer"), col("Last Schedule"), AGE, ...WIDE_TEMPLATE],
+    columns: [
+      NAME,
+      col("Schedule"),
+      col("Timezone"),
+      col("Suspend", "boolean"),
+      col("Active", "integer"),
+      col("Last Schedule"),
+      AGE,
+      ...WIDE_TEMPLATE,
+    ],
     cells: (o, now) => [
       o.metadata.name,
       o.spec?.schedule ?? "",
@@ -292,14 +341,26 @@ export const PRINTERS: Record<string, Printer> = {
     ],
   },
   "autoscaling/horizontalpodautoscalers": {
-    columns: [NAME, col("Reference"), col("Targets"), col("MinPods"), col("MaxPods", "integer"), col("Replicas", "integer"), AGE],
+    columns: [
+      NAME,
+      col("Reference"),
+      col("Targets"),
+      col("MinPods"),
+      col("MaxPods", "integer"),
+      col("Replicas", "integer"),
+      AGE,
+    ],
     cells: (o, now) => {
       const ref = o.spec?.scaleTargetRef ?? {};
       const targets = (o.spec?.metrics ?? []).map((m: Json) => {
         const r = m.resource;
         if (!r) return "<unknown>";
-        const cur = (o.status?.currentMetrics ?? []).find((c: Json) => c.resource?.name === r.name)?.resource?.current;
-        const want = r.target?.averageUtilization !== undefined ? `${r.target.averageUtilization}%` : String(r.target?.averageValue ?? r.target?.value ?? "");
+        const cur = (o.status?.currentMetrics ?? []).find((c: Json) => c.resource?.name === r.name)?.resource
+          ?.current;
+        const want =
+          r.target?.averageUtilization !== undefined
+            ? `${r.target.averageUtilization}%`
+            : String(r.target?.averageValue ?? r.target?.value ?? "");
         const have = cur?.averageUtilization !== undefined ? `${cur.averageUtilization}%` : "<unknown>";
         return `${r.name}: ${have}/${want}`;
       });

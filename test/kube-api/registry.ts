@@ -148,7 +148,9 @@ export class Registry {
   }
 
   byKind(apiVersion: string, kind: string): ResourceType | undefined {
-    return this.types.find((t) => (t.group ? `${t.group}/${t.version}` : t.version) === apiVersion && t.kind === kind);
+    return this.types.find(
+      (t) => (t.group ? `${t.group}/${t.version}` : t.version) === apiVersion && t.kind === kind,
+    );
   }
 
   groupVersions(): { group: string; versions: string[] }[] {
@@ -166,7 +168,9 @@ export class Registry {
 
   add(types: ResourceType[]): void {
     for (const t of types) {
-      this.types = this.types.filter((x) => !(x.group === t.group && x.version === t.version && x.plural === t.plural));
+      this.types = this.types.filter(
+        (x) => !(x.group === t.group && x.version === t.version && x.plural === t.plural),
+      );
       this.types.push(t);
     }
   }

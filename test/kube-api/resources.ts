@@ -7,6 +7,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { parse as parseYaml } from "yaml";
 import type { Authenticator } from "./auth.ts";
 import type { Deletes } from "./deletes.ts";
+import { decodeProtobuf } from "./protobuf.ts";
 import { type ResourceType, storageKey } from "./registry.ts";
 import { matchesFields, matchesLabels, parseFieldSelector, parseLabelSelector } from "./selectors.ts";
 import { ApiError, badRequest, gone, methodNotAllowed, notFound, unsupportedMediaType } from "./status.ts";
@@ -60,9 +61,17 @@ export class Resources {
   }
 
   /** Serve a request; returns undefined when the response was streamed (watch). */
-  handle(t: Target, req: IncomingMessage, res: ServerResponse, q: URLSearchParams, body: string): Reply | undefined {
+  handle(
+    t: Target,
+    req: IncomingMessage,
+    res: ServerResponse,
+    q: URLSearchParams,
+    body: string,
+    raw: Buffer,
+  ): Reply | undefined {
     const { rt } = t;
-    if (t.subresource && !(t.subresource === "status" && rt.statusSubresource)) throw notFound(rt, t.name ?? "");
+    if (t.subresource && !(t.subresource === "status" && rt.statusSubresource))
+      throw notFound(rt, t.name ?? "");
     const opts = writeOptions(req, q);
     const asTable = wantsTable(req.headers.accept);
     switch (t.verb) {
@@ -93,13 +102,20 @@ export class Resources {
       }
       case "create": {
         if (storageKey(rt) === "authentication.k8s.io/tokenreviews") {
-          return { status: 201, body: this.auth.review(decode(req, body)) };
+          return { status: 201, body: this.auth.review(decode(req, body, raw)) };
         }
-        const r = this.writes.create(rt, t.namespace, decode(req, body), opts);
+        const r = this.writes.create(rt, t.namespace, decode(req, body, raw), opts);
         return { status: 201, body: Resources.present(rt, r.obj), warnings: r.warnings };
       }
       case "update": {
-        const r = this.writes.update(rt, t.namespace, t.name ?? "", decode(req, body), t.subresource, opts);
+        const r = this.writes.update(
+          rt,
+          t.namespace,
+          t.name ?? "",
+          decode(req, body, raw),
+          t.subresource,
+          opts,
+        );
         return { status: 200, body: Resources.present(rt, r.obj), warnings: r.warnings };
       }
       case "patch": {
@@ -108,7 +124,7 @@ export class Resources {
         return { status: r.created ? 201 : 200, body: Resources.present(rt, r.obj), warnings: r.warnings };
       }
       case "delete": {
-        const d = body.trim() ? decode(req, body) : {};
+        const d = body.trim() ? decode(req, body, raw) : {};
         const policy = q.get("propagationPolicy") ?? d.propagationPolicy;
         const grace = q.get("gracePeriodSeconds") ?? d.gracePeriodSeconds;
         const obj = this.deletes.delete(rt, t.namespace, t.name ?? "", {
@@ -136,7 +152,14 @@ export class Resources {
     return obj;
   }
 
-  private table(rt: ResourceType, objs: KObj[], q: URLSearchParams, rv: string, cont?: string, remaining?: number): KObj {
+  private table(
+    rt: ResourceType,
+    objs: KObj[],
+    q: URLSearchParams,
+    rv: string,
+    cont?: string,
+    remaining?: number,
+  ): KObj {
     return toTable(rt, objs, {
       includeObject: q.get("includeObject") ?? "Metadata",
       now: this.env.clock(),
@@ -203,12 +226,13 @@ function writeOptions(req: IncomingMessage, q: URLSearchParams): WriteOptions {
   };
 }
 
-function decode(req: IncomingMessage, body: string): KObj {
+function decode(req: IncomingMessage, body: string, raw: Buffer): KObj {
   const ct = (req.headers["content-type"] ?? "application/json").split(";")[0]?.trim() ?? "";
   let v: unknown;
   try {
     if (ct === "application/json" || ct === "") v = JSON.parse(body);
     else if (ct === "application/yaml") v = parseYaml(body);
+    else if (ct === "application/vnd.kubernetes.protobuf") v = decodeProtobuf(raw);
     else throw unsupportedMediaType(["application/json", "application/yaml"]);
   } catch (e) {
     if (e instanceof ApiError) throw e;

@@ -5,7 +5,7 @@
  * kube-openapi's wording converted to field errors.
  */
 import type { FieldError } from "./status.ts";
-import { deepEqual, type Json, isObj } from "./types.ts";
+import { deepEqual, isObj, type Json } from "./types.ts";
 import { fmtValue } from "./validate.ts";
 
 const PRESERVE = "x-kubernetes-preserve-unknown-fields";
@@ -20,7 +20,11 @@ export function prune(value: Json, schema: Json, path = "", root = true): string
   const dropped: string[] = [];
   if (!schema) return dropped;
   if (Array.isArray(value)) {
-    if (schema.items) value.forEach((v, i) => dropped.push(...prune(v, schema.items, `${path}[${i}]`, false)));
+    if (schema.items) {
+      value.forEach((v, i) => {
+        dropped.push(...prune(v, schema.items, `${path}[${i}]`, false));
+      });
+    }
     return dropped;
   }
   if (!isObj(value)) return dropped;
@@ -57,7 +61,8 @@ export function applySchemaDefaults(value: Json, schema: Json): void {
     if (value[k] !== undefined) applySchemaDefaults(value[k], sub);
   }
   if (isObj(schema.additionalProperties)) {
-    for (const k of Object.keys(value)) if (!schema.properties?.[k]) applySchemaDefaults(value[k], schema.additionalProperties);
+    for (const k of Object.keys(value))
+      if (!schema.properties?.[k]) applySchemaDefaults(value[k], schema.additionalProperties);
   }
 }
 
@@ -112,14 +117,30 @@ export function validateSchema(v: Json, s: Json, path = "", errs: FieldError[] =
   if (v === null) return errs;
   if (Array.isArray(s.enum) && !s.enum.some((e: unknown) => deepEqual(e, v))) {
     const values = s.enum.map((e: unknown) => JSON.stringify(typeof e === "string" ? e : JSON.stringify(e)));
-    errs.push({ type: "NotSupported", field: at, body: `Unsupported value: ${fmtValue(v)}: supported values: ${values.join(", ")}` });
+    errs.push({
+      type: "NotSupported",
+      field: at,
+      body: `Unsupported value: ${fmtValue(v)}: supported values: ${values.join(", ")}`,
+    });
   }
   if (typeof v === "number") {
     if (s.minimum !== undefined && (s.exclusiveMinimum ? v <= s.minimum : v < s.minimum)) {
-      errs.push(inv(at, v, `${at} in body should be greater than ${s.exclusiveMinimum ? "" : "or equal to "}${s.minimum}`));
+      errs.push(
+        inv(
+          at,
+          v,
+          `${at} in body should be greater than ${s.exclusiveMinimum ? "" : "or equal to "}${s.minimum}`,
+        ),
+      );
     }
     if (s.maximum !== undefined && (s.exclusiveMaximum ? v >= s.maximum : v > s.maximum)) {
-      errs.push(inv(at, v, `${at} in body should be less than ${s.exclusiveMaximum ? "" : "or equal to "}${s.maximum}`));
+      errs.push(
+        inv(
+          at,
+          v,
+          `${at} in body should be less than ${s.exclusiveMaximum ? "" : "or equal to "}${s.maximum}`,
+        ),
+      );
     }
     if (s.multipleOf !== undefined && v % s.multipleOf !== 0) {
       errs.push(inv(at, v, `${at} in body should be a multiple of ${s.multipleOf}`));
@@ -141,7 +162,11 @@ export function validateSchema(v: Json, s: Json, path = "", errs: FieldError[] =
   if (isObj(v)) {
     const n = Object.keys(v).length;
     if (s.maxProperties !== undefined && n > s.maxProperties) {
-      errs.push({ type: "TooMany", field: at, body: `Too many: ${n}: must have at most ${s.maxProperties} items` });
+      errs.push({
+        type: "TooMany",
+        field: at,
+        body: `Too many: ${n}: must have at most ${s.maxProperties} items`,
+      });
     }
     if (s.minProperties !== undefined && n < s.minProperties) {
       errs.push(inv(at, n, `${at} in body should have at least ${s.minProperties} properties`));
@@ -160,7 +185,11 @@ export function validateSchema(v: Json, s: Json, path = "", errs: FieldError[] =
 
 function validateArray(v: Json[], s: Json, at: string, path: string, errs: FieldError[]): void {
   if (s.maxItems !== undefined && v.length > s.maxItems) {
-    errs.push({ type: "TooMany", field: at, body: `Too many: ${v.length}: must have at most ${s.maxItems} items` });
+    errs.push({
+      type: "TooMany",
+      field: at,
+      body: `Too many: ${v.length}: must have at most ${s.maxItems} items`,
+    });
   }
   if (s.minItems !== undefined && v.length < s.minItems) {
     errs.push(inv(at, v.length, `${at} in body should have at least ${s.minItems} items`));

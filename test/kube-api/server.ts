@@ -4,7 +4,6 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createTlsServer } from "node:https";
-import type { ServingCert } from "./tls.ts";
 import type { Authenticator } from "./auth.ts";
 import { apiGroup, apiGroupList, apiResourceList, apiVersions, SERVER_VERSION } from "./discovery.ts";
 import type { Counters, Faults } from "./faults.ts";
@@ -12,6 +11,7 @@ import { groupVersionDoc, rootDoc } from "./openapi.ts";
 import type { Registry, ResourceType } from "./registry.ts";
 import type { Resources, Target } from "./resources.ts";
 import { ApiError, badRequest, internalError, requestNotFound, unauthorized } from "./status.ts";
+import type { ServingCert } from "./tls.ts";
 import type { KObj } from "./types.ts";
 
 export interface ServerDeps {
@@ -25,7 +25,12 @@ export interface ServerDeps {
   tls: ServingCert | undefined;
 }
 
-function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+function send(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
   if (res.headersSent) {
     res.end();
     return;
@@ -41,15 +46,16 @@ function send(res: ServerResponse, status: number, body: unknown, headers: Recor
 
 function sendError(res: ServerResponse, e: ApiError): void {
   const headers: Record<string, string> = {};
-  if (e.details?.retryAfterSeconds !== undefined) headers["Retry-After"] = String(e.details.retryAfterSeconds);
+  if (e.details?.retryAfterSeconds !== undefined)
+    headers["Retry-After"] = String(e.details.retryAfterSeconds);
   send(res, e.code, e.toStatus(), headers);
 }
 
-function readBody(req: IncomingMessage): Promise<string> {
+function readBody(req: IncomingMessage): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
-    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    req.on("end", () => resolve(Buffer.concat(chunks)));
     req.on("error", reject);
   });
 }
@@ -76,7 +82,8 @@ export function resolve(reg: Registry, method: string, path: string, q: URLSearc
   }
   let namespace: string | undefined;
   let rt: ResourceType | undefined;
-  const nsType = rest[0] === "namespaces" && rest.length >= 3 ? reg.find(group, version, rest[2] ?? "") : undefined;
+  const nsType =
+    rest[0] === "namespaces" && rest.length >= 3 ? reg.find(group, version, rest[2] ?? "") : undefined;
   if (nsType?.namespaced) {
     namespace = rest[1];
     rt = nsType;
@@ -122,7 +129,10 @@ export function createApiServer(d: ServerDeps): Server {
     if (gv) return apiResourceList(d.registry, gv[1] ?? "", gv[2] ?? "");
     if (path === "/openapi/v3") return rootDoc(d.registry);
     const oa = /^\/openapi\/v3\/(?:api\/([^/]+)|apis\/([^/]+)\/([^/]+))$/.exec(path);
-    if (oa) return oa[1] ? groupVersionDoc(d.registry, "", oa[1]) : groupVersionDoc(d.registry, oa[2] ?? "", oa[3] ?? "");
+    if (oa)
+      return oa[1]
+        ? groupVersionDoc(d.registry, "", oa[1])
+        : groupVersionDoc(d.registry, oa[2] ?? "", oa[3] ?? "");
     return undefined;
   };
 
@@ -130,14 +140,19 @@ export function createApiServer(d: ServerDeps): Server {
     const url = new URL(req.url ?? "/", "http://localhost");
     const path = url.pathname.replace(/\/+$/, "") || "/";
     const method = req.method ?? "GET";
-    const body = await readBody(req);
+    const raw = await readBody(req);
+    const body = raw.toString("utf8");
     if (!d.auth.authenticate(req.headers.authorization)) throw unauthorized();
     if (path.startsWith("/__control/")) {
       send(res, 200, control(d, path.slice("/__control/".length), method, body));
       return;
     }
     const target = resolve(d.registry, method, path, url.searchParams);
-    const resource = target ? (target.subresource ? `${target.rt.plural}/${target.subresource}` : target.rt.plural) : path;
+    const resource = target
+      ? target.subresource
+        ? `${target.rt.plural}/${target.subresource}`
+        : target.rt.plural
+      : path;
     const verb = target?.verb ?? method.toLowerCase();
     d.counters.inc(verb, resource);
     if (d.faults.delayMs > 0) await new Promise((r) => setTimeout(r, d.faults.delayMs));
@@ -156,10 +171,11 @@ export function createApiServer(d: ServerDeps): Server {
       send(res, 200, doc);
       return;
     }
-    const reply = d.resources.handle(target, req, res, url.searchParams, body);
+    const reply = d.resources.handle(target, req, res, url.searchParams, body, raw);
     if (!reply) return;
     const headers: Record<string, string> = {};
-    if (reply.warnings?.length) headers.Warning = reply.warnings.map((w) => `299 - ${JSON.stringify(w)}`).join(", ");
+    if (reply.warnings?.length)
+      headers.Warning = reply.warnings.map((w) => `299 - ${JSON.stringify(w)}`).join(", ");
     send(res, reply.status, reply.body, headers);
   };
 

@@ -86,10 +86,13 @@ export function crdShape(schema: Json): ShapeOf {
     const s = schemaAt(schema, path);
     if (!s) {
       // outside the schema (x-kubernetes-preserve-unknown-fields): maps are granular, lists atomic
-      return value !== null && typeof value === "object" && !Array.isArray(value) ? { kind: "map" } : { kind: "atomic" };
+      return value !== null && typeof value === "object" && !Array.isArray(value)
+        ? { kind: "map" }
+        : { kind: "atomic" };
     }
     if (s.type === "array" || Array.isArray(value)) {
-      if (s["x-kubernetes-list-type"] === "map") return { kind: "listMap", keys: s["x-kubernetes-list-map-keys"] ?? [] };
+      if (s["x-kubernetes-list-type"] === "map")
+        return { kind: "listMap", keys: s["x-kubernetes-list-map-keys"] ?? [] };
       if (s["x-kubernetes-list-type"] === "set") return { kind: "listSet" };
       return { kind: "atomic" };
     }

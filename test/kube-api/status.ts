@@ -78,11 +78,20 @@ export function conflict(rt: Named, name: string, why: string): ApiError {
   );
 }
 
-export const STALE = "the object has been modified; please apply your changes to the latest version and try again";
+export const STALE =
+  "the object has been modified; please apply your changes to the latest version and try again";
 
 /** One field error, formatted like field.Error.ErrorBody(). */
 export interface FieldError {
-  type: "Required" | "Invalid" | "NotSupported" | "Duplicate" | "TooLong" | "TooMany" | "Forbidden" | "TypeInvalid";
+  type:
+    | "Required"
+    | "Invalid"
+    | "NotSupported"
+    | "Duplicate"
+    | "TooLong"
+    | "TooMany"
+    | "Forbidden"
+    | "TypeInvalid";
   field: string;
   body: string;
 }
@@ -114,7 +123,11 @@ export function badRequest(message: string): ApiError {
 }
 
 export function methodNotAllowed(): ApiError {
-  return new ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource");
+  return new ApiError(
+    405,
+    "MethodNotAllowed",
+    "the server does not allow this method on the requested resource",
+  );
 }
 
 export function unsupportedMediaType(accepted: string[]): ApiError {
@@ -144,7 +157,9 @@ export function tooManyRequests(retryAfterSeconds: number): ApiError {
 }
 
 export function internalError(why: string): ApiError {
-  return new ApiError(500, "InternalError", `Internal error occurred: ${why}`, { causes: [{ message: why }] });
+  return new ApiError(500, "InternalError", `Internal error occurred: ${why}`, {
+    causes: [{ message: why }],
+  });
 }
 
 export function serviceUnavailable(): ApiError {

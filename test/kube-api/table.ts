@@ -38,7 +38,12 @@ function crdPrinter(rt: ResourceType): Printer {
   const columns: Column[] = [
     { ...(PRINTERS["/pods"]?.columns[0] as Column) },
     ...cols.map((c) => {
-      const out: Column = { name: c.name, type: c.type, description: c.description ?? "", priority: c.priority ?? 0 };
+      const out: Column = {
+        name: c.name,
+        type: c.type,
+        description: c.description ?? "",
+        priority: c.priority ?? 0,
+      };
       if (c.format) out.format = c.format;
       return out;
     }),

@@ -74,7 +74,11 @@ export function validateMeta(rt: ResourceType, obj: KObj): FieldError[] {
   const errs: FieldError[] = [];
   const name: unknown = md.name;
   if (typeof name !== "string" || name === "") {
-    errs.push({ type: "Required", field: "metadata.name", body: "Required value: name or generateName is required" });
+    errs.push({
+      type: "Required",
+      field: "metadata.name",
+      body: "Required value: name or generateName is required",
+    });
   } else if (NAME_IS_LABEL.has(`${rt.group}/${rt.plural}`)) {
     errs.push(...dnsLabel("metadata.name", name));
   } else if (rt.group !== "apiextensions.k8s.io" && rt.plural !== "events") {
@@ -108,7 +112,8 @@ function containers(list: unknown, path: string, requiredList: boolean): FieldEr
     if (!c?.name) errs.push(required(`${p}.name`));
     else {
       errs.push(...dnsLabel(`${p}.name`, c.name));
-      if (seen.has(c.name)) errs.push({ type: "Duplicate", field: `${p}.name`, body: `Duplicate value: "${c.name}"` });
+      if (seen.has(c.name))
+        errs.push({ type: "Duplicate", field: `${p}.name`, body: `Duplicate value: "${c.name}"` });
       seen.add(c.name);
     }
     if (!c?.image) errs.push(required(`${p}.image`));
@@ -135,7 +140,9 @@ function selectorMatchesTemplate(obj: KObj): FieldError[] {
   if (!sel) return [required("spec.selector")];
   const labels = obj.spec?.template?.metadata?.labels ?? {};
   const ok = Object.entries(sel.matchLabels ?? {}).every(([k, v]) => labels[k] === v);
-  return ok ? [] : [invalidValue("spec.template.metadata.labels", labels, "`selector` does not match template `labels`")];
+  return ok
+    ? []
+    : [invalidValue("spec.template.metadata.labels", labels, "`selector` does not match template `labels`")];
 }
 
 /** Required fields of the built-in kinds (a subset of the real validation). */
@@ -160,7 +167,10 @@ export function validateBuiltin(rt: ResourceType, obj: KObj, old: KObj | undefin
     case "batch/jobs":
       return podSpec(obj.spec?.template?.spec, "spec.template.spec");
     case "batch/cronjobs": {
-      const errs = podSpec(obj.spec?.jobTemplate?.spec?.template?.spec, "spec.jobTemplate.spec.template.spec");
+      const errs = podSpec(
+        obj.spec?.jobTemplate?.spec?.template?.spec,
+        "spec.jobTemplate.spec.template.spec",
+      );
       if (!obj.spec?.schedule) errs.unshift(required("spec.schedule"));
       return errs;
     }

@@ -91,7 +91,11 @@ export function serveWatch(res: ServerResponse, w: WatchRequest, env: WatchEnv):
   const bookmark = (extra: KObj = {}): void => {
     write({
       type: "BOOKMARK",
-      object: { kind: rt.kind, apiVersion: apiVersionOf(rt.group, rt.version), metadata: { resourceVersion: String(store.rv), ...extra } },
+      object: {
+        kind: rt.kind,
+        apiVersion: apiVersionOf(rt.group, rt.version),
+        metadata: { resourceVersion: String(store.rv), ...extra },
+      },
     });
   };
   const handle: OpenWatch = {
@@ -127,7 +131,8 @@ export function serveWatch(res: ServerResponse, w: WatchRequest, env: WatchEnv):
   const rv = w.resourceVersion;
   if (rv === "" || rv === "0" || w.sendInitialEvents) {
     for (const o of store.list(key, w.namespace)) if (matches(o)) send("ADDED", o);
-    if (w.sendInitialEvents && w.bookmarks) bookmark({ annotations: { "k8s.io/initial-events-end": "true" } });
+    if (w.sendInitialEvents && w.bookmarks)
+      bookmark({ annotations: { "k8s.io/initial-events-end": "true" } });
   } else {
     const events = store.since(key, Number(rv), w.namespace);
     if (!events) {

@@ -13,7 +13,6 @@ import { applySchemaDefaults, prune, validateSchema } from "./schema.ts";
 import { builtinShape, crdShape, type ShapeOf } from "./shape.ts";
 import {
   alreadyExists,
-  ApiError,
   badRequest,
   conflict,
   type FieldError,
@@ -97,10 +96,14 @@ export class Writes {
     if (!isObj(obj)) throw badRequest("the body of the request must be a JSON object");
     const av = apiVersionOf(rt.group, rt.version);
     if (obj.apiVersion !== undefined && obj.apiVersion !== av) {
-      throw badRequest(`the API version in the data (${obj.apiVersion}) does not match the expected API version (${av})`);
+      throw badRequest(
+        `the API version in the data (${obj.apiVersion}) does not match the expected API version (${av})`,
+      );
     }
     if (obj.kind !== undefined && obj.kind !== rt.kind) {
-      throw badRequest(`${obj.kind} in version "${rt.version}" cannot be handled as a ${rt.kind}: the kind in the data does not match the resource`);
+      throw badRequest(
+        `${obj.kind} in version "${rt.version}" cannot be handled as a ${rt.kind}: the kind in the data does not match the resource`,
+      );
     }
     obj.apiVersion = av;
     obj.kind = rt.kind;
@@ -119,10 +122,23 @@ export class Writes {
   }
 
   /** Scope, default, validate and stamp `next`; the caller stores it. */
-  private prepare(rt: ResourceType, ns: string | undefined, old: KObj | undefined, next: KObj, sub: string, o: WriteOptions): string[] {
+  private prepare(
+    rt: ResourceType,
+    ns: string | undefined,
+    old: KObj | undefined,
+    next: KObj,
+    sub: string,
+    o: WriteOptions,
+  ): string[] {
     const md = next.metadata;
     if (old) {
-      for (const k of ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation"]) {
+      for (const k of [
+        "uid",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "generation",
+      ]) {
         if (old.metadata[k] === undefined) delete md[k];
         else md[k] = old.metadata[k];
       }
@@ -152,7 +168,9 @@ export class Writes {
       const dropped = prune(next, rt.crd.schema);
       if (dropped.length && o.fieldValidation === "Strict") {
         const list = dropped.map((d) => `unknown field "${d}"`).join(", ");
-        throw badRequest(`${rt.kind} in version "${rt.version}" cannot be handled as a ${rt.kind}: strict decoding error: ${list}`);
+        throw badRequest(
+          `${rt.kind} in version "${rt.version}" cannot be handled as a ${rt.kind}: strict decoding error: ${list}`,
+        );
       }
       if (o.fieldValidation === "Warn") warnings.push(...dropped.map((d) => `unknown field "${d}"`));
       applySchemaDefaults(next, rt.crd.schema);
@@ -161,7 +179,8 @@ export class Writes {
     errs.unshift(...validateMeta(rt, next));
     errs.push(...validateBuiltin(rt, next, old), ...this.hooks.beforeWrite(rt, next, old));
     if (errs.length) throw invalid(rt, String(md.name ?? ""), errs);
-    if (rt.generation) md.generation = old ? (old.metadata.generation ?? 1) + (deepEqual(body(old), body(next)) ? 0 : 1) : 1;
+    if (rt.generation)
+      md.generation = old ? (old.metadata.generation ?? 1) + (deepEqual(body(old), body(next)) ? 0 : 1) : 1;
     return warnings;
   }
 
@@ -182,7 +201,9 @@ export class Writes {
     const obj = clone(input);
     const md = obj.metadata;
     if (md.namespace !== undefined && rt.namespaced && md.namespace !== ns) {
-      throw badRequest("the namespace of the provided object does not match the namespace sent on the request");
+      throw badRequest(
+        "the namespace of the provided object does not match the namespace sent on the request",
+      );
     }
     if (!md.name && typeof md.generateName === "string" && md.generateName) {
       let suffix = "";
@@ -205,19 +226,35 @@ export class Writes {
   }
 
   /** PUT of the whole object (or of its status). */
-  update(rt: ResourceType, ns: string | undefined, name: string, input: unknown, sub: string, o: WriteOptions): WriteResult {
+  update(
+    rt: ResourceType,
+    ns: string | undefined,
+    name: string,
+    input: unknown,
+    sub: string,
+    o: WriteOptions,
+  ): WriteResult {
     this.checkKind(rt, input);
     const old = this.current(rt, ns, name);
     const next = clone(input);
     if (next.metadata.name !== undefined && next.metadata.name !== name) {
-      throw badRequest(`the name of the object (${next.metadata.name}) does not match the name on the URL (${name})`);
+      throw badRequest(
+        `the name of the object (${next.metadata.name}) does not match the name on the URL (${name})`,
+      );
     }
     const rv = next.metadata.resourceVersion;
     if (rv !== undefined && rv !== "" && rv !== old.metadata.resourceVersion) throw conflict(rt, name, STALE);
     return this.replace(rt, ns, old, next, sub, o);
   }
 
-  private replace(rt: ResourceType, ns: string | undefined, old: KObj, input: KObj, sub: string, o: WriteOptions): WriteResult {
+  private replace(
+    rt: ResourceType,
+    ns: string | undefined,
+    old: KObj,
+    input: KObj,
+    sub: string,
+    o: WriteOptions,
+  ): WriteResult {
     let next = input;
     if (sub === "status") {
       next = clone(old);
@@ -261,9 +298,18 @@ export class Writes {
     return this.replace(rt, ns, old, next, sub, o);
   }
 
-  private apply(rt: ResourceType, ns: string | undefined, name: string, text: string, sub: string, o: WriteOptions): WriteResult {
+  private apply(
+    rt: ResourceType,
+    ns: string | undefined,
+    name: string,
+    text: string,
+    sub: string,
+    o: WriteOptions,
+  ): WriteResult {
     if (!o.fieldManager) {
-      throw badRequest("PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch");
+      throw badRequest(
+        'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required for apply patch',
+      );
     }
     let parsed: unknown;
     try {
@@ -274,7 +320,9 @@ export class Writes {
     this.checkKind(rt, parsed);
     let cfg: KObj = parsed;
     if (cfg.metadata.name !== undefined && cfg.metadata.name !== name) {
-      throw badRequest(`the name of the object (${cfg.metadata.name}) does not match the name on the URL (${name})`);
+      throw badRequest(
+        `the name of the object (${cfg.metadata.name}) does not match the name on the URL (${name})`,
+      );
     }
     if (rt.crd?.schema) {
       const probe = clone(cfg);
@@ -288,7 +336,9 @@ export class Writes {
     }
     const scoped: KObj = clone(cfg);
     if (rt.statusSubresource && sub === "") delete scoped.status;
-    if (sub === "status") for (const k of Object.keys(scoped)) if (!["apiVersion", "kind", "metadata", "status"].includes(k)) delete scoped[k];
+    if (sub === "status")
+      for (const k of Object.keys(scoped))
+        if (!["apiVersion", "kind", "metadata", "status"].includes(k)) delete scoped[k];
     if (sub === "status") scoped.metadata = { name: cfg.metadata.name };
     const old = this.store.get(storageKey(rt), ns, name);
     if (!old && sub) throw notFound(rt, name);
