@@ -76,9 +76,11 @@ function optionsTable(specs: OptionSpecs): string {
     const def = spec.required ? "**required**" : spec.default !== undefined ? code(spec.default) : "unset";
     return `| \`${spec.env}\` | \`${flagOf(key)}\` | ${type} | ${def} | ${cell(spec.help)} |`;
   });
-  return ["| Environment | Flag | Type | Default | Meaning |", "| --- | --- | --- | --- | --- |", ...rows].join(
-    "\n",
-  );
+  return [
+    "| Environment | Flag | Type | Default | Meaning |",
+    "| --- | --- | --- | --- | --- |",
+    ...rows,
+  ].join("\n");
 }
 
 function configMapTable(root: string): string {
@@ -87,9 +89,11 @@ function configMapTable(root: string): string {
     const env = option ? `\`${AGENT_OPTIONS[option].env}\`` : "—";
     return `| \`${key}\` | ${code(value)} | ${env} | ${cell(doc)} |`;
   });
-  return ["| Key | Default | Agent variable it overrides | Meaning |", "| --- | --- | --- | --- |", ...rows].join(
-    "\n",
-  );
+  return [
+    "| Key | Default | Agent variable it overrides | Meaning |",
+    "| --- | --- | --- | --- |",
+    ...rows,
+  ].join("\n");
 }
 
 function metricsTable(metrics: readonly MetricSpec[]): string {

@@ -171,12 +171,21 @@ export const AGGREGATOR_METRICS: readonly MetricSpec[] = [
     ["code"],
     "Connections and frames refused, by stable error code (KG_*).",
   ),
-  c("kernel_gossip_aggregator_token_reviews_total", ["outcome"], "Agent token validations by outcome."),
+  c(
+    "kernel_gossip_aggregator_token_reviews_total",
+    ["outcome"],
+    "Agent token validations by outcome (authenticated, cached, rejected, error).",
+  ),
   c("kernel_gossip_aggregator_config_pushes_total", [], "Config frames sent to agents."),
   c(
     "kernel_gossip_aggregator_config_reloads_total",
     ["outcome"],
-    "Reloads of the agent ConfigMap, by outcome (applied or invalid).",
+    "Agent ConfigMap versions read, by outcome (applied, invalid, deleted).",
+  ),
+  c(
+    "kernel_gossip_aggregator_config_watch_restarts_total",
+    ["cause"],
+    "Restarts of the agent ConfigMap watch, by cause (error, closed, stale, gone).",
   ),
   h(
     "kernel_gossip_aggregator_batch_duration_seconds",
@@ -196,7 +205,7 @@ export const AGGREGATOR_METRICS: readonly MetricSpec[] = [
   c(
     "kernel_gossip_aggregator_cr_writes_total",
     ["kind", "outcome"],
-    "Custom-resource writes by kind (KernelWhisper, PodBirthCertificate) and outcome.",
+    "Custom-resource write requests by kind and outcome (success, conflict, throttled, error, invalid, not_found).",
   ),
   h(
     "kernel_gossip_aggregator_cr_write_duration_seconds",
@@ -228,14 +237,14 @@ export const AGGREGATOR_METRICS: readonly MetricSpec[] = [
   g(
     "kernel_gossip_aggregator_whispers",
     ["signal", "severity"],
-    "KernelWhispers in the cluster by signal and severity.",
+    "KernelWhispers this replica tracks, by signal and severity.",
   ),
   c("kernel_gossip_aggregator_gc_deleted_total", [], "KernelWhispers deleted by retention GC (leader only)."),
   g("kernel_gossip_aggregator_leader", [], "1 on the replica holding the retention-GC Lease, else 0."),
   c(
     "kernel_gossip_aggregator_pod_events_total",
     ["outcome"],
-    "Kubernetes Events written on pods for new whispers, by outcome.",
+    "Warning Events on pods for new whispers, by outcome (written, filtered, failed).",
   ),
 ];
 
