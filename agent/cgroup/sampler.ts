@@ -9,7 +9,6 @@
 
 import type { Clock, Timer } from "../../shared/clock.ts";
 import type { Logger } from "../../shared/log.ts";
-import { ThrottleState, type WireEvent } from "../../shared/proto.ts";
 import type {
   ContainerView,
   EventSink,
@@ -18,25 +17,18 @@ import type {
   PodDirectory,
   PodView,
 } from "../types.ts";
-import {
-  type CgroupFiles,
-  cgroupFiles,
-  parseCpuStat,
-  parseLimit,
-  parseOomKills,
-  parsePressure,
-  parseUsage,
-} from "./files.ts";
+import { cgroupFiles } from "./files.ts";
+import { type Instance, newInstance, readInstance } from "./instance.ts";
 import type { CgroupLayout } from "./layout.ts";
 import { CgroupLocator } from "./locator.ts";
 import type { CgroupMetrics } from "./metrics.ts";
 import { kernelOomEvent, OomMerger } from "./oom.ts";
 import { bareContainerId } from "./paths.ts";
 import { type CgroupFs, nodeCgroupFs } from "./reader.ts";
-import { FileReads, got, VANISHED } from "./reads.ts";
-import { type SignalStep, type ThrottleSettings, ThrottleSignal } from "./signal.ts";
+import { FileReads, VANISHED } from "./reads.ts";
+import type { SignalStep, ThrottleSettings } from "./signal.ts";
 import { podStats } from "./stats.ts";
-import { CpuWindow } from "./window.ts";
+import { throttleEvent } from "./throttle-event.ts";
 
 export interface CgroupSamplerDeps {
   root: string;
@@ -62,22 +54,6 @@ export interface ScanReport {
   vanished: number;
   readErrors: number;
   events: number;
-}
-
-/** The CFS limit is re-read every this many scans (and for every new container). */
-const LIMIT_REREAD_SCANS = 6;
-
-interface Instance {
-  key: string;
-  pod: PodView;
-  container: string;
-  bareId: string;
-  files: CgroupFiles;
-  window: CpuWindow;
-  signal: ThrottleSignal;
-  limit?: number;
-  limitReadAt: number;
-  oomKills?: number;
 }
 
 export class CgroupSampler implements KernelStatsSource {
@@ -213,43 +189,19 @@ export class CgroupSampler implements KernelStatsSource {
     if (!inst) {
       const rel = await this.#reads.locate(this.#locator, pod, bareId, scan);
       if (rel === undefined) return "unlocated";
-      inst = {
-        key,
-        pod,
-        container: c.name,
-        bareId,
-        files: cgroupFiles(this.#deps.layout, rel),
-        window: new CpuWindow(this.#settings.windowMs),
-        signal: new ThrottleSignal(),
-        limitReadAt: Number.NEGATIVE_INFINITY,
-      };
+      inst = newInstance(pod, c.name, bareId, cgroupFiles(this.#deps.layout, rel), this.#settings.windowMs);
       this.#instances.set(key, inst);
     }
     inst.pod = pod;
-    const f = inst.files;
-    const version = this.#deps.layout.version;
-    const limitDue = scan - inst.limitReadAt >= LIMIT_REREAD_SCANS;
-    const [stat, usage, limit, oom, pressure] = await Promise.all([
-      this.#reads.read(f, f.cpuStat, (t) => parseCpuStat(version, t)),
-      this.#reads.read(f, f.usage, parseUsage),
-      limitDue ? this.#reads.readAll(f, f.limit, (t) => parseLimit(version, t)) : undefined,
-      this.#reads.read(f, f.oom, (t) => parseOomKills(version, t)),
-      this.#reads.read(f, f.pressure, parsePressure),
-    ]);
-    if ([stat, usage, limit, oom, pressure].includes(VANISHED)) {
+    const r = await readInstance(this.#reads, this.#deps.layout.version, inst, scan);
+    if (r === VANISHED) {
       this.#evict(inst, report);
       this.#locator.forgetPod(pod.uid);
       return "vanished";
     }
     const now = this.#deps.clock.now();
-    if (typeof limit === "object") {
-      inst.limitReadAt = scan;
-      inst.limit = limit.value;
-    }
-    const oomKills = got(oom);
-    if (oomKills !== undefined) await this.#observeOom(pod, c, inst, oomKills, now, scan);
-    const cpu = got(stat);
-    const usageSeconds = cpu?.usageSeconds ?? got(usage);
+    if (r.oomKills !== undefined) await this.#observeOom(pod, c, inst, r.oomKills, now, scan);
+    const { cpu, usageSeconds } = r;
     if (cpu === undefined || usageSeconds === undefined) return "failed";
     inst.window.push({ atMs: this.#deps.clock.monotonic(), ...cpu, usageSeconds });
     const stats = inst.window.stats();
@@ -269,7 +221,7 @@ export class CgroupSampler implements KernelStatsSource {
       const demand = inst.window.lastStep()?.demandCores;
       step = inst.signal.observe(this.#deps.clock.monotonic(), now, stats.ratio, demand, this.#settings);
     }
-    if (step) this.#emitThrottle(pod, c.name, inst, step, got(pressure) ?? -1, report);
+    if (step) this.#emitThrottle(pod, c.name, inst, step, r.pressure ?? -1, report);
     return "read";
   }
 
@@ -325,32 +277,15 @@ export class CgroupSampler implements KernelStatsSource {
     pressure: number,
     report: ScanReport,
   ): void {
-    const stats = inst.window.stats();
-    const state = {
-      open: ThrottleState.THROTTLE_STATE_OPEN,
-      update: ThrottleState.THROTTLE_STATE_UPDATE,
-      resolved: ThrottleState.THROTTLE_STATE_RESOLVED,
-    }[step.state];
-    const event: WireEvent = {
-      id: `${pod.uid}/${container}/cpu-throttle/${step.openedAtMs}/${step.state}/${step.seq}`,
-      pod: pod.ref,
+    const event = throttleEvent(
+      pod,
       container,
-      observedAtMs: this.#deps.clock.now(),
-      count: 1,
-      throttle: {
-        state,
-        throttledRatio: stats?.ratio ?? 0,
-        throttledSeconds: stats?.throttledSeconds ?? 0,
-        coresUsed: stats?.coresUsed ?? 0,
-        limitCores: inst.limit ?? 0,
-        demandCores: stats?.demandCores ?? 0,
-        windowSeconds: Math.round(stats?.windowSeconds ?? 0),
-        nrPeriods: stats?.nrPeriods ?? 0,
-        nrThrottled: stats?.nrThrottled ?? 0,
-        pressureSomeAvg10: pressure,
-        demandSamples: step.demandSamples,
-      },
-    };
+      step,
+      inst.window.stats(),
+      inst.limit,
+      pressure,
+      this.#deps.clock.now(),
+    );
     this.#deps.sink.emit(event);
     report.events++;
   }

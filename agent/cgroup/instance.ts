@@ -1,0 +1,92 @@
+// One container instance (one container id) as the sampler tracks it, and the reading of
+// its files in one scan. Reads of one container go out together; containers go one by one.
+import type { PodView } from "../types.ts";
+import {
+  type CgroupFiles,
+  type CpuCounters,
+  parseCpuStat,
+  parseLimit,
+  parseOomKills,
+  parsePressure,
+  parseUsage,
+} from "./files.ts";
+import { type FileReads, got, VANISHED } from "./reads.ts";
+import { ThrottleSignal } from "./signal.ts";
+import { CpuWindow } from "./window.ts";
+
+/** The CFS limit is re-read every this many scans (and for every new container). */
+export const LIMIT_REREAD_SCANS = 6;
+
+export interface Instance {
+  /** podUID/container name. */
+  key: string;
+  pod: PodView;
+  container: string;
+  bareId: string;
+  files: CgroupFiles;
+  window: CpuWindow;
+  signal: ThrottleSignal;
+  /** Cores; undefined = no limit. */
+  limit?: number;
+  limitReadAt: number;
+  oomKills?: number;
+}
+
+export function newInstance(
+  pod: PodView,
+  container: string,
+  bareId: string,
+  files: CgroupFiles,
+  windowMs: number,
+): Instance {
+  return {
+    key: `${pod.uid}/${container}`,
+    pod,
+    container,
+    bareId,
+    files,
+    window: new CpuWindow(windowMs),
+    signal: new ThrottleSignal(),
+    limitReadAt: Number.NEGATIVE_INFINITY,
+  };
+}
+
+export interface Readings {
+  cpu?: CpuCounters;
+  usageSeconds?: number;
+  oomKills?: number;
+  pressure?: number;
+}
+
+/** Reads the instance's files; updates its cached limit when due. VANISHED when the cgroup is gone. */
+export async function readInstance(
+  reads: FileReads,
+  version: 1 | 2,
+  inst: Instance,
+  scan: number,
+): Promise<Readings | typeof VANISHED> {
+  const f = inst.files;
+  const limitDue = scan - inst.limitReadAt >= LIMIT_REREAD_SCANS;
+  const [stat, usage, limit, oom, pressure] = await Promise.all([
+    reads.read(f, f.cpuStat, (t) => parseCpuStat(version, t)),
+    reads.read(f, f.usage, parseUsage),
+    limitDue ? reads.readAll(f, f.limit, (t) => parseLimit(version, t)) : undefined,
+    reads.read(f, f.oom, (t) => parseOomKills(version, t)),
+    reads.read(f, f.pressure, parsePressure),
+  ]);
+  if (
+    stat === VANISHED ||
+    usage === VANISHED ||
+    limit === VANISHED ||
+    oom === VANISHED ||
+    pressure === VANISHED
+  ) {
+    return VANISHED;
+  }
+  if (limit !== undefined) {
+    inst.limitReadAt = scan;
+    inst.limit = limit.value;
+  }
+  const cpu = got(stat);
+  return { cpu, usageSeconds: cpu?.usageSeconds ?? got(usage), oomKills: got(oom), pressure: got(pressure) };
+}

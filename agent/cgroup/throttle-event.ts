@@ -1,0 +1,45 @@
+// The wire shape of a CPU throttling episode step. The id is deterministic: a resend of the
+// same step is the same event, and each episode (openedAtMs) has its own ids.
+import { ThrottleState, type WireEvent } from "../../shared/proto.ts";
+import type { PodView } from "../types.ts";
+import type { SignalStep } from "./signal.ts";
+import type { WindowStats } from "./window.ts";
+
+const STATE = {
+  open: ThrottleState.THROTTLE_STATE_OPEN,
+  update: ThrottleState.THROTTLE_STATE_UPDATE,
+  resolved: ThrottleState.THROTTLE_STATE_RESOLVED,
+} as const;
+
+export function throttleEvent(
+  pod: PodView,
+  container: string,
+  step: SignalStep,
+  stats: WindowStats | undefined,
+  /** Cores; undefined = no limit (sent as 0, the wire's "no limit"). */
+  limitCores: number | undefined,
+  /** cpu.pressure some avg10, -1 when not readable. */
+  pressure: number,
+  observedAtMs: number,
+): WireEvent {
+  return {
+    id: `${pod.uid}/${container}/cpu-throttle/${step.openedAtMs}/${step.state}/${step.seq}`,
+    pod: pod.ref,
+    container,
+    observedAtMs,
+    count: 1,
+    throttle: {
+      state: STATE[step.state],
+      throttledRatio: stats?.ratio ?? 0,
+      throttledSeconds: stats?.throttledSeconds ?? 0,
+      coresUsed: stats?.coresUsed ?? 0,
+      limitCores: limitCores ?? 0,
+      demandCores: stats?.demandCores ?? 0,
+      windowSeconds: Math.round(stats?.windowSeconds ?? 0),
+      nrPeriods: stats?.nrPeriods ?? 0,
+      nrThrottled: stats?.nrThrottled ?? 0,
+      pressureSomeAvg10: pressure,
+      demandSamples: step.demandSamples,
+    },
+  };
+}
