@@ -260,7 +260,12 @@ export class WhisperState {
       conditions: this.#conditions(rec),
     };
     const t = this.evidence.throttling;
-    if (this.identity.signal === "CPUThrottling" && t) status.throttledPercent = Math.round(t.ratio * 100);
+    if (this.identity.signal === "CPUThrottling" && t) {
+      status.throttledPercent = Math.round(t.ratio * 100);
+      status.throttled = `${status.throttledPercent}%`;
+    } else {
+      status.throttled = "-";
+    }
     const metadata: KObj = { name: this.name, namespace: this.namespace };
     if (resourceVersion) metadata.resourceVersion = resourceVersion;
     return { body: { apiVersion: API_VERSION, kind: this.kind, metadata, status }, delta: this.delta };

@@ -1,0 +1,240 @@
+// Test helpers for the pipeline's integration tests: a local API server with the CRDs
+// applied through the real kubectl, wire events, and a pipeline with test settings.
+import { execFile } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import type { KubeConfig } from "@kubernetes/client-node";
+import { type Clock, systemClock } from "../../shared/clock.ts";
+import { loadKubeConfig } from "../../shared/kube.ts";
+import { type Logger, silentLogger } from "../../shared/log.ts";
+import { createRegistry } from "../../shared/metrics.ts";
+import { OomSource, ThrottleState, type WireEvent } from "../../shared/proto.ts";
+import { type KubeApi, type KubeApiOptions, startKubeApi } from "../../test/kube-api/index.ts";
+import { BatchPipeline, type PipelineOptions, type PipelineSettings } from "./index.ts";
+import { createPipelineMetrics } from "./metrics.ts";
+
+const run = promisify(execFile);
+export const CRDS_DIR = fileURLToPath(new URL("../../crds/", import.meta.url));
+
+export interface TestCluster {
+  api: KubeApi;
+  kubeConfig: KubeConfig;
+  kubectl(...args: string[]): Promise<string>;
+  /** kubectl apply -f - of a YAML document. */
+  apply(yaml: string): Promise<string>;
+  close(): Promise<void>;
+}
+
+export async function startTestCluster(options: KubeApiOptions = {}): Promise<TestCluster> {
+  const api = await startKubeApi(options);
+  const dir = await mkdtemp(join(tmpdir(), "kg-pipeline-"));
+  const kubectl = async (...args: string[]): Promise<string> => {
+    const { stdout } = await run("kubectl", ["--kubeconfig", api.kubeconfigPath, ...args], {
+      maxBuffer: 64 * 1024 * 1024,
+    });
+    return stdout;
+  };
+  let n = 0;
+  const apply = async (yaml: string): Promise<string> => {
+    const file = join(dir, `doc-${n++}.yaml`);
+    await writeFile(file, yaml);
+    return kubectl("apply", "-f", file);
+  };
+  await kubectl("apply", "-f", CRDS_DIR);
+  await kubectl(
+    "wait",
+    "--for=condition=Established",
+    "crd/kernelwhispers.kernel.gossip.io",
+    "crd/podbirthcertificates.kernel.gossip.io",
+  );
+  return {
+    api,
+    kubeConfig: loadKubeConfig(api.kubeconfigPath),
+    kubectl,
+    apply,
+    async close() {
+      await api.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export const TEST_SETTINGS: PipelineSettings = {
+  projectLabel: "project-id",
+  workloadLabel: "workload-id",
+  ownerCacheSize: 1000,
+  ownerCacheTtl: 600_000,
+  redeliveryCacheSize: 100_000,
+  throttleWarning: 0.5,
+  throttleCritical: 0.8,
+  writeQps: 100,
+  writeBurst: 100,
+  objectMinInterval: 0,
+  maxAffectedPods: 10,
+  podEvents: true,
+  podName: "aggregator-test",
+};
+
+export function testPipeline(
+  kubeConfig: KubeConfig,
+  overrides: Partial<Omit<PipelineOptions, "settings">> & { settings?: Partial<PipelineSettings> } = {},
+): BatchPipeline {
+  const { settings, ...rest } = overrides;
+  return new BatchPipeline({
+    kubeConfig,
+    clock: systemClock as Clock,
+    log: silentLogger() as Logger,
+    metrics: createPipelineMetrics(createRegistry({ defaultMetrics: false })),
+    cluster: "test-cluster",
+    retry: { initialMs: 20, maxMs: 200 },
+    stopDeadlineMs: 2_000,
+    ...rest,
+    settings: { ...TEST_SETTINGS, ...settings },
+  });
+}
+
+export const CTX = { node: "node-1", connectionId: "c1", agentVersion: "test" };
+
+export interface TestPod {
+  uid: string;
+  namespace: string;
+  name: string;
+  node?: string;
+  labels?: Record<string, string>;
+  owners?: { apiVersion: string; kind: string; name: string; uid: string; controller: boolean }[];
+}
+
+const podRef = (p: TestPod) => ({
+  uid: p.uid,
+  namespace: p.namespace,
+  name: p.name,
+  node: p.node ?? "node-1",
+  labels: p.labels ?? {},
+  owners: p.owners ?? [],
+  qosClass: "Burstable",
+});
+
+export function crashLoop(p: TestPod, container: string, restartCount: number, at = Date.now()): WireEvent {
+  return {
+    id: `${p.uid}/${container}/${restartCount}/CrashLoopBackOff`,
+    pod: podRef(p),
+    container,
+    observedAtMs: at,
+    count: 1,
+    failure: {
+      reason: "CrashLoopBackOff",
+      exitCode: 1,
+      message: "back-off 40s restarting failed container",
+      restartCount,
+      lastReason: "Error",
+      backoffSeconds: 40,
+    },
+  };
+}
+
+export function oomKilled(
+  p: TestPod,
+  container: string,
+  restartCount: number,
+  limitBytes: number,
+  at = Date.now(),
+): WireEvent {
+  return {
+    id: `${p.uid}/${container}/${restartCount}/OOMKilled`,
+    pod: podRef(p),
+    container,
+    observedAtMs: at,
+    count: 1,
+    failure: { reason: "OOMKilled", exitCode: 137, restartCount, memoryLimitBytes: limitBytes },
+  };
+}
+
+export function kernelOom(p: TestPod, container: string, seq: number, at = Date.now()): WireEvent {
+  return {
+    id: `${p.uid}/${container}/kernel-oom/${seq}`,
+    pod: podRef(p),
+    container,
+    observedAtMs: at,
+    count: 1,
+    oom: {
+      source: OomSource.OOM_SOURCE_KERNEL,
+      kills: 1,
+      memoryLimitBytes: 256 * 1024 * 1024,
+      memoryPeakBytes: 256 * 1024 * 1024,
+      mainProcessSurvived: true,
+    },
+  };
+}
+
+export function throttle(
+  p: TestPod,
+  container: string,
+  seq: number,
+  state: "open" | "update" | "resolved",
+  ratio: number,
+  at = Date.now(),
+): WireEvent {
+  const states = {
+    open: ThrottleState.THROTTLE_STATE_OPEN,
+    update: ThrottleState.THROTTLE_STATE_UPDATE,
+    resolved: ThrottleState.THROTTLE_STATE_RESOLVED,
+  };
+  return {
+    id: `${p.uid}/${container}/throttle/${seq}/${state}`,
+    pod: podRef(p),
+    container,
+    observedAtMs: at,
+    count: 1,
+    throttle: {
+      state: states[state],
+      throttledRatio: ratio,
+      throttledSeconds: 3.2 * ratio,
+      coresUsed: 0.5,
+      limitCores: 0.5,
+      demandCores: 0.5 + 0.6 * ratio,
+      windowSeconds: 10,
+      nrPeriods: 100,
+      nrThrottled: Math.round(100 * ratio),
+      pressureSomeAvg10: 12.5,
+      demandSamples: [0.9, 0.95, 1.0],
+    },
+  };
+}
+
+export function birth(p: TestPod, at = Date.now()): WireEvent {
+  return {
+    id: `${p.uid}/birth`,
+    pod: podRef(p),
+    container: "",
+    observedAtMs: at,
+    count: 1,
+    birth: {
+      ready: true,
+      createdAtMs: at - 4200,
+      totalMs: 4200,
+      steps: [
+        { name: "scheduled", actor: 2, atMs: at - 4100, durationMs: 100 },
+        { name: "initialized", actor: 3, atMs: at - 3900, durationMs: 200 },
+        { name: "started", actor: 4, atMs: at - 900, durationMs: 3000, container: "app" },
+        { name: "ready", actor: 3, atMs: at, durationMs: 900 },
+      ],
+      cpuSeconds: 1.25,
+      throttledPeriods: 7,
+      memoryPeakBytes: 64 * 1024 * 1024,
+      processCount: 3,
+    },
+  };
+}
+
+/** Lists custom objects of a resource as JSON through kubectl. */
+export async function getJson(
+  cluster: TestCluster,
+  resource: string,
+  namespace?: string,
+): Promise<Record<string, any>[]> {
+  const args = ["get", resource, "-o", "json", ...(namespace ? ["-n", namespace] : ["-A"])];
+  return JSON.parse(await cluster.kubectl(...args)).items;
+}
