@@ -1,0 +1,88 @@
+import { afterEach, expect, it } from "vitest";
+import WebSocket from "ws";
+import { createStaticAuthenticator } from "../../aggregator/stream/auth.ts";
+import { createStreamMetrics, startStreamServer } from "../../aggregator/stream/index.ts";
+import { ManualClock } from "../../shared/clock.ts";
+import { silentLogger } from "../../shared/log.ts";
+import { createRegistry } from "../../shared/metrics.ts";
+import { encodeEnvelope } from "../../shared/proto.ts";
+import { testLink, until } from "./testing/harness.ts";
+import { startScriptedAggregator } from "./testing/scripted-aggregator.ts";
+
+const cleanup: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  for (const fn of cleanup.splice(0).reverse()) await fn();
+});
+
+it("the agent terminates a link whose aggregator stops answering pings and reconnects", async () => {
+  const agg = await startScriptedAggregator({ autoPong: false });
+  cleanup.push(() => agg.close());
+  const clock = new ManualClock();
+  const { link, metric } = testLink({ url: agg.url, clock, settings: { heartbeatIntervalMs: 1_000 } });
+  link.start();
+  cleanup.push(() => link.stop(0));
+  await until(() => link.connected(), "connected");
+
+  clock.advance(1_000); // ping 1
+  clock.advance(1_000); // ping 2
+  expect(link.connected()).toBe(true);
+  clock.advance(1_000); // two pings unanswered → terminate
+  await until(() => !link.connected(), "link dropped");
+  expect(await metric("kernel_gossip_agent_link_reconnects_total", { cause: "heartbeat" })).toBe(1);
+
+  clock.advance(1_000); // backoff elapsed → reconnect
+  await until(() => link.connected() && agg.connections === 2, "reconnected");
+});
+
+it("the agent keeps a link whose aggregator answers pings", async () => {
+  const agg = await startScriptedAggregator({ autoPong: true });
+  cleanup.push(() => agg.close());
+  const clock = new ManualClock();
+  const { link } = testLink({ url: agg.url, clock, settings: { heartbeatIntervalMs: 1_000 } });
+  link.start();
+  cleanup.push(() => link.stop(0));
+  await until(() => link.connected(), "connected");
+  for (let i = 0; i < 5; i++) {
+    const pongs = agg.sockets[0];
+    clock.advance(1_000);
+    await new Promise<void>((resolve) => pongs?.once("ping", () => setTimeout(resolve, 20)));
+  }
+  expect(link.connected()).toBe(true);
+  expect(agg.connections).toBe(1);
+});
+
+it("the aggregator terminates an agent that stops answering pings", async () => {
+  const clock = new ManualClock();
+  const registry = createRegistry({ defaultMetrics: false });
+  const server = await startStreamServer({
+    port: 0,
+    host: "127.0.0.1",
+    auth: createStaticAuthenticator(["tok=node-a"], silentLogger()),
+    handler: { handleBatch: async () => ({ dropped: 0 }) },
+    clock,
+    log: silentLogger(),
+    metrics: createStreamMetrics(registry),
+    limits: {
+      maxPayloadBytes: 1 << 20,
+      maxBatchEvents: 100,
+      maxEventsPerSecond: 1000,
+      maxConnections: 10,
+      heartbeatIntervalMs: 1_000,
+    },
+  });
+  cleanup.push(() => server.close());
+  const ws = new WebSocket(`ws://127.0.0.1:${server.port}/stream`, {
+    headers: { authorization: "Bearer tok" },
+    autoPong: false,
+  });
+  const closed = new Promise<number>((r) => ws.on("close", (code) => r(code)));
+  await new Promise((r) => ws.once("open", r));
+  ws.send(encodeEnvelope({ hello: { node: "node-a", protocolVersion: 1 } }));
+  await until(() => server.connections()[0]?.node === "node-a", "hello processed");
+  clock.advance(1_000);
+  clock.advance(1_000);
+  expect(server.connections()).toHaveLength(1);
+  clock.advance(1_000);
+  expect(await closed).toBe(1006); // terminated, no close handshake
+  await until(() => server.connections().length === 0, "server forgot the connection");
+});

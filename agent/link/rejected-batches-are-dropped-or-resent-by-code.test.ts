@@ -1,0 +1,138 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { createStaticAuthenticator } from "../../aggregator/stream/auth.ts";
+import { createStreamMetrics, startStreamServer } from "../../aggregator/stream/index.ts";
+import { ManualClock, systemClock } from "../../shared/clock.ts";
+import { silentLogger } from "../../shared/log.ts";
+import { createRegistry } from "../../shared/metrics.ts";
+import { testLink, until } from "./testing/harness.ts";
+import { failureEvent } from "./testing/memory-outbox.ts";
+import { startScriptedAggregator } from "./testing/scripted-aggregator.ts";
+
+const cleanup: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  for (const fn of cleanup.splice(0).reverse()) await fn();
+});
+
+const limits = {
+  maxPayloadBytes: 64 * 1024,
+  maxBatchEvents: 100,
+  maxEventsPerSecond: 1_000_000,
+  maxConnections: 10,
+  heartbeatIntervalMs: 60_000,
+};
+
+async function realAggregator(written: string[], overrides: Partial<typeof limits> = {}) {
+  const server = await startStreamServer({
+    port: 0,
+    host: "127.0.0.1",
+    auth: createStaticAuthenticator(["tok=node-a"], silentLogger()),
+    handler: {
+      async handleBatch(_ctx, events) {
+        written.push(...events.map((e) => e.id ?? ""));
+        return { dropped: 0 };
+      },
+    },
+    clock: systemClock,
+    log: silentLogger(),
+    metrics: createStreamMetrics(createRegistry({ defaultMetrics: false })),
+    limits: { ...limits, ...overrides },
+  });
+  cleanup.push(() => server.close());
+  return server;
+}
+
+describe("rejected batches", () => {
+  it("a batch about another node's pod is dropped and counted; the batches after it are delivered", async () => {
+    const written: string[] = [];
+    const server = await realAggregator(written);
+    const clock = new ManualClock();
+    const { link, outbox, metric } = testLink({
+      url: `ws://127.0.0.1:${server.port}/stream`,
+      clock,
+      settings: { maxBatchEvents: 5, maxUnackedBatches: 1 },
+    });
+    link.start();
+    cleanup.push(() => link.stop(0));
+    await until(() => link.connected(), "connected");
+    for (let i = 0; i < 5; i++) outbox.push(failureEvent(i, "node-b")); // poison: a foreign pod
+    await until(() => !link.connected(), "rejected and closed");
+    for (let i = 5; i < 15; i++) outbox.push(failureEvent(i, "node-a"));
+    clock.advance(1_000); // reconnect backoff
+    await until(() => written.length === 10 && link.isIdle(), "good batches delivered");
+
+    expect(written).toEqual(
+      Array.from({ length: 10 }, (_, i) => `uid-${i + 5}/app/${i + 5}/CrashLoopBackOff`),
+    );
+    expect(await metric("kernel_gossip_agent_rejects_total", { code: "KG_NODE_MISMATCH" })).toBe(1);
+    expect(
+      await metric("kernel_gossip_agent_events_dropped_total", { type: "failure", cause: "rejected" }),
+    ).toBe(5);
+    expect(await metric("kernel_gossip_agent_link_reconnects_total", { cause: "rejected" })).toBe(1);
+  });
+
+  it("a batch refused for the rate limit is kept and resent after the backoff", async () => {
+    const written: string[] = [];
+    // 2 events/s with a 4 s burst: 8 events pass, the 10-event batch after that does not.
+    const server = await realAggregator(written, { maxEventsPerSecond: 2 });
+    const clock = new ManualClock();
+    const { link, outbox, metric } = testLink({
+      url: `ws://127.0.0.1:${server.port}/stream`,
+      clock,
+      settings: { maxBatchEvents: 8, maxUnackedBatches: 1 },
+    });
+    link.start();
+    cleanup.push(() => link.stop(0));
+    await until(() => link.connected(), "connected");
+    for (let i = 0; i < 16; i++) outbox.push(failureEvent(i, "node-a"));
+    await until(() => written.length === 8 && !link.connected(), "first batch in, second refused");
+    expect(await metric("kernel_gossip_agent_rejects_total", { code: "KG_RATE_LIMITED" })).toBe(1);
+    expect(link.isIdle()).toBe(false);
+    clock.advance(1_000);
+    await until(() => written.length === 16 && link.isIdle(), "refused batch resent on a new connection");
+    expect(await metric("kernel_gossip_agent_events_dropped_total")).toBe(0);
+  });
+
+  it("a frame over the aggregator's maxPayload (ws closes with 1009) drops the oversized batch only", async () => {
+    const written: string[] = [];
+    const server = await realAggregator(written, { maxPayloadBytes: 4_096 });
+    const clock = new ManualClock();
+    const { link, outbox, metric } = testLink({
+      url: `ws://127.0.0.1:${server.port}/stream`,
+      clock,
+      settings: { maxBatchEvents: 50, maxUnackedBatches: 1 },
+    });
+    link.start();
+    cleanup.push(() => link.stop(0));
+    await until(() => link.connected(), "connected");
+    const huge = failureEvent(0, "node-a", {});
+    huge.failure = { reason: "CrashLoopBackOff", message: "x".repeat(10_000) };
+    outbox.push(huge);
+    await until(() => !link.connected(), "closed by ws for the frame size");
+    outbox.push(failureEvent(1, "node-a"));
+    clock.advance(1_000);
+    await until(() => written.length === 1 && link.isIdle(), "the next batch delivered");
+    expect(await metric("kernel_gossip_agent_rejects_total", { code: "KG_FRAME_TOO_LARGE" })).toBe(1);
+    expect(await metric("kernel_gossip_agent_events_dropped_total", { cause: "rejected" })).toBe(1);
+  });
+
+  it("acks arriving out of order each release their own batch", async () => {
+    const agg = await startScriptedAggregator({
+      onFrame: (ws, frame, self) => {
+        const seqs = self.frames.filter((f) => f.batch).map((f) => f.batch?.seq ?? 0);
+        if (seqs.length === 3) for (const seq of [3, 1, 2]) self.send(ws, { ack: { seq } });
+      },
+    });
+    cleanup.push(() => agg.close());
+    const { link, outbox, metric } = testLink({
+      url: agg.url,
+      clock: new ManualClock(),
+      settings: { maxBatchEvents: 2, maxUnackedBatches: 3 },
+    });
+    link.start();
+    cleanup.push(() => link.stop(0));
+    for (let i = 0; i < 6; i++) outbox.push(failureEvent(i, "node-a"));
+    await until(() => link.isIdle() && agg.frames.length === 4, "three batches acked");
+    expect(await metric("kernel_gossip_agent_events_delivered_total")).toBe(6);
+    expect(agg.frames[0]?.hello?.protocolVersion).toBe(1);
+  });
+});

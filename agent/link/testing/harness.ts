@@ -1,0 +1,62 @@
+// Builds an AgentLink for tests with a silent logger, its own registry and a fast backoff.
+import { Backoff } from "../../../shared/backoff.ts";
+import type { Clock } from "../../../shared/clock.ts";
+import { silentLogger } from "../../../shared/log.ts";
+import { createRegistry, type Registry } from "../../../shared/metrics.ts";
+import type { ConfigFrame } from "../../../shared/proto.ts";
+import { AgentLink, type AgentLinkDeps, createLinkMetrics } from "../index.ts";
+import type { LinkSettings } from "../ports.ts";
+import { MemoryOutbox } from "./memory-outbox.ts";
+
+export function testLink(options: {
+  url: string;
+  clock: Clock;
+  token?: string;
+  node?: string;
+  outbox?: MemoryOutbox;
+  settings?: Partial<LinkSettings>;
+  onConfig?: (frame: ConfigFrame) => void;
+  log?: AgentLinkDeps["log"];
+}): {
+  link: AgentLink;
+  outbox: MemoryOutbox;
+  registry: Registry;
+  metric(name: string, labels?: Record<string, string>): Promise<number>;
+} {
+  const registry = createRegistry({ defaultMetrics: false });
+  const outbox = options.outbox ?? new MemoryOutbox();
+  const link = new AgentLink({
+    url: options.url,
+    token: () => options.token ?? "tok",
+    outbox,
+    hello: () => ({
+      node: options.node ?? "node-a",
+      cluster: "test",
+      agentVersion: "0.1.0",
+      capabilities: [],
+      configVersion: "",
+      cgroupLayout: "v2/systemd",
+    }),
+    onConfig: options.onConfig ?? (() => {}),
+    clock: options.clock,
+    log: options.log ?? silentLogger(),
+    metrics: createLinkMetrics(registry),
+    settings: { heartbeatIntervalMs: 1_000, maxUnackedBatches: 8, maxBatchEvents: 10, ...options.settings },
+    backoff: new Backoff({ initialMs: 100, maxMs: 1_000, random: () => 0.5 }),
+  });
+  const metric = async (name: string, labels: Record<string, string> = {}): Promise<number> => {
+    const values = (await registry.getSingleMetric(name)?.get())?.values ?? [];
+    return values
+      .filter((v) => Object.entries(labels).every(([k, want]) => v.labels[k] === want))
+      .reduce((n, v) => n + v.value, 0);
+  };
+  return { link, outbox, registry, metric };
+}
+
+export async function until(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const start = Date.now();
+  while (!check()) {
+    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
