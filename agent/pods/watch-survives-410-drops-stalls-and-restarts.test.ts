@@ -138,7 +138,7 @@ describe("supervised pod watch", () => {
     // Graceful shutdown hands on what dedup held back.
     first.dedup.flush();
     first.stop();
-    const delivered = new Set(first.events.map((e) => e.id));
+    const delivered = new Set(first.events.map((e) => e.id ?? ""));
     expect([...delivered].filter((id) => id.includes("/app/"))).toEqual([
       `${p.uid}/app/0/CrashLoopBackOff`,
       `${q.uid}/app/0/OOMKilled`,
@@ -150,9 +150,9 @@ describe("supervised pod watch", () => {
     // Everything the new agent reports about what happened before it started carries an id
     // that was already delivered (the aggregator drops such redeliveries): the crash loop
     // still going on, and the OOM kill of a minute ago.
-    const again = second.events.filter((e) => e.failure).map((e) => e.id);
+    const again = second.events.filter((e) => e.failure).map((e) => e.id ?? "");
     expect(again.length).toBeGreaterThan(0);
-    for (const id of again) expect(delivered.has(id), id).toBe(true);
+    for (const id of again) expect(delivered.has(id), `${id} delivered before`).toBe(true);
     // A failure after the restart is reported once.
     const r = await pod("OOM only in lastState after a fast restart");
     second.scope.configure({ allow: [...scope.allow, r.namespace], deny: [], labelSelector: "" });
