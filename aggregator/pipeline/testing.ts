@@ -234,6 +234,7 @@ export async function getJson(
   cluster: TestCluster,
   resource: string,
   namespace?: string,
+  // biome-ignore lint/suspicious/noExplicitAny: objects read back through kubectl are untyped JSON
 ): Promise<Record<string, any>[]> {
   const args = ["get", resource, "-o", "json", ...(namespace ? ["-n", namespace] : ["-A"])];
   return JSON.parse(await cluster.kubectl(...args)).items;
