@@ -292,6 +292,8 @@ export class Writes {
     if (contentType === "application/json-patch+json") next = jsonPatch(old, patch);
     else if (contentType === "application/merge-patch+json") next = mergePatch(old, patch);
     else next = strategicMergePatch(old, patch, shapeOf(rt));
+    // patches share untouched subtrees with the stored object: never mutate it
+    next = clone(next);
     this.checkKind(rt, next);
     const rv = isObj(patch) ? (patch as KObj).metadata?.resourceVersion : undefined;
     if (rv !== undefined && rv !== old.metadata.resourceVersion) throw conflict(rt, name, STALE);

@@ -1,0 +1,99 @@
+/**
+ * kubectl against pods as a user would on a real cluster: apply pods bound to
+ * nodes, select them by node, patch their status through the status
+ * subresource, print them (-o wide), describe, watch and delete them.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type KubeApi, startKubeApi } from "./index.ts";
+import { eventually, kubectl, kubectlStream } from "./testing.ts";
+
+const headers = (out: string) => (out.split("\n")[0] ?? "").trim().split(/\s{2,}/);
+
+function pod(name: string, node: string): string {
+  return [
+    "apiVersion: v1",
+    "kind: Pod",
+    `metadata: {name: ${name}, namespace: shop, labels: {app: web}}`,
+    `spec: {nodeName: ${node}, containers: [{name: app, image: "nginx:1.27"}]}`,
+  ].join("\n");
+}
+
+const RUNNING = JSON.stringify({
+  status: {
+    phase: "Running",
+    podIP: "10.1.2.3",
+    conditions: [{ type: "Ready", status: "True" }],
+    containerStatuses: [
+      {
+        name: "app",
+        ready: true,
+        restartCount: 2,
+        image: "nginx:1.27",
+        imageID: "",
+        state: { running: { startedAt: "2024-01-01T00:00:00Z" } },
+      },
+    ],
+  },
+});
+
+describe("kubectl with pods on nodes", () => {
+  let api: KubeApi;
+  beforeAll(async () => {
+    api = await startKubeApi();
+    await kubectl(api, ["create", "namespace", "shop"]);
+    for (const [name, node] of [
+      ["web-a", "node-a"],
+      ["web-b", "node-b"],
+    ] as const) {
+      const r = await kubectl(api, ["apply", "-f", "-"], pod(name, node));
+      expect(r.stdout).toBe(`pod/${name} created\n`);
+    }
+  });
+  afterAll(() => api.close());
+
+  it("prints the same columns as kube-apiserver, and selects pods by node", async () => {
+    const r = await kubectl(api, ["get", "pods", "-n", "shop", "--field-selector", "spec.nodeName=node-a"]);
+    // kube-apiserver: NAME    READY   STATUS    RESTARTS   AGE
+    expect(headers(r.stdout)).toEqual(["NAME", "READY", "STATUS", "RESTARTS", "AGE"]);
+    expect(r.stdout).toMatch(/^web-a\s+0\/1\s+Pending\s+0\s+\d+s$/m);
+    expect(r.stdout).not.toContain("web-b");
+    const all = await kubectl(api, ["get", "pods", "-A", "--field-selector", "spec.nodeName!=node-a"]);
+    expect(all.stdout).toMatch(/^shop\s+web-b\s+/m);
+  });
+
+  it("patches status through the status subresource and shows it with -o wide", async () => {
+    const p = await kubectl(api, ["patch", "pod", "web-a", "-n", "shop", "--subresource=status", "--type=merge", "-p", RUNNING]);
+    expect(p.stdout).toBe("pod/web-a patched\n");
+    const r = await kubectl(api, ["get", "pod", "web-a", "-n", "shop", "-o", "wide"]);
+    expect(headers(r.stdout)).toEqual(["NAME", "READY", "STATUS", "RESTARTS", "AGE", "IP", "NODE", "NOMINATED NODE", "READINESS GATES"]);
+    expect(r.stdout).toMatch(/^web-a\s+1\/1\s+Running\s+2\s+\d+s\s+10\.1\.2\.3\s+node-a\s+<none>\s+<none>$/m);
+    const phase = await kubectl(api, ["get", "pods", "-n", "shop", "--field-selector", "status.phase=Running", "-o", "name"]);
+    expect(phase.stdout).toBe("pod/web-a\n");
+    const ignored = await kubectl(api, ["patch", "pod", "web-b", "-n", "shop", "--type=merge", "-p", RUNNING]);
+    expect(ignored.stdout).toBe("pod/web-b patched (no change)\n");
+  });
+
+  it("describes a pod", async () => {
+    const r = await kubectl(api, ["describe", "pod", "web-a", "-n", "shop"]);
+    expect(r.stderr).toBe("");
+    expect(r.stdout).toMatch(/^Node:\s+node-a\/$/m);
+    expect(r.stdout).toMatch(/^Status:\s+Running$/m);
+    expect(r.stdout).toMatch(/^\s+Restart Count:\s+2$/m);
+    expect(r.stdout).toMatch(/^QoS Class:\s+BestEffort$/m);
+  });
+
+  it("streams changes to kubectl get -w and deletes pods", async () => {
+    const w = kubectlStream(api, ["get", "pods", "-n", "shop", "-w"]);
+    try {
+      await w.waitFor(3);
+      expect(headers(w.lines[0] ?? "")).toEqual(["NAME", "READY", "STATUS", "RESTARTS", "AGE"]);
+      const d = await kubectl(api, ["delete", "pod", "web-b", "-n", "shop"]);
+      expect(d.stdout).toBe('pod "web-b" deleted\n');
+      await w.waitFor(4);
+      expect(w.lines.slice(3).join("\n")).toMatch(/^web-b\s+0\/1\s+Terminating\s+0/m);
+      await eventually(() => !api.store.get("", "pods", "shop", "web-b"));
+    } finally {
+      w.stop();
+    }
+  });
+});
