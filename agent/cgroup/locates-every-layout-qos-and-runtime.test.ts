@@ -1,3 +1,6 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import type { QosClass } from "../types.ts";
 import { type FixtureOptions, type FixturePod, makePod, podView, type Runtime } from "./fixtures/build.ts";
@@ -100,6 +103,28 @@ describe.each(LAYOUTS)("on $name", ({ options, description }) => {
           expect(ratio?.value).toBeCloseTo(n / 100, 9);
         }
       }
+    }
+  });
+});
+
+describe("layout detection", () => {
+  it("says what it expected and which option to fix when CGROUP_ROOT holds no cgroup filesystem", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "kg-no-cgroup-"));
+    try {
+      await expect(detectLayout(dir)).rejects.toThrow(/no cgroup filesystem found at .*set CGROUP_ROOT/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("finds this machine's own hierarchies (separate cpu and cpuacct mounts on v1)", async () => {
+    const layout = await detectLayout("/sys/fs/cgroup").catch(() => undefined);
+    if (!layout) return; // no cgroup filesystem in this sandbox: nothing to compare
+    if (layout.version === 2) expect(layout.hierarchies.cpu).toBe("/sys/fs/cgroup");
+    else {
+      expect(layout.hierarchies.cpu).toMatch(/^\/sys\/fs\/cgroup\/cpu(,cpuacct)?$/);
+      expect(layout.hierarchies.cpuacct).toMatch(/^\/sys\/fs\/cgroup\/(cpuacct|cpu,cpuacct)$/);
+      expect(layout.hierarchies.memory).toBe("/sys/fs/cgroup/memory");
     }
   });
 });
