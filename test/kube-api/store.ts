@@ -118,6 +118,8 @@ export class Store {
 
   /** Forget all history: every resourceVersion before now is too old. */
   compact(): void {
+    // a fresh revision (like an etcd write) so that everything handed out so far is older
+    this.rv += 1;
     this.compactedRv = this.rv;
     this.history = [];
   }
