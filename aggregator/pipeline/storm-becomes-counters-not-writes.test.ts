@@ -2,7 +2,17 @@
 // with exact counts, and the write requests stay within the configured global rate.
 import { afterAll, beforeAll, expect, it } from "vitest";
 import type { WireEvent } from "../../shared/proto.ts";
-import { CTX, crashLoop, getJson, oomKilled, startTestCluster, type TestCluster, type TestPod, testPipeline, throttle } from "./testing.ts";
+import {
+  CTX,
+  crashLoop,
+  getJson,
+  oomKilled,
+  startTestCluster,
+  type TestCluster,
+  type TestPod,
+  testPipeline,
+  throttle,
+} from "./testing.ts";
 
 let cluster: TestCluster;
 
@@ -36,10 +46,19 @@ it("50,000 events over 500 pods of 5 Deployments make 15 whispers with exact cou
         node: `node-${p % 5}`,
         labels: { "pod-template-hash": "7c9d8" },
         // The ReplicaSets do not exist: enrichment falls back to the name heuristic, counted.
-        owners: [{ apiVersion: "apps/v1", kind: "ReplicaSet", name: `api-${d}-7c9d8`, uid: `rs-${d}`, controller: true }],
+        owners: [
+          {
+            apiVersion: "apps/v1",
+            kind: "ReplicaSet",
+            name: `api-${d}-7c9d8`,
+            uid: `rs-${d}`,
+            controller: true,
+          },
+        ],
       };
       for (let r = 1; r <= CRASHES_PER_POD; r++) events.push(crashLoop(pod, "server", r, now + r));
-      for (let r = 1; r <= OOMS_PER_POD; r++) events.push(oomKilled(pod, "server", r, 512 * 1024 * 1024, now + r));
+      for (let r = 1; r <= OOMS_PER_POD; r++)
+        events.push(oomKilled(pod, "server", r, 512 * 1024 * 1024, now + r));
       for (let e = 0; e < EPISODES_PER_POD; e++) {
         const t = now + e * 100;
         events.push(throttle(pod, "server", e, "open", 0.6, t));
@@ -56,7 +75,9 @@ it("50,000 events over 500 pods of 5 Deployments make 15 whispers with exact cou
   const batches: WireEvent[][] = [];
   for (let i = 0; i < events.length; i += 1000) batches.push(events.slice(i, i + 1000));
   const results = await Promise.all(
-    batches.map((b, i) => pipeline.handleBatch({ ...CTX, node: `node-${i % 5}`, connectionId: `c${i % 5}` }, b)),
+    batches.map((b, i) =>
+      pipeline.handleBatch({ ...CTX, node: `node-${i % 5}`, connectionId: `c${i % 5}` }, b),
+    ),
   );
   const elapsedSeconds = (performance.now() - started) / 1000;
   expect(results.reduce((n, r) => n + r.dropped, 0)).toBe(0);
@@ -64,7 +85,8 @@ it("50,000 events over 500 pods of 5 Deployments make 15 whispers with exact cou
   const whispers = await getJson(cluster, "kw", "storm");
   expect(whispers.length).toBe(DEPLOYMENTS * 3);
   for (let d = 0; d < DEPLOYMENTS; d++) {
-    const of = (signal: string) => whispers.find((w) => w.spec.workload.name === `api-${d}` && w.spec.signal === signal);
+    const of = (signal: string) =>
+      whispers.find((w) => w.spec.workload.name === `api-${d}` && w.spec.signal === signal);
     expect(of("CrashLoopBackOff")?.status.count).toBe(PODS_PER_DEPLOYMENT * CRASHES_PER_POD);
     expect(of("OOMKilled")?.status.count).toBe(PODS_PER_DEPLOYMENT * OOMS_PER_POD);
     const thr = of("CPUThrottling");
@@ -77,7 +99,8 @@ it("50,000 events over 500 pods of 5 Deployments make 15 whispers with exact cou
   }
 
   const writes =
-    cluster.api.counters.get("patch", "kernelwhispers") + cluster.api.counters.get("patch", "kernelwhispers/status");
+    cluster.api.counters.get("patch", "kernelwhispers") +
+    cluster.api.counters.get("patch", "kernelwhispers/status");
   // every object needs its spec and at least one status write
   expect(writes).toBeGreaterThanOrEqual(DEPLOYMENTS * 3 * 2);
   // never more than the token bucket allows over the time it took
