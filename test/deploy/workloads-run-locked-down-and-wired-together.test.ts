@@ -5,7 +5,7 @@
 import { describe, expect, it } from "vitest";
 import { AGENT_OPTIONS } from "../../agent/options.ts";
 import { AGGREGATOR_OPTIONS } from "../../aggregator/options.ts";
-import { type OptionSpecs, parseOptions } from "../../shared/options.ts";
+import { type OptionSpecs, type Options, parseOptions } from "../../shared/options.ts";
 import { find, type KubeObject, kustomize } from "./manifests.ts";
 
 interface EnvVar {
@@ -104,7 +104,7 @@ function expectLockedDown(w: Workload) {
   expect(c.resources?.limits?.memory).toBeDefined();
 }
 
-function expectEnvParses(w: Workload, specs: OptionSpecs) {
+function expectEnvParses<T extends OptionSpecs>(w: Workload, specs: T): Options<T> {
   const known = new Set([...Object.values(specs).map((s) => s.env), "NODE_OPTIONS"]);
   const env = resolvedEnv(w);
   expect(
@@ -207,7 +207,7 @@ describe("aggregator Deployment", () => {
 
   it("is reached by agents through the Service on the stream port, and only by agents", () => {
     const options = expectEnvParses(aggregator, AGGREGATOR_OPTIONS);
-    const service = find(objects, "Service", "kernel-gossip-aggregator") as unknown as {
+    const service = find(objects, "Service", "kernel-gossip-aggregator") as KubeObject & {
       spec: { selector: Record<string, string>; ports: { name: string; port: number; targetPort: string }[] };
     };
     expect(matches(service.spec.selector, aggregator.spec.template.metadata.labels)).toBe(true);
@@ -255,7 +255,7 @@ describe("monitoring", () => {
     const serviceMonitor = find(monitoring, "ServiceMonitor", "kernel-gossip-aggregator") as unknown as {
       spec: { selector: { matchLabels: Record<string, string> }; endpoints: { port: string }[] };
     };
-    const service = find(objects, "Service", "kernel-gossip-aggregator") as unknown as {
+    const service = find(objects, "Service", "kernel-gossip-aggregator") as KubeObject & {
       spec: { ports: { name: string }[] };
     };
     expect(matches(serviceMonitor.spec.selector.matchLabels, service.metadata.labels ?? {})).toBe(true);
