@@ -1,0 +1,116 @@
+import { Writable } from "node:stream";
+import { CoreV1Api } from "@kubernetes/client-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Backoff } from "../../shared/backoff.ts";
+import { systemClock } from "../../shared/clock.ts";
+import { loadKubeConfig } from "../../shared/kube.ts";
+import { createLogger } from "../../shared/log.ts";
+import { createRegistry } from "../../shared/metrics.ts";
+import type { ConfigFrame } from "../../shared/proto.ts";
+import { type KubeApi, startKubeApi } from "../../test/kube-api/index.ts";
+import { AgentConfigSource, createConfigPushMetrics } from "./index.ts";
+
+const NS = "kernel-gossip";
+const NAME = "kernel-gossip-agent-config";
+let api: KubeApi;
+let core: CoreV1Api;
+let source: AgentConfigSource;
+const pushed: ConfigFrame[] = [];
+const lines: Record<string, unknown>[] = [];
+const registry = createRegistry({ defaultMetrics: false });
+
+async function until(check: () => boolean, what: string): Promise<void> {
+  const start = Date.now();
+  while (!check()) {
+    if (Date.now() - start > 10_000) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+const replace = (data: Record<string, string>) =>
+  core.replaceNamespacedConfigMap({ name: NAME, namespace: NS, body: { metadata: { name: NAME }, data } });
+
+beforeAll(async () => {
+  api = await startKubeApi();
+  const kubeConfig = loadKubeConfig(api.kubeconfigPath);
+  core = kubeConfig.makeApiClient(CoreV1Api);
+  await core.createNamespace({ body: { metadata: { name: NS } } });
+  await core.createNamespacedConfigMap({
+    namespace: NS,
+    body: { metadata: { name: NAME }, data: { cooldown: "3m", maxBatchEvents: "500" } },
+  });
+  const destination = new Writable({
+    write(chunk, _e, done) {
+      for (const l of chunk.toString().split("\n").filter(Boolean)) lines.push(JSON.parse(l));
+      done();
+    },
+  });
+  source = new AgentConfigSource({
+    kubeConfig,
+    namespace: NS,
+    name: NAME,
+    clock: systemClock,
+    log: createLogger({ destination }),
+    metrics: createConfigPushMetrics(registry),
+    backoff: new Backoff({ initialMs: 20, maxMs: 100 }),
+  });
+  source.onChange((c) => pushed.push(c));
+  await source.start();
+});
+afterAll(async () => {
+  source?.stop();
+  await api?.close();
+});
+
+describe("agent ConfigMap watch", () => {
+  it("serves the ConfigMap as a Config frame versioned by its resourceVersion", async () => {
+    const cm = await core.readNamespacedConfigMap({ name: NAME, namespace: NS });
+    expect(source.current()).toEqual({
+      version: cm.metadata?.resourceVersion,
+      cooldownSeconds: 180,
+      maxBatchEvents: 500,
+    });
+  });
+
+  it("pushes an edit live", async () => {
+    const updated = await replace({ cooldown: "1m", enabledReasons: "Evicted" });
+    await until(() => pushed.at(-1)?.version === updated.metadata?.resourceVersion, "edit pushed");
+    expect(pushed.at(-1)).toMatchObject({
+      cooldownSeconds: 60,
+      enabledReasons: ["CrashLoopBackOff", "OOMKilled", "Evicted"],
+    });
+  });
+
+  it("refuses a bad edit with a log line naming key, value and reason, and keeps the last good config", async () => {
+    const good = source.current();
+    const count = pushed.length;
+    await replace({ cooldown: "soon", flushInterval: "250ms" });
+    await until(() => lines.some((l) => l.key === "cooldown"), "error logged");
+    const line = lines.find((l) => l.key === "cooldown");
+    expect(line).toMatchObject({
+      level: "error",
+      value: "soon",
+      why: expect.stringContaining("not a duration"),
+    });
+    expect(String(line?.msg)).toContain('"cooldown" = "soon"');
+    expect(source.current()).toEqual(good);
+    expect(pushed).toHaveLength(count);
+  });
+
+  it("survives a dropped watch and still sees the next edit", async () => {
+    expect(api.faults.dropWatches({ resource: "configmaps" })).toBeGreaterThan(0);
+    const updated = await replace({ scanInterval: "30s" });
+    await until(() => source.current()?.version === updated.metadata?.resourceVersion, "edit after restart");
+    expect(source.current()?.scanIntervalSeconds).toBe(30);
+    const restarts = (
+      await registry.getSingleMetric("kernel_gossip_aggregator_config_watch_restarts_total")?.get()
+    )?.values;
+    expect(restarts?.reduce((n, v) => n + v.value, 0)).toBeGreaterThanOrEqual(1);
+  });
+
+  it("after deletion agents are told to go back to their local settings", async () => {
+    await core.deleteNamespacedConfigMap({ name: NAME, namespace: NS });
+    await until(() => source.current()?.version === "", "deletion pushed");
+    expect(pushed.at(-1)).toEqual({ version: "" });
+  });
+});
