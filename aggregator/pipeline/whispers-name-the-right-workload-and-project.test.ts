@@ -206,11 +206,15 @@ describe("whispers name the right workload and project", () => {
       expect.arrayContaining([expect.objectContaining({ type: "Active", status: "True" })]),
     );
 
-    const [bare] = await getJson(cluster, "kw", "tools");
+    const tools = await getJson(cluster, "kw", "tools");
+    expect(tools).toHaveLength(1);
+    const bare = tools[0] ?? {};
     expect(bare.metadata.name).toBe("pod-debug.shell.crash-loop-back-off");
     expect(bare.spec).toMatchObject({ project: "tools", workload: { kind: "Pod", name: "debug" } });
 
-    const [pbc] = await getJson(cluster, "pbc", "shop");
+    const births = await getJson(cluster, "pbc", "shop");
+    expect(births).toHaveLength(1);
+    const pbc = births[0] ?? {};
     expect(pbc.spec.pod).toMatchObject({ name: "web-5d9f7b-x2x9z", uid: "pod-web-1" });
     expect(pbc.spec.workload).toEqual({ kind: "Deployment", name: "web" });
     expect(pbc.metadata.ownerReferences).toEqual([
