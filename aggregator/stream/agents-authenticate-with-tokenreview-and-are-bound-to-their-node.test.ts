@@ -63,7 +63,7 @@ beforeAll(async () => {
       spec: { nodeName: "node-c", containers: [{ name: "agent", image: "kernel-gossip:dev" }] },
     },
   });
-  podBound.extra["authentication.kubernetes.io/pod-uid"] = [pod.metadata?.uid ?? ""];
+  podBoundExtra["authentication.kubernetes.io/pod-uid"] = [pod.metadata?.uid ?? ""];
   const metrics = createStreamMetrics(registry);
   server = await startStreamServer({
     port: 0,
