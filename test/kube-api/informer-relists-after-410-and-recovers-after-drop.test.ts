@@ -31,7 +31,9 @@ describe("client-node ListWatch with a field selector", () => {
 
   beforeAll(async () => {
     api = await startKubeApi();
-    await call(api, "POST", "/api/v1/namespaces", { body: { apiVersion: "v1", kind: "Namespace", metadata: { name: "n" } } });
+    await call(api, "POST", "/api/v1/namespaces", {
+      body: { apiVersion: "v1", kind: "Namespace", metadata: { name: "n" } },
+    });
     await call(api, "POST", "/api/v1/namespaces/n/pods", { body: pod("a1", "node-a") });
     await call(api, "POST", "/api/v1/namespaces/n/pods", { body: pod("b1", "node-b") });
     const kc = new k8s.KubeConfig();

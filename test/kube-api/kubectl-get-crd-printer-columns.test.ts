@@ -18,7 +18,9 @@ describe("kubectl get for a CRD with printer columns", () => {
     api = await startKubeApi();
     const crd = await kubectl(api, ["apply", "-f", join(FIXTURES, "kernelwhisper-crd.yaml")]);
     expect(crd.stderr).toBe("");
-    expect(crd.stdout).toBe("customresourcedefinition.apiextensions.k8s.io/kernelwhispers.kernel.gossip.io created\n");
+    expect(crd.stdout).toBe(
+      "customresourcedefinition.apiextensions.k8s.io/kernelwhispers.kernel.gossip.io created\n",
+    );
     expect((await kubectl(api, ["create", "ns", "team-a"])).stdout).toBe("namespace/team-a created\n");
     const cr = await kubectl(api, ["apply", "-f", join(FIXTURES, "kernelwhisper.yaml")]);
     expect(cr.stdout).toBe("kernelwhisper.kernel.gossip.io/web-app-cputhrottling created\n");
@@ -30,7 +32,12 @@ describe("kubectl get for a CRD with printer columns", () => {
     // kube-apiserver: NAME   CREATED AT / kernelwhispers.kernel.gossip.io   2024-05-01T10:00:00Z
     expect(headers(r.stdout)).toEqual(["NAME", "CREATED AT"]);
     expect(r.stdout).toMatch(/kernelwhispers\.kernel\.gossip\.io\s+\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ/);
-    const w = await kubectl(api, ["wait", "--for=condition=Established", "crd/kernelwhispers.kernel.gossip.io", "--timeout=5s"]);
+    const w = await kubectl(api, [
+      "wait",
+      "--for=condition=Established",
+      "crd/kernelwhispers.kernel.gossip.io",
+      "--timeout=5s",
+    ]);
     expect(w.stdout).toContain("condition met");
   });
 
@@ -47,8 +54,19 @@ describe("kubectl get for a CRD with printer columns", () => {
       '{"status":{"severity":"critical","count":3,"throttledPercent":"87%","conditions":[{"type":"Ready","status":"True"}]}}',
     ]);
     const narrow = await kubectl(api, ["get", "kernelwhispers", "-n", "team-a"]);
-    expect(headers(narrow.stdout)).toEqual(["NAME", "WORKLOAD", "CONTAINER", "SIGNAL", "SEVERITY", "COUNT", "LAST SEEN", "AGE"]);
-    expect(narrow.stdout).toMatch(/web-app-cputhrottling\s+Deployment\/web\s+app\s+CPUThrottling\s+critical\s+3\s+\d+s/);
+    expect(headers(narrow.stdout)).toEqual([
+      "NAME",
+      "WORKLOAD",
+      "CONTAINER",
+      "SIGNAL",
+      "SEVERITY",
+      "COUNT",
+      "LAST SEEN",
+      "AGE",
+    ]);
+    expect(narrow.stdout).toMatch(
+      /web-app-cputhrottling\s+Deployment\/web\s+app\s+CPUThrottling\s+critical\s+3\s+\d+s/,
+    );
     const wide = await kubectl(api, ["get", "kw", "-n", "team-a", "-o", "wide"]);
     expect(headers(wide.stdout)).toEqual([
       "NAME",
@@ -113,7 +131,9 @@ describe("kubectl get for a CRD with printer columns", () => {
 
   it("deleting the CRD removes its resource and objects", async () => {
     const r = await kubectl(api, ["delete", "crd", "kernelwhispers.kernel.gossip.io"]);
-    expect(r.stdout).toBe('customresourcedefinition.apiextensions.k8s.io "kernelwhispers.kernel.gossip.io" deleted\n');
+    expect(r.stdout).toBe(
+      'customresourcedefinition.apiextensions.k8s.io "kernelwhispers.kernel.gossip.io" deleted\n',
+    );
     expect(api.store.list("kernel.gossip.io", "kernelwhispers")).toEqual([]);
     // kubectl's discovery cache still maps kw, so the list itself is answered 404, as by kube-apiserver
     const after = await kubectl(api, ["get", "kw", "-A"]);

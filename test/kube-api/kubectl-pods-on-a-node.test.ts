@@ -62,14 +62,52 @@ describe("kubectl with pods on nodes", () => {
   });
 
   it("patches status through the status subresource and shows it with -o wide", async () => {
-    const p = await kubectl(api, ["patch", "pod", "web-a", "-n", "shop", "--subresource=status", "--type=merge", "-p", RUNNING]);
+    const p = await kubectl(api, [
+      "patch",
+      "pod",
+      "web-a",
+      "-n",
+      "shop",
+      "--subresource=status",
+      "--type=merge",
+      "-p",
+      RUNNING,
+    ]);
     expect(p.stdout).toBe("pod/web-a patched\n");
     const r = await kubectl(api, ["get", "pod", "web-a", "-n", "shop", "-o", "wide"]);
-    expect(headers(r.stdout)).toEqual(["NAME", "READY", "STATUS", "RESTARTS", "AGE", "IP", "NODE", "NOMINATED NODE", "READINESS GATES"]);
+    expect(headers(r.stdout)).toEqual([
+      "NAME",
+      "READY",
+      "STATUS",
+      "RESTARTS",
+      "AGE",
+      "IP",
+      "NODE",
+      "NOMINATED NODE",
+      "READINESS GATES",
+    ]);
     expect(r.stdout).toMatch(/^web-a\s+1\/1\s+Running\s+2\s+\d+s\s+10\.1\.2\.3\s+node-a\s+<none>\s+<none>$/m);
-    const phase = await kubectl(api, ["get", "pods", "-n", "shop", "--field-selector", "status.phase=Running", "-o", "name"]);
+    const phase = await kubectl(api, [
+      "get",
+      "pods",
+      "-n",
+      "shop",
+      "--field-selector",
+      "status.phase=Running",
+      "-o",
+      "name",
+    ]);
     expect(phase.stdout).toBe("pod/web-a\n");
-    const ignored = await kubectl(api, ["patch", "pod", "web-b", "-n", "shop", "--type=merge", "-p", RUNNING]);
+    const ignored = await kubectl(api, [
+      "patch",
+      "pod",
+      "web-b",
+      "-n",
+      "shop",
+      "--type=merge",
+      "-p",
+      RUNNING,
+    ]);
     expect(ignored.stdout).toBe("pod/web-b patched (no change)\n");
   });
 

@@ -25,11 +25,15 @@ export interface RequestOptions {
 }
 
 export function call(api: KubeApi, method: string, path: string, o: RequestOptions = {}): Promise<HttpReply> {
-  const body = o.body === undefined ? undefined : typeof o.body === "string" ? o.body : JSON.stringify(o.body);
+  const body =
+    o.body === undefined ? undefined : typeof o.body === "string" ? o.body : JSON.stringify(o.body);
   const headers: Record<string, string> = { Accept: o.accept ?? "application/json" };
   const token = o.token === undefined ? api.adminToken : o.token;
   if (token !== null) headers.Authorization = `Bearer ${token}`;
-  if (body !== undefined) headers["Content-Type"] = o.contentType ?? "application/json";
+  if (body !== undefined) {
+    headers["Content-Type"] = o.contentType ?? "application/json";
+    headers["Content-Length"] = String(Buffer.byteLength(body));
+  }
   return new Promise((resolve, reject) => {
     const req = httpsRequest(`${api.url}${path}`, { method, headers, ca: api.caCert }, (res) => {
       const chunks: Buffer[] = [];
@@ -123,7 +127,13 @@ export interface KubectlResult {
 }
 
 function kubectlArgs(api: KubeApi, args: string[]): string[] {
-  return ["--kubeconfig", api.kubeconfigPath, "--cache-dir", join(dirname(api.kubeconfigPath), "kubectl-cache"), ...args];
+  return [
+    "--kubeconfig",
+    api.kubeconfigPath,
+    "--cache-dir",
+    join(dirname(api.kubeconfigPath), "kubectl-cache"),
+    ...args,
+  ];
 }
 
 /** Run kubectl like a user would; never throws on a non-zero exit. */
@@ -138,7 +148,10 @@ export function kubectl(api: KubeApi, args: string[], input?: string): Promise<K
 }
 
 /** `kubectl get -w`-style long runs: collect stdout lines until stop(). */
-export function kubectlStream(api: KubeApi, args: string[]): { lines: string[]; waitFor(n: number, ms?: number): Promise<void>; stop(): void } {
+export function kubectlStream(
+  api: KubeApi,
+  args: string[],
+): { lines: string[]; waitFor(n: number, ms?: number): Promise<void>; stop(): void } {
   const child = spawn("kubectl", kubectlArgs(api, args), { stdio: ["ignore", "pipe", "pipe"] });
   const lines: string[] = [];
   let buf = "";
@@ -153,7 +166,8 @@ export function kubectlStream(api: KubeApi, args: string[]): { lines: string[]; 
     async waitFor(n, ms = 5000) {
       const deadline = Date.now() + ms;
       while (lines.length < n) {
-        if (Date.now() > deadline) throw new Error(`kubectl printed ${lines.length} lines, wanted ${n}: ${lines.join("\n")}`);
+        if (Date.now() > deadline)
+          throw new Error(`kubectl printed ${lines.length} lines, wanted ${n}: ${lines.join("\n")}`);
         await new Promise((r) => setTimeout(r, 20));
       }
     },

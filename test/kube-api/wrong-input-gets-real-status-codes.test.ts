@@ -19,7 +19,9 @@ describe("errors like kube-apiserver", () => {
   let api: KubeApi;
   beforeAll(async () => {
     api = await startKubeApi();
-    await call(api, "POST", "/api/v1/namespaces", { body: { apiVersion: "v1", kind: "Namespace", metadata: { name: "e" } } });
+    await call(api, "POST", "/api/v1/namespaces", {
+      body: { apiVersion: "v1", kind: "Namespace", metadata: { name: "e" } },
+    });
   });
   afterAll(() => api.close());
 
@@ -42,7 +44,11 @@ describe("errors like kube-apiserver", () => {
   it("404 NotFound for a missing object and a missing namespace", async () => {
     const r = await call(api, "GET", "/api/v1/namespaces/e/configmaps/none");
     expect(r.status).toBe(404);
-    expect(r.json).toMatchObject({ reason: "NotFound", message: 'configmaps "none" not found', details: { name: "none", kind: "configmaps" } });
+    expect(r.json).toMatchObject({
+      reason: "NotFound",
+      message: 'configmaps "none" not found',
+      details: { name: "none", kind: "configmaps" },
+    });
     const ns = await call(api, "POST", "/api/v1/namespaces/ghost/configmaps", { body: cm("x") });
     expect(ns.status).toBe(404);
     expect(ns.json.message).toBe('namespaces "ghost" not found');
@@ -51,11 +57,15 @@ describe("errors like kube-apiserver", () => {
   });
 
   it("409 AlreadyExists on a second create; generateName makes unique names", async () => {
-    expect((await call(api, "POST", "/api/v1/namespaces/e/configmaps", { body: cm("dup") })).status).toBe(201);
+    expect((await call(api, "POST", "/api/v1/namespaces/e/configmaps", { body: cm("dup") })).status).toBe(
+      201,
+    );
     const r = await call(api, "POST", "/api/v1/namespaces/e/configmaps", { body: cm("dup") });
     expect(r.status).toBe(409);
     expect(r.json).toMatchObject({ reason: "AlreadyExists", message: 'configmaps "dup" already exists' });
-    const g = await call(api, "POST", "/api/v1/namespaces/e/configmaps", { body: cm("", { name: undefined, generateName: "gen-" }) });
+    const g = await call(api, "POST", "/api/v1/namespaces/e/configmaps", {
+      body: cm("", { name: undefined, generateName: "gen-" }),
+    });
     expect(g.status).toBe(201);
     expect(g.json.metadata.name).toMatch(/^gen-[a-z0-9]{5}$/);
   });
@@ -63,10 +73,16 @@ describe("errors like kube-apiserver", () => {
   it("409 Conflict on an update with a stale resourceVersion", async () => {
     const created = await call(api, "POST", "/api/v1/namespaces/e/configmaps", { body: cm("rv") });
     const stale = created.json;
-    const fresh = await call(api, "PUT", "/api/v1/namespaces/e/configmaps/rv", { body: { ...stale, data: { a: "2" } } });
+    const fresh = await call(api, "PUT", "/api/v1/namespaces/e/configmaps/rv", {
+      body: { ...stale, data: { a: "2" } },
+    });
     expect(fresh.status).toBe(200);
-    expect(Number(fresh.json.metadata.resourceVersion)).toBeGreaterThan(Number(stale.metadata.resourceVersion));
-    const r = await call(api, "PUT", "/api/v1/namespaces/e/configmaps/rv", { body: { ...stale, data: { a: "3" } } });
+    expect(Number(fresh.json.metadata.resourceVersion)).toBeGreaterThan(
+      Number(stale.metadata.resourceVersion),
+    );
+    const r = await call(api, "PUT", "/api/v1/namespaces/e/configmaps/rv", {
+      body: { ...stale, data: { a: "3" } },
+    });
     expect(r.status).toBe(409);
     expect(r.json).toMatchObject({
       reason: "Conflict",
@@ -83,16 +99,29 @@ describe("errors like kube-apiserver", () => {
     expect(r.json).toMatchObject({
       reason: "Invalid",
       message: 'Pod "p" is invalid: spec.containers[0].image: Required value',
-      details: { name: "p", kind: "Pod", causes: [{ reason: "FieldValueRequired", message: "Required value", field: "spec.containers[0].image" }] },
+      details: {
+        name: "p",
+        kind: "Pod",
+        causes: [
+          { reason: "FieldValueRequired", message: "Required value", field: "spec.containers[0].image" },
+        ],
+      },
     });
-    const ns = await call(api, "POST", "/api/v1/namespaces", { body: { apiVersion: "v1", kind: "Namespace", metadata: { name: "Bad_Name" } } });
+    const ns = await call(api, "POST", "/api/v1/namespaces", {
+      body: { apiVersion: "v1", kind: "Namespace", metadata: { name: "Bad_Name" } },
+    });
     expect(ns.status).toBe(422);
     expect(ns.json.details.causes[0]).toMatchObject({ reason: "FieldValueInvalid", field: "metadata.name" });
-    expect(ns.json.message).toContain('Namespace "Bad_Name" is invalid: metadata.name: Invalid value: "Bad_Name": a lowercase RFC 1123 label');
+    expect(ns.json.message).toContain(
+      'Namespace "Bad_Name" is invalid: metadata.name: Invalid value: "Bad_Name": a lowercase RFC 1123 label',
+    );
   });
 
   it("415 UnsupportedMediaType for strategic merge patch on a custom resource or an unknown patch type", async () => {
-    const r = await call(api, "PATCH", "/api/v1/namespaces/e/configmaps/dup", { body: {}, contentType: "application/x-nope" });
+    const r = await call(api, "PATCH", "/api/v1/namespaces/e/configmaps/dup", {
+      body: {},
+      contentType: "application/x-nope",
+    });
     expect(r.status).toBe(415);
     expect(r.json).toMatchObject({
       reason: "UnsupportedMediaType",
@@ -108,7 +137,11 @@ describe("errors like kube-apiserver", () => {
     const f = await call(api, "GET", `/api/v1/pods?fieldSelector=${encodeURIComponent("spec.foo=x")}`);
     expect(f.status).toBe(400);
     expect(f.json).toMatchObject({ reason: "BadRequest", message: "field label not supported: spec.foo" });
-    const cmField = await call(api, "GET", `/api/v1/configmaps?fieldSelector=${encodeURIComponent("spec.nodeName=x")}`);
+    const cmField = await call(
+      api,
+      "GET",
+      `/api/v1/configmaps?fieldSelector=${encodeURIComponent("spec.nodeName=x")}`,
+    );
     expect(cmField.status).toBe(400);
   });
 
@@ -119,7 +152,9 @@ describe("errors like kube-apiserver", () => {
     await mk("l2", { tier: "db", env: "dev" });
     await mk("l3", { tier: "cache" });
     const names = async (sel: string) =>
-      (await call(api, "GET", `/api/v1/namespaces/e/configmaps?labelSelector=${encodeURIComponent(sel)}`)).json.items
+      (
+        await call(api, "GET", `/api/v1/namespaces/e/configmaps?labelSelector=${encodeURIComponent(sel)}`)
+      ).json.items
         .map((i: { metadata: { name: string } }) => i.metadata.name)
         .filter((n: string) => n.startsWith("l"));
     expect(await names("tier=web")).toEqual(["l1"]);
@@ -136,10 +171,18 @@ describe("errors like kube-apiserver", () => {
     expect(first.json.items).toHaveLength(2);
     expect(first.json.metadata.continue).toBeTruthy();
     expect(first.json.metadata.remainingItemCount).toBeGreaterThan(0);
-    const second = await call(api, "GET", `/api/v1/namespaces/e/configmaps?limit=2&continue=${first.json.metadata.continue}`);
+    const second = await call(
+      api,
+      "GET",
+      `/api/v1/namespaces/e/configmaps?limit=2&continue=${first.json.metadata.continue}`,
+    );
     expect(second.json.items[0].metadata.name > first.json.items[1].metadata.name).toBe(true);
     api.faults.expireResourceVersions();
-    const expired = await call(api, "GET", `/api/v1/namespaces/e/configmaps?limit=2&continue=${first.json.metadata.continue}`);
+    const expired = await call(
+      api,
+      "GET",
+      `/api/v1/namespaces/e/configmaps?limit=2&continue=${first.json.metadata.continue}`,
+    );
     expect(expired.status).toBe(410);
     expect(expired.json).toMatchObject({ reason: "Expired", code: 410 });
     expect(expired.json.message).toMatch(/^The provided continue parameter is too old/);
