@@ -97,7 +97,7 @@ function expectLockedDown(w: Workload) {
     capabilities: { drop: ["ALL"] },
   });
   expect(c.securityContext?.privileged ?? false).toBe(false);
-  expect((c.securityContext?.capabilities as { add?: string[] }).add).toBeUndefined();
+  expect((c.securityContext?.capabilities as { add?: string[] } | undefined)?.add).toBeUndefined();
   expect(c.image).toBe("ghcr.io/kernel-gossip/kernel-gossip:0.1.0");
   expect(c.resources?.requests?.cpu).toBeDefined();
   expect(c.resources?.requests?.memory).toBeDefined();
