@@ -33,6 +33,10 @@ const otherAccount = serviceAccountToken({
   audiences: ["kernel-gossip"],
 });
 // A token without the node-name extra (older clusters): the node comes from the pod.
+const podBoundExtra: Record<string, string[]> = {
+  "authentication.kubernetes.io/pod-name": ["agent-c"],
+  "authentication.kubernetes.io/pod-uid": ["uid-agent-c"],
+};
 const podBound = {
   ...serviceAccountToken({
     ...SA,
@@ -41,10 +45,7 @@ const podBound = {
     nodeName: "x",
     audiences: ["kernel-gossip"],
   }),
-};
-podBound.extra = {
-  "authentication.kubernetes.io/pod-name": ["agent-c"],
-  "authentication.kubernetes.io/pod-uid": ["uid-agent-c"],
+  extra: podBoundExtra,
 };
 
 let api: KubeApi;
