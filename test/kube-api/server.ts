@@ -60,6 +60,16 @@ function readBody(req: IncomingMessage): Promise<Buffer> {
   });
 }
 
+/** metadata.name of a JSON body (a create names its object there, not in the path). */
+function bodyName(body: string): string {
+  try {
+    const name = JSON.parse(body)?.metadata?.name;
+    return typeof name === "string" ? name : "";
+  } catch {
+    return "";
+  }
+}
+
 /** Parse a resource path into its target, or undefined when it is not one. */
 export function resolve(reg: Registry, method: string, path: string, q: URLSearchParams): Target | undefined {
   const segs = path.split("/").filter(Boolean).map(decodeURIComponent);
@@ -157,7 +167,7 @@ export function createApiServer(d: ServerDeps): Server {
     d.counters.inc(verb, resource);
     if (d.faults.delayMs > 0) await new Promise((r) => setTimeout(r, d.faults.delayMs));
     const fault = d.faults.check(
-      { verb, resource: target?.rt.plural ?? path, name: target?.name ?? "" },
+      { verb, resource: target?.rt.plural ?? path, name: target?.name ?? bodyName(body) },
       target?.rt ?? { group: "", plural: path, kind: "" },
     );
     if (fault) throw fault;
