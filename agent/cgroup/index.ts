@@ -4,6 +4,7 @@ export { detectLayout } from "./layout.ts";
 export type { CgroupMetrics, ContainerSeries } from "./metrics.ts";
 export { createCgroupMetrics } from "./metrics.ts";
 export type { CgroupDriver } from "./paths.ts";
+export type { PodThrottle } from "./pod-window.ts";
 export type { CgroupFs } from "./reader.ts";
 export { nodeCgroupFs } from "./reader.ts";
 export type { CgroupSamplerDeps, ScanReport } from "./sampler.ts";

@@ -68,6 +68,11 @@ export class CgroupLocator {
     return containers.get(bareId);
   }
 
+  /** The cached entry of a pod, without any I/O. */
+  cached(uid: string): PodEntry | undefined {
+    return this.#pods.get(uid);
+  }
+
   forgetPod(uid: string): void {
     this.#pods.delete(uid);
   }

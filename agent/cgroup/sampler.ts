@@ -24,6 +24,7 @@ import { CgroupLocator } from "./locator.ts";
 import type { CgroupMetrics } from "./metrics.ts";
 import { kernelOomEvent, OomMerger } from "./oom.ts";
 import { bareContainerId } from "./paths.ts";
+import { type PodThrottle, PodWindows } from "./pod-window.ts";
 import { type CgroupFs, nodeCgroupFs } from "./reader.ts";
 import { FileReads, VANISHED } from "./reads.ts";
 import type { SignalStep, ThrottleSettings } from "./signal.ts";
@@ -62,6 +63,7 @@ export class CgroupSampler implements KernelStatsSource {
   readonly #locator: CgroupLocator;
   readonly #reads: FileReads;
   readonly #oom = new OomMerger();
+  readonly #podWindows: PodWindows;
   readonly #instances = new Map<string, Instance>();
   readonly #log: Logger;
   #scan = 0;
@@ -76,6 +78,7 @@ export class CgroupSampler implements KernelStatsSource {
     const fs = deps.fs ?? nodeCgroupFs;
     this.#locator = new CgroupLocator(deps.layout, fs);
     this.#reads = new FileReads(fs, deps.metrics, this.#log);
+    this.#podWindows = new PodWindows(deps.layout, this.#reads);
     const { version, driver, hierarchies } = deps.layout;
     deps.metrics.layoutInfo.set({ version: String(version), driver }, 1);
     this.#log.info(
@@ -105,6 +108,11 @@ export class CgroupSampler implements KernelStatsSource {
       this.#deps.clock.clearTimeout(this.#timer);
       this.#schedule(this.#settings.scanIntervalMs);
     }
+  }
+
+  /** The pod cgroup's CPU figures over the window (undefined until two scans read it). */
+  podThrottle(uid: string): PodThrottle | undefined {
+    return this.#podWindows.get(uid);
   }
 
   podStats(pod: PodView): Promise<KernelStats | undefined> {
@@ -160,7 +168,18 @@ export class CgroupSampler implements KernelStatsSource {
           else if (outcome === "unlocated") report.unlocated++;
           else if (outcome === "vanished") report.vanished++;
         }
+        const podDir = this.#locator.cached(pod.uid)?.dir;
+        if (podDir !== undefined) {
+          await this.#podWindows.sample(
+            pod,
+            podDir,
+            scan,
+            this.#deps.clock.monotonic(),
+            this.#settings.windowMs,
+          );
+        }
       }
+      this.#podWindows.retain(live);
       for (const [key, inst] of this.#instances) if (!seen.has(key)) this.#evict(inst, report);
       for (const uid of [...this.#locator.cachedPods()]) if (!live.has(uid)) this.#locator.forgetPod(uid);
       this.#locator.forgetMissing((uid) => live.has(uid));

@@ -3,7 +3,7 @@ import { makePod, podView } from "./fixtures/build.ts";
 import { type Harness, harness } from "./fixtures/harness.ts";
 import { type CgroupFs, nodeCgroupFs } from "./reader.ts";
 
-/** A file system whose cpu.stat reads can be held, to see what happens while a scan is slow. */
+/** A file system whose container cpu.stat reads can be held, to see what happens while a scan is slow. */
 function gatedFs() {
   let gate: Promise<void> | undefined;
   let open: (() => void) | undefined;
@@ -12,7 +12,7 @@ function gatedFs() {
   const fs: CgroupFs = {
     ...nodeCgroupFs,
     readFile: async (path) => {
-      if (path.endsWith("cpu.stat")) {
+      if (path.endsWith(".scope/cpu.stat")) {
         reads++;
         waiting?.();
         if (gate) await gate;

@@ -148,4 +148,29 @@ describe("CPU throttling signal", () => {
     await scan(0.2);
     expect(h.sink.events[0]?.throttle?.state).toBe(ThrottleState.THROTTLE_STATE_OPEN);
   });
+
+  it("keeps pod-level figures over the same window from the pod cgroup, without sending pod-level events", async () => {
+    // The kubelet sets the pod cgroup's quota to the sum of its containers' limits.
+    const limited = makePod("Guaranteed", "containerd", ["api"]);
+    await h.fixture.addPod(limited);
+    await h.fixture.writeLimit(limited, undefined, 1);
+    h.pods.delete(pod.uid);
+    h.pods.set(podView(limited));
+    pod = limited;
+    await h.sampler.scanOnce();
+    const podCounters = new Counters();
+    for (let i = 0; i < 3; i++) {
+      await h.fixture.writeCpu(pod, undefined, podCounters.step(0.5));
+      await scan(0.5);
+    }
+    const figures = h.sampler.podThrottle(pod.uid);
+    expect(figures?.limitCores).toBe(1);
+    expect(figures?.ratio).toBeCloseTo(0.5, 9);
+    expect(figures?.coresUsed).toBeCloseTo(0.4, 9);
+    expect(figures?.windowSeconds).toBe(30);
+    expect(h.sink.events.every((e) => e.container === "api")).toBe(true);
+    h.pods.delete(pod.uid);
+    await scan(0);
+    expect(h.sampler.podThrottle(pod.uid)).toBeUndefined();
+  });
 });
