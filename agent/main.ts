@@ -1,0 +1,220 @@
+// The agent, assembled: pod watch → failure reporter / birth recorder, cgroup sampler,
+// all into dedup → outbox → link. Dependencies are built here and passed down; nothing
+// below reads the environment.
+import { readFile } from "node:fs/promises";
+import type { Registry } from "prom-client";
+import type { Clock } from "../shared/clock.ts";
+import { startOpsServer } from "../shared/http.ts";
+import { loadKubeConfig } from "../shared/kube.ts";
+import type { Logger } from "../shared/log.ts";
+import { VERSION } from "../shared/version.ts";
+import { CgroupSampler, detectLayout } from "./cgroup/index.ts";
+import { AgentLink } from "./link/index.ts";
+import { createAgentMetrics } from "./metrics.ts";
+import type { AgentOptions } from "./options.ts";
+import { BirthRecorder } from "./pods/births.ts";
+import { FailureReporter } from "./pods/failures.ts";
+import { PodReporter } from "./pods/reporter.ts";
+import { NamespaceScope } from "./pods/scope.ts";
+import { PodWatch } from "./pods/watch.ts";
+import { Deduplicator } from "./queue/dedup.ts";
+import { Outbox } from "./queue/outbox.ts";
+import { createConfigApplier, type RemoteSettings } from "./remote-config/index.ts";
+
+export interface AgentDeps {
+  log: Logger;
+  registry: Registry;
+  clock: Clock;
+}
+
+export interface RunningAgent {
+  metricsPort: number;
+  /** Flushes and waits for acks up to the shutdown timeout; says what was not delivered. */
+  stop(): Promise<{ delivered: number; undelivered: number }>;
+}
+
+export async function startAgent(o: AgentOptions, deps: AgentDeps): Promise<RunningAgent> {
+  const { clock, registry } = deps;
+  const log = deps.log;
+  const kubeConfig = loadKubeConfig(o.kubeconfig);
+  const metrics = createAgentMetrics(registry);
+
+  const layout = await detectLayout(o.cgroupRoot);
+  if (layout.driver === "unknown") {
+    log.warn(
+      { cgroupRoot: o.cgroupRoot, layout: layout.description },
+      `no kubelet cgroups found under ${o.cgroupRoot}: throttling and kernel OOM sensing stay idle until pods appear there; check that the host's /sys/fs/cgroup is mounted at CGROUP_ROOT`,
+    );
+  } else
+    log.info(
+      { cgroupRoot: o.cgroupRoot, layout: layout.description },
+      `cgroup layout detected: ${layout.description}`,
+    );
+
+  let link: AgentLink | undefined;
+  const outbox = new Outbox({
+    clock,
+    log,
+    metrics: metrics.queue,
+    maxEvents: o.queueMaxEvents,
+    maxBytes: o.queueMaxBytes,
+    maxBatchEvents: o.maxBatchEvents,
+    flushIntervalMs: o.flushInterval,
+    isLineIdle: () => link?.isIdle() ?? true,
+  });
+  const dedup = new Deduplicator({
+    next: outbox,
+    clock,
+    metrics: metrics.queue,
+    cooldownMs: o.dedupCooldown,
+    maxKeys: o.dedupMaxKeys,
+  });
+
+  let scopeSettings = {
+    allow: o.namespaceAllow,
+    deny: o.namespaceDeny,
+    labelSelector: o.namespaceLabelSelector,
+  };
+  let failureSettings = { extraReasons: o.extraReasons, cooldownMs: o.dedupCooldown };
+  const failures = new FailureReporter({ clock, sink: dedup, settings: failureSettings });
+  let watch: PodWatch | undefined;
+  let reporter: PodReporter | undefined;
+  const scope = new NamespaceScope({
+    ownNamespace: o.podNamespace,
+    optOutAnnotation: o.optOutAnnotation,
+    settings: scopeSettings,
+    kubeConfig,
+    clock,
+    log,
+    staleAfterMs: o.watchStaleAfter,
+    onChange: () => {
+      if (watch && reporter) reporter.rescan(watch.pods());
+    },
+  });
+
+  let watchRef: PodWatch | undefined;
+  const sampler = new CgroupSampler({
+    root: o.cgroupRoot,
+    layout,
+    // Only pods in scope are sampled; the directory reads the watch's current view.
+    pods: {
+      pods: function* () {
+        for (const pod of watchRef?.pods() ?? []) if (scope.includes(pod)) yield pod;
+      },
+      byUid: (uid) => watchRef?.byUid(uid),
+    },
+    sink: dedup,
+    clock,
+    log,
+    metrics: metrics.cgroup,
+    settings: {
+      scanIntervalMs: o.scanInterval,
+      windowMs: o.throttleWindow,
+      openRatio: o.throttleThreshold,
+      resolveAfterMs: o.throttleResolveAfter,
+      updateIntervalMs: o.throttleUpdateInterval,
+    },
+  });
+  const births = new BirthRecorder({ clock, sink: dedup, metrics: metrics.pods, log, stats: sampler });
+  reporter = new PodReporter({ scope, failures, births });
+  watch = new PodWatch({
+    kubeConfig,
+    nodeName: o.nodeName,
+    clock,
+    log,
+    metrics: metrics.pods,
+    onPod: reporter.onPod,
+    settings: { staleAfterMs: o.watchStaleAfter },
+  });
+  watchRef = watch;
+
+  const applyRemote = (s: RemoteSettings): void => {
+    if (s.dedupCooldownMs !== undefined) dedup.configure({ cooldownMs: s.dedupCooldownMs });
+    failureSettings = {
+      extraReasons: s.extraReasons ?? failureSettings.extraReasons,
+      cooldownMs: s.dedupCooldownMs ?? failureSettings.cooldownMs,
+    };
+    failures.configure(failureSettings);
+    if (s.maxBatchEvents !== undefined || s.flushIntervalMs !== undefined) {
+      outbox.configure({ maxBatchEvents: s.maxBatchEvents, flushIntervalMs: s.flushIntervalMs });
+    }
+    if (s.maxBatchEvents !== undefined) link?.configure({ maxBatchEvents: s.maxBatchEvents });
+    sampler.configure({
+      ...(s.scanIntervalMs !== undefined && { scanIntervalMs: s.scanIntervalMs }),
+      ...(s.throttleOpenRatio !== undefined && { openRatio: s.throttleOpenRatio }),
+      ...(s.throttleResolveAfterMs !== undefined && { resolveAfterMs: s.throttleResolveAfterMs }),
+      ...(s.throttleUpdateIntervalMs !== undefined && { updateIntervalMs: s.throttleUpdateIntervalMs }),
+    });
+    if (s.namespaceAllow || s.namespaceDeny || s.namespaceLabelSelector !== undefined) {
+      scopeSettings = {
+        allow: s.namespaceAllow ?? scopeSettings.allow,
+        deny: s.namespaceDeny ?? scopeSettings.deny,
+        labelSelector: s.namespaceLabelSelector ?? scopeSettings.labelSelector,
+      };
+      scope.configure(scopeSettings);
+    }
+  };
+  const config = createConfigApplier({ apply: applyRemote, metrics: metrics.link, log });
+
+  if (o.token === undefined && o.tokenFile === "") {
+    log.warn("no --token and no --token-file: the aggregator will refuse the connection");
+  }
+  link = new AgentLink({
+    url: o.aggregatorUrl,
+    token: async () => (o.token !== undefined ? o.token : (await readFile(o.tokenFile, "utf8")).trim()),
+    ...(o.caFile !== undefined && { caFile: o.caFile }),
+    outbox,
+    hello: () => ({
+      node: o.nodeName,
+      cluster: o.clusterName,
+      agentVersion: VERSION,
+      capabilities: ["pod-failure", "kernel-oom", "cpu-throttle", "pod-birth"],
+      configVersion: config.version(),
+      cgroupLayout: layout.description,
+    }),
+    onConfig: config.onConfig,
+    clock,
+    log,
+    metrics: metrics.link,
+    settings: {
+      heartbeatIntervalMs: o.heartbeatInterval,
+      maxUnackedBatches: o.maxUnackedBatches,
+      maxBatchEvents: o.maxBatchEvents,
+    },
+  });
+
+  scope.start();
+  watch.start();
+  sampler.start();
+  link.start();
+  const ops = await startOpsServer({
+    port: o.metricsPort,
+    registry,
+    log,
+    health: {
+      live: () => true,
+      notReadyReason: () => {
+        if (!watch.ready()) return "pod watch has not listed this node's pods yet";
+        if (!scope.ready()) return "namespace scope not loaded yet";
+        return undefined;
+      },
+    },
+  });
+  log.info(
+    { aggregator: o.aggregatorUrl, metricsPort: ops.port, version: VERSION },
+    `agent started for node ${o.nodeName}`,
+  );
+
+  return {
+    metricsPort: ops.port,
+    async stop() {
+      watch.stop();
+      scope.stop();
+      sampler.stop();
+      dedup.flush();
+      const result = await link.stop(o.shutdownTimeout);
+      await ops.close();
+      return result;
+    },
+  };
+}

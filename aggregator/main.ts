@@ -1,0 +1,150 @@
+// The aggregator, assembled: stream server (auth, limits) → batch pipeline (redelivery
+// dedup, enrichment, CR writer) and the agent config push; the leader-only retention GC.
+import { readFileSync } from "node:fs";
+import { hostname } from "node:os";
+import type { Registry } from "prom-client";
+import type { Clock } from "../shared/clock.ts";
+import { startOpsServer } from "../shared/http.ts";
+import { loadKubeConfig } from "../shared/kube.ts";
+import type { Logger } from "../shared/log.ts";
+import { VERSION } from "../shared/version.ts";
+import { AgentConfigSource } from "./config-push/index.ts";
+import { createAggregatorMetrics } from "./metrics.ts";
+import type { AggregatorOptions } from "./options.ts";
+import { BatchPipeline } from "./pipeline/index.ts";
+import { kubeLeaseStore, kubeWhisperStore, LeaderElector, RetentionGc } from "./retention/index.ts";
+import {
+  type Authenticator,
+  createStaticAuthenticator,
+  createTokenReviewAuthenticator,
+  startStreamServer,
+} from "./stream/index.ts";
+
+export interface AggregatorDeps {
+  log: Logger;
+  registry: Registry;
+  clock: Clock;
+}
+
+export interface RunningAggregator {
+  streamPort: number;
+  metricsPort: number;
+  stop(): Promise<void>;
+}
+
+export async function startAggregator(
+  o: AggregatorOptions,
+  deps: AggregatorDeps,
+): Promise<RunningAggregator> {
+  const { clock, registry, log } = deps;
+  const kubeConfig = loadKubeConfig(o.kubeconfig);
+  const metrics = createAggregatorMetrics(registry);
+  const identity = o.podName || hostname();
+
+  let auth: Authenticator;
+  if (o.authMode === "static") {
+    // createStaticAuthenticator says loudly that this is not for production.
+    if (o.staticTokens.length === 0)
+      log.warn("AUTH_MODE=static with no --static-tokens: every agent will be refused");
+    auth = createStaticAuthenticator(o.staticTokens, log);
+  } else {
+    auth = createTokenReviewAuthenticator({
+      kubeConfig,
+      audience: o.tokenAudience,
+      serviceAccount: o.agentServiceAccount,
+      cacheTtlMs: o.tokenCacheTtl,
+      clock,
+      log,
+      metrics: metrics.stream,
+    });
+  }
+  if ((o.tlsCertFile === undefined) !== (o.tlsKeyFile === undefined)) {
+    throw new Error("--tls-cert-file and --tls-key-file go together: set both to serve wss://, or neither");
+  }
+  const tls =
+    o.tlsCertFile !== undefined && o.tlsKeyFile !== undefined
+      ? { cert: readFileSync(o.tlsCertFile, "utf8"), key: readFileSync(o.tlsKeyFile, "utf8") }
+      : undefined;
+
+  const pipeline = new BatchPipeline({
+    kubeConfig,
+    clock,
+    log,
+    metrics: metrics.pipeline,
+    cluster: o.clusterName,
+    settings: { ...o, podName: identity },
+  });
+  pipeline.start();
+
+  const configSource = new AgentConfigSource({
+    kubeConfig,
+    namespace: o.podNamespace,
+    name: o.agentConfigMap,
+    clock,
+    log,
+    metrics: metrics.configPush,
+  });
+  void configSource.start();
+
+  const elector = new LeaderElector({
+    store: kubeLeaseStore(kubeConfig, o.podNamespace, o.leaseName),
+    identity,
+    leaseDurationMs: o.leaseDuration,
+    clock,
+    log,
+    metrics: metrics.pipeline,
+  });
+  const gc = new RetentionGc({
+    store: kubeWhisperStore(kubeConfig),
+    isLeader: () => elector.isLeader(),
+    clock,
+    log,
+    metrics: metrics.pipeline,
+    retentionMs: o.retention,
+    intervalMs: o.gcInterval,
+    maxWhispers: o.maxWhispers,
+  });
+  elector.start();
+  gc.start();
+
+  const stream = await startStreamServer({
+    port: o.listenPort,
+    ...(tls && { tls }),
+    auth,
+    handler: pipeline,
+    configSource,
+    clock,
+    log,
+    metrics: metrics.stream,
+    limits: {
+      maxPayloadBytes: o.maxPayloadBytes,
+      maxBatchEvents: o.maxBatchEvents,
+      maxEventsPerSecond: o.maxEventsPerSecond,
+      maxConnections: o.maxConnections,
+      heartbeatIntervalMs: o.heartbeatInterval,
+    },
+  });
+  const ops = await startOpsServer({
+    port: o.metricsPort,
+    registry,
+    log,
+    health: { live: () => true, notReadyReason: () => undefined },
+  });
+  log.info(
+    { streamPort: stream.port, metricsPort: ops.port, identity, version: VERSION, authMode: o.authMode },
+    `aggregator ${identity} accepting agents on port ${stream.port} (${tls ? "wss" : "ws"})`,
+  );
+
+  return {
+    streamPort: stream.port,
+    metricsPort: ops.port,
+    async stop() {
+      await stream.close();
+      configSource.stop();
+      await gc.stop();
+      await elector.stop({ release: true });
+      await pipeline.stop();
+      await ops.close();
+    },
+  };
+}

@@ -1,0 +1,27 @@
+// `kernel-gossip agent`: logger, registry and signals around startAgent.
+import { startAgent } from "../agent/main.ts";
+import type { AgentOptions } from "../agent/options.ts";
+import { systemClock } from "../shared/clock.ts";
+import { createLogger } from "../shared/log.ts";
+import { createRegistry } from "../shared/metrics.ts";
+import { untilSignal } from "./signals.ts";
+
+export async function runAgentProcess(options: AgentOptions): Promise<number> {
+  const log = createLogger({ level: options.logLevel, base: { role: "agent", node: options.nodeName } });
+  const registry = createRegistry();
+  const agent = await startAgent(options, { log, registry, clock: systemClock });
+  const signal = await untilSignal();
+  log.info(
+    { signal, deadlineMs: options.shutdownTimeout },
+    "shutting down: flushing and waiting for acknowledgements",
+  );
+  const { delivered, undelivered } = await agent.stop();
+  if (undelivered > 0) {
+    log.warn(
+      { delivered, undelivered },
+      `${undelivered} events were not acknowledged by the aggregator before the deadline and are lost; raise --shutdown-timeout if this happens on every rollout`,
+    );
+  } else log.info({ delivered }, "stopped; every event was delivered");
+  log.flush();
+  return 0;
+}
