@@ -7,7 +7,9 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync }
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { parse } from "yaml";
 import { AGENT_OPTIONS } from "../../agent/options.ts";
+import { CONFIG_KEYS, parseAgentConfig } from "../../aggregator/config-push/parse.ts";
 import { AGGREGATOR_OPTIONS } from "../../aggregator/options.ts";
 import {
   CONFIGMAP_KEY_TO_AGENT_OPTION,
@@ -16,7 +18,7 @@ import {
   staleFiles,
 } from "../../scripts/gen-config-docs.ts";
 import { parseOptions } from "../../shared/options.ts";
-import { ROOT } from "./manifests.ts";
+import { find, kustomize, ROOT } from "./manifests.ts";
 
 const tmp = mkdtempSync(join(tmpdir(), "kg-docs-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -84,5 +86,22 @@ describe("agent ConfigMap", () => {
       const builtIn = parseOptions(single, [], {});
       expect(fromConfigMap, key).toEqual(builtIn);
     }
+  });
+
+  it("is accepted whole by the aggregator's ConfigMap parser, as is the example overlay's patch", () => {
+    expect([...CONFIG_KEYS].sort()).toEqual(keys.map((k) => k.key).sort());
+    const shipped = Object.fromEntries(keys.map((k) => [k.key, k.value]));
+    expect(find(kustomize("deploy/base"), "ConfigMap", "kernel-gossip-agent-config").data).toEqual(shipped);
+    expect(parseAgentConfig(shipped, "shipped")).toMatchObject({ ok: true });
+    // A strategic-merge patch of a ConfigMap's data replaces the keys it names.
+    const patch = parse(readFileSync(join(ROOT, "deploy/overlays/example/agent-config.yaml"), "utf8"));
+    const patched = parseAgentConfig({ ...shipped, ...patch.data }, "example");
+    expect(patched).toMatchObject({
+      ok: true,
+      frame: {
+        namespaceLabelSelector: "kernel-gossip.io/enabled=true",
+        enabledReasons: ["CrashLoopBackOff", "OOMKilled", "ImagePullBackOff", "CreateContainerConfigError"],
+      },
+    });
   });
 });
