@@ -18,14 +18,28 @@ describe("fault injection", () => {
   afterEach(() => api.close());
 
   it("fails the next N matching requests with 429 and Retry-After", async () => {
-    api.faults.failNext({ verb: "create", resource: "configmaps", name: /^x/, status: 429, count: 2, retryAfterSeconds: 7 });
+    api.faults.failNext({
+      verb: "create",
+      resource: "configmaps",
+      name: /^x/,
+      status: 429,
+      count: 2,
+      retryAfterSeconds: 7,
+    });
     expect((await call(api, "POST", CMS, { body: cm("y") })).status).toBe(201);
     // a create is matched by the name in its body
     expect((await call(api, "POST", CMS, { body: cm("x1") })).status).toBe(429);
     expect((await call(api, "POST", CMS, { body: cm("x1") })).status).toBe(429);
     expect((await call(api, "POST", CMS, { body: cm("x1") })).status).toBe(201);
     api.faults.clear();
-    api.faults.failNext({ verb: "get", resource: "configmaps", name: /^y$/, status: 429, count: 1, retryAfterSeconds: 7 });
+    api.faults.failNext({
+      verb: "get",
+      resource: "configmaps",
+      name: /^y$/,
+      status: 429,
+      count: 1,
+      retryAfterSeconds: 7,
+    });
     const r = await call(api, "GET", `${CMS}/y`);
     expect(r.status).toBe(429);
     expect(r.headers["retry-after"]).toBe("7");
@@ -45,7 +59,11 @@ describe("fault injection", () => {
     api.faults.failNext({ verb: "list", status: 503, count: 1 });
     api.faults.failNext({ verb: "patch", resource: "configmaps", status: 409, count: 1 });
     const a = await call(api, "GET", CMS);
-    expect(a.json).toMatchObject({ code: 500, reason: "InternalError", message: "Internal error occurred: injected fault" });
+    expect(a.json).toMatchObject({
+      code: 500,
+      reason: "InternalError",
+      message: "Internal error occurred: injected fault",
+    });
     const b = await call(api, "GET", CMS);
     expect(b.json).toMatchObject({ code: 503, reason: "ServiceUnavailable" });
     await call(api, "POST", CMS, { body: cm("c") });
@@ -86,15 +104,23 @@ describe("fault injection", () => {
   it("counts requests by verb and resource", async () => {
     api.counters.reset();
     await call(api, "POST", CMS, { body: cm("n1") });
-    await call(api, "PATCH", `${CMS}/n1`, { body: { data: { a: "b" } }, contentType: "application/merge-patch+json" });
-    await call(api, "PATCH", `${CMS}/n1`, { body: { data: { a: "c" } }, contentType: "application/merge-patch+json" });
+    await call(api, "PATCH", `${CMS}/n1`, {
+      body: { data: { a: "b" } },
+      contentType: "application/merge-patch+json",
+    });
+    await call(api, "PATCH", `${CMS}/n1`, {
+      body: { data: { a: "c" } },
+      contentType: "application/merge-patch+json",
+    });
     expect(api.counters.get("create", "configmaps")).toBe(1);
     expect(api.counters.get("patch", "configmaps")).toBe(2);
     expect(api.counters.all()).toMatchObject({ "create configmaps": 1, "patch configmaps": 2 });
   });
 
   it("is controllable over HTTP at /__control for child processes", async () => {
-    const r = await call(api, "POST", "/__control/failNext", { body: { verb: "get", resource: "namespaces", status: 503, count: 1 } });
+    const r = await call(api, "POST", "/__control/failNext", {
+      body: { verb: "get", resource: "namespaces", status: 503, count: 1 },
+    });
     expect(r.status).toBe(200);
     expect((await call(api, "GET", "/api/v1/namespaces/default")).status).toBe(503);
     expect((await call(api, "GET", "/api/v1/namespaces/default")).status).toBe(200);
