@@ -133,35 +133,41 @@ export class SupervisedWatch<T extends KubeObject> {
       resourceVersion: this.#resourceVersion,
       timeoutSeconds: String(Math.round(300 + this.#random() * 300)),
     };
-    let pending: { cause: RestartCause; detail: unknown } | undefined;
-    const controller = await this.#watch.watch(
-      this.#o.watchPath,
-      query,
-      (type: string, obj: T & { code?: number; message?: string }) => {
-        if (gen !== this.#generation) return;
-        if (type === "ERROR") {
-          pending = { cause: obj?.code === 410 ? "gone" : "error", detail: obj };
-          return;
-        }
-        this.#eventsThisWatch++;
-        const rv = obj?.metadata?.resourceVersion;
-        if (rv) this.#resourceVersion = rv;
-        this.#activity(gen);
-        if (type === "ADDED" || type === "MODIFIED") this.#guard("upsert", () => this.#o.onUpsert(obj));
-        else if (type === "DELETED") this.#guard("delete", () => this.#o.onDelete(obj));
-      },
-      (err: unknown) => {
-        if (gen !== this.#generation || !this.#running) return;
-        if (pending) this.#restart(gen, pending.cause, pending.detail);
-        else if (err)
-          this.#restart(
-            gen,
-            (err as Error)?.name === "TimeoutError" ? "stale" : isGone(err) ? "gone" : "error",
-            err,
-          );
-        else this.#restart(gen, "closed", undefined);
-      },
-    );
+    let controller: AbortController;
+    try {
+      controller = await this.#watch.watch(
+        this.#o.watchPath,
+        query,
+        (type: string, obj: T & { code?: number; message?: string }) => {
+          if (gen !== this.#generation) return;
+          if (type === "ERROR") {
+            // The server ends the stream after an ERROR; do not wait for it.
+            this.#restart(gen, obj?.code === 410 ? "gone" : "error", obj);
+            return;
+          }
+          this.#eventsThisWatch++;
+          const rv = obj?.metadata?.resourceVersion;
+          if (rv) this.#resourceVersion = rv;
+          this.#activity(gen);
+          if (type === "ADDED" || type === "MODIFIED") this.#guard("upsert", () => this.#o.onUpsert(obj));
+          else if (type === "DELETED") this.#guard("delete", () => this.#o.onDelete(obj));
+        },
+        (err: unknown) => {
+          if (gen !== this.#generation || !this.#running) return;
+          if (!err) this.#restart(gen, "closed", undefined);
+          else
+            this.#restart(
+              gen,
+              (err as Error)?.name === "TimeoutError" ? "stale" : isGone(err) ? "gone" : "error",
+              err,
+            );
+        },
+      );
+    } catch (err) {
+      // Before the request was sent: no cluster in the kubeconfig, credentials unreadable.
+      this.#restart(gen, "error", err);
+      return;
+    }
     if (gen !== this.#generation) controller.abort();
     else this.#abort = controller;
   }

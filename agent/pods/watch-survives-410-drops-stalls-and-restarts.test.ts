@@ -91,6 +91,37 @@ describe("supervised pod watch", () => {
     ).toBeGreaterThanOrEqual(1);
   });
 
+  it("keeps retrying a failing list with backoff instead of stopping, and recovers", async () => {
+    const p = await pod("OOM only in lastState after a fast restart");
+    await p.write(0);
+    api.faults.failNext({ verb: "list", resource: "pods", status: 500, count: 3 });
+    const lists = api.counters.get("list", "pods");
+    const a = agent({ scope: { allow: [p.namespace] } });
+    await waitFor(() => a.watch.ready(), "first list after three failures", 20_000);
+    expect(api.counters.get("list", "pods") - lists).toBe(4);
+    expect(await a.metric("kernel_gossip_agent_watch_restarts_total", { cause: "error" })).toBe(3);
+    await waitFor(seen(a, p.uid, await p.write(1)), "watch works");
+    expect(failuresOf(a, p.uid)).toEqual([`${p.uid}/app/0/OOMKilled`]);
+  });
+
+  it("resumes a watch the server ended normally without relisting", async () => {
+    const p = await pod("crash loop");
+    const a = agent({ scope: { allow: [p.namespace] } });
+    await waitFor(() => a.watch.ready(), "first list");
+    await waitFor(seen(a, p.uid, await p.write(0)), "running");
+    const lists = api.counters.get("list", "pods");
+    const watches = api.counters.get("watch", "pods");
+    expect(api.faults.dropWatches({ resource: "pods", graceful: true })).toBeGreaterThan(0);
+    await waitFor(() => api.counters.get("watch", "pods") > watches, "a new watch");
+    await waitFor(seen(a, p.uid, await p.write(1)), "terminated");
+    await waitFor(seen(a, p.uid, await p.write(2)), "back-off");
+    expect(api.counters.get("list", "pods")).toBe(lists);
+    expect(
+      await a.metric("kernel_gossip_agent_watch_restarts_total", { cause: "closed" }),
+    ).toBeGreaterThanOrEqual(1);
+    expect(failuresOf(a, p.uid)).toEqual([`${p.uid}/app/0/CrashLoopBackOff`]);
+  });
+
   it("relists consistently after 410 Gone without a duplicate or a lost transition", async () => {
     const p = await pod("OOM in state");
     const a = agent({ scope: { allow: [p.namespace] } });
