@@ -1,0 +1,94 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, expect, it } from "vitest";
+import { createStaticAuthenticator } from "../../aggregator/stream/auth.ts";
+import { createStreamMetrics, startStreamServer } from "../../aggregator/stream/index.ts";
+import { Backoff } from "../../shared/backoff.ts";
+import { ManualClock, systemClock } from "../../shared/clock.ts";
+import { silentLogger } from "../../shared/log.ts";
+import { createRegistry } from "../../shared/metrics.ts";
+import { selfSignedCert } from "../../test/kube-api/tls.ts";
+import { AgentLink, createLinkMetrics } from "./index.ts";
+import { until } from "./testing/harness.ts";
+import { failureEvent, MemoryOutbox } from "./testing/memory-outbox.ts";
+
+const dir = mkdtempSync(join(tmpdir(), "kg-tls-"));
+const cleanup: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  for (const fn of cleanup.splice(0).reverse()) await fn();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+it("streams over wss:// when the agent trusts the aggregator's CA, and refuses an unknown certificate", async () => {
+  const cert = selfSignedCert({ ips: ["127.0.0.1"], dns: ["localhost"] });
+  const written: string[] = [];
+  const server = await startStreamServer({
+    port: 0,
+    host: "127.0.0.1",
+    tls: { cert: cert.cert, key: cert.key },
+    auth: createStaticAuthenticator(["tok=node-a"], silentLogger()),
+    handler: {
+      handleBatch: async (_c, events) => (written.push(...events.map((e) => e.id ?? "")), { dropped: 0 }),
+    },
+    clock: systemClock,
+    log: silentLogger(),
+    metrics: createStreamMetrics(createRegistry({ defaultMetrics: false })),
+    limits: {
+      maxPayloadBytes: 1 << 20,
+      maxBatchEvents: 100,
+      maxEventsPerSecond: 1000,
+      maxConnections: 10,
+      heartbeatIntervalMs: 60_000,
+    },
+  });
+  cleanup.push(() => server.close());
+  const caFile = join(dir, "ca.pem");
+  writeFileSync(caFile, cert.cert);
+
+  const make = (ca: string | undefined) => {
+    const outbox = new MemoryOutbox();
+    const registry = createRegistry({ defaultMetrics: false });
+    const link = new AgentLink({
+      url: `wss://127.0.0.1:${server.port}/stream`,
+      token: () => "tok",
+      ...(ca ? { caFile: ca } : {}),
+      outbox,
+      hello: () => ({
+        node: "node-a",
+        cluster: "t",
+        agentVersion: "t",
+        capabilities: [],
+        configVersion: "",
+        cgroupLayout: "",
+      }),
+      onConfig: () => {},
+      clock: new ManualClock(),
+      log: silentLogger(),
+      metrics: createLinkMetrics(registry),
+      settings: { heartbeatIntervalMs: 60_000, maxUnackedBatches: 4, maxBatchEvents: 10 },
+      backoff: new Backoff({ initialMs: 100, maxMs: 100 }),
+    });
+    link.start();
+    cleanup.push(() => link.stop(0));
+    return { link, outbox, registry };
+  };
+
+  const trusted = make(caFile);
+  await until(() => trusted.link.connected(), "TLS connection with the CA");
+  trusted.outbox.push(failureEvent(1, "node-a"));
+  await until(() => written.length === 1 && trusted.link.isIdle(), "event delivered over TLS");
+
+  const untrusted = make(undefined);
+  const reconnects = async () =>
+    (
+      (await untrusted.registry.getSingleMetric("kernel_gossip_agent_link_reconnects_total")?.get())
+        ?.values ?? []
+    ).find((v) => v.labels.cause === "connect_failed")?.value ?? 0;
+  const start = Date.now();
+  while ((await reconnects()) < 1) {
+    if (Date.now() - start > 5_000) throw new Error("untrusted certificate was not refused");
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  expect(untrusted.link.connected()).toBe(false);
+});
