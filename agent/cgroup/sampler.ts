@@ -27,7 +27,7 @@ import { bareContainerId } from "./paths.ts";
 import { type PodThrottle, PodWindows } from "./pod-window.ts";
 import { type CgroupFs, nodeCgroupFs } from "./reader.ts";
 import { FileReads, VANISHED } from "./reads.ts";
-import type { SignalStep, ThrottleSettings } from "./signal.ts";
+import { type SignalStep, type ThrottleSettings, validSettings } from "./signal.ts";
 import { podStats } from "./stats.ts";
 import { throttleEvent } from "./throttle-event.ts";
 
@@ -99,10 +99,17 @@ export class CgroupSampler implements KernelStatsSource {
     this.#timer = undefined;
   }
 
+  /** Applies live settings; an invalid value (e.g. a 0 or NaN from a remote config) is logged and ignored. */
   configure(settings: Partial<ThrottleSettings>): void {
+    const valid = validSettings(settings, (field, value, rule) =>
+      this.#log.warn(
+        { field, value },
+        `ignoring throttle setting ${field}=${value}: it must be ${rule}; the previous value stays in effect`,
+      ),
+    );
     const intervalChanged =
-      settings.scanIntervalMs !== undefined && settings.scanIntervalMs !== this.#settings.scanIntervalMs;
-    Object.assign(this.#settings, settings);
+      valid.scanIntervalMs !== undefined && valid.scanIntervalMs !== this.#settings.scanIntervalMs;
+    Object.assign(this.#settings, valid);
     for (const inst of this.#instances.values()) inst.window.windowMs = this.#settings.windowMs;
     if (intervalChanged && !this.#stopped && !this.#running && this.#timer) {
       this.#deps.clock.clearTimeout(this.#timer);
@@ -128,6 +135,11 @@ export class CgroupSampler implements KernelStatsSource {
   async #tick(): Promise<void> {
     this.#timer = undefined;
     if (this.#stopped) return;
+    if (this.#running) {
+      // A manual scanOnce() is in progress (tests, birth stats): try again next interval.
+      this.#schedule(this.#settings.scanIntervalMs);
+      return;
+    }
     try {
       await this.scanOnce();
     } catch (err) {

@@ -18,6 +18,29 @@ export interface ThrottleSettings {
   updateIntervalMs: number;
 }
 
+const RULES: Record<keyof ThrottleSettings, [(v: number) => boolean, string]> = {
+  scanIntervalMs: [(v) => v >= 1_000, "at least 1000 ms"],
+  windowMs: [(v) => v >= 1_000, "at least 1000 ms"],
+  openRatio: [(v) => v > 0 && v <= 1, "above 0 and at most 1"],
+  resolveAfterMs: [(v) => v >= 0, "0 ms or more"],
+  updateIntervalMs: [(v) => v >= 1_000, "at least 1000 ms"],
+};
+
+/** The valid subset of a settings change; each rejected field is reported through `reject`. */
+export function validSettings(
+  settings: Partial<ThrottleSettings>,
+  reject: (field: keyof ThrottleSettings, value: unknown, rule: string) => void,
+): Partial<ThrottleSettings> {
+  const out: Partial<ThrottleSettings> = {};
+  for (const [field, value] of Object.entries(settings) as [keyof ThrottleSettings, number | undefined][]) {
+    if (value === undefined || !(field in RULES)) continue;
+    const [ok, rule] = RULES[field];
+    if (typeof value === "number" && Number.isFinite(value) && ok(value)) out[field] = value;
+    else reject(field, value, rule);
+  }
+  return out;
+}
+
 export type SignalState = "open" | "update" | "resolved";
 
 export interface SignalStep {

@@ -140,6 +140,25 @@ describe("CPU throttling signal", () => {
     ).toBeGreaterThan(0);
   });
 
+  it("ignores invalid live settings (0 or NaN from a remote config) instead of scanning in a busy loop", async () => {
+    h.sampler.configure({ scanIntervalMs: 0, openRatio: 0, windowMs: Number.NaN });
+    await scan(0.2);
+    await scan(0.2);
+    await scan(0.3);
+    expect(h.sink.events).toHaveLength(0); // the 25 % threshold still applies: window ratio 23 %
+    h.sampler.start();
+    h.clock.advance(0);
+    await new Promise((r) => setTimeout(r, 20));
+    const scans = (await h.metrics.scanDuration.get()).values.find((v) =>
+      v.metricName?.endsWith("_count"),
+    )?.value;
+    h.clock.advance(9_999); // not yet: the interval is still 10 s
+    await new Promise((r) => setTimeout(r, 20));
+    expect(
+      (await h.metrics.scanDuration.get()).values.find((v) => v.metricName?.endsWith("_count"))?.value,
+    ).toBe(scans);
+  });
+
   it("applies a live threshold change from the aggregator", async () => {
     await scan(0.2);
     await scan(0.2);
