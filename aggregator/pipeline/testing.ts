@@ -239,3 +239,42 @@ export async function getJson(
   const args = ["get", resource, "-o", "json", ...(namespace ? ["-n", namespace] : ["-A"])];
   return JSON.parse(await cluster.kubectl(...args)).items;
 }
+
+/**
+ * Whether the API server treats metadata.resourceVersion in a server-side apply to the
+ * status subresource as a precondition (a real API server does; the writer's exact
+ * cross-replica counts rely on it).
+ */
+export async function statusApplyHonorsResourceVersion(
+  cluster: TestCluster,
+  namespace: string,
+): Promise<boolean> {
+  const { kubeCrClient } = await import("../emit/kube.ts");
+  const client = kubeCrClient(cluster.kubeConfig);
+  const body = {
+    apiVersion: "kernel.gossip.io/v1alpha1",
+    kind: "KernelWhisper",
+    metadata: { name: "precondition-probe", namespace },
+    spec: {
+      cluster: "c",
+      project: "p",
+      workload: { kind: "Pod", name: "x" },
+      container: "c",
+      signal: "Error",
+    },
+  };
+  const created = await client.apply("kernelwhispers", body);
+  const stale = String(Number(created.metadata.resourceVersion) - 1);
+  let honored = false;
+  try {
+    await client.applyStatus("kernelwhispers", {
+      ...body,
+      metadata: { ...body.metadata, resourceVersion: stale },
+      status: { count: 1 },
+    });
+  } catch (err) {
+    honored = (err as { code?: number }).code === 409;
+  }
+  await cluster.kubectl("delete", "kw", "-n", namespace, "precondition-probe");
+  return honored;
+}
