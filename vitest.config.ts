@@ -2,7 +2,7 @@ import { defineConfig } from "vitest/config";
 
 export default defineConfig({
   test: {
-    include: ["{agent,aggregator,shared,cli,test,deploy,crds,bench}/**/*.test.ts", "proto/**/*.test.ts"],
+    include: ["{agent,aggregator,shared,cli,demo,test,deploy,crds,bench,proto}/**/*.test.ts"],
     globalSetup: ["test/global-setup.ts"],
     testTimeout: 30_000,
     hookTimeout: 30_000,
