@@ -164,3 +164,24 @@ describe("failure detector, per kubelet status sequence", () => {
     expect(run(facts, settings([]))[0]?.failure?.memoryLimitBytes).toBe(128 * 1024 * 1024);
   });
 });
+
+describe("failure reporter after a watch outage", () => {
+  it("reports a termination of a pod first seen after the gap, even if older than the cooldown", () => {
+    const clock = new ManualClock(AT);
+    const out: WireEvent[] = [];
+    const reporter = new FailureReporter({
+      clock,
+      sink: { emit: (e) => out.push(e) },
+      settings: { extraReasons: [], cooldownMs: 180_000 },
+    });
+    const cases = failureCases(AT);
+    const crash = cases.find((x) => x.name === "crash loop");
+    const oom = cases.find((x) => x.name === "OOM only in lastState after a fast restart");
+    if (!crash || !oom) throw new Error("case missing");
+    reporter.observe(undefined, toPodFacts(podObject("p", crash.spec, crash.statuses[0]), NODE));
+    // Ten minutes without anything; the pod was created, OOM-killed (at AT+30s) and restarted meanwhile.
+    clock.advance(600_000);
+    reporter.observe(undefined, toPodFacts(podObject("q", oom.spec, oom.statuses[1]), NODE));
+    expect(out.map((e) => e.id)).toEqual(["uid-q/app/0/OOMKilled"]);
+  });
+});

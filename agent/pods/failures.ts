@@ -30,6 +30,7 @@ export class FailureReporter {
   #extra = new Set<string>();
   #recentMs = 0;
   #reported: LRUCache<string, true>;
+  #lastObservedMs: number | undefined;
 
   constructor(options: FailureReporterOptions) {
     this.#clock = options.clock;
@@ -46,11 +47,16 @@ export class FailureReporter {
 
   /** Called for every pod change; `next` undefined means the pod is gone. */
   observe(prev: PodFacts | undefined, next: PodFacts | undefined): void {
+    const nowMs = this.#clock.now();
+    // A pod seen for the first time long after the previous observation (the watch was
+    // down, or the node was quiet) may have ended containers in between: look back that far.
+    const gapMs = this.#lastObservedMs === undefined ? 0 : nowMs - this.#lastObservedMs;
+    this.#lastObservedMs = nowMs;
     if (!next) return;
     const found = newOccurrences(prev, next, {
       extraReasons: this.#extra,
-      nowMs: this.#clock.now(),
-      recentMs: this.#recentMs,
+      nowMs,
+      recentMs: Math.max(this.#recentMs, gapMs),
     });
     for (const o of found) {
       const id = o.event.id ?? o.key;
