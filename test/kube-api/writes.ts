@@ -4,9 +4,9 @@
  * generation, managed fields, no-op detection, then the store.
  */
 import { randomUUID } from "node:crypto";
-import { parse as parseYaml } from "yaml";
+import { applyPatch } from "./apply.ts";
 import { applyDefaults, initialStatus } from "./defaults.ts";
-import { recordUpdate, serverSideApply, type WriteContext } from "./managed.ts";
+import { recordUpdate, type WriteContext } from "./managed.ts";
 import { jsonPatch, mergePatch, strategicMergePatch } from "./patch.ts";
 import { type ResourceType, storageKey } from "./registry.ts";
 import { applySchemaDefaults, prune, validateSchema } from "./schema.ts";
@@ -68,7 +68,7 @@ function body(o: KObj): KObj {
 }
 
 export class Writes {
-  private readonly store: Store;
+  readonly store: Store;
   private readonly clock: () => number;
   private readonly hooks: WriteHooks;
 
@@ -82,7 +82,8 @@ export class Writes {
     return o.fieldManager ?? (o.userAgent.split("/")[0] || "unknown");
   }
 
-  private ctx(rt: ResourceType, sub: string, o: WriteOptions): WriteContext {
+  /** shared with apply.ts */
+  ctx(rt: ResourceType, sub: string, o: WriteOptions): WriteContext {
     return {
       manager: this.manager(o),
       subresource: sub,
@@ -92,7 +93,8 @@ export class Writes {
     };
   }
 
-  private checkKind(rt: ResourceType, obj: unknown): asserts obj is KObj {
+  /** shared with apply.ts */
+  checkKind(rt: ResourceType, obj: unknown): asserts obj is KObj {
     if (!isObj(obj)) throw badRequest("the body of the request must be a JSON object");
     const av = apiVersionOf(rt.group, rt.version);
     if (obj.apiVersion !== undefined && obj.apiVersion !== av) {
@@ -110,7 +112,8 @@ export class Writes {
     obj.metadata = isObj(obj.metadata) ? obj.metadata : {};
   }
 
-  private requireNamespace(rt: ResourceType, ns: string | undefined, name: string): void {
+  /** shared with apply.ts */
+  requireNamespace(rt: ResourceType, ns: string | undefined, name: string): void {
     if (!rt.namespaced || ns === undefined) return;
     const nsObj = this.store.get("/namespaces", undefined, ns);
     if (!nsObj) throw notFound(NAMESPACES, ns);
@@ -122,7 +125,8 @@ export class Writes {
   }
 
   /** Scope, default, validate and stamp `next`; the caller stores it. */
-  private prepare(
+  /** shared with apply.ts */
+  prepare(
     rt: ResourceType,
     ns: string | undefined,
     old: KObj | undefined,
@@ -184,7 +188,8 @@ export class Writes {
     return warnings;
   }
 
-  private commit(rt: ResourceType, old: KObj | undefined, next: KObj, o: WriteOptions): KObj {
+  /** shared with apply.ts */
+  commit(rt: ResourceType, old: KObj | undefined, next: KObj, o: WriteOptions): KObj {
     if (old && deepEqual(withoutVolatile(old), withoutVolatile(next))) return old;
     if (o.dryRun) return next;
     if (old?.metadata.deletionTimestamp && !(next.metadata.finalizers ?? []).length) {
@@ -280,7 +285,8 @@ export class Writes {
     if (!rt.crd) accepted.push("application/strategic-merge-patch+json");
     accepted.push("application/apply-patch+yaml");
     if (!accepted.includes(contentType)) throw unsupportedMediaType(accepted);
-    if (contentType === "application/apply-patch+yaml") return this.apply(rt, ns, name, text, sub, o);
+    if (contentType === "application/apply-patch+yaml")
+      return applyPatch(this, this.store, rt, ns, name, text, sub, o);
     let patch: unknown;
     try {
       patch = JSON.parse(text);
@@ -298,60 +304,5 @@ export class Writes {
     const rv = isObj(patch) ? (patch as KObj).metadata?.resourceVersion : undefined;
     if (rv !== undefined && rv !== old.metadata.resourceVersion) throw conflict(rt, name, STALE);
     return this.replace(rt, ns, old, next, sub, o);
-  }
-
-  private apply(
-    rt: ResourceType,
-    ns: string | undefined,
-    name: string,
-    text: string,
-    sub: string,
-    o: WriteOptions,
-  ): WriteResult {
-    if (!o.fieldManager) {
-      throw badRequest(
-        'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required for apply patch',
-      );
-    }
-    let parsed: unknown;
-    try {
-      parsed = parseYaml(text);
-    } catch (e) {
-      throw badRequest(`error decoding YAML: ${(e as Error).message}`);
-    }
-    this.checkKind(rt, parsed);
-    let cfg: KObj = parsed;
-    if (cfg.metadata.name !== undefined && cfg.metadata.name !== name) {
-      throw badRequest(
-        `the name of the object (${cfg.metadata.name}) does not match the name on the URL (${name})`,
-      );
-    }
-    if (rt.crd?.schema) {
-      const probe = clone(cfg);
-      const dropped = prune(probe, rt.crd.schema);
-      if (dropped.length && o.fieldValidation === "Strict") {
-        throw badRequest(
-          `failed to create typed patch object (${apiVersionOf(rt.group, rt.version)}, Kind=${rt.kind}): .${dropped[0]}: field not declared in schema`,
-        );
-      }
-      cfg = probe;
-    }
-    const scoped: KObj = clone(cfg);
-    if (rt.statusSubresource && sub === "") delete scoped.status;
-    if (sub === "status")
-      for (const k of Object.keys(scoped))
-        if (!["apiVersion", "kind", "metadata", "status"].includes(k)) delete scoped[k];
-    if (sub === "status") scoped.metadata = { name: cfg.metadata.name };
-    const old = this.store.get(storageKey(rt), ns, name);
-    if (!old && sub) throw notFound(rt, name);
-    const rv = scoped.metadata.resourceVersion;
-    if (old && rv !== undefined && rv !== old.metadata.resourceVersion) throw conflict(rt, name, STALE);
-    if (!old) this.requireNamespace(rt, ns, name);
-    const merged = serverSideApply(old, scoped, this.ctx(rt, sub, o), o.force);
-    merged.apiVersion = apiVersionOf(rt.group, rt.version);
-    merged.kind = rt.kind;
-    merged.metadata.name = name;
-    const warnings = this.prepare(rt, ns, old, merged, sub, o);
-    return { obj: this.commit(rt, old, merged, o), created: !old, warnings };
   }
 }
