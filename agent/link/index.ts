@@ -9,8 +9,7 @@
 //  - a batch refused for good (node mismatch, too many events, too large, malformed) is
 //    dropped and counted so one poison batch cannot loop; any other Reject or close means
 //    reconnect with jittered backoff (1 s → 30 s) and resend.
-import { readFileSync } from "node:fs";
-import WebSocket from "ws";
+import type WebSocket from "ws";
 import { Backoff } from "../../shared/backoff.ts";
 import type { Clock, Timer } from "../../shared/clock.ts";
 import { ERRORS } from "../../shared/errors.ts";
@@ -25,7 +24,7 @@ import {
 import { eventType } from "./event-type.ts";
 import type { LinkMetrics } from "./metrics.ts";
 import type { HelloInit, LinkSettings, OutboxPort } from "./ports.ts";
-import { readRefusal } from "./refusal.ts";
+import { closeGracefully, dial, Heartbeat } from "./socket.ts";
 import { buildBatch, type PendingBatch, UnackedBatches } from "./unacked.ts";
 
 export { createLinkMetrics, type LinkMetrics } from "./metrics.ts";
@@ -40,6 +39,8 @@ export const NON_RETRYABLE = new Set([
   "KG_FRAME_TOO_LARGE",
   "KG_FRAME_MALFORMED",
 ]);
+
+const hintOf = (code: string): string | undefined => (ERRORS as Record<string, { hint: string }>)[code]?.hint;
 
 export interface AgentLinkDeps {
   url: string;
@@ -70,9 +71,8 @@ export class AgentLink {
   #lastAckedSeq = 0;
   #delivered = 0;
   #ready = false;
-  #missed = 0;
   #closeCause: string | undefined;
-  #heartbeat: Timer | undefined;
+  #heartbeat: Heartbeat;
   #reconnect: Timer | undefined;
   #started = false;
   #stopping = false;
@@ -85,6 +85,7 @@ export class AgentLink {
     this.#log = deps.log.child({ component: "link", aggregator: deps.url });
     this.#audit = deps.log.child({ component: "audit" });
     this.#backoff = deps.backoff ?? new Backoff();
+    this.#heartbeat = new Heartbeat(deps.clock);
   }
 
   start(): void {
@@ -130,7 +131,7 @@ export class AgentLink {
     this.#stopped = true;
     this.#drained = undefined;
     if (this.#reconnect) clock.clearTimeout(this.#reconnect);
-    if (this.#heartbeat) clock.clearTimeout(this.#heartbeat);
+    this.#heartbeat.stop();
     await this.#closeSocket();
     const left = [...this.#unacked.inOrder()];
     for (const batch of left) this.#drop(batch, "shutdown");
@@ -156,11 +157,21 @@ export class AgentLink {
   async #connect(): Promise<void> {
     this.#reconnect = undefined;
     if (this.#stopped) return;
-    let token: string;
-    let ca: Buffer | undefined;
+    let ws: WebSocket;
     try {
-      token = (await this.#deps.token()).trim();
-      ca = this.#deps.caFile ? readFileSync(this.#deps.caFile) : undefined;
+      ws = await dial({
+        url: this.#deps.url,
+        token: this.#deps.token,
+        ...(this.#deps.caFile ? { caFile: this.#deps.caFile } : {}),
+        onRefused: (refusal) => {
+          this.#closeCause = "refused";
+          this.#deps.metrics.rejects.inc({ code: refusal.code });
+          this.#log.error(
+            { status: refusal.status, code: refusal.code, hint: refusal.hint ?? hintOf(refusal.code) },
+            `aggregator refused the connection: ${refusal.message}`,
+          );
+        },
+      });
     } catch (err) {
       this.#log.error(
         { err },
@@ -169,39 +180,20 @@ export class AgentLink {
       this.#retry("credentials");
       return;
     }
-    if (this.#stopped) return;
-    const ws = new WebSocket(this.#deps.url, {
-      perMessageDeflate: false,
-      headers: { authorization: `Bearer ${token}` },
-      handshakeTimeout: 10_000,
-      maxPayload: 1 << 20,
-      ...(ca ? { ca } : {}),
-    });
+    if (this.#stopped) {
+      ws.terminate();
+      return;
+    }
     this.#ws = ws;
     ws.on("open", () => this.#onOpen(ws));
     ws.on("message", (data: Buffer) => this.#onMessage(ws, data));
-    ws.on("pong", () => {
-      this.#missed = 0;
-    });
-    ws.on("unexpected-response", (_req, res) => {
-      void readRefusal(res).then((refusal) => {
-        this.#closeCause = "refused";
-        this.#deps.metrics.rejects.inc({ code: refusal.code });
-        const hint = refusal.hint ?? (ERRORS as Record<string, { hint: string }>)[refusal.code]?.hint;
-        this.#log.error(
-          { status: refusal.status, code: refusal.code, hint },
-          `aggregator refused the connection: ${refusal.message}`,
-        );
-        ws.terminate();
-      });
-    });
+    ws.on("pong", () => this.#heartbeat.alive());
     ws.on("error", (err) => this.#log.warn({ err: err.message }, "link error"));
     ws.on("close", (code, reason) => this.#onClose(ws, code, reason.toString()));
   }
 
   #onOpen(ws: WebSocket): void {
     this.#open = true;
-    this.#missed = 0;
     this.#deps.metrics.connected.set(1);
     const hello = this.#deps.hello();
     this.#write(
@@ -213,12 +205,16 @@ export class AgentLink {
     const resend = this.#unacked.inOrder();
     for (const batch of resend) this.#sendBatch(ws, batch);
     this.#log.info({ resent: resend.length, configVersion: hello.configVersion }, "connected to aggregator");
-    this.#scheduleHeartbeat();
+    this.#heartbeat.start(ws, this.#settings.heartbeatIntervalMs, () => {
+      this.#log.warn("aggregator silent for two heartbeat intervals; dropping the link");
+      this.#closeCause = "heartbeat";
+      ws.terminate();
+    });
     this.#pump();
   }
 
   #onMessage(ws: WebSocket, data: Buffer): void {
-    this.#missed = 0;
+    this.#heartbeat.alive();
     let envelope: Envelope;
     try {
       envelope = decodeEnvelope(data);
@@ -271,7 +267,7 @@ export class AgentLink {
 
   #onReject(ws: WebSocket, code: string, message: string, seq: number): void {
     this.#deps.metrics.rejects.inc({ code });
-    const hint = (ERRORS as Record<string, { hint: string }>)[code]?.hint;
+    const hint = hintOf(code);
     const batch = seq > 0 ? this.#unacked.get(seq) : undefined;
     if (batch && NON_RETRYABLE.has(code)) {
       this.#log.error(
@@ -296,7 +292,7 @@ export class AgentLink {
     this.#ws = undefined;
     this.#open = false;
     this.#deps.metrics.connected.set(0);
-    if (this.#heartbeat) this.#deps.clock.clearTimeout(this.#heartbeat);
+    this.#heartbeat.stop();
     if (code === 1009) {
       // ws closes with 1009 itself when a frame exceeds the aggregator's maxPayload, so no Reject
       // names the batch: the largest unacked batch is the one (or one of those) too large.
@@ -333,23 +329,6 @@ export class AgentLink {
       `link to aggregator down (${cause}); reconnecting in ${delayMs} ms, unacked batches will be resent`,
     );
     this.#reconnect = this.#deps.clock.setTimeout(() => void this.#connect(), delayMs);
-  }
-
-  #scheduleHeartbeat(): void {
-    const { clock } = this.#deps;
-    this.#heartbeat = clock.setTimeout(() => {
-      const ws = this.#ws;
-      if (!ws || !this.#open) return;
-      if (this.#missed >= 2) {
-        this.#log.warn("aggregator silent for two heartbeat intervals; dropping the link");
-        this.#closeCause = "heartbeat";
-        ws.terminate();
-        return;
-      }
-      this.#missed++;
-      ws.ping();
-      this.#scheduleHeartbeat();
-    }, this.#settings.heartbeatIntervalMs);
   }
 
   #pump(): void {
@@ -405,16 +384,6 @@ export class AgentLink {
     this.#ws = undefined;
     this.#open = false;
     this.#deps.metrics.connected.set(0);
-    if (ws.readyState === ws.CLOSED) return;
-    await new Promise<void>((resolve) => {
-      // Real timer on purpose: a peer that never answers the close must not hold shutdown.
-      const cutoff = setTimeout(() => ws.terminate(), 1_000);
-      ws.once("close", () => {
-        clearTimeout(cutoff);
-        resolve();
-      });
-      if (ws.readyState === ws.CONNECTING) ws.terminate();
-      else ws.close(1000, "agent shutting down");
-    });
+    await closeGracefully(ws, "agent shutting down");
   }
 }
