@@ -83,6 +83,8 @@ export class CrWriter {
   #flushing = false;
   #stopped = false;
   #idle: (() => void)[] = [];
+  #quiet: (() => void)[] = [];
+  #running = 0;
   #sweepTimer: Timer | undefined;
 
   constructor(options: WriterOptions) {
@@ -202,6 +204,7 @@ export class CrWriter {
   async #run(entry: Entry): Promise<void> {
     if (entry.running || this.#stopped) return;
     entry.running = true;
+    this.#running++;
     const { client } = this.#o;
     const doc = entry.doc;
     let taken: Waiter[] = [];
@@ -268,6 +271,7 @@ export class CrWriter {
       taken = [];
     } finally {
       entry.running = false;
+      this.#running--;
       if (retryIn !== undefined) entry.notBefore = this.#o.clock.monotonic() + retryIn;
       this.#schedule(entry);
       this.#checkIdle();
@@ -326,8 +330,15 @@ export class CrWriter {
   }
 
   #checkIdle(): void {
+    if (this.#running === 0) for (const resolve of this.#quiet.splice(0)) resolve();
     if (this.pending > 0) return;
     for (const resolve of this.#idle.splice(0)) resolve();
+  }
+
+  /** Resolves when no write is in flight (some may still be scheduled): tests on a ManualClock. */
+  settled(): Promise<void> {
+    if (this.#running === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#quiet.push(resolve));
   }
 
   /** Resolves when nothing is pending. */

@@ -1,0 +1,157 @@
+// The CR writer on a ManualClock against the local API server: a storm on one object
+// becomes one write per minimum interval carrying the count; an escalation writes at once;
+// the global token bucket bounds requests across objects.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ManualClock } from "../../shared/clock.ts";
+import { silentLogger } from "../../shared/log.ts";
+import { createRegistry } from "../../shared/metrics.ts";
+import { createPipelineMetrics } from "../pipeline/metrics.ts";
+import { getJson, startTestCluster, type TestCluster } from "../pipeline/testing.ts";
+import { kubeCrClient } from "./kube.ts";
+import { TokenBucket } from "./token-bucket.ts";
+import type { Evidence } from "./types.ts";
+import { type Occurrence, WhisperState } from "./whisper.ts";
+import { CrWriter, type WriteOutcome } from "./writer.ts";
+
+let cluster: TestCluster;
+beforeAll(async () => {
+  cluster = await startTestCluster();
+  await cluster.kubectl("create", "namespace", "w");
+}, 60_000);
+afterAll(async () => cluster?.close());
+
+const SETTINGS = { thresholds: { warning: 0.5, critical: 0.8 }, maxAffectedPods: 10 };
+
+function setup(options: { qps: number; burst: number; minIntervalMs: number }) {
+  const clock = new ManualClock(Date.now());
+  const metrics = createPipelineMetrics(createRegistry({ defaultMetrics: false }));
+  const writer = new CrWriter({
+    client: kubeCrClient(cluster.kubeConfig),
+    clock,
+    log: silentLogger(),
+    metrics,
+    bucket: new TokenBucket({ rate: options.qps, burst: options.burst, clock }),
+    minIntervalMs: options.minIntervalMs,
+  });
+  return { clock, writer, metrics };
+}
+
+const whisper = (workload: string) => () =>
+  new WhisperState(
+    {
+      cluster: "c",
+      project: "p",
+      workload: { kind: "Deployment", name: workload },
+      namespace: "w",
+      container: "app",
+      signal: "CPUThrottling",
+    },
+    SETTINGS,
+  );
+
+const occurrence = (ratio: number, count: number, at: number): Occurrence => {
+  const evidence: Evidence = {
+    throttling: {
+      state: count ? "Open" : "Update",
+      ratio,
+      throttledSeconds: 1,
+      coresUsed: 0.5,
+      limitCores: 0.5,
+      demandCores: 0.9,
+      windowSeconds: 10,
+      pressureSomeAvg10: -1,
+    },
+  };
+  return {
+    pod: { uid: "u1", namespace: "w", name: "p1", node: "n1", qosClass: "Burstable" },
+    observedAtMs: at,
+    count,
+    evidence,
+    resolved: false,
+    demandSamples: [0.9],
+  };
+};
+
+const patches = () =>
+  cluster.api.counters.get("patch", "kernelwhispers") +
+  cluster.api.counters.get("patch", "kernelwhispers/status");
+
+async function until(what: string, check: () => boolean): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+describe("CR writer", () => {
+  it("a storm of repeats becomes one write per minimum interval carrying the count", async () => {
+    const { clock, writer } = setup({ qps: 100, burst: 100, minIntervalMs: 10_000 });
+    const key = "KernelWhisper/w/storm";
+    const before = patches();
+    const outcomes: Promise<WriteOutcome>[] = [];
+    outcomes.push(writer.submit(key, whisper("storm"), (w) => w.record(occurrence(0.6, 1, clock.now()))));
+    clock.advance(0); // first write is due at once
+    await outcomes[0];
+    expect(patches() - before).toBe(2); // create: spec + status
+    for (let i = 0; i < 99; i++) {
+      outcomes.push(writer.submit(key, whisper("storm"), (w) => w.record(occurrence(0.6, 1, clock.now()))));
+    }
+    clock.advance(0);
+    await writer.settled();
+    // the 99 repeats wait for the interval
+    expect(patches() - before).toBe(2);
+    expect(writer.pending).toBe(1);
+    clock.advance(9_999);
+    await writer.settled();
+    expect(patches() - before).toBe(2);
+    clock.advance(1);
+    await writer.settled();
+    expect(patches() - before).toBe(3);
+    expect(await Promise.all(outcomes)).toEqual(Array(100).fill("written"));
+    const [obj] = await getJson(cluster, "kw", "w");
+    expect(obj?.status.count).toBe(100);
+    await writer.stop(0);
+  });
+
+  it("a severity escalation writes at once, skipping the per-object interval", async () => {
+    const { clock, writer } = setup({ qps: 100, burst: 100, minIntervalMs: 60_000 });
+    const key = "KernelWhisper/w/escalate";
+    const before = patches();
+    const first = writer.submit(key, whisper("escalate"), (w) => w.record(occurrence(0.55, 1, clock.now())));
+    clock.advance(0);
+    await first;
+    const same = writer.submit(key, whisper("escalate"), (w) => w.record(occurrence(0.6, 0, clock.now())));
+    clock.advance(0);
+    await writer.settled();
+    expect(patches() - before).toBe(2); // still warning: waits for the interval
+    const up = writer.submit(key, whisper("escalate"), (w) => w.record(occurrence(0.95, 0, clock.now())));
+    clock.advance(0);
+    await writer.settled();
+    expect(patches() - before).toBe(3);
+    expect(await Promise.all([same, up])).toEqual(["written", "written"]);
+    const obj = (await getJson(cluster, "kw", "w")).find((o) => o.spec.workload.name === "escalate");
+    expect(obj?.status.severity).toBe("critical");
+    await writer.stop(0);
+  });
+
+  it("the global token bucket bounds requests across objects", async () => {
+    const { clock, writer } = setup({ qps: 2, burst: 3, minIntervalMs: 0 });
+    const before = patches();
+    const all = Array.from({ length: 5 }, (_, i) =>
+      writer.submit(`KernelWhisper/w/bucket-${i}`, whisper(`bucket-${i}`), (w) =>
+        w.record(occurrence(0.6, 1, clock.now())),
+      ),
+    );
+    clock.advance(0);
+    await until("the burst to be spent", () => patches() - before === 3);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(patches() - before).toBe(3); // nothing more without time passing
+    for (let s = 1; s <= 4; s++) {
+      clock.advance(1_000); // two more tokens per second
+      await until(`second ${s}`, () => patches() - before === Math.min(3 + 2 * s, 10));
+    }
+    expect(await Promise.all(all)).toEqual(Array(5).fill("written"));
+    await writer.stop(0);
+  });
+});
