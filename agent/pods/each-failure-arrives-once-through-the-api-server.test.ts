@@ -105,6 +105,13 @@ describe("through the API server and kubectl", () => {
       for (const { c, uid } of results) {
         const got = failures.filter((e) => e.pod?.uid === uid).map((e) => e.id);
         expect(got, c.name).toEqual(expectedIds(uid, c));
+        // Born under the agent's watch (created without a status): one certificate each.
+        const births = agent.events.filter((e) => e.birth && e.pod?.uid === uid);
+        expect(
+          births.map((e) => e.id),
+          c.name,
+        ).toEqual([`${uid}/birth`]);
+        expect(births[0]?.birth?.ready ? "ready" : births[0]?.birth?.failureReason, c.name).toBe(c.birth);
       }
       const all = failures.map((e) => e.id);
       expect(new Set(all).size).toBe(all.length);

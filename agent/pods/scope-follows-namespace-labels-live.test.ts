@@ -1,7 +1,9 @@
 // Scope through the API server: system namespaces and the agent's own are skipped, the
 // opt-out annotation is honoured, and in label-selected mode labelling a namespace with
 // kubectl brings its pods (and their current crash loops) into scope live.
+import { PassThrough } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createLogger } from "../../shared/log.ts";
 import { type KubeApi, startKubeApi } from "../../test/kube-api/index.ts";
 import { failureCases } from "./testdata/cases.ts";
 import { type AgentHarness, kubectl, startAgent, waitFor } from "./testdata/harness.ts";
@@ -103,6 +105,36 @@ describe("namespace scope", () => {
     expect(teamB.map((e) => e.id)).toEqual([
       `${before.uid}/app/0/CrashLoopBackOff`,
       `${after.uid}/app/0/CrashLoopBackOff`,
+    ]);
+  });
+
+  it("says what is wrong with a label selector the API server refuses, and keeps running", async () => {
+    const lines: { msg: string; cause?: string }[] = [];
+    const stream = new PassThrough();
+    stream.on("data", (chunk: Buffer) => {
+      for (const line of chunk.toString().split("\n").filter(Boolean)) lines.push(JSON.parse(line));
+    });
+    const log = createLogger({ level: "warn", destination: stream });
+    const ok = await crashLooping("team-c", "svc");
+    const a = startAgent({
+      kubeconfigPath: api.kubeconfigPath,
+      node: NODE,
+      log,
+      scope: { labelSelector: "kernel-gossip.io/enabled=true" },
+    });
+    agents.push(a);
+    await waitFor(() => a.scope.ready() && a.watch.byUid(ok.uid) !== undefined, "lists");
+    a.scope.configure({ allow: [], deny: [], labelSelector: "a b c" });
+    await waitFor(
+      () => lines.some((l) => l.msg.includes("check the selector options")),
+      "an explanation in the log",
+    );
+    expect(a.scope.ready()).toBe(false);
+    // Fixed live: back in business.
+    a.scope.configure({ allow: ["team-c"], deny: [], labelSelector: "" });
+    expect(a.scope.ready()).toBe(true);
+    expect(a.events.filter((e) => e.failure && e.pod?.namespace === "team-c").map((e) => e.id)).toEqual([
+      `${ok.uid}/app/0/CrashLoopBackOff`,
     ]);
   });
 });

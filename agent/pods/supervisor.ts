@@ -181,9 +181,10 @@ export class SupervisedWatch<T extends KubeObject> {
     const resume = cause === "closed" && this.#resourceVersion !== "";
     const delay = cause === "gone" || (resume && this.#eventsThisWatch > 0) ? 0 : this.#backoff.next();
     const log = cause === "closed" ? this.#o.log.debug.bind(this.#o.log) : this.#o.log.warn.bind(this.#o.log);
+    const hint = hintFor(detail, this.#o.what);
     log(
       { cause, err: describe(detail), retryInMs: delay, resume },
-      `watch of ${this.#o.what} restarting (${cause}); ${resume ? "resuming from the last resourceVersion" : "relisting and diffing, so no transition is lost"}`,
+      `watch of ${this.#o.what} restarting (${cause}); ${resume ? "resuming from the last resourceVersion" : "relisting and diffing, so no transition is lost"}${hint ? `; ${hint}` : ""}`,
     );
     this.#retryTimer = this.#o.clock.setTimeout(() => {
       this.#retryTimer = undefined;
@@ -222,6 +223,19 @@ export class SupervisedWatch<T extends KubeObject> {
       this.#o.log.error({ err, what }, `handling a ${what} of ${this.#o.what} failed; the watch continues`);
     }
   }
+}
+
+/** What the operator can do about a request the API server refused. */
+function hintFor(detail: unknown, what: string): string | undefined {
+  const e = detail as { code?: unknown; statusCode?: unknown } | undefined;
+  const status =
+    typeof e?.code === "number" ? e.code : typeof e?.statusCode === "number" ? e.statusCode : undefined;
+  if (status === 401)
+    return "the API server does not accept the agent's credentials (expired or wrong service-account token)";
+  if (status === 403) return `RBAC: the agent's ClusterRole needs list and watch on ${what.split(" ")[0]}`;
+  if (status === 400)
+    return "the API server rejected the request: check the selector options (e.g. --namespace-label-selector)";
+  return undefined;
 }
 
 function isGone(err: unknown): boolean {

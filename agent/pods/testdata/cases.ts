@@ -37,6 +37,8 @@ export interface FailureCase {
   extraReasons: string[];
   /** Events the detector emits over the whole sequence, in order (before dedup). */
   expect: ExpectedFailure[];
+  /** The pod's birth certificate: "ready", or the reason it failed to start. */
+  birth: string;
 }
 
 const APP_IMAGE = "registry.example/shop/app:1.4.2";
@@ -78,6 +80,7 @@ export function failureCases(at: number): FailureCase[] {
   return [
     {
       name: "crash loop",
+      birth: "ready",
       spec: spec(),
       extraReasons: [],
       statuses: [
@@ -135,6 +138,7 @@ export function failureCases(at: number): FailureCase[] {
     },
     {
       name: "OOM in state",
+      birth: "ready",
       spec: spec(),
       extraReasons: [],
       statuses: [
@@ -182,6 +186,7 @@ export function failureCases(at: number): FailureCase[] {
     },
     {
       name: "OOM only in lastState after a fast restart",
+      birth: "ready",
       spec: spec(),
       extraReasons: [],
       statuses: [
@@ -204,6 +209,7 @@ export function failureCases(at: number): FailureCase[] {
     },
     {
       name: "OOM of an init container",
+      birth: "CrashLoopBackOff",
       spec: spec({ initContainers: [{ name: "migrate", image: APP_IMAGE, resources }] }),
       extraReasons: [],
       statuses: [
@@ -282,6 +288,7 @@ export function failureCases(at: number): FailureCase[] {
     },
     {
       name: "native sidecar crash",
+      birth: "ready",
       spec: spec({
         initContainers: [
           { name: "proxy", image: "registry.example/mesh/proxy:2.1", restartPolicy: "Always" },
@@ -334,6 +341,7 @@ export function failureCases(at: number): FailureCase[] {
     },
     {
       name: "exit code 137 with reason Error is not an OOM",
+      birth: "ready",
       spec: spec(),
       extraReasons: ["Error"],
       statuses: [
@@ -362,6 +370,7 @@ export function failureCases(at: number): FailureCase[] {
     },
     {
       name: "OOMKilled with exit code 0",
+      birth: "ready",
       spec: spec(),
       extraReasons: [],
       statuses: [
@@ -385,6 +394,7 @@ export function failureCases(at: number): FailureCase[] {
     },
     {
       name: "image pull back-off",
+      birth: "ImagePullBackOff",
       spec: spec({ containers: [{ ...app, image: "registry.example/shop/app:missing" }] }),
       extraReasons: ["ImagePullBackOff"],
       statuses: (() => {
@@ -415,6 +425,7 @@ export function failureCases(at: number): FailureCase[] {
     },
     {
       name: "eviction",
+      birth: "ready",
       spec: spec(),
       extraReasons: ["Evicted", "Error"],
       statuses: [
@@ -451,6 +462,7 @@ export function failureCases(at: number): FailureCase[] {
     },
     {
       name: "pod deleted mid-crash-loop",
+      birth: "ready",
       spec: spec(),
       extraReasons: ["Error"],
       deleteAfter: true,

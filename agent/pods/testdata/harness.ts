@@ -5,7 +5,7 @@ import { execFile } from "node:child_process";
 import { Backoff } from "../../../shared/backoff.ts";
 import { systemClock } from "../../../shared/clock.ts";
 import { loadKubeConfig } from "../../../shared/kube.ts";
-import { silentLogger } from "../../../shared/log.ts";
+import { type Logger, silentLogger } from "../../../shared/log.ts";
 import { createRegistry } from "../../../shared/metrics.ts";
 import type { WireEvent } from "../../../shared/proto.ts";
 import { Deduplicator } from "../../queue/dedup.ts";
@@ -58,10 +58,11 @@ export function startAgent(options: {
   scope?: Partial<ScopeSettings>;
   staleAfterMs?: number;
   cooldownMs?: number;
+  log?: Logger;
 }): AgentHarness {
   const kubeConfig = loadKubeConfig(options.kubeconfigPath);
   const clock = systemClock;
-  const log = silentLogger();
+  const log = options.log ?? silentLogger();
   const registry = createRegistry({ defaultMetrics: false });
   const podsMetrics = createPodsMetrics(registry);
   const queueMetrics = createQueueMetrics(registry);
