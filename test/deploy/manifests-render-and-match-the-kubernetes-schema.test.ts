@@ -1,8 +1,14 @@
 // `kubectl kustomize` renders every kustomization we ship, and every object it renders is
 // valid against the Kubernetes OpenAPI schema (kubernetes-models' per-kind validators)
 // or, for the Prometheus Operator objects, against the operator's CRD schemas.
-import { describe, expect, it } from "vitest";
-import { crdsNotReady, find, type KubeObject, kustomize, schemaErrors } from "./manifests.ts";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, relative } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { crdsNotReady, find, type KubeObject, kustomize, ROOT, schemaErrors } from "./manifests.ts";
+
+const tmp = mkdtempSync(join(tmpdir(), "kg-overlay-"));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 function expectSchemaValid(objects: KubeObject[]): void {
   expect(objects.length).toBeGreaterThan(0);
@@ -97,6 +103,35 @@ describe("kustomize renders schema-valid objects", () => {
     for (const kind of ["PodMonitor", "ServiceMonitor", "PrometheusRule"]) {
       const o = objects.find((o) => o.kind === kind);
       expect(o?.metadata.labels?.release, kind).toBe("kube-prometheus-stack");
+    }
+  });
+
+  it("moves to another namespace with the NamespaceTransformer documented in docs/install.md", () => {
+    writeFileSync(
+      join(tmp, "kustomization.yaml"),
+      [
+        "namespace: observability",
+        "resources:",
+        `  - ${relative(tmp, join(ROOT, "deploy/base"))}`,
+        "transformers:",
+        "  - |-",
+        "    apiVersion: builtin",
+        "    kind: NamespaceTransformer",
+        "    metadata:",
+        "      name: namespace",
+        "      namespace: observability",
+        "    setRoleBindingSubjects: allServiceAccounts",
+        "    unsetOnly: false",
+        "",
+      ].join("\n"),
+    );
+    const objects = kustomize(tmp);
+    expectSchemaValid(objects);
+    expect(JSON.stringify(objects)).not.toMatch(/"namespace":"kernel-gossip"/);
+    find(objects, "Namespace", "observability");
+    for (const binding of objects.filter((o) => o.kind.endsWith("Binding"))) {
+      for (const subject of binding.subjects as { namespace: string }[])
+        expect(subject.namespace).toBe("observability");
     }
   });
 

@@ -33,9 +33,9 @@ export interface KubeObject {
   [key: string]: unknown;
 }
 
-/** `kubectl kustomize <dir>` parsed into objects; throws with kubectl's message. */
+/** `kubectl kustomize <dir>` (relative to the repository, or absolute) parsed into objects. */
 export function kustomize(dir: string): KubeObject[] {
-  const out = execFileSync("kubectl", ["kustomize", join(ROOT, dir)], {
+  const out = execFileSync("kubectl", ["kustomize", resolve(ROOT, dir)], {
     encoding: "utf8",
     stdio: ["ignore", "pipe", "pipe"],
   });
