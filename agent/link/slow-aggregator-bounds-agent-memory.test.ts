@@ -11,8 +11,10 @@ import { Backoff } from "../../shared/backoff.ts";
 import { systemClock } from "../../shared/clock.ts";
 import { silentLogger } from "../../shared/log.ts";
 import { createRegistry } from "../../shared/metrics.ts";
+import { createQueueMetrics } from "../queue/metrics.ts";
+import { Outbox } from "../queue/outbox.ts";
 import { AgentLink, createLinkMetrics, HIGH_WATER_BYTES } from "./index.ts";
-import { failureEvent, MemoryOutbox } from "./testing/memory-outbox.ts";
+import { failureEvent } from "./testing/memory-outbox.ts";
 
 setFlagsFromString("--expose-gc");
 const gc = runInNewContext("gc") as () => void;
@@ -37,13 +39,21 @@ async function until(check: () => boolean, what: string, timeoutMs = 15_000): Pr
   }
 }
 
-function makeLink(
-  port: number,
-  outbox: MemoryOutbox,
-  settings: { maxUnackedBatches: number; maxBatchEvents: number },
-) {
+/** The real outgoing queue (agent/queue) in front of the real link, as in the agent. */
+function makeLink(port: number, settings: { maxUnackedBatches: number; maxBatchEvents: number }) {
   const registry = createRegistry({ defaultMetrics: false });
-  const link = new AgentLink({
+  const queueMetrics = createQueueMetrics(registry);
+  let link: AgentLink | undefined;
+  const outbox = new Outbox({
+    clock: systemClock,
+    metrics: queueMetrics,
+    maxEvents: 1_000_000,
+    maxBytes: QUEUE_BYTES,
+    maxBatchEvents: settings.maxBatchEvents,
+    flushIntervalMs: 50,
+    isLineIdle: () => link?.isIdle() ?? true,
+  });
+  link = new AgentLink({
     url: `ws://127.0.0.1:${port}/stream`,
     token: () => "tok",
     outbox,
@@ -63,16 +73,22 @@ function makeLink(
     backoff: new Backoff({ initialMs: 50, maxMs: 100 }),
   });
   link.start();
-  return { link, registry };
+  return { link, registry, outbox };
 }
 
-async function metric(registry: ReturnType<typeof createRegistry>, name: string): Promise<number> {
+async function metric(
+  registry: ReturnType<typeof createRegistry>,
+  name: string,
+  labels: Record<string, string> = {},
+): Promise<number> {
   const values = (await registry.getSingleMetric(name)?.get())?.values ?? [];
-  return values.reduce((n, v) => n + v.value, 0);
+  return values
+    .filter((v) => Object.entries(labels).every(([k, want]) => v.labels[k] === want))
+    .reduce((n, v) => n + v.value, 0);
 }
 
 /** Pushes n events in slices, yielding so the link can react as in production. */
-async function pushMany(outbox: MemoryOutbox, n: number): Promise<void> {
+async function pushMany(outbox: Outbox, n: number): Promise<void> {
   for (let i = 0; i < n; i++) {
     outbox.push(failureEvent(i, "node-a"));
     if (i % 5_000 === 4_999) await new Promise((r) => setImmediate(r));
@@ -104,8 +120,7 @@ describe("agent memory under a slow aggregator", () => {
       },
     });
     cleanup.push(() => server.close());
-    const outbox = new MemoryOutbox({ maxBytes: QUEUE_BYTES });
-    const { link, registry } = makeLink(server.port, outbox, { maxUnackedBatches: 8, maxBatchEvents: 500 });
+    const { link, registry, outbox } = makeLink(server.port, { maxUnackedBatches: 8, maxBatchEvents: 500 });
     cleanup.push(() => link.stop(50));
     await until(() => link.connected(), "connected");
 
@@ -114,14 +129,17 @@ describe("agent memory under a slow aggregator", () => {
     await until(() => received === 8 * 500, "the window of 8 batches in flight");
     const after = heapUsed();
 
+    const dropped = await metric(registry, "kernel_gossip_agent_events_dropped_total", {
+      cause: "queue_bytes",
+    });
     expect(await metric(registry, "kernel_gossip_agent_unacked_batches")).toBe(8);
     expect(outbox.bytes).toBeLessThanOrEqual(QUEUE_BYTES);
-    expect(outbox.size + 8 * 500 + outbox.dropped).toBe(200_000);
-    expect(outbox.dropped).toBeGreaterThan(150_000);
+    expect(outbox.size + 8 * 500 + dropped).toBe(200_000);
+    expect(dropped).toBeGreaterThan(150_000);
     // Held: the queue (2 MiB encoded, as JS objects several times that) and the window's frames.
     expect(after - before).toBeLessThan(QUEUE_BYTES * 8 + 16 * MiB);
     console.log(
-      `never-acking aggregator: heap +${((after - before) / MiB).toFixed(1)} MiB after 200k events; queue ${outbox.size} events / ${(outbox.bytes / MiB).toFixed(2)} MiB, dropped ${outbox.dropped}`,
+      `never-acking aggregator: heap +${((after - before) / MiB).toFixed(1)} MiB after 200k events; queue ${outbox.size} events / ${(outbox.bytes / MiB).toFixed(2)} MiB, dropped ${dropped}`,
     );
   });
 
@@ -137,8 +155,7 @@ describe("agent memory under a slow aggregator", () => {
     wss.on("connection", (_ws, req) => req.socket.pause()); // reads nothing, ever
     await new Promise((r) => wss.once("listening", r));
     const port = (wss.address() as { port: number }).port;
-    const outbox = new MemoryOutbox({ maxBytes: QUEUE_BYTES });
-    const { link, registry } = makeLink(port, outbox, { maxUnackedBatches: 10_000, maxBatchEvents: 1000 });
+    const { link, registry, outbox } = makeLink(port, { maxUnackedBatches: 10_000, maxBatchEvents: 1000 });
     cleanup.push(() => link.stop(50));
     await until(() => link.connected(), "connected");
 
@@ -148,12 +165,13 @@ describe("agent memory under a slow aggregator", () => {
     const after = heapUsed();
 
     const sent = await metric(registry, "kernel_gossip_agent_batches_sent_total");
+    const dropped = await metric(registry, "kernel_gossip_agent_events_dropped_total");
     expect(sent).toBeLessThan(200); // backpressure, not the 10,000-batch window, stopped it
-    expect(outbox.dropped).toBeGreaterThan(0);
+    expect(dropped).toBeGreaterThan(0);
     expect(outbox.bytes).toBeLessThanOrEqual(QUEUE_BYTES);
     expect(after - before).toBeLessThan(QUEUE_BYTES * 8 + sent * 300_000 + 16 * MiB);
     console.log(
-      `non-reading peer: ${sent} batches written before backpressure (high water ${HIGH_WATER_BYTES} bytes), heap +${((after - before) / MiB).toFixed(1)} MiB, dropped ${outbox.dropped}`,
+      `non-reading peer: ${sent} batches written before backpressure (high water ${HIGH_WATER_BYTES} bytes), heap +${((after - before) / MiB).toFixed(1)} MiB, dropped ${dropped}`,
     );
   });
 });
