@@ -5,10 +5,22 @@ import { collectDefaultMetrics, Registry } from "prom-client";
 
 export { Counter, Gauge, Histogram, Registry } from "prom-client";
 
+const MISNAMED_DEFAULT_GAUGES = [
+  "nodejs_active_handles_total",
+  "nodejs_active_requests_total",
+  "nodejs_active_resources_total",
+];
+
 export function createRegistry(options: { defaultMetrics?: boolean; labels?: Record<string, string> } = {}) {
   const registry = new Registry();
   if (options.labels) registry.setDefaultLabels(options.labels);
-  if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
+  if (options.defaultMetrics ?? true) {
+    collectDefaultMetrics({ register: registry });
+    // prom-client exports these three as gauges named *_total (promtool: "non-counter
+    // metrics should not have _total suffix"); the same figures stay available without the
+    // suffix (nodejs_active_handles, nodejs_active_requests, nodejs_active_resources).
+    for (const name of MISNAMED_DEFAULT_GAUGES) registry.removeSingleMetric(name);
+  }
   return registry;
 }
 
