@@ -134,6 +134,15 @@ describe("failure detector, per kubelet status sequence", () => {
     });
     const deleting = toPodFacts(podObject("p", c.spec, killed, { deletedAtMs: AT + 70_000 }), NODE);
     expect(detect(last, deleting, settings(["Error"]))).toEqual([]);
+    // Nor the status the kubelet writes when it lost track of the container.
+    const unknown = structuredClone(killed) as {
+      containerStatuses: { state: { terminated: Record<string, unknown> } }[];
+    };
+    Object.assign(unknown.containerStatuses[0]?.state.terminated ?? {}, {
+      reason: "ContainerStatusUnknown",
+      message: "The container could not be located when the pod was terminated",
+    });
+    expect(detect(last, toPodFacts(podObject("p", c.spec, unknown), NODE), settings(["Error"]))).toEqual([]);
   });
 
   it("on first sight reports a current crash loop but not an old OOM kill", () => {

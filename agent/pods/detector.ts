@@ -70,7 +70,10 @@ function termination(
 ): Occurrence | undefined {
   let reason: string;
   if (t.reason === "OOMKilled") reason = "OOMKilled";
-  else if (t.exitCode !== 0 && settings.extraReasons.has("Error")) reason = "Error";
+  // ContainerStatusUnknown (exit 137): the kubelet lost track of the container (pod deleted,
+  // node restarted) — nothing the application did.
+  else if (t.exitCode !== 0 && t.reason !== "ContainerStatusUnknown" && settings.extraReasons.has("Error"))
+    reason = "Error";
   else return undefined;
   const id = `${pod.uid}/${c.name}/${index}/${reason}`;
   return {
