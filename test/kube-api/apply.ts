@@ -4,6 +4,7 @@
  * managed fields and conflicts (managed.ts), then the common write path.
  */
 import { parse as parseYaml } from "yaml";
+import { pruneBuiltin } from "./builtin-fields.ts";
 import { serverSideApply } from "./managed.ts";
 import { type ResourceType, storageKey } from "./registry.ts";
 import { prune } from "./schema.ts";
@@ -40,16 +41,14 @@ export function applyPatch(
       `the name of the object (${cfg.metadata.name}) does not match the name on the URL (${name})`,
     );
   }
-  if (rt.crd?.schema) {
-    const probe = clone(cfg);
-    const dropped = prune(probe, rt.crd.schema);
-    if (dropped.length && o.fieldValidation === "Strict") {
-      throw badRequest(
-        `failed to create typed patch object (${apiVersionOf(rt.group, rt.version)}, Kind=${rt.kind}): .${dropped[0]}: field not declared in schema`,
-      );
-    }
-    cfg = probe;
+  const probe = clone(cfg);
+  const dropped = rt.crd?.schema ? prune(probe, rt.crd.schema) : pruneBuiltin(storageKey(rt), probe);
+  if (dropped.length && o.fieldValidation === "Strict") {
+    throw badRequest(
+      `failed to create typed patch object (${apiVersionOf(rt.group, rt.version)}, Kind=${rt.kind}): .${dropped[0]}: field not declared in schema`,
+    );
   }
+  cfg = probe;
   const scoped: KObj = clone(cfg);
   if (rt.statusSubresource && sub === "") delete scoped.status;
   if (sub === "status")

@@ -7,7 +7,7 @@
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type KubeApi, startKubeApi } from "./index.ts";
-import { kubectl } from "./testing.ts";
+import { kubectl, kubectlStream } from "./testing.ts";
 
 const FIXTURES = join(import.meta.dirname, "fixtures");
 const headers = (out: string) => (out.split("\n")[0] ?? "").trim().split(/\s{2,}/);
@@ -101,6 +101,31 @@ describe("kubectl get for a CRD with printer columns", () => {
     expect(top.stdout.replace(/\s+/g, " ")).toContain(
       "DESCRIPTION: KernelWhisper is what the kernel told us about one container of one workload.",
     );
+  });
+
+  it("streams CR changes to kubectl get -w with the printer columns", async () => {
+    const w = kubectlStream(api, ["get", "kw", "-n", "team-a", "-w"]);
+    try {
+      await w.waitFor(2);
+      await kubectl(api, [
+        "patch",
+        "kw",
+        "web-app-cputhrottling",
+        "-n",
+        "team-a",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        '{"status":{"severity":"warning"}}',
+      ]);
+      await w.waitFor(3);
+      expect(headers(w.lines[0] ?? "")[0]).toBe("NAME");
+      expect(w.lines[2]).toMatch(
+        /^web-app-cputhrottling\s+Deployment\/web\s+app\s+CPUThrottling\s+warning\s+3\s/,
+      );
+    } finally {
+      w.stop();
+    }
   });
 
   it("describes a CR", async () => {

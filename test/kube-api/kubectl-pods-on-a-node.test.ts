@@ -111,6 +111,16 @@ describe("kubectl with pods on nodes", () => {
     expect(ignored.stdout).toBe("pod/web-b patched (no change)\n");
   });
 
+  it("rejects unknown fields the way strict field validation does", async () => {
+    const typo = pod("typo", "node-a").replace("image:", "imagee:");
+    const r = await kubectl(api, ["apply", "-f", "-"], typo);
+    expect(r.code).not.toBe(0);
+    // kube-apiserver 1.32 prints exactly this for the same manifest
+    expect(r.stderr).toBe(
+      'Error from server (BadRequest): error when creating "STDIN": Pod in version "v1" cannot be handled as a Pod: strict decoding error: unknown field "spec.containers[0].imagee"\n',
+    );
+  });
+
   it("describes a pod", async () => {
     const r = await kubectl(api, ["describe", "pod", "web-a", "-n", "shop"]);
     expect(r.stderr).toBe("");

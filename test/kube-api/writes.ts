@@ -5,6 +5,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { applyPatch } from "./apply.ts";
+import { pruneBuiltin } from "./builtin-fields.ts";
 import { applyDefaults, initialStatus } from "./defaults.ts";
 import { recordUpdate, type WriteContext } from "./managed.ts";
 import { jsonPatch, mergePatch, strategicMergePatch } from "./patch.ts";
@@ -168,15 +169,15 @@ export class Writes {
     }
     const warnings: string[] = [];
     const errs: FieldError[] = [];
+    const dropped = rt.crd?.schema ? prune(next, rt.crd.schema) : pruneBuiltin(storageKey(rt), next);
+    if (dropped.length && o.fieldValidation === "Strict") {
+      const list = dropped.map((d) => `unknown field "${d}"`).join(", ");
+      throw badRequest(
+        `${rt.kind} in version "${rt.version}" cannot be handled as a ${rt.kind}: strict decoding error: ${list}`,
+      );
+    }
+    if (o.fieldValidation === "Warn") warnings.push(...dropped.map((d) => `unknown field "${d}"`));
     if (rt.crd?.schema) {
-      const dropped = prune(next, rt.crd.schema);
-      if (dropped.length && o.fieldValidation === "Strict") {
-        const list = dropped.map((d) => `unknown field "${d}"`).join(", ");
-        throw badRequest(
-          `${rt.kind} in version "${rt.version}" cannot be handled as a ${rt.kind}: strict decoding error: ${list}`,
-        );
-      }
-      if (o.fieldValidation === "Warn") warnings.push(...dropped.map((d) => `unknown field "${d}"`));
       applySchemaDefaults(next, rt.crd.schema);
       errs.push(...validateSchema(next, rt.crd.schema));
     } else applyDefaults(rt, next);
