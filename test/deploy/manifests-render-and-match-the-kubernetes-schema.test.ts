@@ -145,6 +145,20 @@ describe("kustomize renders schema-valid objects", () => {
     expect(schemaErrors(broken)).toEqual([
       "DaemonSet/broken: /spec/template/spec/containers/0/image must be string",
     ]);
+    const typo = {
+      apiVersion: "apps/v1",
+      kind: "DaemonSet",
+      metadata: { name: "typo" },
+      spec: {
+        selector: {},
+        template: {
+          spec: { containers: [{ name: "x", securityContext: { readOnlyRootFileSystem: true } }] },
+        },
+      },
+    };
+    expect(schemaErrors(typo)).toEqual([
+      "DaemonSet/typo: /spec/template/spec/containers/0/securityContext/readOnlyRootFileSystem is not a field of V1SecurityContext",
+    ]);
     expect(schemaErrors({ apiVersion: "example.com/v1", kind: "Thing", metadata: { name: "t" } })).toEqual([
       "Thing/t: no schema known for example.com/v1 Thing",
     ]);

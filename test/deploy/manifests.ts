@@ -23,6 +23,7 @@ import {
 import { PriorityClass } from "kubernetes-models/scheduling.k8s.io/v1";
 import { ConfigMap, Namespace, Service, ServiceAccount } from "kubernetes-models/v1";
 import { parseAllDocuments } from "yaml";
+import { unknownFields } from "./unknown-fields.ts";
 
 export const ROOT = resolve(import.meta.dirname, "../..");
 
@@ -69,7 +70,10 @@ const MODELS: readonly Model[] = [
 ];
 const BY_TYPE = new Map(MODELS.map((m) => [`${m.apiVersion}/${m.kind}`, m]));
 
-/** Schema violations of one object, as "Kind/name: path message" lines; [] when valid. */
+/**
+ * Schema violations of one object, as "Kind/name: path message" lines; [] when valid.
+ * JSON-schema validation (kubernetes-models) plus unknown fields (client-node's models).
+ */
 export function schemaErrors(object: KubeObject): string[] {
   const id = `${object.kind}/${object.metadata?.name}`;
   const model = BY_TYPE.get(`${object.apiVersion}/${object.kind}`);
@@ -77,7 +81,7 @@ export function schemaErrors(object: KubeObject): string[] {
   const Ctor = model as unknown as new (data: unknown) => { validate(): void };
   try {
     new Ctor(object).validate();
-    return [];
+    return unknownFields(object).map((e) => `${id}: ${e}`);
   } catch (err) {
     const errors = (err as { errors?: { instancePath: string; message?: string }[] }).errors;
     if (!errors) return [`${id}: ${(err as Error).message}`];
