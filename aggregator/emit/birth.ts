@@ -66,10 +66,15 @@ export class BirthCertificate {
     const steps = f.steps.slice(0, MAX_STEPS);
     const qos = ["Guaranteed", "Burstable", "BestEffort"].includes(f.pod.qosClass) ? f.pod.qosClass : "";
     const spec: KObj = {
-      cluster: f.enriched.cluster,
-      project: f.enriched.project,
-      workload: { ...f.enriched.workload },
-      pod: { name: f.pod.name, uid: f.pod.uid, node: f.pod.node, qosClass: qos },
+      cluster: f.enriched.cluster.slice(0, 253),
+      project: f.enriched.project.slice(0, 253),
+      workload: { kind: f.enriched.workload.kind.slice(0, 63), name: f.enriched.workload.name.slice(0, 253) },
+      pod: {
+        name: f.pod.name.slice(0, 253),
+        uid: f.pod.uid.slice(0, 64),
+        node: f.pod.node.slice(0, 253),
+        qosClass: qos,
+      },
       ready: f.ready,
       failureReason: f.failureReason.slice(0, 1024),
       totalMs: Math.max(0, Math.round(f.totalMs)),
@@ -82,7 +87,7 @@ export class BirthCertificate {
           durationMs: Math.max(0, Math.round(s.durationMs)),
         };
         if (s.atMs > 0) step.at = iso(s.atMs);
-        if (s.container) step.container = s.container;
+        if (s.container) step.container = s.container.slice(0, 253);
         return step;
       }),
       kernel: {

@@ -230,10 +230,13 @@ export class WhisperState {
       kind: this.kind,
       metadata: { name: this.name, namespace: this.namespace, labels },
       spec: {
-        cluster: this.identity.cluster,
-        project: this.identity.project,
-        workload: { kind: this.identity.workload.kind, name: this.identity.workload.name },
-        container: this.identity.container,
+        cluster: this.identity.cluster.slice(0, 253),
+        project: this.identity.project.slice(0, 253),
+        workload: {
+          kind: this.identity.workload.kind.slice(0, 63),
+          name: this.identity.workload.name.slice(0, 253),
+        },
+        container: this.identity.container.slice(0, 253),
         signal: this.identity.signal,
       },
     };
@@ -247,11 +250,11 @@ export class WhisperState {
       count: this.count,
       firstSeen: iso(this.firstSeenMs ?? this.lastSeenMs),
       lastSeen: iso(this.lastSeenMs),
-      node: this.node,
+      node: this.node.slice(0, 253),
       affectedPods: this.pods.map((p) => ({
-        name: p.name,
-        uid: p.uid,
-        node: p.node,
+        name: p.name.slice(0, 253),
+        uid: p.uid.slice(0, 64),
+        node: p.node.slice(0, 253),
         lastSeen: iso(p.lastSeenMs),
         count: p.count,
       })),

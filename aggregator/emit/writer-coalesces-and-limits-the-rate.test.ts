@@ -154,4 +154,28 @@ describe("CR writer", () => {
     expect(await Promise.all(all)).toEqual(Array(5).fill("written"));
     await writer.stop(0);
   });
+
+  it("an object the API server refuses (422) is answered as invalid, not retried forever", async () => {
+    const { clock, writer, metrics } = setup({ qps: 100, burst: 100, minIntervalMs: 0 });
+    const bogus = () =>
+      new WhisperState(
+        {
+          cluster: "c",
+          project: "p",
+          workload: { kind: "Deployment", name: "bogus" },
+          namespace: "w",
+          container: "app",
+          signal: "NotASignal" as "Error",
+        },
+        SETTINGS,
+      );
+    const a = writer.submit("KernelWhisper/w/bogus", bogus, (w) => w.record(occurrence(0.6, 1, clock.now())));
+    const b = writer.submit("KernelWhisper/w/bogus", bogus, (w) => w.record(occurrence(0.6, 1, clock.now())));
+    clock.advance(0);
+    expect(await Promise.all([a, b])).toEqual(["invalid", "invalid"]);
+    expect(writer.pending).toBe(0);
+    const invalid = (await metrics.crWrites.get()).values.find((v) => v.labels.outcome === "invalid");
+    expect(invalid?.value).toBe(1);
+    await writer.stop(0);
+  });
 });

@@ -288,8 +288,10 @@ export class CrWriter {
         { ...what, err: messageOf(err) },
         "the API server refused the object as invalid; it is dropped. Check that the installed CRDs (crds/) match this aggregator version",
       );
-      for (const w of taken) w.resolve("invalid");
-      entry.dirty = entry.waiters.length > 0;
+      // Everything waiting on this object is answered: retrying the same body cannot help.
+      for (const w of taken.concat(entry.waiters.splice(0))) w.resolve("invalid");
+      entry.dirty = false;
+      entry.escalate = false;
       return undefined;
     }
     entry.waiters.unshift(...taken);
