@@ -182,9 +182,35 @@ export function validateBuiltin(rt: ResourceType, obj: KObj, old: KObj | undefin
       if (!obj.spec?.maxReplicas) errs.push(required("spec.maxReplicas"));
       return errs;
     }
+    case "/events":
+      return validateEvent(obj);
+    case "coordination.k8s.io/leases": {
+      const d = obj.spec?.leaseDurationSeconds;
+      return d !== undefined && d <= 0
+        ? [invalidValue("spec.leaseDurationSeconds", d, "must be greater than 0")]
+        : [];
+    }
     default:
       return [];
   }
+}
+
+/** legacyValidateEvent: core/v1 Events, new-style (eventTime) ones need their reporter. */
+function validateEvent(e: KObj): FieldError[] {
+  const errs: FieldError[] = [];
+  const ns = e.metadata?.namespace ?? "";
+  const objNs = e.involvedObject?.namespace ?? "";
+  const mismatch = invalidValue("involvedObject.namespace", objNs, "does not match event.namespace");
+  if (!e.eventTime) {
+    if (objNs ? objNs !== ns : ns !== "" && ns !== "default") errs.push(mismatch);
+    return errs;
+  }
+  if (!objNs && ns !== "default" && ns !== "kube-system") errs.push(mismatch);
+  if (!e.reportingComponent) errs.push(required("reportingComponent"));
+  if (!e.reportingInstance) errs.push(required("reportingInstance"));
+  if (!e.action) errs.push(required("action"));
+  if (!e.reason) errs.push(required("reason"));
+  return errs;
 }
 
 function podSpecUpdateAllowed(a: KObj | undefined, b: KObj | undefined): boolean {

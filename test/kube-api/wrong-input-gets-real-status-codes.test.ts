@@ -117,6 +117,44 @@ describe("errors like kube-apiserver", () => {
     );
   });
 
+  it("422 for an Event whose involvedObject is in another namespace, or a new-style Event without its reporter", async () => {
+    const ev = (extra: Record<string, unknown>) => ({
+      apiVersion: "v1",
+      kind: "Event",
+      metadata: { name: "p.1" },
+      involvedObject: { kind: "Pod", name: "p", namespace: "e" },
+      reason: "OOMKilled",
+      message: "m",
+      type: "Warning",
+      ...extra,
+    });
+    const other = await call(api, "POST", "/api/v1/namespaces/e/events", {
+      body: ev({ involvedObject: { kind: "Pod", name: "p", namespace: "x" } }),
+    });
+    expect(other.status).toBe(422);
+    expect(other.json.message).toBe(
+      'Event "p.1" is invalid: involvedObject.namespace: Invalid value: "x": does not match event.namespace',
+    );
+    const micro = await call(api, "POST", "/api/v1/namespaces/e/events", {
+      body: ev({ eventTime: "2024-01-01T00:00:00.000000Z" }),
+    });
+    expect(micro.status).toBe(422);
+    expect(micro.json.details.causes.map((c: { field: string }) => c.field)).toEqual([
+      "reportingComponent",
+      "reportingInstance",
+      "action",
+    ]);
+    const ok = await call(api, "POST", "/api/v1/namespaces/e/events", {
+      body: ev({
+        eventTime: "2024-01-01T00:00:00.000000Z",
+        reportingComponent: "kernel-gossip",
+        reportingInstance: "aggregator-0",
+        action: "Observed",
+      }),
+    });
+    expect(ok.status).toBe(201);
+  });
+
   it("415 UnsupportedMediaType for strategic merge patch on a custom resource or an unknown patch type", async () => {
     const r = await call(api, "PATCH", "/api/v1/namespaces/e/configmaps/dup", {
       body: {},
