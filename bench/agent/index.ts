@@ -28,7 +28,7 @@ export async function run({ quick }: BenchOptions): Promise<BenchCaseResult> {
   let wss: WebSocketServer | undefined;
   let ticker: ReturnType<typeof setInterval> | undefined;
   try {
-    kube = await startBenchKube();
+    kube = await startBenchKube(tmp.path);
     const node = await simulateNode(kube, tmp.path, {
       node: NODE,
       pods: 110,

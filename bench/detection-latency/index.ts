@@ -37,7 +37,7 @@ export async function run({ quick }: BenchOptions): Promise<BenchCaseResult> {
   const stops: (() => void)[] = [];
   let kube: BenchKube | undefined;
   try {
-    kube = await startBenchKube();
+    kube = await startBenchKube(tmp.path);
     const node = await simulateNode(kube, tmp.path, {
       node: NODE,
       pods: trials + WARMUP,

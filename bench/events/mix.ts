@@ -182,7 +182,7 @@ export function mixEvents(count: number, options: MixOptions & { nowMs?: number 
       events.push({
         ...base,
         container: "",
-        id: `${pod.ref.uid}/birth`,
+        id: `${pod.ref.uid}/birth/${i}`,
         birth: {
           steps,
           totalMs: 9_000,

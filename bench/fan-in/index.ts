@@ -35,7 +35,7 @@ export async function run({ quick }: BenchOptions): Promise<BenchCaseResult> {
   const children: Child[] = [];
   let kube: BenchKube | undefined;
   try {
-    kube = await startBenchKube();
+    kube = await startBenchKube(tmp.path);
     const aggregator = await startAggregator({
       logDir: tmp.path,
       kubeconfig: kube.api.kubeconfigPath,
