@@ -50,7 +50,9 @@ function top(map: Map<string, number>, total: number, n: number, unit: (v: numbe
 export function summarizeCpu(profile: CpuProfile, n = 25): string {
   const byId = new Map(profile.nodes.map((node) => [node.id, node]));
   const self = new Map<number, number>();
-  profile.samples.forEach((id, i) => self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)));
+  profile.samples.forEach((id, i) => {
+    self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0));
+  });
   const byFn = new Map<string, number>();
   const byFile = new Map<string, number>();
   let total = 0;
