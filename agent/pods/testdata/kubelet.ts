@@ -2,6 +2,17 @@
 // RFC 3339 second-precision timestamps, `containerd://<64 hex>` ids, the kubelet's own
 // reason and message strings). Used by the detector table and the API-server tests, which
 // PATCH these exact objects into /status with kubectl.
+//
+// Shapes checked against the kubelet (pkg/kubelet/kubelet_pods.go convertToAPIContainerStatuses,
+// pkg/kubelet/kuberuntime/kuberuntime_container.go):
+//  - restartCount comes from the runtime's per-instance annotation: while a container waits
+//    in CrashLoopBackOff, restartCount is that of the dead instance shown in lastState; the
+//    restarted instance has restartCount + 1 and the dead one stays in lastState;
+//  - the back-off message is `back-off <Go duration> restarting failed container=<c> pod=<name>_<ns>(<uid>)`
+//    ("Back-off …" before Kubernetes 1.24);
+//  - a container the kubelet lost track of is `terminated{reason: ContainerStatusUnknown, exitCode: 137}`;
+//  - an eviction is pod-level: phase Failed, reason Evicted, "The node was low on resource: …",
+//    with a DisruptionTarget condition (reason TerminationByKubelet) since 1.26.
 import { createHash } from "node:crypto";
 
 export type Json = Record<string, unknown>;
