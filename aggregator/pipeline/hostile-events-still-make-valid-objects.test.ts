@@ -64,7 +64,7 @@ describe("hostile events still make valid objects", () => {
       failureReason: "r".repeat(5000),
       steps: Array.from({ length: 200 }, (_, i) => ({
         name: `step-${"s".repeat(200)}`,
-        actor: 99,
+        actor: 99 as number,
         durationMs: i,
       })),
     };
