@@ -14,6 +14,8 @@ export interface TokenSpec {
   /** audiences the token was issued for; unset = the API server's own audiences */
   audiences?: string[];
   extra?: Record<string, string[]>;
+  /** like a projected token bound to a pod: invalid once that pod (same uid) is gone */
+  boundPod?: { namespace: string; name: string; uid: string };
 }
 
 /** The audiences kube-apiserver uses when a TokenReview names none. */
@@ -27,6 +29,8 @@ export interface ServiceAccountTokenOptions {
   podUid: string;
   nodeName: string;
   audiences?: string[];
+  /** verify the pod binding on TokenReview like the real token authenticator (default false) */
+  bindToPod?: boolean;
 }
 
 /** A projected, pod-bound service-account token's identity. */
@@ -43,15 +47,22 @@ export function serviceAccountToken(o: ServiceAccountTokenOptions): TokenSpec {
       "authentication.kubernetes.io/pod-name": [o.podName],
       "authentication.kubernetes.io/pod-uid": [o.podUid],
     },
+    ...(o.bindToPod ? { boundPod: { namespace: o.namespace, name: o.podName, uid: o.podUid } } : {}),
   };
 }
+
+/** Finds a pod by namespace and name (the store), for bound tokens. */
+export type PodLookup = (namespace: string, name: string) => KObj | undefined;
 
 export class Authenticator {
   private readonly tokens = new Map<string, TokenSpec>();
   readonly adminToken: string;
 
-  constructor(tokens: TokenSpec[], adminToken: string) {
+  private readonly podLookup: PodLookup;
+
+  constructor(tokens: TokenSpec[], adminToken: string, podLookup: PodLookup = () => undefined) {
     this.adminToken = adminToken;
+    this.podLookup = podLookup;
     this.tokens.set(adminToken, {
       token: adminToken,
       username: "kube-api-admin",
@@ -86,6 +97,18 @@ export class Authenticator {
     if (!t) {
       out.status = { user: {}, error: "[invalid bearer token, token lookup failed]" };
       return out;
+    }
+    if (t.boundPod) {
+      const pod = this.podLookup(t.boundPod.namespace, t.boundPod.name);
+      const why = !pod
+        ? "service account token has been invalidated"
+        : pod.metadata.uid !== t.boundPod.uid
+          ? `pod UID (${pod.metadata.uid}) does not match service account pod ref UID (${t.boundPod.uid})`
+          : undefined;
+      if (why) {
+        out.status = { user: {}, error: `[invalid bearer token, ${why}]` };
+        return out;
+      }
     }
     const has = t.audiences ?? API_AUDIENCES;
     const common = wanted.filter((a) => has.includes(a));

@@ -66,7 +66,7 @@ export async function startKubeApi(o: KubeApiOptions = {}): Promise<KubeApi> {
   const registry = new Registry();
   const crds = new Crds(store, registry, clock);
   const adminToken = `admin-${randomBytes(16).toString("hex")}`;
-  const auth = new Authenticator(o.tokens ?? [], adminToken);
+  const auth = new Authenticator(o.tokens ?? [], adminToken, (ns, name) => store.get("/pods", ns, name));
   const faults = new Faults(() => {
     store.compact();
     return { rv: store.rv };

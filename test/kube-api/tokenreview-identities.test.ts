@@ -71,6 +71,38 @@ describe("TokenReview", () => {
     });
   });
 
+  it("a token bound to its pod is invalidated when the pod goes away", async () => {
+    const bound = serviceAccountToken({
+      token: "bound",
+      namespace: "default",
+      name: "agent",
+      podName: "agent-y",
+      podUid: "will-differ",
+      nodeName: "node-b",
+      audiences: ["kernel-gossip"],
+      bindToPod: true,
+    });
+    api.addToken(bound);
+    expect((await review(api, "bound", ["kernel-gossip"])).json.status.error).toBe(
+      "[invalid bearer token, service account token has been invalidated]",
+    );
+    const pod = await call(api, "POST", "/api/v1/namespaces/default/pods", {
+      body: {
+        apiVersion: "v1",
+        kind: "Pod",
+        metadata: { name: "agent-y" },
+        spec: { containers: [{ name: "a", image: "x:1" }] },
+      },
+    });
+    api.addToken({
+      ...bound,
+      boundPod: { namespace: "default", name: "agent-y", uid: pod.json.metadata.uid },
+    });
+    expect((await review(api, "bound", ["kernel-gossip"])).json.status.authenticated).toBe(true);
+    await call(api, "DELETE", "/api/v1/namespaces/default/pods/agent-y");
+    expect((await review(api, "bound", ["kernel-gossip"])).json.status.authenticated).toBeUndefined();
+  });
+
   it("configured tokens also authenticate API requests", async () => {
     expect((await call(api, "GET", "/api/v1/namespaces", { token: "static" })).status).toBe(200);
   });
