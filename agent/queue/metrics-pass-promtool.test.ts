@@ -20,7 +20,14 @@ describe("agent pod and queue metrics", () => {
     pods.observeWatch({ lastEventAgeSeconds: () => 2.5, podCount: () => 17 });
     pods.watchRestarts.inc({ cause: "stale" });
     pods.births.inc({ outcome: "ready" });
-    const outbox = new Outbox({ clock, metrics: queue, maxEvents: 1, maxBytes: 1 << 20, maxBatchEvents: 10, flushIntervalMs: 250 });
+    const outbox = new Outbox({
+      clock,
+      metrics: queue,
+      maxEvents: 1,
+      maxBytes: 1 << 20,
+      maxBatchEvents: 10,
+      flushIntervalMs: 250,
+    });
     const dedup = new Deduplicator({ next: outbox, clock, metrics: queue, cooldownMs: 60_000, maxKeys: 1 });
     const pod = { uid: "u", namespace: "shop", name: "cart" };
     dedup.emit({ id: "a", pod, container: "app", count: 1, failure: { reason: "OOMKilled" } });
@@ -36,5 +43,15 @@ describe("agent pod and queue metrics", () => {
     expect(check.stdout + check.stderr).toBe("");
     expect(check.status).toBe(0);
     outbox.close();
+  });
+});
+
+describe("the dropped-events counter", () => {
+  it("is shared with the link whichever registers first", async () => {
+    const { createLinkMetrics } = await import("../link/metrics.ts");
+    const registry = createRegistry({ defaultMetrics: false });
+    const link = createLinkMetrics(registry);
+    const queue = createQueueMetrics(registry);
+    expect(queue.dropped).toBe(link.eventsDropped);
   });
 });

@@ -14,6 +14,8 @@ export interface QueueLevel {
   readonly bytes: number;
 }
 
+const DROPPED = "kernel_gossip_agent_events_dropped_total";
+
 export function createQueueMetrics(registry: Registry) {
   let level: QueueLevel | undefined;
   return {
@@ -34,12 +36,16 @@ export function createQueueMetrics(registry: Registry) {
       help: "Keys evicted from the full dedup cache before their cooldown ended (raise --dedup-max-keys if this grows).",
       registers: [registry],
     }),
-    dropped: new Counter({
-      name: "kernel_gossip_agent_events_dropped_total",
-      help: "Events dropped before delivery, by type and cause (queue_full, queue_bytes, unacked_overflow, rejected, shutdown).",
-      labelNames: ["type", "cause"] as const,
-      registers: [registry],
-    }),
+    // Shared with the link (agent/link/metrics.ts), which counts rejected/shutdown drops on
+    // it: whichever registers it first creates it, the other reuses it.
+    dropped:
+      (registry.getSingleMetric(DROPPED) as Counter<"type" | "cause"> | undefined) ??
+      new Counter({
+        name: DROPPED,
+        help: "Events dropped before delivery, by type and cause (queue_full, queue_bytes, unacked_overflow, rejected, shutdown).",
+        labelNames: ["type", "cause"] as const,
+        registers: [registry],
+      }),
     queueEvents: new Gauge({
       name: "kernel_gossip_agent_queue_events",
       help: "Events waiting in the outgoing queue.",
