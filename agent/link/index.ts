@@ -119,7 +119,7 @@ export class AgentLink {
     const { clock } = this.#deps;
     this.#stopping = true;
     this.#pump();
-    if (!this.#isDrained()) {
+    if (!this.#isDrained() && deadlineMs > 0) {
       await new Promise<void>((resolve) => {
         const deadline = clock.setTimeout(resolve, deadlineMs);
         this.#drained = () => {

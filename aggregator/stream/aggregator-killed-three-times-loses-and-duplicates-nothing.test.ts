@@ -110,4 +110,4 @@ it("10,000 events from two agents all land exactly once while the aggregator is 
   const results = await Promise.all(agents.map((a) => a.link.stop(1_000)));
   expect(results.reduce((n, r) => n + r.delivered, 0)).toBe(10_000);
   expect(results.every((r) => r.undelivered === 0)).toBe(true);
-});
+}, 60_000);

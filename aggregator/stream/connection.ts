@@ -36,6 +36,8 @@ export interface ConnectionInfo {
 
 /** Batches in flight per connection before the server stops reading from it. */
 const MAX_IN_FLIGHT = 64;
+/** After a Reject, how long batches already being written may take to be acked before the close. */
+const DRAIN_BEFORE_CLOSE_MS = 10_000;
 
 export class AgentConnection {
   readonly info: ConnectionInfo;
@@ -44,7 +46,12 @@ export class AgentConnection {
   #ws: WebSocket;
   #frames: FrameHandler;
   #inFlight = 0;
+  /** No more frames are processed (after a Reject, a failure or shutdown). */
   #closing = false;
+  /** No more acks either (shutdown, or a failed batch): in-flight batches are resent. */
+  #silenced = false;
+  /** Close code waiting for in-flight batches to be acked first. */
+  #closeWhenDrained: { code: number; reason: string } | undefined;
   #deps: ConnectionDeps;
   #log: Logger;
 
@@ -85,11 +92,13 @@ export class AgentConnection {
 
   terminate(): void {
     this.#closing = true;
+    this.#silenced = true;
     this.#ws.terminate();
   }
 
   /** Server shutdown: Reject KG_SHUTTING_DOWN, then close; in-flight batches are never acked. */
   shutdown(): void {
+    this.#silenced = true;
     this.reject("KG_SHUTTING_DOWN", "replica is stopping; reconnect to another one");
   }
 
@@ -103,9 +112,19 @@ export class AgentConnection {
       `rejected agent frame: ${detail}`,
     );
     const message = `${ERRORS[code].message}: ${detail}`;
+    // Batches already being written are still acked before the close (unless shutting down),
+    // so one refused batch does not make the agent resend the good ones around it.
     this.#send({ reject: { code, message, seq: seq ?? 0 } }, () => {
-      if (this.#ws.readyState === this.#ws.OPEN) this.#ws.close(ERRORS[code].closeCode, code);
+      this.#closeWhenDrained = { code: ERRORS[code].closeCode, reason: code };
+      if (this.#inFlight === 0 || this.#silenced) this.#closeNow();
+      else setTimeout(() => this.#closeNow(), DRAIN_BEFORE_CLOSE_MS).unref();
     });
+  }
+
+  #closeNow(): void {
+    const pending = this.#closeWhenDrained;
+    this.#closeWhenDrained = undefined;
+    if (pending && this.#ws.readyState === this.#ws.OPEN) this.#ws.close(pending.code, pending.reason);
   }
 
   #onFrame(data: Uint8Array, isBinary: boolean): void {
@@ -157,7 +176,7 @@ export class AgentConnection {
     };
     try {
       const { dropped } = await this.#deps.handler.handleBatch(ctx, events);
-      if (this.#closing) return; // shutting down: not acked, the agent resends elsewhere
+      if (this.#silenced) return; // shutting down or failed: not acked, the agent resends
       this.#send({ ack: { seq, dropped } });
       this.#deps.metrics.batchDuration.observe((this.#deps.clock.monotonic() - started) / 1000);
     } catch (err) {
@@ -166,13 +185,13 @@ export class AgentConnection {
         { err, seq, events: events.length, node: ctx.node },
         "handling a batch failed; not acknowledged, closing the connection so the agent resends it",
       );
-      if (!this.#closing) {
-        this.#closing = true;
-        this.#ws.close(1011, "batch handling failed; resend");
-      }
+      this.#closing = true;
+      this.#silenced = true;
+      if (this.#ws.readyState === this.#ws.OPEN) this.#ws.close(1011, "batch handling failed; resend");
     } finally {
       this.#inFlight--;
       if (this.#inFlight < MAX_IN_FLIGHT && this.#ws.isPaused) this.#ws.resume();
+      if (this.#inFlight === 0 && this.#closeWhenDrained) this.#closeNow();
     }
   }
 
@@ -182,10 +201,11 @@ export class AgentConnection {
     const code: ErrorCode =
       err.code === "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH" ? "KG_FRAME_TOO_LARGE" : "KG_FRAME_MALFORMED";
     if (!err.code?.startsWith("WS_ERR_")) {
-      this.#log.warn({ err, node: this.info.node }, "agent socket error");
+      this.#log.debug({ err, node: this.info.node }, "agent socket error (the close is logged)");
       return;
     }
     this.#closing = true;
+    this.#silenced = true;
     this.#deps.metrics.rejects.inc({ code });
     this.#deps.metrics.framesReceived.inc({ type: "invalid" });
     this.#log.warn(
