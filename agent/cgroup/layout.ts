@@ -5,10 +5,11 @@
 //   `cpu,cpuacct` mount (usually with `cpu` and `cpuacct` symlinks to it) or separate
 //   `cpu` and `cpuacct` mounts; both are handled. A hybrid host (v1 controllers plus an
 //   empty `unified` mount) is v1 for our purposes: the controllers are in v1.
-// The driver is read from the tree: `kubepods.slice` → systemd, `kubepods` → cgroupfs.
+// The driver is read from the tree: `kubepods.slice` → systemd, `kubepods` → cgroupfs (also
+// under kind's kubelet --cgroup-root=/kubelet: `kubelet.slice/kubelet-kubepods.slice`, `kubelet/kubepods`).
 import { stat } from "node:fs/promises";
 import { join } from "node:path";
-import type { CgroupDriver } from "./paths.ts";
+import { type CgroupDriver, cgroupfsPath, systemdPath } from "./paths.ts";
 
 export interface CgroupHierarchies {
   /** cpu.stat and the CFS limit. */
@@ -25,6 +26,8 @@ export interface CgroupLayout {
   root: string;
   /** Absolute directories of the hierarchies found (v2: all equal to root). */
   hierarchies: CgroupHierarchies;
+  /** The kubelet's --cgroup-root in parts: [] (the default "/") or ["kubelet"] (kind). */
+  kubeletRoot: string[];
   /** "v2/systemd", "v1/cgroupfs", ... for logs and Hello.cgroup_layout. */
   description: string;
 }
@@ -54,11 +57,20 @@ async function firstDir(root: string, names: readonly string[]): Promise<string 
   return undefined;
 }
 
-async function driverOf(hierarchy: string | undefined): Promise<CgroupDriver> {
-  if (hierarchy === undefined) return "unknown";
-  if (await isDir(join(hierarchy, "kubepods.slice"))) return "systemd";
-  if (await isDir(join(hierarchy, "kubepods"))) return "cgroupfs";
-  return "unknown";
+/** kubelet --cgroup-root values looked for: the default, and kind's "/kubelet". */
+const KUBELET_ROOTS: readonly string[][] = [[], ["kubelet"]];
+
+async function driverOf(
+  hierarchy: string | undefined,
+): Promise<{ driver: CgroupDriver; kubeletRoot: string[] }> {
+  if (hierarchy !== undefined) {
+    for (const root of KUBELET_ROOTS) {
+      const parts = [...root, "kubepods"];
+      if (await isDir(join(hierarchy, systemdPath(parts)))) return { driver: "systemd", kubeletRoot: root };
+      if (await isDir(join(hierarchy, cgroupfsPath(parts)))) return { driver: "cgroupfs", kubeletRoot: root };
+    }
+  }
+  return { driver: "unknown", kubeletRoot: [] };
 }
 
 /**
@@ -67,11 +79,12 @@ async function driverOf(hierarchy: string | undefined): Promise<CgroupDriver> {
  */
 export async function detectLayout(root: string): Promise<CgroupLayout> {
   if (await exists(join(root, "cgroup.controllers"))) {
-    const driver = await driverOf(root);
+    const { driver, kubeletRoot } = await driverOf(root);
     return {
       version: 2,
       driver,
       root,
+      kubeletRoot,
       hierarchies: { cpu: root, cpuacct: root, memory: root, pids: root },
       description: `v2/${driver}`,
     };
@@ -87,6 +100,6 @@ export async function detectLayout(root: string): Promise<CgroupLayout> {
       `no cgroup filesystem found at ${root}: expected cgroup.controllers (cgroup v2) or cpu/ and memory/ mounts (cgroup v1); set CGROUP_ROOT to where the host's /sys/fs/cgroup is mounted`,
     );
   }
-  const driver = await driverOf(hierarchies.cpu ?? hierarchies.memory);
-  return { version: 1, driver, root, hierarchies, description: `v1/${driver}` };
+  const { driver, kubeletRoot } = await driverOf(hierarchies.cpu ?? hierarchies.memory);
+  return { version: 1, driver, root, kubeletRoot, hierarchies, description: `v1/${driver}` };
 }

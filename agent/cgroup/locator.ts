@@ -39,7 +39,12 @@ export class CgroupLocator {
     if (cached) return cached;
     const failedAt = this.#missing.get(pod.uid);
     if (failedAt !== undefined && scan - failedAt < RETRY_MISSING_POD_SCANS) return undefined;
-    for (const dir of podDirCandidates(pod.uid, pod.qosClass, this.#layout.driver)) {
+    for (const dir of podDirCandidates(
+      pod.uid,
+      pod.qosClass,
+      this.#layout.driver,
+      this.#layout.kubeletRoot,
+    )) {
       const containers = await this.#list(dir);
       if (containers) {
         const entry = { dir, containers, listedAt: scan };

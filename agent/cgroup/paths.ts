@@ -18,14 +18,37 @@ import type { QosClass } from "../types.ts";
 
 export type CgroupDriver = "cgroupfs" | "systemd" | "unknown";
 
-/** Candidate pod directories relative to a hierarchy root, the detected driver's first. */
-export function podDirCandidates(uid: string, qos: QosClass, driver: CgroupDriver): string[] {
-  const cgroupfs = qos === "Guaranteed" ? `kubepods/pod${uid}` : `kubepods/${qos.toLowerCase()}/pod${uid}`;
-  const slice = uid.replaceAll("-", "_");
-  const systemd =
-    qos === "Guaranteed"
-      ? `kubepods.slice/kubepods-pod${slice}.slice`
-      : `kubepods.slice/kubepods-${qos.toLowerCase()}.slice/kubepods-${qos.toLowerCase()}-pod${slice}.slice`;
+/** kubelet cgroup name parts ("kubepods", "burstable", "pod<uid>") as cgroupfs directories. */
+export const cgroupfsPath = (parts: readonly string[]): string => parts.join("/");
+
+/**
+ * The same parts as the systemd driver lays them out: every level a slice named by the
+ * "-"-joined path so far, with "-" inside a part escaped to "_" (kubelet
+ * ConvertCgroupNameToSystemd): kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod<uid_>.slice.
+ */
+export function systemdPath(parts: readonly string[]): string {
+  const escaped = parts.map((p) => p.replaceAll("-", "_"));
+  return escaped.map((_, i) => `${escaped.slice(0, i + 1).join("-")}.slice`).join("/");
+}
+
+/**
+ * Candidate pod directories relative to a hierarchy root, the detected driver's first.
+ * `kubeletRoot` is the kubelet's --cgroup-root split in parts ([] by default, ["kubelet"] on kind).
+ */
+export function podDirCandidates(
+  uid: string,
+  qos: QosClass,
+  driver: CgroupDriver,
+  kubeletRoot: readonly string[] = [],
+): string[] {
+  const parts = [
+    ...kubeletRoot,
+    "kubepods",
+    ...(qos === "Guaranteed" ? [] : [qos.toLowerCase()]),
+    `pod${uid}`,
+  ];
+  const cgroupfs = cgroupfsPath(parts);
+  const systemd = systemdPath(parts);
   return driver === "systemd" ? [systemd, cgroupfs] : [cgroupfs, systemd];
 }
 

@@ -142,6 +142,11 @@ describe("on this machine's kernel (cgroup v1)", () => {
         );
         await writeFile(join(cpuDir, "cpu.cfs_period_us"), "100000");
         await writeFile(join(cpuDir, "cpu.cfs_quota_us"), "10000");
+        // Like the kubelet (which gives kubepods the node's allocatable CPU as shares), make sure a
+        // busy shared machine cannot starve the test below its quota: the quota must be the limit.
+        for (const dir of created.filter((d) => d.startsWith(join(ROOT, "cpu/")))) {
+          await writeFile(join(dir, "cpu.shares"), "262144");
+        }
         const busy = spawn("sh", ["-c", "while :; do :; done"], { stdio: "ignore" });
         children.push(busy);
         await writeFile(join(cpuDir, "cgroup.procs"), String(busy.pid));
@@ -152,19 +157,27 @@ describe("on this machine's kernel (cgroup v1)", () => {
         expect(layout).toMatchObject({ version: 1, driver: "cgroupfs" });
         await sleep(300); // let the first periods pass under the quota
         const before = kernelCpuStat(cpuDir);
+        const usageBefore = Number(readFileSync(join(acctDir, "cpuacct.usage"), "utf8"));
+        const t0 = performance.now();
         expect(await s.scanOnce()).toMatchObject({ containers: 1, readErrors: 0 });
         await sleep(5_000);
         expect(await s.scanOnce()).toMatchObject({ containers: 1, readErrors: 0 });
         const after = kernelCpuStat(cpuDir);
+        const kernelCores =
+          (Number(readFileSync(join(acctDir, "cpuacct.usage"), "utf8")) - usageBefore) /
+          1e6 /
+          (performance.now() - t0);
 
         const kernelRatio = (after.throttled - before.throttled) / (after.periods - before.periods);
         const open = sink.events.find((e) => e.throttle?.state === ThrottleState.THROTTLE_STATE_OPEN);
         expect(open, "a 0.1-CPU busy loop is throttled above the 25 % threshold").toBeDefined();
         const t = open?.throttle;
         console.info(
-          `real throttling: kernel ratio ${kernelRatio.toFixed(4)}, reported ${t?.throttledRatio?.toFixed(4)}, cores used ${t?.coresUsed?.toFixed(4)} (limit ${t?.limitCores})`,
+          `real throttling: kernel ratio ${kernelRatio.toFixed(4)}, reported ${t?.throttledRatio?.toFixed(4)}; kernel cores ${kernelCores.toFixed(4)}, reported ${t?.coresUsed?.toFixed(4)} (limit ${t?.limitCores})`,
         );
         expect(Math.abs((t?.throttledRatio ?? -1) - kernelRatio)).toBeLessThanOrEqual(0.02);
+        // The sensor agrees with cpuacct.usage over the same window, and the quota held usage at 0.1.
+        expect(Math.abs((t?.coresUsed ?? 0) - kernelCores)).toBeLessThanOrEqual(0.1 * kernelCores);
         expect(t?.coresUsed).toBeGreaterThanOrEqual(0.09);
         expect(t?.coresUsed).toBeLessThanOrEqual(0.11);
         expect(t?.limitCores).toBeCloseTo(0.1, 9);
