@@ -76,7 +76,6 @@ export class BirthCertificate {
         qosClass: qos,
       },
       ready: f.ready,
-      failureReason: f.failureReason.slice(0, 1024),
       totalMs: Math.max(0, Math.round(f.totalMs)),
       duration: humanDuration(Math.max(0, f.totalMs)),
       slowestPhase: slowestPhase(steps).slice(0, 512),
@@ -98,6 +97,7 @@ export class BirthCertificate {
       },
     };
     if (f.createdAtMs > 0) spec.createdAt = iso(f.createdAtMs);
+    if (f.failureReason) spec.failureReason = f.failureReason.slice(0, 1024);
     return {
       apiVersion: API_VERSION,
       kind: this.kind,
