@@ -144,11 +144,18 @@ export class Deletes {
   collectGarbage(): void {
     let changed = false;
     const all = [...this.store.everything()];
+    const orphaningOwners = new Set(
+      all
+        .filter(
+          ({ obj }) => obj.metadata.deletionTimestamp && (obj.metadata.finalizers ?? []).includes(ORPHAN),
+        )
+        .map(({ obj }) => obj.metadata.uid),
+    );
     for (const { key, obj } of all) {
       const refs: KObj[] = obj.metadata.ownerReferences ?? [];
       if (refs.length === 0) continue;
       const live = refs.filter((r) => this.store.existsUid(r.uid));
-      const orphaning = live.filter((r) => this.ownerFinalizer(r.uid) === ORPHAN);
+      const orphaning = live.filter((r) => orphaningOwners.has(r.uid));
       if (live.length === 0) {
         this.store.remove(key, obj.metadata.namespace, obj.metadata.name);
         changed = true;
@@ -186,15 +193,5 @@ export class Deletes {
       changed = true;
     }
     if (changed) this.scheduleGc();
-  }
-
-  private ownerFinalizer(uid: string): string | undefined {
-    for (const { obj } of this.store.everything()) {
-      if (obj.metadata.uid === uid && obj.metadata.deletionTimestamp) {
-        const f: string[] = obj.metadata.finalizers ?? [];
-        if (f.includes(ORPHAN)) return ORPHAN;
-      }
-    }
-    return undefined;
   }
 }

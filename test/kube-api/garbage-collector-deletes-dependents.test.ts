@@ -92,6 +92,21 @@ describe("garbage collection", () => {
     expect(rs?.metadata.ownerReferences).toBeUndefined();
   });
 
+  it("collects an object created with an owner that does not exist", async () => {
+    const r = await call(api, "POST", "/api/v1/namespaces/gc/configmaps", {
+      body: {
+        apiVersion: "v1",
+        kind: "ConfigMap",
+        metadata: {
+          name: "stray",
+          ownerReferences: [{ apiVersion: "v1", kind: "Pod", name: "gone", uid: "no-such-uid" }],
+        },
+      },
+    });
+    expect(r.status).toBe(201);
+    await eventually(() => !api.store.get("", "configmaps", "gc", "stray"));
+  });
+
   it("finalizers hold an object until an update removes the last one", async () => {
     const path = "/api/v1/namespaces/gc/configmaps";
     await call(api, "POST", path, {

@@ -87,6 +87,8 @@ export async function startKubeApi(o: KubeApiOptions = {}): Promise<KubeApi> {
     },
     afterWrite(rt, obj) {
       if (isCrd(rt)) crds.established(obj);
+      // like the real GC, dependents of owners that do not exist (any more) are collected
+      if (obj.metadata.ownerReferences?.length) deletes.scheduleGc();
     },
     finalize(rt, obj) {
       if (isCrd(rt)) crds.remove(obj);
