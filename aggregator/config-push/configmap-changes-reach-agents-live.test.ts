@@ -113,4 +113,36 @@ describe("agent ConfigMap watch", () => {
     await until(() => source.current()?.version === "", "deletion pushed");
     expect(pushed.at(-1)).toEqual({ version: "" });
   });
+  // Last: stalling affects every ConfigMap watch, the shared source's too.
+  it("restarts a watch that went silent (no event, no bookmark) and still sees the next edit", async () => {
+    const staleRegistry = createRegistry({ defaultMetrics: false });
+    const watcher = new AgentConfigSource({
+      kubeConfig: loadKubeConfig(api.kubeconfigPath),
+      namespace: NS,
+      name: NAME,
+      clock: systemClock,
+      log: createLogger({ level: "silent" }),
+      metrics: createConfigPushMetrics(staleRegistry),
+      staleAfterMs: 300,
+      backoff: new Backoff({ initialMs: 20, maxMs: 100 }),
+    });
+    await watcher.start();
+    try {
+      api.faults.stallWatches({ resource: "configmaps" });
+      const updated = await core.createNamespacedConfigMap({
+        namespace: NS,
+        body: { metadata: { name: NAME }, data: { scanInterval: "20s" } },
+      });
+      await until(
+        () => watcher.current()?.version === updated.metadata?.resourceVersion,
+        "edit after stale restart",
+      );
+      const restarts = (
+        await staleRegistry.getSingleMetric("kernel_gossip_aggregator_config_watch_restarts_total")?.get()
+      )?.values;
+      expect(restarts?.find((v) => v.labels.cause === "stale")?.value).toBeGreaterThanOrEqual(1);
+    } finally {
+      watcher.stop();
+    }
+  });
 });
