@@ -108,6 +108,34 @@ describe.each(LAYOUTS)("on $name", ({ options, description }) => {
   });
 });
 
+describe("a pod listed before its cgroup exists", () => {
+  let h: Harness | undefined;
+  afterEach(async () => {
+    await h?.close();
+    h = undefined;
+  });
+
+  it("is looked for again a few scans later, and a restarted container's new cgroup is found", async () => {
+    h = await harness({ version: 2, driver: "systemd" });
+    const pod = makePod("Burstable", "containerd", ["app"]);
+    h.pods.set(podView(pod));
+    expect(await h.sampler.scanOnce()).toMatchObject({ containers: 0, unlocated: 1, readErrors: 0 });
+    await h.fixture.addPod(pod);
+    const results = [];
+    for (let i = 0; i < 3; i++) results.push((await h.sampler.scanOnce()).containers);
+    expect(results).toContain(1);
+    expect(results.at(-1)).toBe(1);
+    // The container restarts: a new id, a new cgroup beside the old one's removal.
+    const app = pod.containers[0];
+    if (!app) throw new Error("no container");
+    await h.fixture.removeContainer(pod, app);
+    app.id = "ab".repeat(32);
+    await h.fixture.addContainer(pod, app);
+    h.pods.set(podView(pod));
+    expect(await h.sampler.scanOnce()).toMatchObject({ containers: 1, unlocated: 0, readErrors: 0 });
+  });
+});
+
 describe("layout detection", () => {
   it("says what it expected and which option to fix when CGROUP_ROOT holds no cgroup filesystem", async () => {
     const dir = await mkdtemp(join(tmpdir(), "kg-no-cgroup-"));

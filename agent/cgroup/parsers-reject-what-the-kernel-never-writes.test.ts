@@ -139,5 +139,9 @@ describe("cgroup names", () => {
       `kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod${u}.slice`,
     );
     expect(podDirCandidates(uid, "BestEffort", "unknown")[0]).toBe(`kubepods/besteffort/pod${uid}`);
+    // kind: kubelet --cgroup-root=/kubelet prefixes every slice.
+    expect(podDirCandidates(uid, "Burstable", "systemd", ["kubelet"])[0]).toBe(
+      `kubelet.slice/kubelet-kubepods.slice/kubelet-kubepods-burstable.slice/kubelet-kubepods-burstable-pod${u}.slice`,
+    );
   });
 });
