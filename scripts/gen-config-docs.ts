@@ -9,9 +9,10 @@
 //
 // In the markdown files only the text between `<!-- BEGIN GENERATED: name -->` and
 // `<!-- END GENERATED: name -->` is rewritten; the rest is prose, edited by hand.
+import { spawnSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { isMap, isScalar, parse, parseDocument, stringify } from "yaml";
+import { Document, isMap, isScalar, parse, parseDocument, Scalar, visit } from "yaml";
 import { AGENT_OPTIONS } from "../agent/options.ts";
 import { AGGREGATOR_OPTIONS } from "../aggregator/options.ts";
 import { flagOf, type OptionSpecs } from "../shared/options.ts";
@@ -128,7 +129,34 @@ export function renderPrometheusRule(root = ROOT): string {
     },
     spec: { groups: rules.groups },
   };
-  return `# GENERATED from rules.yaml by scripts/gen-config-docs.ts; edit rules.yaml, then run\n# node scripts/gen-config-docs.ts\n${stringify(object, { lineWidth: 120 })}`;
+  // Long strings as folded block scalars: short lines for yamllint, and a layout the
+  // repository's formatter (biome) leaves alone.
+  const doc = new Document(object);
+  visit(doc, {
+    Scalar(_, node) {
+      if (typeof node.value === "string" && node.value.length > 60) node.type = Scalar.BLOCK_FOLDED;
+    },
+  });
+  return `# GENERATED from rules.yaml by scripts/gen-config-docs.ts; edit rules.yaml, then run\n# node scripts/gen-config-docs.ts\n${doc.toString({ lineWidth: 100 })}`;
+}
+
+/**
+ * The repository's formatter (biome, which also formats Markdown and YAML) applied to a
+ * generated file, so that `biome check .` and `--check` agree on one layout.
+ */
+export function formatLikeTheRepo(root: string, file: string, text: string): string {
+  const biome = join(root, "node_modules", ".bin", "biome");
+  const result = spawnSync(biome, ["format", `--stdin-file-path=${file}`], {
+    cwd: root,
+    input: text,
+    encoding: "utf8",
+  });
+  if (result.status !== 0) {
+    throw new Error(
+      `formatting ${file} with ${biome} failed (run npm ci first): ${result.stderr || result.error}`,
+    );
+  }
+  return result.stdout;
 }
 
 /** Every generated file with the content it should have. */
@@ -139,12 +167,12 @@ export function renderAll(root = ROOT): Map<string, string> {
   text = replaceGenerated(text, "agent-options", optionsTable(AGENT_OPTIONS), ops);
   text = replaceGenerated(text, "aggregator-options", optionsTable(AGGREGATOR_OPTIONS), ops);
   text = replaceGenerated(text, "agent-configmap", configMapTable(root), ops);
-  out.set(ops, text);
+  out.set(ops, formatLikeTheRepo(root, ops, text));
   const metrics = "docs/metrics.md";
   let mtext = readFileSync(join(root, metrics), "utf8");
   mtext = replaceGenerated(mtext, "agent-metrics", metricsTable(AGENT_METRICS), metrics);
   mtext = replaceGenerated(mtext, "aggregator-metrics", metricsTable(AGGREGATOR_METRICS), metrics);
-  out.set(metrics, mtext);
+  out.set(metrics, formatLikeTheRepo(root, metrics, mtext));
   out.set(PROMETHEUS_RULE_PATH, renderPrometheusRule(root));
   return out;
 }

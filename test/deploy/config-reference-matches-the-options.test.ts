@@ -39,7 +39,7 @@ describe("configuration reference", () => {
     for (const [name, specs] of roles) {
       const rows = section(name).split("\n");
       for (const spec of Object.values(specs)) {
-        const row = rows.find((line) => line.startsWith(`| \`${spec.env}\` |`));
+        const row = rows.find((line) => new RegExp(`^\\|\\s*\`${spec.env}\`\\s*\\|`).test(line));
         expect(row, `${name}: ${spec.env}`).toBeDefined();
         if ("default" in spec && spec.default !== "") expect(row).toContain(`\`${spec.default}\``);
       }
@@ -51,6 +51,7 @@ describe("configuration reference", () => {
     for (const dir of ["docs", "deploy", "agent", "aggregator", "shared", "scripts", "test/deploy"]) {
       cpSync(join(ROOT, dir), join(tmp, dir), { recursive: true });
     }
+    cpSync(join(ROOT, "biome.json"), join(tmp, "biome.json"));
     symlinkSync(join(ROOT, "node_modules"), join(tmp, "node_modules"));
     const opts = join(tmp, "aggregator/options.ts");
     writeFileSync(opts, readFileSync(opts, "utf8").replace("Cluster name put on every record.", "Renamed."));
