@@ -122,6 +122,24 @@ describe("garbage collection", () => {
     expect(api.store.get("", "configmaps", "gc", "f")).toBeUndefined();
   });
 
+  it("deletecollection deletes what the selector matches", async () => {
+    const path = "/api/v1/namespaces/gc/configmaps";
+    for (const [name, tier] of [
+      ["dc1", "a"],
+      ["dc2", "a"],
+      ["dc3", "b"],
+    ] as const) {
+      await call(api, "POST", path, {
+        body: { apiVersion: "v1", kind: "ConfigMap", metadata: { name, labels: { tier } } },
+      });
+    }
+    const r = await call(api, "DELETE", `${path}?labelSelector=tier%3Da`);
+    expect(r.status).toBe(200);
+    expect(r.json.items.map((i: { metadata: { name: string } }) => i.metadata.name)).toEqual(["dc1", "dc2"]);
+    expect(api.store.list("", "configmaps", "gc").map((o) => o.metadata.name)).toContain("dc3");
+    expect(api.store.get("", "configmaps", "gc", "dc1")).toBeUndefined();
+  });
+
   it("deleting a namespace deletes what is in it", async () => {
     await call(api, "POST", "/api/v1/namespaces", {
       body: { apiVersion: "v1", kind: "Namespace", metadata: { name: "doomed" } },

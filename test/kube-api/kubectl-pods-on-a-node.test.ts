@@ -121,6 +121,17 @@ describe("kubectl with pods on nodes", () => {
     );
   });
 
+  it("re-applies a changed manifest as a strategic merge patch", async () => {
+    const r = await kubectl(
+      api,
+      ["apply", "-f", "-"],
+      pod("web-b", "node-b").replace("nginx:1.27", "nginx:1.28"),
+    );
+    expect(r.stdout).toBe("pod/web-b configured\n");
+    expect(api.store.get("", "pods", "shop", "web-b")?.spec.containers[0].image).toBe("nginx:1.28");
+    expect(api.counters.get("patch", "pods")).toBeGreaterThan(0);
+  });
+
   it("describes a pod", async () => {
     const r = await kubectl(api, ["describe", "pod", "web-a", "-n", "shop"]);
     expect(r.stderr).toBe("");
