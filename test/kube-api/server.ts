@@ -152,7 +152,9 @@ export function createApiServer(d: ServerDeps): Server {
     const method = req.method ?? "GET";
     const raw = await readBody(req);
     const body = raw.toString("utf8");
-    if (!d.auth.authenticate(req.headers.authorization)) throw unauthorized();
+    // like kube-apiserver's system:public-info-viewer: health and version need no token
+    const open = ["/healthz", "/readyz", "/livez", "/version"].includes(path) && !req.headers.authorization;
+    if (!open && !d.auth.authenticate(req.headers.authorization)) throw unauthorized();
     if (path.startsWith("/__control/")) {
       send(res, 200, control(d, path.slice("/__control/".length), method, body));
       return;
