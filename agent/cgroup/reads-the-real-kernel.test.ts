@@ -113,7 +113,7 @@ async function sampler(pod: PodView) {
     metrics: createCgroupMetrics(registry),
     settings: { ...DEFAULT_SETTINGS, windowMs: 600_000 },
   });
-  return { layout, sink, sampler: s };
+  return { layout, sink, registry, sampler: s };
 }
 
 function kernelCpuStat(dir: string) {
@@ -182,6 +182,54 @@ describe("on this machine's kernel (cgroup v1)", () => {
         expect(t?.coresUsed).toBeLessThanOrEqual(0.11);
         expect(t?.limitCores).toBeCloseTo(0.1, 9);
         expect(t?.demandCores).toBeGreaterThan(t?.coresUsed ?? 0);
+      } finally {
+        await cleanup();
+      }
+    },
+    30_000,
+  );
+
+  it.skipIf(cpuProblem !== undefined)(
+    `reports a partial throttled ratio within 2 points of the kernel's under a 0.3-CPU quota${cpuProblem ? ` (skipped: ${cpuProblem})` : ""}`,
+    async () => {
+      try {
+        const uid = randomUUID();
+        const id = hexId();
+        const rel = `kubepods/burstable/pod${uid}/${id}`;
+        const [cpuDir = "", acctDir = "", memDir = ""] = await Promise.all(
+          ["cpu", "cpuacct", "memory"].map((h) => makeCgroup(h, rel)),
+        );
+        await writeFile(join(cpuDir, "cpu.cfs_period_us"), "100000");
+        await writeFile(join(cpuDir, "cpu.cfs_quota_us"), "30000");
+        for (const dir of created.filter((d) => d.startsWith(join(ROOT, "cpu/")))) {
+          await writeFile(join(dir, "cpu.shares"), "262144");
+        }
+        // Bursty: 25 ms of work, then 55 ms asleep — some 100 ms periods need more than 30 ms.
+        const bursty = spawn(
+          process.execPath,
+          ["-e", "const burn=()=>{const t=Date.now();while(Date.now()-t<25);setTimeout(burn,55)};burn()"],
+          { stdio: "ignore" },
+        );
+        children.push(bursty);
+        for (const dir of [cpuDir, acctDir, memDir])
+          await writeFile(join(dir, "cgroup.procs"), String(bursty.pid));
+
+        const { registry, sampler: s } = await sampler(podOf(uid, "Burstable", "bursty", id));
+        await sleep(1_000); // past node's start-up
+        const before = kernelCpuStat(cpuDir);
+        await s.scanOnce();
+        await sleep(5_000);
+        await s.scanOnce();
+        const after = kernelCpuStat(cpuDir);
+        const kernelRatio = (after.throttled - before.throttled) / (after.periods - before.periods);
+        const reported = (
+          await registry.getSingleMetric("kernel_gossip_container_cpu_throttled_ratio")?.get()
+        )?.values[0]?.value;
+        console.info(
+          `real partial throttling: kernel ratio ${kernelRatio.toFixed(4)}, reported ${reported?.toFixed(4)}`,
+        );
+        expect(reported).toBeDefined();
+        expect(Math.abs((reported ?? -1) - kernelRatio)).toBeLessThanOrEqual(0.02);
       } finally {
         await cleanup();
       }
