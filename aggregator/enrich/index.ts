@@ -37,10 +37,13 @@ export class Enricher {
   #o: EnricherOptions;
   #cache: LRUCache<string, Cached>;
   #inflight = new Map<string, Promise<Cached>>();
+  /** Fallbacks are counted per event but logged once per lookup key per cache TTL. */
+  #warned: LRUCache<string, true>;
 
   constructor(options: EnricherOptions) {
     this.#o = options;
     this.#cache = new LRUCache({ max: options.cacheSize, ttl: Math.max(1, options.cacheTtlMs) });
+    this.#warned = new LRUCache({ max: 1000, ttl: Math.max(1, options.cacheTtlMs) });
   }
 
   async enrich(pod: PodRef): Promise<Enriched> {
@@ -72,6 +75,9 @@ export class Enricher {
 
   #fallback(reason: string, detail: Record<string, unknown>, err?: unknown): void {
     this.#o.metrics.enrichFallbacks.inc({ reason });
+    const key = `${reason}/${JSON.stringify(detail)}`;
+    if (this.#warned.has(key)) return;
+    this.#warned.set(key, true);
     this.#o.log.warn(
       { ...detail, reason, err: err instanceof Error ? err.message.split("\n")[0] : err },
       "enrichment fell back to the nearest known owner; check the aggregator's RBAC (get replicasets, jobs, namespaces) and API health",

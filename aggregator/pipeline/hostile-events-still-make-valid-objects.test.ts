@@ -9,6 +9,7 @@ import {
   birth,
   CTX,
   crashLoop,
+  createPod,
   getJson,
   startTestCluster,
   type TestCluster,
@@ -58,7 +59,12 @@ describe("hostile events still make valid objects", () => {
       };
       events.push(t);
     }
-    const hugeBirth = birth({ uid: "odd-birth", namespace: "odd", name: "b".repeat(253) });
+    const podName = "b".repeat(63);
+    const hugeBirth = birth({
+      uid: await createPod(cluster, "odd", podName),
+      namespace: "odd",
+      name: podName,
+    });
     hugeBirth.birth = {
       ...hugeBirth.birth,
       failureReason: "r".repeat(5000),

@@ -278,3 +278,23 @@ export async function statusApplyHonorsResourceVersion(
   await cluster.kubectl("delete", "kw", "-n", namespace, "precondition-probe");
   return honored;
 }
+
+/** Creates a real Pod (certificates are owned by it: the garbage collector removes orphans). */
+export async function createPod(
+  cluster: TestCluster,
+  namespace: string,
+  name: string,
+  node = "node-1",
+): Promise<string> {
+  await cluster.apply(`
+apiVersion: v1
+kind: Pod
+metadata: { name: ${name}, namespace: ${namespace} }
+spec:
+  nodeName: ${node}
+  containers: [{ name: app, image: nginx }]
+`);
+  return (
+    await cluster.kubectl("get", "pod", name, "-n", namespace, "-o", "jsonpath={.metadata.uid}")
+  ).trim();
+}

@@ -7,6 +7,7 @@ import {
   birth,
   CTX,
   crashLoop,
+  createPod,
   getJson,
   oomKilled,
   startTestCluster,
@@ -94,6 +95,7 @@ spec:
     spec: { restartPolicy: Never, containers: [{ name: main, image: busybox }] }
 `);
   uids.rs = await uidOf("replicaset", "web-5d9f7b");
+  uids.webPod = await createPod(cluster, "shop", "web-5d9f7b-x2x9z");
   uids.job = await uidOf("job", "report-29100");
   pipeline = testPipeline(cluster.kubeConfig);
   pipeline.start();
@@ -105,7 +107,7 @@ afterAll(async () => {
 });
 
 const webPod = (): TestPod => ({
-  uid: "pod-web-1",
+  uid: uids.webPod ?? "",
   namespace: "shop",
   name: "web-5d9f7b-x2x9z",
   labels: { app: "web", "pod-template-hash": "5d9f7b" },
@@ -169,7 +171,7 @@ describe("whispers name the right workload and project", () => {
     });
     expect(crash.status.recommendation.action).toBe("FixCrash");
     expect(crash.status.affectedPods).toEqual([
-      expect.objectContaining({ name: "web-5d9f7b-x2x9z", uid: "pod-web-1", node: "node-1", count: 2 }),
+      expect.objectContaining({ name: "web-5d9f7b-x2x9z", uid: uids.webPod, node: "node-1", count: 2 }),
     ]);
     const managed = JSON.parse(
       await cluster.kubectl(
@@ -215,10 +217,10 @@ describe("whispers name the right workload and project", () => {
     const births = await getJson(cluster, "pbc", "shop");
     expect(births).toHaveLength(1);
     const pbc = births[0] ?? {};
-    expect(pbc.spec.pod).toMatchObject({ name: "web-5d9f7b-x2x9z", uid: "pod-web-1" });
+    expect(pbc.spec.pod).toMatchObject({ name: "web-5d9f7b-x2x9z", uid: uids.webPod });
     expect(pbc.spec.workload).toEqual({ kind: "Deployment", name: "web" });
     expect(pbc.metadata.ownerReferences).toEqual([
-      expect.objectContaining({ apiVersion: "v1", kind: "Pod", name: "web-5d9f7b-x2x9z", uid: "pod-web-1" }),
+      expect.objectContaining({ apiVersion: "v1", kind: "Pod", name: "web-5d9f7b-x2x9z", uid: uids.webPod }),
     ]);
   });
 
@@ -292,5 +294,15 @@ describe("whispers name the right workload and project", () => {
         message: expect.stringContaining("kubectl get kw"),
       }),
     ]);
+  });
+
+  it("a birth certificate goes away with its pod (owner reference, garbage collection)", async () => {
+    expect(await getJson(cluster, "pbc", "shop")).toHaveLength(1);
+    await cluster.kubectl("delete", "pod", "web-5d9f7b-x2x9z", "-n", "shop", "--wait=true");
+    const deadline = Date.now() + 10_000;
+    while ((await getJson(cluster, "pbc", "shop")).length > 0) {
+      if (Date.now() > deadline) throw new Error("certificate still there 10 s after its pod was deleted");
+      await new Promise((r) => setTimeout(r, 50));
+    }
   });
 });
