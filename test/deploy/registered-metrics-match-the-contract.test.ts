@@ -5,12 +5,13 @@
 // docs, the alerts and the dashboard describe real series. Once the role-level
 // agent/metrics.ts and aggregator/metrics.ts exist, every contract metric of a role must
 // also be registered by it.
+import { execFileSync } from "node:child_process";
 import { readdirSync } from "node:fs";
 import { join, relative } from "node:path";
 import { pathToFileURL } from "node:url";
 import { describe, expect, it } from "vitest";
 import { createRegistry, type Registry } from "../../shared/metrics.ts";
-import { ROOT } from "./manifests.ts";
+import { hasTool, ROOT } from "./manifests.ts";
 import { AGENT_METRICS, AGGREGATOR_METRICS, CONTRACT_METRICS, type MetricSpec } from "./metric-contract.ts";
 import { roleRegistries } from "./promql.ts";
 
@@ -84,6 +85,25 @@ describe("registered metrics", () => {
       }
       const have = new Set((await registry.getMetricsAsJSON()).map((m) => m.name));
       expect(specs.map((m) => m.name).filter((name) => !have.has(name))).toEqual([]);
+    });
+
+    it(`${file}: the role's /metrics exposition passes \`promtool check metrics\``, async (ctx) => {
+      const registry = (await roleRegistries()).get(file);
+      if (!registry || !hasTool("promtool")) {
+        console.warn(
+          `SKIPPED: ${registry ? "promtool not installed (Debian package prometheus)" : `${file} missing`}`,
+        );
+        ctx.skip();
+        return;
+      }
+      // What /metrics serves (shared/http.ts renders registry.metrics()), default metrics included.
+      const full = createRegistry();
+      for (const metric of registry.getMetricsAsArray()) full.registerMetric(metric);
+      const exposition = await full.metrics();
+      expect(exposition).toContain("# TYPE kernel_gossip_");
+      // promtool prints lint problems and exits 1; an exception here shows them.
+      const out = execFileSync("promtool", ["check", "metrics"], { input: exposition, encoding: "utf8" });
+      expect(out).toBe("");
     });
   }
 });
