@@ -140,6 +140,20 @@ describe("birth certificates", () => {
       facts(ready(id), "running-at-start"),
     ]);
     feed(births, [facts(notReadyAgain, "lost-readiness"), facts(ready(id), "lost-readiness")]);
+    const looping = podStatus({
+      phase: "Running",
+      createdAtMs: AT,
+      scheduledAtMs: AT + S,
+      initializedAtMs: AT + 2 * S,
+      containerStatuses: [
+        containerStatus({
+          name: "app",
+          state: waiting("CrashLoopBackOff", "back-off 5m0s restarting failed container=app"),
+          restartCount: 9,
+        }),
+      ],
+    });
+    feed(births, [facts(looping, "crash-looping-at-start"), facts(ready(id), "crash-looping-at-start")]);
     await births.idle();
     expect(events).toEqual([]);
     expect(births.pending).toBe(0);

@@ -4,7 +4,7 @@
 // that moment.
 //
 // Only pods born under the agent's watch get one: a pod first seen not Ready, not finished,
-// and never Ready before (its Ready=False condition dates from its start, not from a later
+// not already failing to start, and never Ready before (its Ready=False condition dates from its start, not from a later
 // loss of readiness). Pods already running when the agent started get none. One per pod
 // incarnation (uid): the event id is `<uid>/birth`.
 //
@@ -112,6 +112,9 @@ export class BirthRecorder {
 
 function bornUnderWatch(pod: PodFacts): boolean {
   if (pod.conditions.ready || pod.phase === "Succeeded" || pod.phase === "Failed") return false;
+  // Already failed to start before we looked (e.g. crash-looping at agent start): its birth
+  // happened without us.
+  if (failedStart(pod) !== undefined) return false;
   if (pod.deletingSinceMs !== undefined) return false;
   const { readyChangedAtMs, scheduledAtMs } = pod.conditions;
   if (readyChangedAtMs === undefined || scheduledAtMs === undefined) return true;
