@@ -20,7 +20,7 @@ export function createPipelineMetrics(registry: Registry) {
     }),
     crWrites: new Counter({
       name: "kernel_gossip_aggregator_cr_writes_total",
-      help: "Custom-resource write requests by kind and outcome (success, conflict, throttled, error, invalid, not_found).",
+      help: "Custom-resource write requests by kind and outcome (success, conflict, throttled, forbidden, not_found, invalid, error).",
       labelNames: ["kind", "outcome"] as const,
       registers,
     }),
