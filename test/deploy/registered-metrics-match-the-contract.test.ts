@@ -10,7 +10,7 @@ import { readdirSync } from "node:fs";
 import { join, relative } from "node:path";
 import { pathToFileURL } from "node:url";
 import { describe, expect, it } from "vitest";
-import { createRegistry, type Registry } from "../../shared/metrics.ts";
+import { createRegistry, Registry } from "../../shared/metrics.ts";
 import { hasTool, ROOT } from "./manifests.ts";
 import { AGENT_METRICS, AGGREGATOR_METRICS, CONTRACT_METRICS, type MetricSpec } from "./metric-contract.ts";
 import { roleRegistries } from "./promql.ts";
@@ -97,9 +97,7 @@ describe("registered metrics", () => {
         return;
       }
       // What /metrics serves (shared/http.ts renders registry.metrics()), default metrics included.
-      const full = createRegistry();
-      for (const metric of registry.getMetricsAsArray()) full.registerMetric(metric);
-      const exposition = await full.metrics();
+      const exposition = await Registry.merge([createRegistry(), registry]).metrics();
       expect(exposition).toContain("# TYPE kernel_gossip_");
       // promtool prints lint problems and exits 1; an exception here shows them.
       const out = execFileSync("promtool", ["check", "metrics"], { input: exposition, encoding: "utf8" });
