@@ -20,7 +20,7 @@ import { Resources } from "./resources.ts";
 import { createApiServer } from "./server.ts";
 import { Store, StoreView } from "./store.ts";
 import { selfSignedCert } from "./tls.ts";
-import { nowTime } from "./types.ts";
+import { type KObj, nowTime } from "./types.ts";
 import { Writes } from "./writes.ts";
 
 export { serviceAccountToken, type TokenSpec } from "./auth.ts";
@@ -72,13 +72,12 @@ export async function startKubeApi(o: KubeApiOptions = {}): Promise<KubeApi> {
     return { rv: store.rv };
   }, clock);
   const counters = new Counters();
-  const deletes = new Deletes(
-    store,
-    registry,
-    clock,
-    { removeCrd: (crd) => crds.remove(crd) },
-    o.podTerminationMs ?? 50,
-  );
+  const removeCrd = (crd: KObj): void => {
+    crds.remove(crd);
+    // watches on a resource that is no longer served end, as on a real server
+    faults.dropWatches({ resource: crd.spec?.names?.plural, graceful: true });
+  };
+  const deletes = new Deletes(store, registry, clock, { removeCrd }, o.podTerminationMs ?? 50);
   const writes = new Writes(store, clock, {
     beforeWrite(rt, obj) {
       if (!isCrd(rt)) return [];
@@ -91,7 +90,7 @@ export async function startKubeApi(o: KubeApiOptions = {}): Promise<KubeApi> {
       if (obj.metadata.ownerReferences?.length) deletes.scheduleGc();
     },
     finalize(rt, obj) {
-      if (isCrd(rt)) crds.remove(obj);
+      if (isCrd(rt)) removeCrd(obj);
     },
   });
   const env = {

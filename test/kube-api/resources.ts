@@ -192,7 +192,8 @@ export class Resources {
       .list(storageKey(rt), t.namespace)
       .filter((o) => matchesLabels(labels, o.metadata.labels) && matchesFields(fields, o));
     if (after) items = items.filter((o) => keyOf(o) > after);
-    const limit = Number(q.get("limit") ?? 0);
+    // resourceVersion=0 is served from the watch cache, which (in 1.32) ignores limit
+    const limit = q.get("resourceVersion") === "0" ? 0 : Number(q.get("limit") ?? 0);
     let next: string | undefined;
     let remaining: number | undefined;
     if (limit > 0 && items.length > limit) {

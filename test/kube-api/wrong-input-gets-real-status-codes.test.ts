@@ -204,7 +204,7 @@ describe("errors like kube-apiserver", () => {
     expect(await names("!env,tier")).toEqual(["l3"]);
   });
 
-  it("pages lists with limit/continue and answers 410 Expired for a continue token that is too old", async () => {
+  it("pages lists with limit/continue (not from the watch cache, resourceVersion=0) and answers 410 Expired for a continue token that is too old", async () => {
     const first = await call(api, "GET", "/api/v1/namespaces/e/configmaps?limit=2");
     expect(first.json.items).toHaveLength(2);
     expect(first.json.metadata.continue).toBeTruthy();
@@ -215,6 +215,9 @@ describe("errors like kube-apiserver", () => {
       `/api/v1/namespaces/e/configmaps?limit=2&continue=${first.json.metadata.continue}`,
     );
     expect(second.json.items[0].metadata.name > first.json.items[1].metadata.name).toBe(true);
+    const cached = await call(api, "GET", "/api/v1/namespaces/e/configmaps?limit=2&resourceVersion=0");
+    expect(cached.json.items.length).toBeGreaterThan(2);
+    expect(cached.json.metadata.continue).toBeUndefined();
     api.faults.expireResourceVersions();
     const expired = await call(
       api,
