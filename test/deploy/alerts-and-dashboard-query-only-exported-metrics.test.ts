@@ -119,6 +119,26 @@ describe("Grafana dashboard", () => {
     expect(all).toMatch(/topk\(\$topn/);
   });
 
+  it("lays its panels out on Grafana's 24-column grid without overlaps, with unique ids", () => {
+    const dashboard = JSON.parse(readFileSync(join(ROOT, "deploy/monitoring/dashboard.json"), "utf8")) as {
+      panels: { id: number; title: string; gridPos: { x: number; y: number; w: number; h: number } }[];
+    };
+    const ids = dashboard.panels.map((p) => p.id);
+    expect(new Set(ids).size).toBe(ids.length);
+    const cells = new Map<string, string>();
+    for (const p of dashboard.panels) {
+      const { x, y, w, h } = p.gridPos;
+      expect(x + w, p.title).toBeLessThanOrEqual(24);
+      for (let i = x; i < x + w; i++) {
+        for (let j = y; j < y + h; j++) {
+          const taken = cells.get(`${i},${j}`);
+          expect(taken, `"${p.title}" overlaps "${taken}"`).toBeUndefined();
+          cells.set(`${i},${j}`, p.title);
+        }
+      }
+    }
+  });
+
   it("queries only metrics kernel-gossip exports, in valid PromQL", async () => {
     const exported = await exportedSeries();
     const problems: string[] = [];
