@@ -14,6 +14,9 @@
 // - 409 (another replica wrote the object) re-reads it and writes again with its count as
 //   the new baseline; 404 on status (object deleted) re-creates it; 429, 5xx, 403 and
 //   network errors back off (jittered, per object) and retry; nothing is dropped.
+//
+// One file on purpose: scheduling, the write sequence and failure handling share the
+// per-object entry state; split, each part would need to know the others' invariants.
 import { Backoff } from "../../shared/backoff.ts";
 import type { Clock, Timer } from "../../shared/clock.ts";
 import { statusOf } from "../../shared/kube.ts";
@@ -23,6 +26,7 @@ import { BIRTH_PLURAL, type BirthCertificate } from "./birth.ts";
 import type { CrClient } from "./kube.ts";
 import type { TokenBucket } from "./token-bucket.ts";
 import { type KObj, WHISPER_PLURAL, type WhisperState } from "./whisper.ts";
+import { messageOf, outcomeOf, retryAfterMs } from "./write-errors.ts";
 
 export type Doc = WhisperState | BirthCertificate;
 export type WriteOutcome = "written" | "invalid";
@@ -389,35 +393,4 @@ export class CrWriter {
 function rvOf(obj: KObj | undefined): string | undefined {
   const rv = obj?.metadata?.resourceVersion;
   return typeof rv === "string" ? rv : undefined;
-}
-
-function outcomeOf(status: number | undefined): string {
-  if (status === 409) return "conflict";
-  if (status === 429) return "throttled";
-  if (status === 404) return "not_found";
-  if (status === 400 || status === 422) return "invalid";
-  if (status === 403) return "forbidden";
-  return "error";
-}
-
-function messageOf(err: unknown): string {
-  const body = (err as { body?: unknown }).body;
-  if (typeof body === "string") {
-    try {
-      const parsed = JSON.parse(body) as { message?: string };
-      if (parsed.message) return parsed.message;
-    } catch {
-      return body.slice(0, 500);
-    }
-  }
-  if (body && typeof body === "object" && "message" in body)
-    return String((body as { message: unknown }).message);
-  return err instanceof Error ? (err.message.split("\n")[0] ?? err.message) : String(err);
-}
-
-function retryAfterMs(err: unknown): number {
-  const headers = (err as { headers?: Record<string, string> }).headers;
-  const value = headers?.["retry-after"];
-  const seconds = value === undefined ? Number.NaN : Number(value);
-  return Number.isFinite(seconds) ? Math.min(seconds, 30) * 1000 : 0;
 }
