@@ -92,7 +92,7 @@ describe("rejected batches", () => {
     expect(await metric("kernel_gossip_agent_events_dropped_total")).toBe(0);
   });
 
-  it("a frame over the aggregator's maxPayload (ws closes with 1009) drops the oversized batch only", async () => {
+  it("a frame over twice the aggregator's maxPayload (ws closes with 1009) drops the oversized batch only", async () => {
     const written: string[] = [];
     const server = await realAggregator(written, { maxPayloadBytes: 4_096 });
     const clock = new ManualClock();
@@ -113,6 +113,30 @@ describe("rejected batches", () => {
     await until(() => written.length === 1 && link.isIdle(), "the next batch delivered");
     expect(await metric("kernel_gossip_agent_rejects_total", { code: "KG_FRAME_TOO_LARGE" })).toBe(1);
     expect(await metric("kernel_gossip_agent_events_dropped_total", { cause: "rejected" })).toBe(1);
+  });
+
+  it("a batch over maxPayload (but under twice it) is refused by number and only that batch is dropped", async () => {
+    const written: string[] = [];
+    const server = await realAggregator(written, { maxPayloadBytes: 8_192 });
+    const clock = new ManualClock();
+    const { link, outbox, metric } = testLink({
+      url: `ws://127.0.0.1:${server.port}/stream`,
+      clock,
+      settings: { maxBatchEvents: 1, maxUnackedBatches: 4 },
+    });
+    link.start();
+    cleanup.push(() => link.stop(0));
+    await until(() => link.connected(), "connected");
+    const big = failureEvent(0, "node-a");
+    big.failure = { reason: "CrashLoopBackOff", message: "x".repeat(10_000) };
+    outbox.push(big);
+    await until(() => !link.connected(), "refused and closed");
+    expect(await metric("kernel_gossip_agent_rejects_total", { code: "KG_FRAME_TOO_LARGE" })).toBe(1);
+    expect(await metric("kernel_gossip_agent_events_dropped_total", { cause: "rejected" })).toBe(1);
+    expect(link.isIdle()).toBe(true);
+    outbox.push(failureEvent(1, "node-a"));
+    clock.advance(1_000);
+    await until(() => written.length === 1 && link.isIdle(), "the next batch delivered");
   });
 
   it("acks arriving out of order each release their own batch", async () => {

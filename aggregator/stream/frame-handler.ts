@@ -63,9 +63,11 @@ export class FrameHandler {
     if (this.#state === "rejected") return { kind: "ignored" };
     if (!isBinary) return this.#reject("KG_FRAME_NOT_BINARY", `text frame of ${data.length} bytes`);
     if (data.length > this.#limits.maxPayloadBytes) {
+      const seq = peekBatchSeq(data);
       return this.#reject(
         "KG_FRAME_TOO_LARGE",
-        `${data.length} bytes, limit ${this.#limits.maxPayloadBytes} bytes`,
+        `${seq === undefined ? "frame" : `batch ${seq}`} of ${data.length} bytes, limit ${this.#limits.maxPayloadBytes} bytes`,
+        seq,
       );
     }
     let envelope: Envelope;
@@ -154,4 +156,28 @@ export class FrameHandler {
     this.#state = "rejected";
     return seq === undefined ? { kind: "reject", code, detail } : { kind: "reject", code, detail, seq };
   }
+}
+
+/**
+ * The sequence number of a Batch frame without decoding it: Envelope field 2 (batch, length
+ * delimited), then Batch field 1 (seq, varint) — the order protobuf encoders write. Lets an
+ * oversized batch be refused by number so the agent drops exactly that one.
+ */
+export function peekBatchSeq(data: Uint8Array): number | undefined {
+  let pos = 0;
+  const varint = (): number | undefined => {
+    let value = 0;
+    for (let shift = 0; shift < 56; shift += 7) {
+      const byte = data[pos++];
+      if (byte === undefined) return undefined;
+      value += (byte & 0x7f) * 2 ** shift;
+      if (byte < 0x80) return value;
+    }
+    return undefined;
+  };
+  if (varint() !== ((2 << 3) | 2)) return undefined;
+  if (varint() === undefined) return undefined;
+  if (varint() !== ((1 << 3) | 0)) return undefined;
+  const seq = varint();
+  return seq !== undefined && seq > 0 && Number.isSafeInteger(seq) ? seq : undefined;
 }

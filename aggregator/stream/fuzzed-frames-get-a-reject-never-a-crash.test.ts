@@ -8,7 +8,7 @@ import { silentLogger } from "../../shared/log.ts";
 import { createRegistry } from "../../shared/metrics.ts";
 import { decodeEnvelope, encodeEnvelope, PROTOCOL_VERSION } from "../../shared/proto.ts";
 import { createStaticAuthenticator } from "./auth.ts";
-import { FrameHandler, type FrameOutcome } from "./frame-handler.ts";
+import { FrameHandler, type FrameOutcome, peekBatchSeq } from "./frame-handler.ts";
 import { createStreamMetrics, type StreamServer, startStreamServer } from "./index.ts";
 
 const NODE = "node-a";
@@ -134,6 +134,22 @@ describe("frame handler under fuzzing", () => {
     });
     const bound = new FrameHandler({ boundNode: "node-b", limits, clock: new ManualClock() });
     expect(bound.handle(hello, true)).toMatchObject({ code: "KG_NODE_MISMATCH" });
+  });
+
+  it("reads the sequence number of any batch frame without decoding it, and never throws on garbage", () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 2 ** 52 }), fc.nat(5), (seq, n) => {
+        expect(peekBatchSeq(batch(seq, n))).toBe(seq);
+      }),
+      { numRuns: 500 },
+    );
+    fc.assert(
+      fc.property(frames, (bytes) => {
+        const seq = peekBatchSeq(bytes);
+        expect(seq === undefined || (Number.isSafeInteger(seq) && seq > 0)).toBe(true);
+      }),
+      { numRuns: 2000 },
+    );
   });
 
   it("rate-limits a connection by events with a four-second burst and refills with time", () => {

@@ -87,7 +87,9 @@ export async function startStreamServer(deps: StreamServerDeps): Promise<StreamS
   const wss = new WebSocketServer({
     noServer: true,
     perMessageDeflate: false,
-    maxPayload: limits.maxPayloadBytes,
+    // Frames up to twice the limit are read so the frame handler can refuse them with a
+    // Reject naming the batch; beyond that ws closes with 1009 itself (counted as well).
+    maxPayload: limits.maxPayloadBytes * 2,
     clientTracking: true,
   });
   const connectionDeps = {
