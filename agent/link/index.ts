@@ -118,6 +118,11 @@ export class AgentLink {
   async stop(deadlineMs: number): Promise<{ delivered: number; undelivered: number }> {
     const { clock } = this.#deps;
     this.#stopping = true;
+    if (this.#reconnect && deadlineMs > 0) {
+      // Down and waiting out a backoff that may outlast the deadline: try once more now.
+      clock.clearTimeout(this.#reconnect);
+      void this.#connect();
+    }
     this.#pump();
     if (!this.#isDrained() && deadlineMs > 0) {
       await new Promise<void>((resolve) => {

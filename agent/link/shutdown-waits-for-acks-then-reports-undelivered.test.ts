@@ -84,3 +84,22 @@ it("stop() gives up at the deadline and says how many events were not delivered"
     sha256: expect.stringMatching(/^[0-9a-f]{64}$/),
   });
 });
+
+it("stop() while waiting out a reconnect backoff reconnects at once and delivers before the deadline", async () => {
+  const agg = await startScriptedAggregator({
+    onFrame: (ws, frame, self) => {
+      if (frame.batch) self.send(ws, { ack: { seq: frame.batch.seq ?? 0 } });
+    },
+  });
+  cleanup.push(() => agg.close());
+  const clock = new ManualClock();
+  const { link, outbox } = testLink({ url: agg.url, clock });
+  link.start();
+  await until(() => link.connected(), "connected");
+  for (const ws of agg.sockets) ws.terminate(); // the aggregator drops us; backoff starts
+  await until(() => !link.connected(), "link down");
+  for (let i = 0; i < 5; i++) outbox.push(failureEvent(i, "node-a"));
+  const stopped = link.stop(10_000);
+  await until(() => agg.frames.some((f) => f.batch), "batch sent on the fresh connection");
+  expect(await stopped).toEqual({ delivered: 5, undelivered: 0 });
+});
