@@ -194,3 +194,57 @@ describe("failure reporter after a watch outage", () => {
     expect(out.map((e) => e.id)).toEqual(["uid-q/app/0/OOMKilled"]);
   });
 });
+
+describe("occurrence ids", () => {
+  it("give one termination the same id in all three shapes the kubelet shows it in", () => {
+    const spec = { restartPolicy: "Always", containers: [{ name: "app", image: "i" }] };
+    const id2 = containerId("instance-2");
+    const oom = {
+      terminated: {
+        exitCode: 137,
+        reason: "OOMKilled",
+        startedAt: "2026-01-01T12:00:10Z",
+        finishedAt: "2026-01-01T12:01:00Z",
+        containerID: id2,
+      },
+    };
+    const status = (
+      state: Record<string, unknown>,
+      lastState: Record<string, unknown>,
+      restartCount: number,
+    ) =>
+      podStatus({
+        phase: "Running",
+        createdAtMs: AT,
+        scheduledAtMs: AT + 1_000,
+        containerStatuses: [
+          {
+            name: "app",
+            state,
+            lastState,
+            ready: false,
+            restartCount,
+            image: "i",
+            imageID: "",
+            started: false,
+          },
+        ],
+      });
+    const shapes = [
+      status(oom, {}, 2), // just died: the third instance (restartCount 2)
+      status(
+        { waiting: { reason: "CrashLoopBackOff", message: "back-off 20s restarting failed container=app" } },
+        oom,
+        2,
+      ),
+      status({ running: { startedAt: "2026-01-01T12:01:20Z" } }, oom, 3), // restarted
+    ];
+    for (const shape of shapes) {
+      // Seen for the first time by a fresh agent: the id must match what another agent saw.
+      const ids = detect(undefined, toPodFacts(podObject("p", spec, shape), NODE), settings([])).map(
+        (e) => e.id,
+      );
+      expect(ids.filter((id) => id?.endsWith("OOMKilled"))).toEqual(["uid-p/app/2/OOMKilled"]);
+    }
+  });
+});
