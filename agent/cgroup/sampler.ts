@@ -167,7 +167,8 @@ export class CgroupSampler implements KernelStatsSource {
       this.#decideOoms(scan, report);
       const seen = new Set<string>();
       const live = new Set<string>();
-      for (const pod of this.#deps.pods.pods()) {
+      // A snapshot: the pod watch may change the directory while this scan awaits reads.
+      for (const pod of [...this.#deps.pods.pods()]) {
         report.pods++;
         live.add(pod.uid);
         for (const c of pod.containers) {
