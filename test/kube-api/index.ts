@@ -100,7 +100,7 @@ export async function startKubeApi(o: KubeApiOptions = {}): Promise<KubeApi> {
     clock,
     present: Resources.present,
   };
-  const resources = new Resources(store, writes, deletes, auth, env);
+  const resources = new Resources(store, registry, writes, deletes, auth, env);
   for (const name of SYSTEM_NAMESPACES) {
     store.put("/namespaces", {
       apiVersion: "v1",

@@ -28,6 +28,8 @@ export interface ResourceType {
   generation: boolean;
   /** field labels usable in fieldSelector besides metadata.name/namespace. */
   fieldLabels: string[];
+  /** storage shared with another resource (events.k8s.io/v1 events are core/v1 events) */
+  storage?: string;
   /** set for custom resources */
   crd?: {
     name: string;
@@ -116,6 +118,7 @@ export function builtinTypes(): ResourceType[] {
       ...WORKLOAD,
       shortNames: ["hpa"],
     }),
+    builtin("events.k8s.io", "v1", "events", "Event", { shortNames: ["ev"], storage: "/events" }),
     builtin("authentication.k8s.io", "v1", "tokenreviews", "TokenReview", {
       namespaced: false,
       verbs: ["create"],
@@ -182,6 +185,6 @@ export class Registry {
   }
 }
 
-export function storageKey(rt: { group: string; plural: string }): string {
-  return `${rt.group}/${rt.plural}`;
+export function storageKey(rt: { group: string; plural: string; storage?: string }): string {
+  return rt.storage ?? `${rt.group}/${rt.plural}`;
 }

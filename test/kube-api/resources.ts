@@ -7,8 +7,9 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { parse as parseYaml } from "yaml";
 import type { Authenticator } from "./auth.ts";
 import type { Deletes } from "./deletes.ts";
+import { eventsV1Write, fromCore } from "./events-v1.ts";
 import { decodeProtobuf } from "./protobuf.ts";
-import { type ResourceType, storageKey } from "./registry.ts";
+import { type Registry, type ResourceType, storageKey } from "./registry.ts";
 import { matchesFields, matchesLabels, parseFieldSelector, parseLabelSelector } from "./selectors.ts";
 import { ApiError, badRequest, gone, methodNotAllowed, notFound, unsupportedMediaType } from "./status.ts";
 import type { Store } from "./store.ts";
@@ -40,8 +41,17 @@ export class Resources {
   private readonly deletes: Deletes;
   private readonly auth: Authenticator;
   private readonly env: WatchEnv;
+  private readonly registry: Registry;
 
-  constructor(store: Store, writes: Writes, deletes: Deletes, auth: Authenticator, env: WatchEnv) {
+  constructor(
+    store: Store,
+    registry: Registry,
+    writes: Writes,
+    deletes: Deletes,
+    auth: Authenticator,
+    env: WatchEnv,
+  ) {
+    this.registry = registry;
     this.store = store;
     this.writes = writes;
     this.deletes = deletes;
@@ -51,6 +61,7 @@ export class Resources {
 
   /** Lists and watches of built-in kinds omit kind/apiVersion on items, like typed lists. */
   static present(rt: ResourceType, obj: KObj): KObj {
+    if (rt.group === "events.k8s.io") return fromCore(obj);
     return { apiVersion: apiVersionOf(rt.group, rt.version), kind: rt.kind, ...obj };
   }
 
@@ -74,6 +85,12 @@ export class Resources {
       throw notFound(rt, t.name ?? "");
     const opts = writeOptions(req, q);
     const asTable = wantsTable(req.headers.accept);
+    if (rt.group === "events.k8s.io" && ["create", "update", "patch"].includes(t.verb)) {
+      const ct = (req.headers["content-type"] ?? "").split(";")[0]?.trim() ?? "";
+      const input = t.verb === "patch" ? body : decode(req, body, raw);
+      const r = eventsV1Write(this.writes, this.store, this.coreEvents, t, ct, input, opts);
+      return { status: r.created ? 201 : 200, body: Resources.present(rt, r.obj), warnings: r.warnings };
+    }
     switch (t.verb) {
       case "get": {
         const obj = this.get(t);
@@ -144,6 +161,12 @@ export class Resources {
       }
     }
     throw methodNotAllowed();
+  }
+
+  private get coreEvents(): ResourceType {
+    const core = this.registry.find("", "v1", "events");
+    if (!core) throw new Error("core/v1 events are always served");
+    return core;
   }
 
   private get(t: Target): KObj {
