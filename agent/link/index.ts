@@ -40,6 +40,9 @@ export const NON_RETRYABLE = new Set([
   "KG_FRAME_MALFORMED",
 ]);
 
+/** How long the aggregator may take to close after a Reject before the agent closes itself. */
+const REJECT_CLOSE_GRACE_MS = 15_000;
+
 const hintOf = (code: string): string | undefined => (ERRORS as Record<string, { hint: string }>)[code]?.hint;
 
 export interface AgentLinkDeps {
@@ -72,6 +75,9 @@ export class AgentLink {
   #delivered = 0;
   #ready = false;
   #closeCause: string | undefined;
+  /** The aggregator sent a Reject on this connection and is about to close it. */
+  #refused = false;
+  #refusedCloser: Timer | undefined;
   #heartbeat: Heartbeat;
   #reconnect: Timer | undefined;
   #started = false;
@@ -286,8 +292,15 @@ export class AgentLink {
         `aggregator rejected the link: ${message}; reconnecting with backoff`,
       );
     }
+    // The aggregator closes after acking what it is still writing; send nothing more meanwhile,
+    // and close ourselves only if it does not.
     this.#closeCause = "rejected";
-    if (ws.readyState === ws.OPEN) ws.close(1000, "rejected");
+    this.#refused = true;
+    if (!this.#refusedCloser) {
+      this.#refusedCloser = this.#deps.clock.setTimeout(() => {
+        if (ws.readyState === ws.OPEN) ws.close(1000, "rejected");
+      }, REJECT_CLOSE_GRACE_MS);
+    }
     this.#checkDrained();
   }
 
@@ -298,6 +311,9 @@ export class AgentLink {
     this.#open = false;
     this.#deps.metrics.connected.set(0);
     this.#heartbeat.stop();
+    this.#refused = false;
+    if (this.#refusedCloser) this.#deps.clock.clearTimeout(this.#refusedCloser);
+    this.#refusedCloser = undefined;
     if (code === 1009) {
       // ws closes with 1009 itself when a frame exceeds the aggregator's maxPayload, so no Reject
       // names the batch: the largest unacked batch is the one (or one of those) too large.
@@ -338,7 +354,7 @@ export class AgentLink {
 
   #pump(): void {
     const ws = this.#ws;
-    if (!ws || !this.#open || this.#stopped || !(this.#ready || this.#stopping)) return;
+    if (!ws || !this.#open || this.#refused || this.#stopped || !(this.#ready || this.#stopping)) return;
     const { outbox, clock, metrics } = this.#deps;
     while (
       this.#unacked.size < this.#settings.maxUnackedBatches &&

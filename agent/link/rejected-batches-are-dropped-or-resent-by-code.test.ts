@@ -70,6 +70,53 @@ describe("rejected batches", () => {
     expect(await metric("kernel_gossip_agent_link_reconnects_total", { cause: "rejected" })).toBe(1);
   });
 
+  it("batches being written when a neighbour is refused are still acked, not resent", async () => {
+    const calls: string[][] = [];
+    let release: () => void = () => {};
+    const slowWrite = new Promise<void>((r) => (release = r));
+    const server = await startStreamServer({
+      port: 0,
+      host: "127.0.0.1",
+      auth: createStaticAuthenticator(["tok=node-a"], silentLogger()),
+      handler: {
+        async handleBatch(_ctx, events) {
+          calls.push(events.map((e) => e.id ?? ""));
+          await slowWrite; // still writing when the next batch is refused
+          return { dropped: 0 };
+        },
+      },
+      clock: systemClock,
+      log: silentLogger(),
+      metrics: createStreamMetrics(createRegistry({ defaultMetrics: false })),
+      limits,
+    });
+    cleanup.push(() => server.close());
+    const clock = new ManualClock();
+    const { link, outbox, metric } = testLink({
+      url: `ws://127.0.0.1:${server.port}/stream`,
+      clock,
+      settings: { maxBatchEvents: 2, maxUnackedBatches: 4 },
+    });
+    link.start();
+    cleanup.push(() => link.stop(0));
+    await until(() => link.connected(), "connected");
+    outbox.push(failureEvent(1, "node-a"));
+    outbox.push(failureEvent(2, "node-a"));
+    outbox.push(failureEvent(3, "node-b"));
+    await until(() => calls.length === 1, "first batch being written");
+    await until(
+      async () => (await metric("kernel_gossip_agent_rejects_total")) === 1,
+      "second batch refused",
+    );
+    release();
+    await until(() => link.isIdle() && !link.connected(), "first batch acked, then the connection closed");
+    expect(await metric("kernel_gossip_agent_events_delivered_total")).toBe(2);
+    expect(await metric("kernel_gossip_agent_events_dropped_total", { cause: "rejected" })).toBe(1);
+    clock.advance(1_000);
+    await until(() => link.connected(), "reconnected");
+    expect(calls).toHaveLength(1); // nothing resent
+  });
+
   it("a batch refused for the rate limit is kept and resent after the backoff", async () => {
     const written: string[] = [];
     // 2 events/s with a 4 s burst: 8 events pass, the 10-event batch after that does not.
