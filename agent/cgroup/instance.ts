@@ -29,6 +29,7 @@ export interface Instance {
   /** Cores; undefined = no limit. */
   limit?: number;
   limitReadAt: number;
+  /** Last oom_kill value; undefined until first read (which is then a baseline, not kills). */
   oomKills?: number;
 }
 

@@ -36,6 +36,22 @@ describe.each([
     expect((await samples(h.registry, "kernel_gossip_container_oom_kills_total"))[0]?.value).toBe(4);
   });
 
+  it("reports a kill in the first seconds of a container that started after the agent", async () => {
+    await scan();
+    const late = makePod("Guaranteed", "containerd", ["init-heavy"]);
+    await h.fixture.addPod(late);
+    const c = late.containers[0];
+    if (!c) throw new Error("no container");
+    await h.fixture.writeOomKills(late, c, 1); // a child died before the first scan saw the container
+    h.pods.set(podView(late));
+    await scan();
+    await scan();
+    expect(h.sink.events.map((e) => e.id)).toEqual([
+      `${late.uid}/init-heavy/${c.id.slice(0, 12)}/oom-kill/1`,
+    ]);
+    expect(h.sink.events[0]?.oom?.kills).toBe(1);
+  });
+
   it("reports a child's kill as a kernel OOM (main process survived) after one scan of grace", async () => {
     await scan();
     await h.fixture.writeOomKills(pod, container(), 2);

@@ -67,6 +67,9 @@ export class CgroupSampler implements KernelStatsSource {
   readonly #instances = new Map<string, Instance>();
   readonly #log: Logger;
   #scan = 0;
+  /** Container ids the pod directory showed running in the previous scan. */
+  #previousIds = new Set<string>();
+  #currentIds = new Set<string>();
   #timer?: Timer;
   #running = false;
   #stopped = true;
@@ -167,6 +170,7 @@ export class CgroupSampler implements KernelStatsSource {
       this.#decideOoms(scan, report);
       const seen = new Set<string>();
       const live = new Set<string>();
+      this.#currentIds = new Set();
       // A snapshot: the pod watch may change the directory while this scan awaits reads.
       for (const pod of [...this.#deps.pods.pods()]) {
         report.pods++;
@@ -176,6 +180,7 @@ export class CgroupSampler implements KernelStatsSource {
           if (!c.running || bareId === undefined) continue;
           const key = `${pod.uid}/${c.name}`;
           seen.add(key);
+          this.#currentIds.add(bareId);
           const outcome = await this.#sample(pod, c, key, bareId, scan, report);
           if (outcome === "read" || outcome === "failed") report.containers++;
           else if (outcome === "unlocated") report.unlocated++;
@@ -197,6 +202,7 @@ export class CgroupSampler implements KernelStatsSource {
       for (const uid of [...this.#locator.cachedPods()]) if (!live.has(uid)) this.#locator.forgetPod(uid);
       this.#locator.forgetMissing((uid) => live.has(uid));
       this.#deps.metrics.containers.set(this.#instances.size);
+      this.#previousIds = this.#currentIds;
     } finally {
       this.#running = false;
       report.readErrors = this.#reads.errors - errorsBefore;
@@ -222,6 +228,10 @@ export class CgroupSampler implements KernelStatsSource {
       const rel = await this.#reads.locate(this.#locator, pod, bareId, scan);
       if (rel === undefined) return "unlocated";
       inst = newInstance(pod, c.name, bareId, cgroupFiles(this.#deps.layout, rel), this.#settings.windowMs);
+      // A container that started since the previous scan has a fresh cgroup whose counter began
+      // at 0: a kill in its first seconds is a kill. Anything seen before (or at agent start-up)
+      // gets its current value as the baseline, so old kills are never re-reported.
+      if (scan > 1 && !this.#previousIds.has(bareId)) inst.oomKills = 0;
       this.#instances.set(key, inst);
     }
     inst.pod = pod;
