@@ -67,6 +67,8 @@ export class SupervisedWatch<T extends KubeObject> {
   #retryTimer: Timer | undefined;
   #staleTimer: Timer | undefined;
   #eventsThisWatch = 0;
+  /** Restarts without delay since the last event: one is allowed, then backoff applies. */
+  #quickRestarts = 0;
 
   constructor(options: SupervisedWatchOptions<T>) {
     this.#o = options;
@@ -179,13 +181,18 @@ export class SupervisedWatch<T extends KubeObject> {
     this.#o.onRestart?.(cause);
     if (cause === "gone") this.#consistentNext = true;
     const resume = cause === "closed" && this.#resourceVersion !== "";
-    const delay = cause === "gone" || (resume && this.#eventsThisWatch > 0) ? 0 : this.#backoff.next();
+    // A 410, or a normal end of a watch that delivered events, restarts at once — but only
+    // once in a row: a server that keeps doing it gets the backoff like any error.
+    const quick = (cause === "gone" || (resume && this.#eventsThisWatch > 0)) && this.#quickRestarts === 0;
+    if (quick) this.#quickRestarts++;
+    const delay = quick ? 0 : this.#backoff.next();
     const log = cause === "closed" ? this.#o.log.debug.bind(this.#o.log) : this.#o.log.warn.bind(this.#o.log);
     const hint = hintFor(detail, this.#o.what);
     log(
       { cause, err: describe(detail), retryInMs: delay, resume },
       `watch of ${this.#o.what} restarting (${cause}); ${resume ? "resuming from the last resourceVersion" : "relisting and diffing, so no transition is lost"}${hint ? `; ${hint}` : ""}`,
     );
+    if (this.#retryTimer !== undefined) this.#o.clock.clearTimeout(this.#retryTimer);
     this.#retryTimer = this.#o.clock.setTimeout(() => {
       this.#retryTimer = undefined;
       if (next !== this.#generation || !this.#running) return;
@@ -198,6 +205,7 @@ export class SupervisedWatch<T extends KubeObject> {
 
   #activity(gen: number): void {
     this.#backoff.reset();
+    this.#quickRestarts = 0;
     this.#armStale(gen);
     this.#o.onActivity?.();
   }
