@@ -46,7 +46,7 @@ describe.each(LAYOUTS)("on $name", ({ options, description }) => {
     h = await harness(options);
     expect((await detectLayout(h.fixture.root)).description).toBe(description);
     expect((await samples(h.registry, "kernel_gossip_agent_cgroup_layout_info"))[0]?.labels).toEqual({
-      version: String(options.version),
+      version: `v${options.version}`,
       driver: options.driver,
     });
     const pods: FixturePod[] = [];

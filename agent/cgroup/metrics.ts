@@ -82,7 +82,7 @@ export function createCgroupMetrics(registry: Registry) {
     }),
     layoutInfo: new Gauge({
       name: "kernel_gossip_agent_cgroup_layout_info",
-      help: "Detected cgroup layout (always 1).",
+      help: "Detected cgroup layout: version v1 or v2, driver cgroupfs, systemd or unknown (always 1).",
       labelNames: ["version", "driver"] as const,
       registers: [registry],
     }),

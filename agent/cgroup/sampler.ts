@@ -83,7 +83,7 @@ export class CgroupSampler implements KernelStatsSource {
     this.#reads = new FileReads(fs, deps.metrics, this.#log);
     this.#podWindows = new PodWindows(deps.layout, this.#reads);
     const { version, driver, hierarchies, kubeletRoot } = deps.layout;
-    deps.metrics.layoutInfo.set({ version: String(version), driver }, 1);
+    deps.metrics.layoutInfo.set({ version: `v${version}`, driver }, 1);
     this.#log.info(
       { cgroupRoot: deps.root, version, driver, hierarchies, kubeletCgroupRoot: `/${kubeletRoot.join("/")}` },
       `cgroup layout: ${deps.layout.description}${driver === "unknown" ? " (no kubepods cgroup yet; trying cgroupfs and systemd names)" : ""}`,
