@@ -96,6 +96,7 @@ spec:
 `);
   uids.rs = await uidOf("replicaset", "web-5d9f7b");
   uids.webPod = await createPod(cluster, "shop", "web-5d9f7b-x2x9z");
+  uids.dbPod = await createPod(cluster, "shop", "db-0", "node-2");
   uids.job = await uidOf("job", "report-29100");
   pipeline = testPipeline(cluster.kubeConfig);
   pipeline.start();
@@ -125,7 +126,7 @@ const jobPod = (): TestPod => ({
   ],
 });
 const dbPod = (): TestPod => ({
-  uid: "pod-db-0",
+  uid: uids.dbPod ?? "",
   namespace: "shop",
   name: "db-0",
   node: "node-2",
@@ -273,7 +274,7 @@ describe("whispers name the right workload and project", () => {
     expect(crash?.status.count).toBe(2);
   });
 
-  it("writes a Warning Event on the pod for each new whisper", async () => {
+  it("writes a Warning Event on the pod for each new whisper, shown by kubectl describe pod", async () => {
     await pipeline.podEvents.drain();
     const events = JSON.parse(
       await cluster.kubectl(
@@ -291,9 +292,13 @@ describe("whispers name the right workload and project", () => {
       expect.objectContaining({
         type: "Warning",
         reason: "CPUThrottling",
-        message: expect.stringContaining("kubectl get kw"),
+        message: expect.stringContaining("kubectl get kw statefulset-db.postgres.cpu-throttling -n shop"),
       }),
     ]);
+    const describe = await cluster.kubectl("describe", "pod", "-n", "shop", "db-0");
+    expect(describe).toMatch(
+      /Warning\s+CPUThrottling\s+.*kernel-gossip-aggregator\s+kernel-gossip: CPUThrottling in container postgres/,
+    );
   });
 
   it("a birth certificate goes away with its pod (owner reference, garbage collection)", async () => {
