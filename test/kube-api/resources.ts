@@ -150,6 +150,9 @@ export class Resources {
           preconditions: d.preconditions,
           dryRun: opts.dryRun,
         });
+        // gone at once: the object for pods (ReturnDeletedObject), a Success Status for the rest
+        const immediate = !this.store.get(storageKey(rt), t.namespace, t.name ?? "") && !opts.dryRun;
+        if (immediate && storageKey(rt) !== "/pods") return { status: 200, body: deletedStatus(rt, obj) };
         return { status: 200, body: Resources.present(rt, obj) };
       }
       case "deletecollection": {
@@ -238,6 +241,14 @@ export class Resources {
       items: items.map((o) => this.itemOf(rt, Resources.present(rt, o))),
     };
   }
+}
+
+function deletedStatus(rt: ResourceType, obj: KObj): KObj {
+  const details: KObj = { name: obj.metadata.name };
+  if (rt.group) details.group = rt.group;
+  details.kind = rt.plural;
+  details.uid = obj.metadata.uid;
+  return { kind: "Status", apiVersion: "v1", metadata: {}, status: "Success", details };
 }
 
 function writeOptions(req: IncomingMessage, q: URLSearchParams): WriteOptions {

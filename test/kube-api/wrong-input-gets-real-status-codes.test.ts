@@ -70,6 +70,21 @@ describe("errors like kube-apiserver", () => {
     expect(g.json.metadata.name).toMatch(/^gen-[a-z0-9]{5}$/);
   });
 
+  it("a delete answers a Success Status (pods: the object)", async () => {
+    const created = await call(api, "POST", "/api/v1/namespaces/e/configmaps", { body: cm("bye") });
+    const r = await call(api, "DELETE", "/api/v1/namespaces/e/configmaps/bye");
+    expect(r.status).toBe(200);
+    expect(r.json).toEqual({
+      kind: "Status",
+      apiVersion: "v1",
+      metadata: {},
+      status: "Success",
+      details: { name: "bye", kind: "configmaps", uid: created.json.metadata.uid },
+    });
+    const again = await call(api, "DELETE", "/api/v1/namespaces/e/configmaps/bye");
+    expect(again.status).toBe(404);
+  });
+
   it("409 Conflict on an update with a stale resourceVersion", async () => {
     const created = await call(api, "POST", "/api/v1/namespaces/e/configmaps", { body: cm("rv") });
     const stale = created.json;
