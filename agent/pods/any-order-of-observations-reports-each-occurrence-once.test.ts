@@ -25,6 +25,8 @@ describe("failure reporting over arbitrary observation orders", () => {
             clock: new ManualClock(AT + 120_000),
             sink: { emit: (e) => out.push(e) },
             settings: { extraReasons: c.extraReasons, cooldownMs: 180_000 },
+            // lru-cache allocates its whole capacity up front; a pod needs a few entries.
+            maxRemembered: 256,
           });
           let prev: (typeof facts)[number] | undefined;
           const visible = new Set<string>();
