@@ -64,6 +64,18 @@ describe("garbage in the cgroup filesystem", () => {
     expect(await h.registry.metrics()).toContain("kernel_gossip_agent_cgroup_read_errors_total");
   });
 
+  it("does not count files only some kernels have (cpu.pressure without PSI) as errors", async () => {
+    h = await harness({ version: 2, driver: "systemd" });
+    const pod = makePod("Burstable", "crio", ["api"]);
+    await h.fixture.addPod(pod);
+    await unlink(h.fixture.path(pod, only(pod), "cpu.pressure"));
+    await unlink(h.fixture.path(pod, undefined, "memory.peak"));
+    h.pods.set(podView(pod));
+    expect(await h.sampler.scanOnce()).toMatchObject({ containers: 1, readErrors: 0 });
+    expect((await h.sampler.podStats(podView(pod)))?.memoryPeakBytes).toBe(0);
+    expect(await errorsOf(h)).toEqual({});
+  });
+
   it("counts permission denied (injected: root bypasses file modes) and keeps the container's other figures", async () => {
     let deny = "";
     const fs: CgroupFs = {

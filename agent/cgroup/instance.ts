@@ -73,7 +73,7 @@ export async function readInstance(
     reads.read(f, f.usage, parseUsage),
     limitDue ? reads.readAll(f, f.limit, (t) => parseLimit(version, t)) : undefined,
     reads.read(f, f.oom, (t) => parseOomKills(version, t)),
-    reads.read(f, f.pressure, parsePressure),
+    reads.read(f, f.pressure, parsePressure, true),
   ]);
   if (
     stat === VANISHED ||

@@ -35,16 +35,22 @@ export class FileReads {
     this.#log = log;
   }
 
+  /**
+   * `optional`: a file some kernels or configurations do not have (cpu.pressure without PSI,
+   * memory.peak before 5.19, pids.current without the pids controller): its absence is not an
+   * error, only a figure that is not available.
+   */
   async read<T>(
     files: CgroupFiles,
     path: string | undefined,
     parse: (text: string) => T,
+    optional = false,
   ): Promise<ReadResult<T>> {
     if (path === undefined || this.#absent.get(files.dir)?.has(path)) return undefined;
     try {
       return { value: parse(await this.#fs.readFile(path)) };
     } catch (err) {
-      return this.#failed(files, path, err);
+      return this.#failed(files, path, err, optional);
     }
   }
 
@@ -74,8 +80,11 @@ export class FileReads {
   /** Memory limit and peak for an OOM event; 0 where unreadable (the event matters more). */
   async memory(files: CgroupFiles, version: 1 | 2): Promise<{ limit: number; peak: number }> {
     const limit = await this.read(files, files.memoryLimit, (t) => parseMemoryLimit(version, t));
-    const peak = await this.read(files, files.memoryPeak, (t) =>
-      parseSingle(t, basename(files.memoryPeak ?? "")),
+    const peak = await this.read(
+      files,
+      files.memoryPeak,
+      (t) => parseSingle(t, basename(files.memoryPeak ?? "")),
+      true,
     );
     return {
       limit: got(limit) ?? 0,
@@ -103,12 +112,18 @@ export class FileReads {
     this.#absent.delete(files.dir);
   }
 
-  async #failed(files: CgroupFiles, path: string, err: unknown): Promise<ReadResult<never>> {
+  async #failed(
+    files: CgroupFiles,
+    path: string,
+    err: unknown,
+    optional = false,
+  ): Promise<ReadResult<never>> {
     if (isEnoent(err)) {
       if (!(await this.#fs.isDir(files.dir))) return VANISHED;
       const absent = this.#absent.get(files.dir) ?? new Set<string>();
       absent.add(path);
       this.#absent.set(files.dir, absent);
+      if (optional) return undefined;
     }
     this.#count(basename(path), err, path);
     return undefined;

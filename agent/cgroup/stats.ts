@@ -28,8 +28,8 @@ export async function podStats(
   const [stat, usage, peak, pids] = await Promise.all([
     reads.read(f, f.cpuStat, (t) => parseCpuStat(layout.version, t)),
     reads.read(f, f.usage, parseUsage),
-    reads.read(f, f.memoryPeak, (t) => single(t, f.memoryPeak)),
-    reads.read(f, f.pids, (t) => single(t, f.pids)),
+    reads.read(f, f.memoryPeak, (t) => single(t, f.memoryPeak), true),
+    reads.read(f, f.pids, (t) => single(t, f.pids), true),
   ]);
   if ([stat, usage, peak, pids].includes(VANISHED)) return undefined;
   const cpu = got(stat);
