@@ -122,7 +122,6 @@ export function resolve(reg: Registry, method: string, path: string, q: URLSearc
     default:
       verb = method.toLowerCase();
   }
-  if (!rt.namespaced && rest.length > 0) namespace = undefined;
   return { rt, namespace, name, subresource, verb };
 }
 
