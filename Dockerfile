@@ -14,9 +14,12 @@ WORKDIR /src
 COPY package.json package-lock.json ./
 COPY scripts/ scripts/
 COPY proto/ proto/
-# `npm ci` runs the postinstall script, which generates proto/gen; --check fails the
-# build if it did not.
-RUN npm ci --no-audit --no-fund \
+# --ignore-scripts: the base image already is Node 24, so the `node` devDependency (the
+# pinned Node for developer machines) need not fetch its binary; the protocol code is
+# generated explicitly instead of by the postinstall hook, and --check fails the build if
+# it is missing or stale.
+RUN npm ci --ignore-scripts --no-audit --no-fund \
+ && node scripts/gen-proto.ts \
  && node scripts/gen-proto.ts --check
 
 # --- runtime: production dependencies and the sources the two roles run ------------
