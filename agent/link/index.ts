@@ -11,68 +11,40 @@
 //    reconnect with jittered backoff (1 s → 30 s) and resend.
 import type WebSocket from "ws";
 import { Backoff } from "../../shared/backoff.ts";
-import type { Clock, Timer } from "../../shared/clock.ts";
+import type { Timer } from "../../shared/clock.ts";
 import { ERRORS } from "../../shared/errors.ts";
 import type { Logger } from "../../shared/log.ts";
-import {
-  type ConfigFrame,
-  decodeEnvelope,
-  type Envelope,
-  encodeEnvelope,
-  PROTOCOL_VERSION,
-} from "../../shared/proto.ts";
+import { decodeEnvelope, type Envelope, encodeEnvelope, PROTOCOL_VERSION } from "../../shared/proto.ts";
 import { eventType } from "./event-type.ts";
-import type { LinkMetrics } from "./metrics.ts";
-import type { HelloInit, LinkSettings, OutboxPort } from "./ports.ts";
+import {
+  type AgentLinkDeps,
+  HIGH_WATER_BYTES,
+  hintOf,
+  type LinkSettings,
+  NON_RETRYABLE,
+  REJECT_CLOSE_GRACE_MS,
+} from "./ports.ts";
 import { closeGracefully, dial, Heartbeat } from "./socket.ts";
-import { buildBatch, type PendingBatch, UnackedBatches } from "./unacked.ts";
+import { DeliveryWindow, type PendingBatch } from "./unacked.ts";
 
 export { createLinkMetrics, type LinkMetrics } from "./metrics.ts";
-export type { HelloInit, LinkSettings, OutboxPort } from "./ports.ts";
-
-/** Socket buffer level above which the link waits for writes to drain. */
-export const HIGH_WATER_BYTES = 1 << 20;
-/** Rejects that refuse the batch itself: resending it would fail again. */
-export const NON_RETRYABLE = new Set([
-  "KG_NODE_MISMATCH",
-  "KG_BATCH_TOO_MANY_EVENTS",
-  "KG_FRAME_TOO_LARGE",
-  "KG_FRAME_MALFORMED",
-]);
-
-/** How long the aggregator may take to close after a Reject before the agent closes itself. */
-const REJECT_CLOSE_GRACE_MS = 15_000;
-
-const hintOf = (code: string): string | undefined => (ERRORS as Record<string, { hint: string }>)[code]?.hint;
-
-export interface AgentLinkDeps {
-  url: string;
-  /** Re-read on every connect (projected tokens rotate). */
-  token: () => Promise<string> | string;
-  caFile?: string;
-  outbox: OutboxPort;
-  hello: () => HelloInit;
-  onConfig: (frame: ConfigFrame) => void;
-  clock: Clock;
-  log: Logger;
-  metrics: LinkMetrics;
-  settings: LinkSettings;
-  /** Reconnect backoff; defaults to 1 s → 30 s full jitter. */
-  backoff?: Backoff;
-}
+export {
+  type AgentLinkDeps,
+  type HelloInit,
+  HIGH_WATER_BYTES,
+  type LinkSettings,
+  NON_RETRYABLE,
+  type OutboxPort,
+} from "./ports.ts";
 
 export class AgentLink {
   #deps: AgentLinkDeps;
   #settings: LinkSettings;
   #log: Logger;
-  #audit: Logger;
   #backoff: Backoff;
-  #unacked = new UnackedBatches();
+  #unacked: DeliveryWindow;
   #ws: WebSocket | undefined;
   #open = false;
-  #seq = 0;
-  #lastAckedSeq = 0;
-  #delivered = 0;
   #ready = false;
   #closeCause: string | undefined;
   /** The aggregator sent a Reject on this connection and is about to close it. */
@@ -89,7 +61,11 @@ export class AgentLink {
     this.#deps = deps;
     this.#settings = { ...deps.settings };
     this.#log = deps.log.child({ component: "link", aggregator: deps.url });
-    this.#audit = deps.log.child({ component: "audit" });
+    this.#unacked = new DeliveryWindow({
+      clock: deps.clock,
+      metrics: deps.metrics,
+      audit: deps.log.child({ component: "audit" }),
+    });
     this.#backoff = deps.backoff ?? new Backoff();
     this.#heartbeat = new Heartbeat(deps.clock);
   }
@@ -145,13 +121,13 @@ export class AgentLink {
     this.#heartbeat.stop();
     await this.#closeSocket();
     const left = [...this.#unacked.inOrder()];
-    for (const batch of left) this.#drop(batch, "shutdown");
+    for (const batch of left) this.#unacked.drop(batch, "shutdown");
     const queued = this.#deps.outbox.take(Number.MAX_SAFE_INTEGER);
     for (const event of queued)
       this.#deps.metrics.eventsDropped.inc({ type: eventType(event), cause: "shutdown" });
     const undelivered = left.reduce((n, b) => n + b.events, 0) + queued.length;
     const summary = {
-      delivered: this.#delivered,
+      delivered: this.#unacked.delivered,
       undelivered,
       unackedBatches: left.length,
       queued: queued.length,
@@ -162,7 +138,7 @@ export class AgentLink {
         `link stopped with ${undelivered} events not delivered (${left.length} unacked batches, ${queued.length} queued events); they are lost unless the detectors see them again after restart`,
       );
     } else this.#log.info(summary, "link stopped; every event was delivered");
-    return { delivered: this.#delivered, undelivered };
+    return { delivered: this.#unacked.delivered, undelivered };
   }
 
   async #connect(): Promise<void> {
@@ -210,7 +186,7 @@ export class AgentLink {
     this.#write(
       ws,
       encodeEnvelope({
-        hello: { ...hello, protocolVersion: PROTOCOL_VERSION, lastAckedSeq: this.#lastAckedSeq },
+        hello: { ...hello, protocolVersion: PROTOCOL_VERSION, lastAckedSeq: this.#unacked.lastAckedSeq },
       }),
     );
     const resend = this.#unacked.inOrder();
@@ -252,26 +228,17 @@ export class AgentLink {
   }
 
   #onAck(seq: number, dropped: number): void {
-    const batch = this.#unacked.remove(seq);
-    if (!batch) {
+    if (!this.#unacked.ack(seq)) {
       this.#log.debug({ seq }, "ack for a batch no longer pending (already acked or dropped)");
       return;
     }
     this.#backoff.reset();
-    const { metrics, clock } = this.#deps;
-    metrics.unackedBatches.set(this.#unacked.size);
-    metrics.eventsDelivered.inc(batch.events);
-    if (batch.firstSentAt !== undefined)
-      metrics.sendLatency.observe((clock.monotonic() - batch.firstSentAt) / 1000);
-    this.#delivered += batch.events;
-    this.#lastAckedSeq = Math.max(this.#lastAckedSeq, seq);
-    for (const [id, sha256] of batch.audit)
-      this.#audit.info({ audit: "delivered", id, sha256, seq }, "event delivered");
-    if (dropped > 0)
+    if (dropped > 0) {
       this.#log.debug(
         { seq, dropped },
         "aggregator dropped events of the batch as redeliveries or out of scope",
       );
+    }
     this.#pump();
     this.#checkDrained();
   }
@@ -285,7 +252,7 @@ export class AgentLink {
         { code, seq, events: batch.events, hint },
         `aggregator refused batch ${seq} for good (${message}); its ${batch.events} events are dropped`,
       );
-      this.#drop(batch, "rejected");
+      this.#unacked.drop(batch, "rejected");
     } else {
       this.#log.warn(
         { code, seq, hint },
@@ -329,7 +296,7 @@ export class AgentLink {
           },
           `aggregator closed the link because a frame was too large (1009); dropping batch ${batch.seq} of ${batch.events} events`,
         );
-        this.#drop(batch, "rejected");
+        this.#unacked.drop(batch, "rejected");
       }
     }
     const cause = this.#closeCause ?? (wasOpen ? "closed" : "connect_failed");
@@ -355,7 +322,7 @@ export class AgentLink {
   #pump(): void {
     const ws = this.#ws;
     if (!ws || !this.#open || this.#refused || this.#stopped || !(this.#ready || this.#stopping)) return;
-    const { outbox, clock, metrics } = this.#deps;
+    const { outbox } = this.#deps;
     while (
       this.#unacked.size < this.#settings.maxUnackedBatches &&
       ws.bufferedAmount < HIGH_WATER_BYTES &&
@@ -363,17 +330,14 @@ export class AgentLink {
     ) {
       const events = outbox.take(this.#settings.maxBatchEvents);
       if (events.length === 0) break;
-      const batch = buildBatch(++this.#seq, events, clock.now());
-      this.#unacked.add(batch);
-      metrics.unackedBatches.set(this.#unacked.size);
+      const batch = this.#unacked.open(events);
       this.#sendBatch(ws, batch);
     }
     if (outbox.size === 0) this.#ready = false;
   }
 
   #sendBatch(ws: WebSocket, batch: PendingBatch): void {
-    batch.firstSentAt ??= this.#deps.clock.monotonic();
-    this.#deps.metrics.batchesSent.inc();
+    this.#unacked.sent(batch);
     this.#write(ws, batch.frame);
   }
 
@@ -382,13 +346,6 @@ export class AgentLink {
       if (err) return; // the socket is closing; 'close' reconnects and resends
       if (ws.bufferedAmount < HIGH_WATER_BYTES) this.#pump();
     });
-  }
-
-  #drop(batch: PendingBatch, cause: "rejected" | "shutdown"): void {
-    this.#unacked.remove(batch.seq);
-    this.#deps.metrics.unackedBatches.set(this.#unacked.size);
-    for (const [type, n] of Object.entries(batch.types))
-      this.#deps.metrics.eventsDropped.inc({ type, cause }, n);
   }
 
   #isDrained(): boolean {

@@ -1,6 +1,11 @@
-// What the link needs from its neighbours. The real Outbox (agent/queue/outbox.ts) satisfies
-// OutboxPort; tests use small in-memory ones.
-import type { WireEvent } from "../../shared/proto.ts";
+// What the link needs from its neighbours, and its constants. The real Outbox
+// (agent/queue/outbox.ts) satisfies OutboxPort; tests use small in-memory ones.
+import type { Backoff } from "../../shared/backoff.ts";
+import type { Clock } from "../../shared/clock.ts";
+import { ERRORS } from "../../shared/errors.ts";
+import type { Logger } from "../../shared/log.ts";
+import type { ConfigFrame, WireEvent } from "../../shared/proto.ts";
+import type { LinkMetrics } from "./metrics.ts";
 
 export interface OutboxPort {
   push(event: WireEvent): void;
@@ -30,4 +35,36 @@ export interface LinkSettings {
   heartbeatIntervalMs: number;
   maxUnackedBatches: number;
   maxBatchEvents: number;
+}
+
+/** Socket buffer level above which the link waits for writes to drain. */
+export const HIGH_WATER_BYTES = 1 << 20;
+/** Rejects that refuse the batch itself: resending it would fail again. */
+export const NON_RETRYABLE = new Set([
+  "KG_NODE_MISMATCH",
+  "KG_BATCH_TOO_MANY_EVENTS",
+  "KG_FRAME_TOO_LARGE",
+  "KG_FRAME_MALFORMED",
+]);
+
+/** How long the aggregator may take to close after a Reject before the agent closes itself. */
+export const REJECT_CLOSE_GRACE_MS = 15_000;
+
+export const hintOf = (code: string): string | undefined =>
+  (ERRORS as Record<string, { hint: string }>)[code]?.hint;
+
+export interface AgentLinkDeps {
+  url: string;
+  /** Re-read on every connect (projected tokens rotate). */
+  token: () => Promise<string> | string;
+  caFile?: string;
+  outbox: OutboxPort;
+  hello: () => HelloInit;
+  onConfig: (frame: ConfigFrame) => void;
+  clock: Clock;
+  log: Logger;
+  metrics: LinkMetrics;
+  settings: LinkSettings;
+  /** Reconnect backoff; defaults to 1 s → 30 s full jitter. */
+  backoff?: Backoff;
 }

@@ -188,7 +188,7 @@ describe("rejected batches", () => {
 
   it("acks arriving out of order each release their own batch", async () => {
     const agg = await startScriptedAggregator({
-      onFrame: (ws, frame, self) => {
+      onFrame: (ws, _frame, self) => {
         const seqs = self.frames.filter((f) => f.batch).map((f) => f.batch?.seq ?? 0);
         if (seqs.length === 3) for (const seq of [3, 1, 2]) self.send(ws, { ack: { seq } });
       },

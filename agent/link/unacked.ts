@@ -1,9 +1,13 @@
-// Batches sent and not yet acknowledged, in sequence order (a Map keeps insertion order and
-// sequence numbers only grow). Each keeps its encoded frame, so a resend after a reconnect
-// puts the very same bytes on the wire, plus what the metrics and the audit log need.
+// The delivery window: batches sent and not yet acknowledged, in sequence order (a Map keeps
+// insertion order and sequence numbers only grow). Each keeps its encoded frame, so a resend
+// after a reconnect puts the very same bytes on the wire. The window does the bookkeeping of
+// an ack (delivered count, send→ack latency, one audit line per event) and of a drop.
 import { createHash } from "node:crypto";
+import type { Clock } from "../../shared/clock.ts";
+import type { Logger } from "../../shared/log.ts";
 import { encodeEnvelope, type WireEvent, wire } from "../../shared/proto.ts";
 import { type EventType, eventType } from "./event-type.ts";
+import type { LinkMetrics } from "./metrics.ts";
 
 export interface PendingBatch {
   seq: number;
@@ -29,30 +33,72 @@ export function buildBatch(seq: number, events: WireEvent[], nowMs: number): Pen
   return { seq, frame, events: events.length, types, audit };
 }
 
-export class UnackedBatches {
+export class DeliveryWindow {
   #batches = new Map<number, PendingBatch>();
-  #bytes = 0;
+  #nextSeq = 1;
+  #delivered = 0;
+  #lastAckedSeq = 0;
+  #clock: Clock;
+  #metrics: LinkMetrics;
+  #audit: Logger;
+
+  constructor(deps: { clock: Clock; metrics: LinkMetrics; audit: Logger }) {
+    this.#clock = deps.clock;
+    this.#metrics = deps.metrics;
+    this.#audit = deps.audit;
+  }
 
   get size(): number {
     return this.#batches.size;
   }
 
-  /** Encoded bytes held. */
-  get bytes(): number {
-    return this.#bytes;
+  /** Events acknowledged so far. */
+  get delivered(): number {
+    return this.#delivered;
   }
 
-  add(batch: PendingBatch): void {
+  /** Highest sequence number acknowledged (Hello's resume point). */
+  get lastAckedSeq(): number {
+    return this.#lastAckedSeq;
+  }
+
+  /** Numbers the events as the next batch and holds it until acked or dropped. */
+  open(events: WireEvent[]): PendingBatch {
+    const batch = buildBatch(this.#nextSeq++, events, this.#clock.now());
     this.#batches.set(batch.seq, batch);
-    this.#bytes += batch.frame.length;
+    this.#metrics.unackedBatches.set(this.#batches.size);
+    return batch;
   }
 
-  remove(seq: number): PendingBatch | undefined {
+  /** Called for every write of the batch, resends included. */
+  sent(batch: PendingBatch): void {
+    batch.firstSentAt ??= this.#clock.monotonic();
+    this.#metrics.batchesSent.inc();
+  }
+
+  /** Releases an acknowledged batch; undefined when it was no longer pending. */
+  ack(seq: number): PendingBatch | undefined {
     const batch = this.#batches.get(seq);
     if (!batch) return undefined;
     this.#batches.delete(seq);
-    this.#bytes -= batch.frame.length;
+    this.#metrics.unackedBatches.set(this.#batches.size);
+    this.#metrics.eventsDelivered.inc(batch.events);
+    if (batch.firstSentAt !== undefined) {
+      this.#metrics.sendLatency.observe((this.#clock.monotonic() - batch.firstSentAt) / 1000);
+    }
+    this.#delivered += batch.events;
+    this.#lastAckedSeq = Math.max(this.#lastAckedSeq, seq);
+    for (const [id, sha256] of batch.audit) {
+      this.#audit.info({ audit: "delivered", id, sha256, seq }, "event delivered");
+    }
     return batch;
+  }
+
+  /** Gives up on a batch, counting its events as dropped with `cause`. */
+  drop(batch: PendingBatch, cause: "rejected" | "shutdown"): void {
+    if (!this.#batches.delete(batch.seq)) return;
+    this.#metrics.unackedBatches.set(this.#batches.size);
+    for (const [type, n] of Object.entries(batch.types)) this.#metrics.eventsDropped.inc({ type, cause }, n);
   }
 
   get(seq: number): PendingBatch | undefined {
@@ -70,11 +116,5 @@ export class UnackedBatches {
       if (!best || batch.frame.length > best.frame.length) best = batch;
     }
     return best;
-  }
-
-  events(): number {
-    let n = 0;
-    for (const batch of this.#batches.values()) n += batch.events;
-    return n;
   }
 }

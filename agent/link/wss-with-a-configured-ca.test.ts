@@ -29,7 +29,10 @@ it("streams over wss:// when the agent trusts the aggregator's CA, and refuses a
     tls: { cert: cert.cert, key: cert.key },
     auth: createStaticAuthenticator(["tok=node-a"], silentLogger()),
     handler: {
-      handleBatch: async (_c, events) => (written.push(...events.map((e) => e.id ?? "")), { dropped: 0 }),
+      handleBatch: async (_c, events) => {
+        written.push(...events.map((e) => e.id ?? ""));
+        return { dropped: 0 };
+      },
     },
     clock: systemClock,
     log: silentLogger(),
