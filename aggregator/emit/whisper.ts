@@ -47,12 +47,20 @@ export interface Occurrence {
   hpa?: string | undefined;
 }
 
+/** What one status write carried beyond the object's previous counts. */
+export interface WrittenDelta {
+  total: number;
+  pods: Map<string, number>;
+}
+
 export interface AffectedPod {
   name: string;
   uid: string;
   node: string;
   lastSeenMs: number;
-  count: number;
+  /** Like the whisper's count: what the object held for this pod, plus what is unwritten. */
+  baseline: number;
+  delta: number;
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: Kubernetes objects read back from the API are untyped JSON
@@ -141,8 +149,15 @@ export class WhisperState {
 
   #touchPod(o: Occurrence): void {
     const existing = this.pods.find((p) => p.uid === o.pod.uid);
-    const entry = existing ?? { name: o.pod.name, uid: o.pod.uid, node: o.pod.node, lastSeenMs: 0, count: 0 };
-    entry.count += o.count;
+    const entry = existing ?? {
+      name: o.pod.name,
+      uid: o.pod.uid,
+      node: o.pod.node,
+      lastSeenMs: 0,
+      baseline: 0,
+      delta: 0,
+    };
+    entry.delta += o.count;
     entry.lastSeenMs = Math.max(entry.lastSeenMs, o.observedAtMs);
     entry.node = o.pod.node || entry.node;
     if (!existing) this.pods.push(entry);
@@ -178,23 +193,37 @@ export class WhisperState {
     }
     if (Array.isArray(status.affectedPods)) {
       for (const p of status.affectedPods as KObj[]) {
-        if (typeof p.uid !== "string" || this.pods.some((q) => q.uid === p.uid)) continue;
+        if (typeof p.uid !== "string") continue;
+        const count = typeof p.count === "number" ? p.count : 0;
+        const lastSeenMs = parseMs(p.lastSeen) ?? 0;
+        const mine = this.pods.find((q) => q.uid === p.uid);
+        if (mine) {
+          mine.baseline = count;
+          mine.lastSeenMs = Math.max(mine.lastSeenMs, lastSeenMs);
+          continue;
+        }
         this.pods.push({
           name: String(p.name ?? ""),
           uid: p.uid,
           node: String(p.node ?? ""),
-          lastSeenMs: parseMs(p.lastSeen) ?? 0,
-          count: typeof p.count === "number" ? p.count : 0,
+          lastSeenMs,
+          baseline: count,
+          delta: 0,
         });
       }
       this.#sortPods();
     }
   }
 
-  /** The written delta is now part of the object's count. */
-  committed(writtenDelta: number): void {
-    this.baseline += writtenDelta;
-    this.delta -= writtenDelta;
+  /** The written deltas are now part of the object's counts. */
+  committed(written: WrittenDelta): void {
+    this.baseline += written.total;
+    this.delta -= written.total;
+    for (const p of this.pods) {
+      const d = written.pods.get(p.uid) ?? 0;
+      p.baseline += d;
+      p.delta -= d;
+    }
     this.writtenSeverity = this.severity;
     this.writtenActive = this.active;
   }
@@ -202,6 +231,7 @@ export class WhisperState {
   /** The object was deleted (retention, or by hand): start again from our own numbers. */
   forgetCluster(): void {
     this.baseline = 0;
+    for (const p of this.pods) p.baseline = 0;
   }
 
   recommendation(): Recommendation {
@@ -243,7 +273,7 @@ export class WhisperState {
   }
 
   /** The status apply body and the delta it carries. */
-  statusBody(resourceVersion?: string): { body: KObj; delta: number } {
+  statusBody(resourceVersion?: string): { body: KObj; delta: WrittenDelta } {
     const rec = this.recommendation();
     const status: KObj = {
       severity: this.severity,
@@ -256,7 +286,7 @@ export class WhisperState {
         uid: p.uid.slice(0, 64),
         node: p.node.slice(0, 253),
         lastSeen: iso(p.lastSeenMs),
-        count: p.count,
+        count: p.baseline + p.delta,
       })),
       evidence: renderEvidence(this.evidence),
       recommendation: { ...rec, summary: truncate(rec.summary, MESSAGE_MAX) },
@@ -271,7 +301,8 @@ export class WhisperState {
     }
     const metadata: KObj = { name: this.name, namespace: this.namespace };
     if (resourceVersion) metadata.resourceVersion = resourceVersion;
-    return { body: { apiVersion: API_VERSION, kind: this.kind, metadata, status }, delta: this.delta };
+    const delta = { total: this.delta, pods: new Map(this.pods.map((p) => [p.uid, p.delta])) };
+    return { body: { apiVersion: API_VERSION, kind: this.kind, metadata, status }, delta };
   }
 
   #conditions(rec: Recommendation): KObj[] {

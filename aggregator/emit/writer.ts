@@ -25,7 +25,7 @@ import type { PipelineMetrics } from "../pipeline/metrics.ts";
 import { BIRTH_PLURAL, type BirthCertificate } from "./birth.ts";
 import type { CrClient } from "./kube.ts";
 import type { TokenBucket } from "./token-bucket.ts";
-import { type KObj, WHISPER_PLURAL, type WhisperState } from "./whisper.ts";
+import { type KObj, WHISPER_PLURAL, type WhisperState, type WrittenDelta } from "./whisper.ts";
 import { messageOf, outcomeOf, retryAfterMs } from "./write-errors.ts";
 
 export type Doc = WhisperState | BirthCertificate;
@@ -236,7 +236,7 @@ export class CrWriter {
         entry.resourceVersion = rvOf(body);
       }
       if (doc.kind === "KernelWhisper") {
-        let delta = 0;
+        let delta: WrittenDelta = { total: 0, pods: new Map() };
         const body = await this.#request(doc.kind, () => {
           taken = taken.concat(entry.waiters.splice(0));
           entry.dirty = false;

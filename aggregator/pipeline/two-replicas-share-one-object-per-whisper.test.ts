@@ -97,3 +97,24 @@ it("two replicas writing the same whispers keep one object each with the exact t
   expect(conflicts).toBeLessThanOrEqual(successes);
   await Promise.all([a.stop(), b.stop()]);
 }, 60_000);
+
+it("a restarted replica continues the count from the object instead of resetting it", async () => {
+  const pod: TestPod = { uid: "restart-1", namespace: "ha", name: "solo" };
+  const first = testPipeline(cluster.kubeConfig, { settings: { podEvents: false } });
+  first.start();
+  await first.handleBatch(CTX, [crashLoop(pod, "app", 1), crashLoop(pod, "app", 2)]);
+  await first.stop();
+  const second = testPipeline(cluster.kubeConfig, { settings: { podEvents: false } });
+  second.start();
+  await second.handleBatch(CTX, [
+    crashLoop(pod, "app", 3),
+    crashLoop(pod, "app", 4),
+    crashLoop(pod, "app", 5),
+  ]);
+  await second.stop();
+  const [w] = (await getJson(cluster, "kw", "ha")).filter(
+    (o) => o.metadata.name === "pod-solo.app.crash-loop-back-off",
+  );
+  expect(w?.status.count).toBe(5);
+  expect(w?.status.affectedPods).toEqual([expect.objectContaining({ uid: "restart-1", count: 5 })]);
+});

@@ -9,6 +9,7 @@ import {
   crashLoop,
   createPod,
   getJson,
+  kernelOom,
   oomKilled,
   startTestCluster,
   type TestCluster,
@@ -299,6 +300,19 @@ describe("whispers name the right workload and project", () => {
     expect(describe).toMatch(
       /Warning\s+CPUThrottling\s+.*kernel-gossip-aggregator\s+kernel-gossip: CPUThrottling in container postgres/,
     );
+  });
+
+  it("a kernel OOM kill of a child process is an OOMKilled whisper with source kernel", async () => {
+    expect((await pipeline.handleBatch(CTX, [kernelOom(dbPod(), "postgres", 1)])).dropped).toBe(0);
+    const [oom] = (await getJson(cluster, "kw", "shop")).filter(
+      (o) => o.metadata.name === "statefulset-db.postgres.oom-killed",
+    );
+    expect(oom?.status).toMatchObject({
+      severity: "warning",
+      count: 1,
+      evidence: { oom: { source: "kernel", mainProcessSurvived: true, limitBytes: 256 * 1024 * 1024 } },
+      recommendation: { action: "SetMemoryLimit", memoryLimit: "356Mi" },
+    });
   });
 
   it("a birth certificate goes away with its pod (owner reference, garbage collection)", async () => {
