@@ -6,9 +6,13 @@
 // If the instance stopped, restarted (new id) or the pod is gone, the kubelet reports the
 // OOMKilled itself (the pod watch turns it into a PodFailure): one event, not two, so the
 // kernel side only counts it as merged.
+
+import type { Logger } from "../../shared/log.ts";
 import { OomSource, type WireEvent } from "../../shared/proto.ts";
-import type { PodDirectory, PodView } from "../types.ts";
+import type { ContainerView, EventSink, PodDirectory, PodView } from "../types.ts";
+import type { Instance } from "./instance.ts";
 import { bareContainerId } from "./paths.ts";
+import type { FileReads } from "./reads.ts";
 
 export interface OomObservation {
   podUid: string;
@@ -74,4 +78,71 @@ export function kernelOomEvent(o: OomObservation, pod: PodView): WireEvent {
       mainProcessSurvived: true,
     },
   };
+}
+
+export interface KernelOomsDeps {
+  reads: FileReads;
+  version: 1 | 2;
+  pods: PodDirectory;
+  sink: EventSink;
+  /** kernel_gossip_agent_kernel_oom_merged_total */
+  merged: { inc(): void };
+  log: Logger;
+}
+
+/** Watches each container's oom_kill counter and applies the merge rule above. */
+export class KernelOoms {
+  readonly #deps: KernelOomsDeps;
+  readonly #merger = new OomMerger();
+
+  constructor(deps: KernelOomsDeps) {
+    this.#deps = deps;
+  }
+
+  /** A scan read `value` for the instance; an increase over the last value is held for the grace. */
+  async observe(
+    pod: PodView,
+    c: ContainerView,
+    inst: Instance,
+    value: number,
+    now: number,
+    scan: number,
+  ): Promise<void> {
+    const last = inst.oomKills;
+    inst.oomKills = value;
+    if (last === undefined || value <= last) return; // baseline (first sight) or a recreated cgroup
+    const o = {
+      podUid: pod.uid,
+      container: c.name,
+      bareId: inst.bareId,
+      kills: value - last,
+      counterValue: value,
+    };
+    this.#deps.log.info(
+      { pod: pod.ref.name, namespace: pod.ref.namespace, ...o },
+      "kernel OOM kill counted in the container's memory cgroup; checking in one scan whether the main process survived",
+    );
+    const mem = await this.#deps.reads.memory(inst.files, this.#deps.version);
+    this.#merger.add({
+      ...o,
+      memoryLimitBytes: mem.limit || c.memoryLimitBytes || 0,
+      memoryPeakBytes: mem.peak,
+      observedAtMs: now,
+      scan,
+    });
+  }
+
+  /** At the start of a scan: sends or merges what earlier scans saw. Returns the events sent. */
+  decide(scan: number): number {
+    const { emit, merged } = this.#merger.decide(scan, this.#deps.pods);
+    for (const { observation, pod } of emit) this.#deps.sink.emit(kernelOomEvent(observation, pod));
+    for (const o of merged) {
+      this.#deps.merged.inc();
+      this.#deps.log.debug(
+        o,
+        "kernel OOM kill merged: the container's main process died, the kubelet reports it",
+      );
+    }
+    return emit.length;
+  }
 }

@@ -22,7 +22,7 @@ import { type Instance, newInstance, readInstance } from "./instance.ts";
 import type { CgroupLayout } from "./layout.ts";
 import { CgroupLocator } from "./locator.ts";
 import type { CgroupMetrics } from "./metrics.ts";
-import { kernelOomEvent, OomMerger } from "./oom.ts";
+import { KernelOoms } from "./oom.ts";
 import { bareContainerId } from "./paths.ts";
 import { type PodThrottle, PodWindows } from "./pod-window.ts";
 import { type CgroupFs, nodeCgroupFs } from "./reader.ts";
@@ -62,7 +62,7 @@ export class CgroupSampler implements KernelStatsSource {
   readonly #settings: ThrottleSettings;
   readonly #locator: CgroupLocator;
   readonly #reads: FileReads;
-  readonly #oom = new OomMerger();
+  readonly #ooms: KernelOoms;
   readonly #podWindows: PodWindows;
   readonly #instances = new Map<string, Instance>();
   readonly #log: Logger;
@@ -82,6 +82,14 @@ export class CgroupSampler implements KernelStatsSource {
     this.#locator = new CgroupLocator(deps.layout, fs);
     this.#reads = new FileReads(fs, deps.metrics, this.#log);
     this.#podWindows = new PodWindows(deps.layout, this.#reads);
+    this.#ooms = new KernelOoms({
+      reads: this.#reads,
+      version: deps.layout.version,
+      pods: deps.pods,
+      sink: deps.sink,
+      merged: deps.metrics.kernelOomMerged,
+      log: this.#log,
+    });
     const { version, driver, hierarchies, kubeletRoot } = deps.layout;
     deps.metrics.layoutInfo.set({ version: `v${version}`, driver }, 1);
     this.#log.info(
@@ -167,7 +175,7 @@ export class CgroupSampler implements KernelStatsSource {
     };
     const errorsBefore = this.#reads.errors;
     try {
-      this.#decideOoms(scan, report);
+      report.events += this.#ooms.decide(scan);
       const seen = new Set<string>();
       const live = new Set<string>();
       this.#currentIds = new Set();
@@ -208,6 +216,7 @@ export class CgroupSampler implements KernelStatsSource {
       report.readErrors = this.#reads.errors - errorsBefore;
       this.#deps.metrics.scanDuration.observe((this.#deps.clock.monotonic() - started) / 1000);
     }
+    this.#log.debug(report, "cgroup scan done");
     return report;
   }
 
@@ -242,7 +251,7 @@ export class CgroupSampler implements KernelStatsSource {
       return "vanished";
     }
     const now = this.#deps.clock.now();
-    if (r.oomKills !== undefined) await this.#observeOom(pod, c, inst, r.oomKills, now, scan);
+    if (r.oomKills !== undefined) await this.#ooms.observe(pod, c, inst, r.oomKills, now, scan);
     const { cpu, usageSeconds } = r;
     if (cpu === undefined || usageSeconds === undefined) return "failed";
     inst.window.push({ atMs: this.#deps.clock.monotonic(), ...cpu, usageSeconds });
@@ -267,50 +276,6 @@ export class CgroupSampler implements KernelStatsSource {
     return "read";
   }
 
-  async #observeOom(
-    pod: PodView,
-    c: ContainerView,
-    inst: Instance,
-    value: number,
-    now: number,
-    scan: number,
-  ): Promise<void> {
-    const last = inst.oomKills;
-    inst.oomKills = value;
-    if (last === undefined || value <= last) return; // baseline (first sight) or a recreated cgroup
-    const o = {
-      podUid: pod.uid,
-      container: c.name,
-      bareId: inst.bareId,
-      kills: value - last,
-      counterValue: value,
-    };
-    this.#log.info(
-      { pod: pod.ref.name, namespace: pod.ref.namespace, ...o },
-      "kernel OOM kill counted in the container's memory cgroup; checking in one scan whether the main process survived",
-    );
-    const mem = await this.#reads.memory(inst.files, this.#deps.layout.version);
-    this.#oom.add({
-      ...o,
-      memoryLimitBytes: mem.limit || c.memoryLimitBytes || 0,
-      memoryPeakBytes: mem.peak,
-      observedAtMs: now,
-      scan,
-    });
-  }
-
-  #decideOoms(scan: number, report: ScanReport): void {
-    const { emit, merged } = this.#oom.decide(scan, this.#deps.pods);
-    for (const { observation, pod } of emit) {
-      this.#deps.sink.emit(kernelOomEvent(observation, pod));
-      report.events++;
-    }
-    for (const o of merged) {
-      this.#deps.metrics.kernelOomMerged.inc();
-      this.#log.debug(o, "kernel OOM kill merged: the container's main process died, the kubelet reports it");
-    }
-  }
-
   #emitThrottle(
     pod: PodView,
     container: string,
@@ -327,6 +292,10 @@ export class CgroupSampler implements KernelStatsSource {
       inst.limit,
       pressure,
       this.#deps.clock.now(),
+    );
+    this.#log.debug(
+      { id: event.id, ratio: event.throttle?.throttledRatio, limitCores: inst.limit },
+      `CPU throttling ${step.state}: ${pod.ref.namespace}/${pod.ref.name} container ${container}`,
     );
     this.#deps.sink.emit(event);
     report.events++;
