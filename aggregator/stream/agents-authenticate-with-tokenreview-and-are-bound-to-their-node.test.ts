@@ -173,6 +173,23 @@ describe("TokenReview authentication", () => {
     expect(ok.received.map((e) => e.body)).toEqual(["ack"]);
   });
 
+  it("sends one TokenReview for a token that several connections present at once", async () => {
+    const fresh = serviceAccountToken({
+      ...SA,
+      podName: "agent-e",
+      podUid: "uid-e",
+      nodeName: "node-e",
+      audiences: ["kernel-gossip"],
+    });
+    api.addToken(fresh);
+    const before = api.counters.get("create", "tokenreviews");
+    const results = await Promise.all(
+      Array.from({ length: 5 }, () => connect(fresh.token, [hello("node-e"), batch("node-e")])),
+    );
+    expect(results.map((r) => r.received.map((e) => e.body))).toEqual(Array(5).fill(["ack"]));
+    expect(api.counters.get("create", "tokenreviews") - before).toBe(1);
+  });
+
   it("answers 503 KG_AUTH_UNAVAILABLE while the TokenReview API fails, and recovers", async () => {
     const fresh = serviceAccountToken({
       ...SA,

@@ -129,6 +129,9 @@ export function createTokenReviewAuthenticator(options: TokenReviewAuthOptions):
     return { ok: true, node: located.node, identity: username };
   };
 
+  // One review per token at a time: an agent retrying while its review is pending (or a
+  // reconnect storm after a restart) shares the request in flight.
+  const inFlight = new Map<string, Promise<AuthResult>>();
   return {
     async authenticate(token) {
       if (!token) return fail("KG_AUTH_MISSING", "no Authorization: Bearer header");
@@ -138,12 +141,19 @@ export function createTokenReviewAuthenticator(options: TokenReviewAuthOptions):
         metrics.tokenReviews.inc({ outcome: "cached" });
         return cached;
       }
-      const result = await review(token);
-      if (result.ok) {
-        metrics.tokenReviews.inc({ outcome: "authenticated" });
-        cache?.set(key, result);
-      }
-      return result;
+      const pending = inFlight.get(key);
+      if (pending) return pending;
+      const started = review(token)
+        .then((result) => {
+          if (result.ok) {
+            metrics.tokenReviews.inc({ outcome: "authenticated" });
+            cache?.set(key, result);
+          }
+          return result;
+        })
+        .finally(() => inFlight.delete(key));
+      inFlight.set(key, started);
+      return started;
     },
   };
 }
