@@ -161,8 +161,8 @@ export class AgentLink {
       });
     } catch (err) {
       this.#log.error(
-        { err },
-        "cannot read the agent token or CA file; retrying (check the projected volume)",
+        { err: (err as Error).message, caFile: this.#deps.caFile },
+        "cannot open the link: the token or CA file is unreadable (check the projected volume and AGGREGATOR_CA_FILE); retrying",
       );
       this.#retry("credentials");
       return;
