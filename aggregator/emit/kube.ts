@@ -10,8 +10,8 @@ export const FIELD_MANAGER = "kernel-gossip-aggregator";
 export interface CrClient {
   /** The object, or undefined when it does not exist. */
   get(plural: string, namespace: string, name: string): Promise<KObj | undefined>;
-  /** Server-side apply of metadata + spec (creates the object when missing). */
-  apply(plural: string, body: KObj): Promise<KObj>;
+  /** Server-side apply of metadata + spec; `created` when this request created the object (201). */
+  apply(plural: string, body: KObj): Promise<{ object: KObj; created: boolean }>;
   /** Server-side apply to the status subresource (404 when the object does not exist). */
   applyStatus(plural: string, body: KObj): Promise<KObj>;
 }
@@ -45,7 +45,8 @@ export function kubeCrClient(kubeConfig: KubeConfig): CrClient {
       }
     },
     async apply(plural, body) {
-      return (await api.patchNamespacedCustomObject(target(plural, body), ssa)) as KObj;
+      const res = await api.patchNamespacedCustomObjectWithHttpInfo(target(plural, body), ssa);
+      return { object: res.data as KObj, created: res.httpStatusCode === 201 };
     },
     async applyStatus(plural, body) {
       return (await api.patchNamespacedCustomObjectStatus(target(plural, body), ssa)) as KObj;

@@ -222,7 +222,7 @@ export class CrWriter {
         entry.resourceVersion = rvOf(observed);
       }
       if (!entry.exists) {
-        const body = await this.#request(doc.kind, async () => {
+        const applied = await this.#request(doc.kind, async () => {
           if (doc.kind === "PodBirthCertificate") {
             taken = entry.waiters.splice(0);
             entry.dirty = false;
@@ -232,8 +232,9 @@ export class CrWriter {
           return client.apply(WHISPER_PLURAL, doc.specBody());
         });
         entry.exists = true;
-        entry.created = doc.kind === "KernelWhisper";
-        entry.resourceVersion = rvOf(body);
+        // 201: this replica created it (the other replica may have raced us to it: then 200)
+        entry.created = doc.kind === "KernelWhisper" && applied.created;
+        entry.resourceVersion = rvOf(applied.object);
       }
       if (doc.kind === "KernelWhisper") {
         let delta: WrittenDelta = { total: 0, pods: new Map() };

@@ -263,7 +263,7 @@ export async function statusApplyHonorsResourceVersion(
       signal: "Error",
     },
   };
-  const created = await client.apply("kernelwhispers", body);
+  const created = (await client.apply("kernelwhispers", body)).object;
   const stale = String(Number(created.metadata.resourceVersion) - 1);
   let honored = false;
   try {

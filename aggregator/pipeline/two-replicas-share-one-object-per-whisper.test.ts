@@ -96,6 +96,11 @@ it("two replicas writing the same whispers keep one object each with the exact t
   // a conflict costs one re-read and one retry; never more conflicts than successful writes
   expect(conflicts).toBeLessThanOrEqual(successes);
   await Promise.all([a.stop(), b.stop()]);
+  // one pod Event per new whisper, not one per replica
+  const events = JSON.parse(await cluster.kubectl("get", "events", "-n", "ha", "-o", "json")).items as {
+    reason: string;
+  }[];
+  expect(events.map((e) => e.reason).sort()).toEqual(["CPUThrottling", "CrashLoopBackOff"]);
 }, 60_000);
 
 it("a restarted replica continues the count from the object instead of resetting it", async () => {
