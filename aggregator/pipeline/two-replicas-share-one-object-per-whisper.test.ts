@@ -91,7 +91,7 @@ it("two replicas writing the same whispers keep one object each with the exact t
   const conflicts = (await total(metricsA, "conflict")) + (await total(metricsB, "conflict"));
   const successes = (await total(metricsA, "success")) + (await total(metricsB, "success"));
   console.log(
-    `two replicas: ${successes} successful writes, ${conflicts} conflicts, count ${restarts} per whisper`,
+    `two replicas: ${successes} successful writes, ${conflicts} conflicts, counts ${whispers.map((w) => w.status.count).join("/")} (expected ${restarts})`,
   );
   // a conflict costs one re-read and one retry; never more conflicts than successful writes
   expect(conflicts).toBeLessThanOrEqual(successes);
