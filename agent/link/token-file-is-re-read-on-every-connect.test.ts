@@ -1,0 +1,103 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, expect, it } from "vitest";
+import { createStaticAuthenticator } from "../../aggregator/stream/auth.ts";
+import { createStreamMetrics, startStreamServer } from "../../aggregator/stream/index.ts";
+import { Backoff } from "../../shared/backoff.ts";
+import { ManualClock, systemClock } from "../../shared/clock.ts";
+import { silentLogger } from "../../shared/log.ts";
+import { createRegistry } from "../../shared/metrics.ts";
+import { AgentLink, createLinkMetrics } from "./index.ts";
+import { until } from "./testing/harness.ts";
+import { MemoryOutbox } from "./testing/memory-outbox.ts";
+
+const dir = mkdtempSync(join(tmpdir(), "kg-token-"));
+const cleanup: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  for (const fn of cleanup.splice(0).reverse()) await fn();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+it("a missing token file is retried, and a rotated token is used on the next connect", async () => {
+  const server = await startStreamServer({
+    port: 0,
+    host: "127.0.0.1",
+    auth: createStaticAuthenticator(["first=node-a", "rotated=node-a"], silentLogger()),
+    handler: { handleBatch: async () => ({ dropped: 0 }) },
+    clock: systemClock,
+    log: silentLogger(),
+    metrics: createStreamMetrics(createRegistry({ defaultMetrics: false })),
+    limits: {
+      maxPayloadBytes: 1 << 20,
+      maxBatchEvents: 100,
+      maxEventsPerSecond: 1000,
+      maxConnections: 10,
+      heartbeatIntervalMs: 60_000,
+    },
+  });
+  cleanup.push(() => server.close());
+  const tokenFile = join(dir, "token");
+  const clock = new ManualClock();
+  const registry = createRegistry({ defaultMetrics: false });
+  const link = new AgentLink({
+    url: `ws://127.0.0.1:${server.port}/stream`,
+    token: async () => (await readFile(tokenFile, "utf8")).trim(),
+    outbox: new MemoryOutbox(),
+    hello: () => ({
+      node: "node-a",
+      cluster: "t",
+      agentVersion: "t",
+      capabilities: [],
+      configVersion: "",
+      cgroupLayout: "",
+    }),
+    onConfig: () => {},
+    clock,
+    log: silentLogger(),
+    metrics: createLinkMetrics(registry),
+    settings: { heartbeatIntervalMs: 60_000, maxUnackedBatches: 4, maxBatchEvents: 10 },
+    backoff: new Backoff({ initialMs: 100, maxMs: 100 }),
+  });
+  link.start();
+  cleanup.push(() => link.stop(0));
+  const retries = async (cause: string) =>
+    ((await registry.getSingleMetric("kernel_gossip_agent_link_reconnects_total")?.get())?.values ?? [])
+      .filter((v) => v.labels.cause === cause)
+      .reduce((n, v) => n + v.value, 0);
+  await until(async () => (await retries("credentials")) === 1, "missing token noticed");
+
+  writeFileSync(tokenFile, "first\n");
+  clock.advance(100);
+  await until(() => server.connections()[0]?.identity === "static-token#0", "connected with the first token");
+
+  writeFileSync(tokenFile, "rotated\n");
+  await server.close();
+  const again = await startStreamServer({
+    port: server.port,
+    host: "127.0.0.1",
+    auth: createStaticAuthenticator(["rotated=node-a"], silentLogger()),
+    handler: { handleBatch: async () => ({ dropped: 0 }) },
+    clock: systemClock,
+    log: silentLogger(),
+    metrics: createStreamMetrics(createRegistry({ defaultMetrics: false })),
+    limits: {
+      maxPayloadBytes: 1 << 20,
+      maxBatchEvents: 100,
+      maxEventsPerSecond: 1000,
+      maxConnections: 10,
+      heartbeatIntervalMs: 60_000,
+    },
+  });
+  cleanup.push(() => again.close());
+  await until(() => !link.connected(), "link dropped by the stopping aggregator");
+  clock.advance(100);
+  await until(
+    () => again.connections()[0]?.identity === "static-token#0" && link.connected(),
+    "rotated token accepted",
+  );
+  expect(again.connections().map((c) => c.identity)).toEqual(["static-token#0"]); // "rotated"
+  expect(await retries("credentials")).toBe(1);
+  expect(await retries("refused")).toBe(0);
+});
