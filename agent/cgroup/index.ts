@@ -6,7 +6,7 @@ export { createCgroupMetrics } from "./metrics.ts";
 export type { CgroupDriver } from "./paths.ts";
 export type { PodThrottle } from "./pod-window.ts";
 export type { CgroupFs } from "./reader.ts";
-export { nodeCgroupFs } from "./reader.ts";
+export { nodeCgroupFs, syncReadCgroupFs } from "./reader.ts";
 export type { CgroupSamplerDeps, ScanReport } from "./sampler.ts";
 export { CgroupSampler } from "./sampler.ts";
 export type { ThrottleSettings } from "./signal.ts";
