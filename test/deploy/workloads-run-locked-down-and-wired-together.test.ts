@@ -133,7 +133,7 @@ describe("agent DaemonSet", () => {
     expect(pod.serviceAccountName).toBe("kernel-gossip-agent");
     expect(pod.automountServiceAccountToken).toBe(true);
     find(objects, "PriorityClass", pod.priorityClassName ?? "(none)");
-    expect(c.resources).toEqual({ requests: { cpu: "10m", memory: "48Mi" }, limits: { memory: "128Mi" } });
+    expect(c.resources).toEqual({ requests: { cpu: "10m", memory: "128Mi" }, limits: { memory: "256Mi" } });
   });
 
   it("gets its node and namespace from the downward API and options its parser accepts", () => {
