@@ -4,7 +4,9 @@
 // holder renews it (resourceVersion-conditional update, so two replicas cannot both win);
 // another replica takes it over only after it saw the Lease unchanged for a whole
 // leaseDuration by its own monotonic clock (no trust in other replicas' wall clocks). A
-// leader that cannot renew within leaseDuration steps down. stop({ release: true }) hands
+// leader that cannot renew within the renew deadline (2/3 of leaseDuration, like
+// client-go's 10 s of 15 s) steps down before anyone may take over, so two leaders never
+// overlap while the clocks run at the same rate. stop({ release: true }) hands
 // the Lease back at once; a killed leader is replaced within about leaseDuration + period.
 import { CoordinationV1Api, type KubeConfig, type V1Lease, V1MicroTime } from "@kubernetes/client-node";
 import type { Clock, Timer } from "../../shared/clock.ts";
@@ -115,6 +117,11 @@ export class LeaderElector {
     };
   }
 
+  /** A leader that has not renewed for this long steps down. */
+  get renewDeadlineMs(): number {
+    return Math.floor((this.#o.leaseDurationMs * 2) / 3);
+  }
+
   get periodMs(): number {
     return Math.max(1, Math.floor(this.#o.leaseDurationMs / 3));
   }
@@ -207,8 +214,8 @@ export class LeaderElector {
         { err: err instanceof Error ? err.message.split("\n")[0] : String(err), status },
         "cannot read or renew the GC lease; check RBAC (get/create/update leases.coordination.k8s.io) and API health",
       );
-      if (this.#leader && clock.monotonic() - this.#lastRenewMono >= this.#o.leaseDurationMs) {
-        this.#set(false, "could not renew the lease within its duration");
+      if (this.#leader && clock.monotonic() - this.#lastRenewMono >= this.renewDeadlineMs) {
+        this.#set(false, "could not renew the lease before the renew deadline");
       }
     }
   }

@@ -17,8 +17,10 @@ import {
 import { kubeLeaseStore, kubeWhisperStore, LeaderElector, RetentionGc } from "./index.ts";
 
 let cluster: TestCluster;
+/** The API server's clock runs ahead by this much (ends an injected outage at once). */
+let skewMs = 0;
 beforeAll(async () => {
-  cluster = await startTestCluster();
+  cluster = await startTestCluster({ clock: () => Date.now() + skewMs });
   await cluster.kubectl("create", "namespace", "kernel-gossip");
   await cluster.kubectl("create", "namespace", "apps");
 }, 60_000);
@@ -198,5 +200,37 @@ describe("retention and leader election", () => {
       expect.objectContaining({ name: "pod-b-2.app.cpu-throttling", resolved: true }),
       expect.objectContaining({ name: "pod-b-1.app.crash-loop-back-off", resolved: false }),
     ]);
+  });
+
+  it("a leader that cannot renew steps down before anyone may take over", async () => {
+    const clock = new ManualClock(Date.now());
+    const a = replica("aggregator-c", clock);
+    const b = replica("aggregator-d", clock);
+    const settle = () => Promise.all([a.elector.settled(), b.elector.settled()]);
+    // the lease from the first test was released: c takes it
+    a.elector.start();
+    await a.elector.settled();
+    b.elector.start();
+    await b.elector.settled();
+    expect([a.elector.isLeader(), b.elector.isLeader()]).toEqual([true, false]);
+    cluster.api.faults.outage(3_600_000);
+    let aDownAt: number | undefined;
+    for (let t = a.elector.periodMs; t <= 2 * LEASE_MS; t += a.elector.periodMs) {
+      clock.advance(a.elector.periodMs);
+      await settle();
+      if (aDownAt === undefined && !a.elector.isLeader()) aDownAt = t;
+      expect(a.elector.isLeader() && b.elector.isLeader()).toBe(false);
+    }
+    expect(aDownAt).toBeDefined();
+    expect(aDownAt).toBeLessThan(LEASE_MS);
+    expect((await a.metrics.leader.get()).values[0]?.value).toBe(0);
+    skewMs += 3_600_000; // the outage is over
+    for (let i = 0; i < 6 && !a.elector.isLeader() && !b.elector.isLeader(); i++) {
+      clock.advance(a.elector.periodMs);
+      await settle();
+    }
+    expect([a.elector.isLeader(), b.elector.isLeader()].filter(Boolean)).toHaveLength(1);
+    await a.elector.stop({ release: true });
+    await b.elector.stop({ release: true });
   });
 });
