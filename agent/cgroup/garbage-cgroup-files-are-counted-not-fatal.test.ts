@@ -2,7 +2,7 @@ import { mkdir, rm, unlink, writeFile } from "node:fs/promises";
 import { afterEach, describe, expect, it } from "vitest";
 import { type FixtureContainer, type FixturePod, makePod, podView } from "./fixtures/build.ts";
 import { type Harness, harness, samples } from "./fixtures/harness.ts";
-import { type CgroupFs, nodeCgroupFs } from "./reader.ts";
+import { type CgroupFs, nodeCgroupFs, syncReadCgroupFs } from "./reader.ts";
 
 const errorsOf = async (h: Harness) =>
   Object.fromEntries(
@@ -25,44 +25,50 @@ describe("garbage in the cgroup filesystem", () => {
     h = undefined;
   });
 
-  it("counts empty, truncated, non-numeric, missing and directory-shaped files by file and error, and keeps scanning the rest", async () => {
-    h = await harness({ version: 1, driver: "cgroupfs", v1Cpu: "separate" });
-    const names = ["empty", "truncated", "letters", "missing", "isdir", "healthy"];
-    const pods = Object.fromEntries(names.map((n) => [n, makePod("Burstable", "containerd", [n])]));
-    for (const pod of Object.values(pods)) {
-      await h.fixture.addPod(pod);
-      h.pods.set(podView(pod));
-    }
-    const p = (n: string) => pods[n] as FixturePod;
-    await writeFile(h.fixture.path(p("empty"), only(p("empty")), "cpu.stat"), "");
-    await writeFile(
-      h.fixture.path(p("truncated"), only(p("truncated")), "cpu.stat"),
-      "nr_periods 10\nnr_throttled 2\nthrottled_ti",
-    );
-    await writeFile(h.fixture.path(p("letters"), only(p("letters")), "cpuacct.usage"), "12a45\n");
-    await unlink(h.fixture.path(p("missing"), only(p("missing")), "cpuacct.usage"));
-    const oomPath = h.fixture.path(p("isdir"), only(p("isdir")), "memory.oom_control");
-    await unlink(oomPath);
-    await mkdir(oomPath);
+  it.each([
+    { reader: "fs.promises (default)", fs: nodeCgroupFs },
+    { reader: "readFileSync", fs: syncReadCgroupFs },
+  ])(
+    "counts empty, truncated, non-numeric, missing and directory-shaped files by file and error, and keeps scanning the rest ($reader)",
+    async ({ fs }) => {
+      h = await harness({ version: 1, driver: "cgroupfs", v1Cpu: "separate" }, { fs });
+      const names = ["empty", "truncated", "letters", "missing", "isdir", "healthy"];
+      const pods = Object.fromEntries(names.map((n) => [n, makePod("Burstable", "containerd", [n])]));
+      for (const pod of Object.values(pods)) {
+        await h.fixture.addPod(pod);
+        h.pods.set(podView(pod));
+      }
+      const p = (n: string) => pods[n] as FixturePod;
+      await writeFile(h.fixture.path(p("empty"), only(p("empty")), "cpu.stat"), "");
+      await writeFile(
+        h.fixture.path(p("truncated"), only(p("truncated")), "cpu.stat"),
+        "nr_periods 10\nnr_throttled 2\nthrottled_ti",
+      );
+      await writeFile(h.fixture.path(p("letters"), only(p("letters")), "cpuacct.usage"), "12a45\n");
+      await unlink(h.fixture.path(p("missing"), only(p("missing")), "cpuacct.usage"));
+      const oomPath = h.fixture.path(p("isdir"), only(p("isdir")), "memory.oom_control");
+      await unlink(oomPath);
+      await mkdir(oomPath);
 
-    const report = await h.sampler.scanOnce();
-    expect(report.containers).toBe(6);
-    expect(await errorsOf(h)).toEqual({
-      "cpu.stat empty": 1,
-      "cpu.stat malformed": 1,
-      "cpuacct.usage malformed": 1,
-      "cpuacct.usage ENOENT": 1,
-      "memory.oom_control EISDIR": 1,
-    });
-    // Second scan: broken files count again; a file missing from a live cgroup is counted once.
-    const second = await h.sampler.scanOnce();
-    expect(second.readErrors).toBe(4);
-    expect((await errorsOf(h))["cpuacct.usage ENOENT"]).toBe(1);
-    // The healthy container is unaffected, and the registry still renders.
-    const usage = await samples(h.registry, "kernel_gossip_container_cpu_usage_seconds_total");
-    expect(usage.map((s) => s.labels.container).sort()).toEqual(["healthy", "isdir"]);
-    expect(await h.registry.metrics()).toContain("kernel_gossip_agent_cgroup_read_errors_total");
-  });
+      const report = await h.sampler.scanOnce();
+      expect(report.containers).toBe(6);
+      expect(await errorsOf(h)).toEqual({
+        "cpu.stat empty": 1,
+        "cpu.stat malformed": 1,
+        "cpuacct.usage malformed": 1,
+        "cpuacct.usage ENOENT": 1,
+        "memory.oom_control EISDIR": 1,
+      });
+      // Second scan: broken files count again; a file missing from a live cgroup is counted once.
+      const second = await h.sampler.scanOnce();
+      expect(second.readErrors).toBe(4);
+      expect((await errorsOf(h))["cpuacct.usage ENOENT"]).toBe(1);
+      // The healthy container is unaffected, and the registry still renders.
+      const usage = await samples(h.registry, "kernel_gossip_container_cpu_usage_seconds_total");
+      expect(usage.map((s) => s.labels.container).sort()).toEqual(["healthy", "isdir"]);
+      expect(await h.registry.metrics()).toContain("kernel_gossip_agent_cgroup_read_errors_total");
+    },
+  );
 
   it("does not count files only some kernels have (cpu.pressure without PSI) as errors", async () => {
     h = await harness({ version: 2, driver: "systemd" });
