@@ -73,6 +73,39 @@ export async function run({ quick }: BenchOptions): Promise<BenchCaseResult> {
       child: floor,
     });
 
+    // Where an agent's memory goes: reference processes, sampled at the end like the floor.
+    const references: { label: string; child: Child }[] = [];
+    const reference = async (label: string, args: string[]) => {
+      let up = false;
+      const child = startChild({
+        name: `reference-${references.length}`,
+        logDir: tmp.path,
+        args,
+        onLine: (line) => {
+          if (line === "ready") up = true;
+        },
+      });
+      children.push(child);
+      await waitFor(label, () => (up ? true : undefined), { timeoutMs: 30_000, child });
+      references.push({ label, child });
+    };
+    await reference("bare Node 24, nothing imported", [join(REPO_ROOT, "bench/agent/reference-process.mjs")]);
+    await reference("floor started from a .ts file (type stripping)", [
+      join(REPO_ROOT, "bench/agent/reference-typescript.ts"),
+      `ws://127.0.0.1:${port}/`,
+    ]);
+    await reference("bare Node 24 + import @kubernetes/client-node", [
+      join(REPO_ROOT, "bench/agent/reference-process.mjs"),
+      "@kubernetes/client-node",
+    ]);
+    await reference("bare Node 24 + import prom-client, pino, protobufjs, lru-cache", [
+      join(REPO_ROOT, "bench/agent/reference-process.mjs"),
+      "prom-client",
+      "pino",
+      "protobufjs/minimal.js",
+      "lru-cache",
+    ]);
+
     ticker = setInterval(() => void node.tick(SCAN_SECONDS), SCAN_SECONDS * 1000);
     const t0 = performance.now();
     const agentRss: number[] = [];
@@ -95,6 +128,12 @@ export async function run({ quick }: BenchOptions): Promise<BenchCaseResult> {
     }
     const seconds = (last.t - (cpuStart?.t ?? last.t)) / 1000;
     const millicores = cpuStart && seconds > 0 ? ((last.cpu - cpuStart.agent) / seconds) * 1000 : Number.NaN;
+    const referenceRows = references.map(({ label, child }) => ({
+      figure: `… ${label}`,
+      value: round(rssBytes(child.pid) / MiB),
+      unit: "MiB",
+      note: "reference process for the breakdown (VmRSS at the end of the run)",
+    }));
     const metrics = await scrape(agent.metricsUrl);
     const watched = metricValue(metrics, "kernel_gossip_agent_pods_watched");
     const located = metricValue(metrics, "kernel_gossip_agent_cgroup_containers");
@@ -119,6 +158,7 @@ export async function run({ quick }: BenchOptions): Promise<BenchCaseResult> {
           pass: rssFinal <= 64 && rssFinal <= floorFinal + 25,
           note: `VmRSS of the agent at the end (p99 over ${agentRss.length} samples); floor = bare Node 24 + one ws WebSocket (${round(floorFinal)} MiB); agent − floor = ${round(rssFinal - floorFinal)} MiB`,
         },
+        ...referenceRows,
         {
           figure: "agent CPU at steady state",
           value: round(millicores),

@@ -85,7 +85,7 @@ export async function startBenchKube(logDir: string): Promise<BenchKube> {
       });
       return stdout;
     };
-    await kubectl("apply", "-f", join(REPO_ROOT, "crds"));
+    await kubectl("apply", "-k", join(REPO_ROOT, "crds"));
     await kubectl("create", "namespace", "kernel-gossip");
     return {
       api,

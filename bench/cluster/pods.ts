@@ -14,6 +14,8 @@ export interface BenchContainer {
 
 export interface BenchPod {
   namespace: string;
+  /** Set by createPods: the ReplicaSet (owned by the workload's Deployment) that owns the pod. */
+  owner?: { name: string; uid: string };
   name: string;
   uid: string;
   workload: string;
@@ -45,7 +47,7 @@ export function planPods(options: {
     const workload = `${options.prefix ?? "svc"}-${w}`;
     const namespace = `bench-${w % options.namespaces}`;
     const seed = `${options.node}/${options.prefix ?? ""}/${i}`;
-    const name = `${workload}-${hex(`${seed}/rs`, 10)}-${hex(seed, 5)}`;
+    const name = `${workload}-${hex(`${options.node}/${workload}/rs`, 10)}-${hex(seed, 5)}`;
     const count = 1 + (i < extra ? 1 : 0) + (i < extra - pods ? 1 : 0);
     const qosClass = i % 10 === 0 ? "BestEffort" : i % 3 === 0 ? "Guaranteed" : "Burstable";
     const names = ["app", "sidecar", "log-shipper"];
@@ -83,8 +85,8 @@ function podManifest(pod: BenchPod, node: string): Record<string, unknown> {
         {
           apiVersion: "apps/v1",
           kind: "ReplicaSet",
-          name: pod.name.slice(0, pod.name.lastIndexOf("-")),
-          uid: hex(`${pod.workload}/rs`, 32),
+          name: pod.owner?.name ?? pod.name.slice(0, pod.name.lastIndexOf("-")),
+          uid: pod.owner?.uid ?? hex(`${pod.workload}/rs`, 32),
           controller: true,
           blockOwnerDeletion: true,
         },
@@ -175,6 +177,59 @@ export async function createPods(kube: BenchKube, node: string, pods: readonly B
     } catch (err) {
       if (!String(err).includes("409")) throw err;
     }
+  }
+  // Real owners (Deployment → ReplicaSet → Pod): the API server's garbage collector removes
+  // pods whose owner does not exist, as Kubernetes does.
+  const owners = new Map<string, { name: string; uid: string }>();
+  for (const pod of pods) {
+    const rsName = pod.name.slice(0, pod.name.lastIndexOf("-"));
+    const key = `${pod.namespace}/${rsName}`;
+    let owner = owners.get(key);
+    if (!owner) {
+      const labels = { app: pod.workload, "workload-id": pod.workload };
+      const template = {
+        metadata: { labels },
+        spec: { containers: [{ name: "app", image: "registry.example/app:1" }] },
+      };
+      const deployment = (await kube
+        .request("POST", `/apis/apps/v1/namespaces/${pod.namespace}/deployments`, {
+          apiVersion: "apps/v1",
+          kind: "Deployment",
+          metadata: { name: pod.workload, namespace: pod.namespace, labels },
+          spec: { replicas: 1, selector: { matchLabels: labels }, template },
+        })
+        .catch((err: unknown) => {
+          if (String(err).includes("409"))
+            return kube.request(
+              "GET",
+              `/apis/apps/v1/namespaces/${pod.namespace}/deployments/${pod.workload}`,
+            );
+          throw err;
+        })) as { metadata: { uid: string } };
+      const rs = (await kube.request("POST", `/apis/apps/v1/namespaces/${pod.namespace}/replicasets`, {
+        apiVersion: "apps/v1",
+        kind: "ReplicaSet",
+        metadata: {
+          name: rsName,
+          namespace: pod.namespace,
+          labels,
+          ownerReferences: [
+            {
+              apiVersion: "apps/v1",
+              kind: "Deployment",
+              name: pod.workload,
+              uid: deployment.metadata.uid,
+              controller: true,
+              blockOwnerDeletion: true,
+            },
+          ],
+        },
+        spec: { replicas: 1, selector: { matchLabels: labels }, template },
+      })) as { metadata: { uid: string } };
+      owner = { name: rsName, uid: rs.metadata.uid };
+      owners.set(key, owner);
+    }
+    pod.owner = owner;
   }
   const startedAt = `${new Date(Date.now() - 3_600_000).toISOString().slice(0, 19)}Z`;
   const one = async (pod: BenchPod) => {

@@ -36,6 +36,14 @@ export async function run({ quick }: BenchOptions): Promise<BenchCaseResult> {
   let kube: BenchKube | undefined;
   try {
     kube = await startBenchKube(tmp.path);
+    // The namespaces the simulated pods live in (bench/events/mix.ts: one per 4 workloads).
+    for (let n = 0; n < 10; n++) {
+      await kube.request("POST", "/api/v1/namespaces", {
+        apiVersion: "v1",
+        kind: "Namespace",
+        metadata: { name: `team-${n}` },
+      });
+    }
     const aggregator = await startAggregator({
       logDir: tmp.path,
       kubeconfig: kube.api.kubeconfigPath,
@@ -86,6 +94,19 @@ export async function run({ quick }: BenchOptions): Promise<BenchCaseResult> {
       "kernel_gossip_aggregator_events_received_total",
     );
     const usage = await sampleUsage(aggregator.child.pid, { durationMs: windowMs, everyMs: 1_000 });
+    // Batches are acked once their events are written (coalesced, rate-limited): wait for
+    // some acks so the latency row has data even in quick mode.
+    await waitFor(
+      "the first batch acks",
+      async () =>
+        metricValue(
+          await scrape(aggregator.metricsUrl),
+          "kernel_gossip_aggregator_batch_duration_seconds_count",
+        ) > 0
+          ? true
+          : undefined,
+      { timeoutMs: 60_000, intervalMs: 500, child: aggregator.child },
+    );
     const after = await scrape(aggregator.metricsUrl);
     const eventsAfter = metricValue(after, "kernel_gossip_aggregator_events_received_total");
     const rejects = metricValue(after, "kernel_gossip_aggregator_rejects_total");

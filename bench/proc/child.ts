@@ -30,7 +30,14 @@ export interface Child {
 /** A temp dir that `cleanup()` removes; every case makes one and removes it in finally. */
 export function tempDir(prefix: string): { path: string; cleanup(): void } {
   const path = mkdtempSync(join(tmpdir(), `kg-bench-${prefix}-`));
-  return { path, cleanup: () => rmSync(path, { recursive: true, force: true }) };
+  return {
+    path,
+    cleanup: () => {
+      // BENCH_KEEP=1 keeps the logs, kubeconfig and cgroup tree of a run to look at.
+      if (process.env.BENCH_KEEP === "1") process.stderr.write(`bench: kept ${path}\n`);
+      else rmSync(path, { recursive: true, force: true });
+    },
+  };
 }
 
 export function startChild(options: {
