@@ -80,6 +80,8 @@ export interface WriterOptions {
 }
 
 type Kind = Doc["kind"];
+/** Which request of a write failed: the first-touch GET, the spec apply or the status apply. */
+type Phase = "read" | "spec" | "status";
 
 export class CrWriter {
   #o: WriterOptions;
@@ -213,6 +215,7 @@ export class CrWriter {
     const doc = entry.doc;
     let taken: Waiter[] = [];
     let retryIn: number | undefined;
+    let phase: Phase = "read";
     try {
       if (!entry.loaded && doc.kind === "KernelWhisper") {
         const observed = await client.get(WHISPER_PLURAL, doc.namespace, doc.name);
@@ -222,6 +225,7 @@ export class CrWriter {
         entry.resourceVersion = rvOf(observed);
       }
       if (!entry.exists) {
+        phase = "spec";
         const applied = await this.#request(doc.kind, async () => {
           if (doc.kind === "PodBirthCertificate") {
             taken = entry.waiters.splice(0);
@@ -237,6 +241,7 @@ export class CrWriter {
         entry.resourceVersion = rvOf(applied.object);
       }
       if (doc.kind === "KernelWhisper") {
+        phase = "status";
         let delta: WrittenDelta = { total: 0, pods: new Map() };
         const body = await this.#request(doc.kind, () => {
           taken = taken.concat(entry.waiters.splice(0));
@@ -272,7 +277,7 @@ export class CrWriter {
         taken = [];
         return;
       }
-      retryIn = this.#failed(entry, err, taken);
+      retryIn = this.#failed(entry, err, taken, phase);
       taken = [];
     } finally {
       entry.running = false;
@@ -284,10 +289,10 @@ export class CrWriter {
   }
 
   /** Handles a failed write; returns the delay before the retry (undefined: none needed). */
-  #failed(entry: Entry, err: unknown, taken: Waiter[]): number | undefined {
+  #failed(entry: Entry, err: unknown, taken: Waiter[], phase: Phase): number | undefined {
     const status = statusOf(err);
     const doc = entry.doc;
-    const what = { kind: doc.kind, namespace: doc.namespace, name: doc.name, status };
+    const what = { kind: doc.kind, namespace: doc.namespace, name: doc.name, status, phase };
     if (status === 400 || status === 422) {
       this.#o.log.error(
         { ...what, err: messageOf(err) },
@@ -307,6 +312,14 @@ export class CrWriter {
       this.#o.log.debug(what, "write conflict: another replica wrote the object; re-reading it");
       return entry.conflicts <= 2 ? 0 : entry.backoff.next();
     }
+    if (status === 404 && phase !== "status") {
+      const delay = entry.backoff.next();
+      this.#o.log.error(
+        { ...what, retryInMs: delay },
+        `the ${doc.kind} resource is not served: install the CRDs (kubectl apply -k crds/); retrying`,
+      );
+      return delay;
+    }
     if (status === 404 && doc.kind === "KernelWhisper") {
       entry.exists = false;
       entry.resourceVersion = undefined;
@@ -320,8 +333,8 @@ export class CrWriter {
     this.#o.log.warn(
       { ...what, err: messageOf(err), retryInMs: delay, attempt: entry.backoff.attempt },
       status === 403
-        ? "writing the custom resource is forbidden; retrying. Check the aggregator's RBAC for kernel.gossip.io"
-        : "writing the custom resource failed; retrying with backoff",
+        ? `${phase === "read" ? "reading" : "writing"} the custom resource is forbidden; retrying. Check the aggregator's RBAC for kernel.gossip.io (docs/crds.md)`
+        : `${phase === "read" ? "reading" : "writing"} the custom resource failed; retrying with backoff`,
     );
     return delay;
   }

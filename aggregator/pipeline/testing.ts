@@ -25,11 +25,16 @@ export interface TestCluster {
   kubectl(...args: string[]): Promise<string>;
   /** kubectl apply -f - of a YAML document. */
   apply(yaml: string): Promise<string>;
+  /** kubectl apply -k crds/ and wait until they are established (done at start unless withoutCrds). */
+  installCrds(): Promise<void>;
   close(): Promise<void>;
 }
 
-export async function startTestCluster(options: KubeApiOptions = {}): Promise<TestCluster> {
-  const api = await startKubeApi(options);
+export async function startTestCluster(
+  options: KubeApiOptions & { withoutCrds?: boolean } = {},
+): Promise<TestCluster> {
+  const { withoutCrds, ...apiOptions } = options;
+  const api = await startKubeApi(apiOptions);
   const dir = await mkdtemp(join(tmpdir(), "kg-pipeline-"));
   const kubectl = async (...args: string[]): Promise<string> => {
     const { stdout } = await run("kubectl", ["--kubeconfig", api.kubeconfigPath, ...args], {
@@ -43,14 +48,18 @@ export async function startTestCluster(options: KubeApiOptions = {}): Promise<Te
     await writeFile(file, yaml);
     return kubectl("apply", "-f", file);
   };
-  await kubectl("apply", "-f", CRDS_DIR);
-  await kubectl(
-    "wait",
-    "--for=condition=Established",
-    "crd/kernelwhispers.kernel.gossip.io",
-    "crd/podbirthcertificates.kernel.gossip.io",
-  );
+  const installCrds = async (): Promise<void> => {
+    await kubectl("apply", "-k", CRDS_DIR);
+    await kubectl(
+      "wait",
+      "--for=condition=Established",
+      "crd/kernelwhispers.kernel.gossip.io",
+      "crd/podbirthcertificates.kernel.gossip.io",
+    );
+  };
+  if (!withoutCrds) await installCrds();
   return {
+    installCrds,
     api,
     kubeConfig: loadKubeConfig(api.kubeconfigPath),
     kubectl,
