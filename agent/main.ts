@@ -8,7 +8,7 @@ import { startOpsServer } from "../shared/http.ts";
 import { loadKubeConfig } from "../shared/kube.ts";
 import type { Logger } from "../shared/log.ts";
 import { VERSION } from "../shared/version.ts";
-import { CgroupSampler, detectLayout } from "./cgroup/index.ts";
+import { CgroupSampler, detectLayout, syncReadCgroupFs } from "./cgroup/index.ts";
 import { AgentLink } from "./link/index.ts";
 import { createAgentMetrics } from "./metrics.ts";
 import type { AgentOptions } from "./options.ts";
@@ -104,6 +104,9 @@ export async function startAgent(o: AgentOptions, deps: AgentDeps): Promise<Runn
       byUid: (uid) => watchRef?.byUid(uid),
     },
     sink: dedup,
+    // cgroupfs files are kernel memory: a synchronous read costs ~9 µs of CPU against
+    // 120-260 µs through fs/promises' thread pool (ADR 0002), and a whole scan ~7 ms.
+    fs: syncReadCgroupFs,
     clock,
     log,
     metrics: metrics.cgroup,
