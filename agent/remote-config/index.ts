@@ -81,13 +81,19 @@ export function toAgentSettings(
 }
 
 /**
- * The link's onConfig: validates, hands valid settings to `apply` (the lead's wiring into the
+ * The link's onConfig: validates, hands valid settings to `apply` (the wiring into the
  * modules), keeps the applied version for Hello and kernel_gossip_agent_config_info.
+ *
+ * With `local` (the agent's own settings from flags/env), `apply` receives the local settings
+ * overlaid with the remote ones, so a key removed from the ConfigMap — or the whole ConfigMap
+ * deleted (an empty frame, version "") — goes back to its local value. Without it, `apply`
+ * receives only the keys the frame sets.
  */
 export function createConfigApplier(deps: {
   apply: (settings: RemoteSettings, version: string) => void;
   metrics: Pick<LinkMetrics, "configInfo" | "configApplied">;
   log: Logger;
+  local?: RemoteSettings;
 }): { onConfig(frame: ConfigFrame): void; version(): string } {
   const log = deps.log.child({ component: "remote-config" });
   let version = "";
@@ -105,7 +111,7 @@ export function createConfigApplier(deps: {
         );
         return;
       }
-      deps.apply(result.settings, incoming);
+      deps.apply(deps.local ? { ...deps.local, ...result.settings } : result.settings, incoming);
       deps.metrics.configApplied.inc({ outcome: "applied" });
       deps.metrics.configInfo.reset();
       deps.metrics.configInfo.set({ version: incoming }, 1);
