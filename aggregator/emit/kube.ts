@@ -1,7 +1,17 @@
 // The Kubernetes calls the writer makes, behind a small interface. Server-side apply with
 // one field manager: client-node 2.x serialises patch bodies as JSON (valid YAML) and the
 // Content-Type is set to application/apply-patch+yaml by a header middleware.
-import { CustomObjectsApi, type KubeConfig, PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
+import {
+  type ConfigurationOptions,
+  CustomObjectsApi,
+  type KubeConfig,
+  type ObservableMiddleware,
+  PatchStrategy,
+  type RequestContext,
+  setHeaderOptions,
+} from "@kubernetes/client-node";
+// client-node's own Observable stub, the one setHeaderOptions uses (no public export).
+import { of } from "@kubernetes/client-node/dist/gen/rxjsStub.js";
 import { statusOf } from "../../shared/kube.ts";
 import { GROUP, type KObj, VERSION } from "./whisper.ts";
 
@@ -16,9 +26,28 @@ export interface CrClient {
   applyStatus(plural: string, body: KObj): Promise<KObj>;
 }
 
-export function kubeCrClient(kubeConfig: KubeConfig): CrClient {
+/** Requests are aborted after this long (undici's own limit is 5 minutes). */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+
+/**
+ * Options that abort each request after `ms` (an AbortSignal on the request context), in
+ * the same observable-middleware form as client-node's own `setHeaderOptions`.
+ */
+export function timeoutOptions(ms: number): ConfigurationOptions {
+  const middleware: ObservableMiddleware = {
+    pre: (ctx: RequestContext) => {
+      ctx.setSignal(AbortSignal.timeout(ms));
+      return of(ctx);
+    },
+    post: (response) => of(response),
+  };
+  return { middleware: [middleware], middlewareMergeStrategy: "append" };
+}
+
+export function kubeCrClient(kubeConfig: KubeConfig, timeoutMs = DEFAULT_REQUEST_TIMEOUT_MS): CrClient {
   const api = kubeConfig.makeApiClient(CustomObjectsApi);
-  const ssa = setHeaderOptions("Content-Type", PatchStrategy.ServerSideApply);
+  const timeout = timeoutOptions(timeoutMs);
+  const ssa = setHeaderOptions("Content-Type", PatchStrategy.ServerSideApply, timeout);
   const target = (plural: string, body: KObj) => ({
     group: GROUP,
     version: VERSION,
@@ -32,13 +61,10 @@ export function kubeCrClient(kubeConfig: KubeConfig): CrClient {
   return {
     async get(plural, namespace, name) {
       try {
-        return (await api.getNamespacedCustomObject({
-          group: GROUP,
-          version: VERSION,
-          plural,
-          namespace,
-          name,
-        })) as KObj;
+        return (await api.getNamespacedCustomObject(
+          { group: GROUP, version: VERSION, plural, namespace, name },
+          timeout,
+        )) as KObj;
       } catch (err) {
         if (statusOf(err) === 404) return undefined;
         throw err;

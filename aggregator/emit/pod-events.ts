@@ -7,6 +7,7 @@ import { LRUCache } from "lru-cache";
 import type { Clock } from "../../shared/clock.ts";
 import type { Logger } from "../../shared/log.ts";
 import type { PipelineMetrics } from "../pipeline/metrics.ts";
+import { DEFAULT_REQUEST_TIMEOUT_MS, timeoutOptions } from "./kube.ts";
 import type { WhisperState } from "./whisper.ts";
 
 export const EVENT_BURST = 25;
@@ -16,9 +17,10 @@ export interface EventSink {
   create(namespace: string, event: CoreV1Event): Promise<unknown>;
 }
 
-export function kubeEventSink(kubeConfig: KubeConfig): EventSink {
+export function kubeEventSink(kubeConfig: KubeConfig, timeoutMs = DEFAULT_REQUEST_TIMEOUT_MS): EventSink {
   const api = kubeConfig.makeApiClient(CoreV1Api);
-  return { create: (namespace, body) => api.createNamespacedEvent({ namespace, body }) };
+  const timeout = timeoutOptions(timeoutMs);
+  return { create: (namespace, body) => api.createNamespacedEvent({ namespace, body }, timeout) };
 }
 
 export interface PodEventsOptions {

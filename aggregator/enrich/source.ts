@@ -8,6 +8,7 @@ import {
   type V1OwnerReference,
 } from "@kubernetes/client-node";
 import { statusOf } from "../../shared/kube.ts";
+import { DEFAULT_REQUEST_TIMEOUT_MS, timeoutOptions } from "../emit/kube.ts";
 
 export interface OwnerLink {
   kind: string;
@@ -34,21 +35,25 @@ async function orUndefined<T>(call: () => Promise<T>): Promise<T | undefined> {
   }
 }
 
-export function kubeLookupSource(kubeConfig: KubeConfig): LookupSource {
+export function kubeLookupSource(
+  kubeConfig: KubeConfig,
+  timeoutMs = DEFAULT_REQUEST_TIMEOUT_MS,
+): LookupSource {
   const apps = kubeConfig.makeApiClient(AppsV1Api);
   const batch = kubeConfig.makeApiClient(BatchV1Api);
   const core = kubeConfig.makeApiClient(CoreV1Api);
+  const timeout = timeoutOptions(timeoutMs);
   return {
     async owners(kind, namespace, name) {
       const obj = await orUndefined<{ metadata?: { ownerReferences?: V1OwnerReference[] } }>(() =>
         kind === "ReplicaSet"
-          ? apps.readNamespacedReplicaSet({ namespace, name })
-          : batch.readNamespacedJob({ namespace, name }),
+          ? apps.readNamespacedReplicaSet({ namespace, name }, timeout)
+          : batch.readNamespacedJob({ namespace, name }, timeout),
       );
       return obj ? links(obj.metadata?.ownerReferences) : undefined;
     },
     async namespaceLabels(namespace) {
-      const ns = await orUndefined(() => core.readNamespace({ name: namespace }));
+      const ns = await orUndefined(() => core.readNamespace({ name: namespace }, timeout));
       return ns ? (ns.metadata?.labels ?? {}) : undefined;
     },
   };

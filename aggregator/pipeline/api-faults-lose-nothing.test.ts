@@ -118,6 +118,29 @@ describe("API faults lose nothing", () => {
     await pipeline.stop();
   });
 
+  it("a request the API server does not answer is aborted after the timeout and retried", async () => {
+    const pipeline = testPipeline(cluster.kubeConfig, { requestTimeoutMs: 300 });
+    pipeline.start();
+    cluster.api.faults.latency(5_000);
+    const gets = cluster.api.counters.get("get", "kernelwhispers");
+    let acked = false;
+    const batch = pipeline.handleBatch(CTX, [crashLoop(pod(5), "app", 1)]).then((r) => {
+      acked = true;
+      return r;
+    });
+    // a second attempt reaches the server long before the first could have been answered
+    await until(
+      "a retried request",
+      () => cluster.api.counters.get("get", "kernelwhispers") - gets >= 2,
+      4_000,
+    );
+    expect(acked).toBe(false);
+    cluster.api.faults.latency(0);
+    expect(await batch).toEqual({ dropped: 0 });
+    expect(await countOf("pod-solo-5.app.crash-loop-back-off")).toBe(1);
+    await pipeline.stop();
+  });
+
   it("stopping rejects what could not be written, so the agent resends it", async () => {
     const pipeline = testPipeline(cluster.kubeConfig, { stopDeadlineMs: 200 });
     pipeline.start();

@@ -66,6 +66,8 @@ export interface PipelineOptions {
   stopDeadlineMs?: number;
   /** Write retry backoff (default 500 ms → 30 s). */
   retry?: { initialMs: number; maxMs: number };
+  /** Kubernetes requests are aborted after this long (CR writes retried, lookups fall back). Default 30 s. */
+  requestTimeoutMs?: number;
   /** Replace the Kubernetes-backed parts (tests); defaults use kubeConfig. */
   client?: CrClient;
   lookup?: LookupSource;
@@ -92,7 +94,7 @@ export class BatchPipeline implements BatchHandler {
     this.#log = options.log.child({ component: "pipeline" });
     this.#done = new LRUCache({ max: s.redeliveryCacheSize });
     this.#enricher = new Enricher({
-      source: options.lookup ?? kubeLookupSource(kubeConfig),
+      source: options.lookup ?? kubeLookupSource(kubeConfig, options.requestTimeoutMs),
       log: this.#log,
       metrics,
       cluster: options.cluster,
@@ -102,13 +104,13 @@ export class BatchPipeline implements BatchHandler {
       cacheTtlMs: s.ownerCacheTtl,
     });
     this.#hpa = new HpaLookup({
-      source: options.hpa ?? kubeHpaSource(kubeConfig),
+      source: options.hpa ?? kubeHpaSource(kubeConfig, options.requestTimeoutMs),
       log: this.#log,
       ttlMs: s.ownerCacheTtl,
       maxNamespaces: Math.max(100, Math.min(s.ownerCacheSize, 10_000)),
     });
     this.podEvents = new PodEvents({
-      sink: options.events ?? kubeEventSink(kubeConfig),
+      sink: options.events ?? kubeEventSink(kubeConfig, options.requestTimeoutMs),
       clock,
       log: this.#log,
       metrics,
@@ -116,7 +118,7 @@ export class BatchPipeline implements BatchHandler {
       enabled: s.podEvents,
     });
     this.writer = new CrWriter({
-      client: options.client ?? kubeCrClient(kubeConfig),
+      client: options.client ?? kubeCrClient(kubeConfig, options.requestTimeoutMs),
       clock,
       log: options.log.child({ component: "cr-writer" }),
       metrics,

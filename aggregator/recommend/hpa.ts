@@ -3,6 +3,7 @@
 import { AutoscalingV2Api, type KubeConfig } from "@kubernetes/client-node";
 import { LRUCache } from "lru-cache";
 import type { Logger } from "../../shared/log.ts";
+import { DEFAULT_REQUEST_TIMEOUT_MS, timeoutOptions } from "../emit/kube.ts";
 import type { WorkloadRef } from "../emit/types.ts";
 
 export interface HpaTarget {
@@ -15,11 +16,12 @@ export interface HpaSource {
   list(namespace: string): Promise<HpaTarget[]>;
 }
 
-export function kubeHpaSource(kubeConfig: KubeConfig): HpaSource {
+export function kubeHpaSource(kubeConfig: KubeConfig, timeoutMs = DEFAULT_REQUEST_TIMEOUT_MS): HpaSource {
   const api = kubeConfig.makeApiClient(AutoscalingV2Api);
+  const timeout = timeoutOptions(timeoutMs);
   return {
     async list(namespace) {
-      const list = await api.listNamespacedHorizontalPodAutoscaler({ namespace });
+      const list = await api.listNamespacedHorizontalPodAutoscaler({ namespace }, timeout);
       return list.items.map((h) => ({
         name: h.metadata?.name ?? "",
         kind: h.spec.scaleTargetRef.kind,

@@ -6,6 +6,7 @@ import { CustomObjectsApi, type KubeConfig } from "@kubernetes/client-node";
 import type { Clock, Timer } from "../../shared/clock.ts";
 import { statusOf } from "../../shared/kube.ts";
 import type { Logger } from "../../shared/log.ts";
+import { DEFAULT_REQUEST_TIMEOUT_MS, timeoutOptions } from "../emit/kube.ts";
 import { GROUP, type KObj, VERSION, WHISPER_PLURAL } from "../emit/whisper.ts";
 import type { PipelineMetrics } from "../pipeline/metrics.ts";
 
@@ -16,34 +17,45 @@ export interface WhisperStore {
   delete(namespace: string, name: string, resourceVersion: string): Promise<void>;
 }
 
-export function kubeWhisperStore(kubeConfig: KubeConfig, pageSize = 500): WhisperStore {
+export function kubeWhisperStore(
+  kubeConfig: KubeConfig,
+  pageSize = 500,
+  timeoutMs = DEFAULT_REQUEST_TIMEOUT_MS,
+): WhisperStore {
   const api = kubeConfig.makeApiClient(CustomObjectsApi);
+  const timeout = timeoutOptions(timeoutMs);
   return {
     async list() {
       const items: KObj[] = [];
       let token: string | undefined;
       do {
-        const page = (await api.listClusterCustomObject({
-          group: GROUP,
-          version: VERSION,
-          plural: WHISPER_PLURAL,
-          limit: pageSize,
-          ...(token ? { _continue: token } : {}),
-        })) as KObj;
+        const page = (await api.listClusterCustomObject(
+          {
+            group: GROUP,
+            version: VERSION,
+            plural: WHISPER_PLURAL,
+            limit: pageSize,
+            ...(token ? { _continue: token } : {}),
+          },
+          timeout,
+        )) as KObj;
         items.push(...((page.items as KObj[] | undefined) ?? []));
         token = page.metadata?.continue || undefined;
       } while (token);
       return items;
     },
     async delete(namespace, name, resourceVersion) {
-      await api.deleteNamespacedCustomObject({
-        group: GROUP,
-        version: VERSION,
-        plural: WHISPER_PLURAL,
-        namespace,
-        name,
-        body: { preconditions: { resourceVersion } },
-      });
+      await api.deleteNamespacedCustomObject(
+        {
+          group: GROUP,
+          version: VERSION,
+          plural: WHISPER_PLURAL,
+          namespace,
+          name,
+          body: { preconditions: { resourceVersion } },
+        },
+        timeout,
+      );
     },
   };
 }

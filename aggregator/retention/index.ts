@@ -48,7 +48,12 @@ export function createRetention(options: {
   const { kubeConfig, clock, metrics, settings: s } = options;
   const log = options.log.child({ component: "retention" });
   const elector = new LeaderElector({
-    store: kubeLeaseStore(kubeConfig, s.podNamespace, s.leaseName),
+    store: kubeLeaseStore(
+      kubeConfig,
+      s.podNamespace,
+      s.leaseName,
+      Math.max(500, Math.floor(s.leaseDuration / 3)),
+    ),
     identity: s.podName || options.fallbackIdentity,
     leaseDurationMs: s.leaseDuration,
     clock,

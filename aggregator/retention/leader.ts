@@ -12,6 +12,7 @@ import { CoordinationV1Api, type KubeConfig, type V1Lease, V1MicroTime } from "@
 import type { Clock, Timer } from "../../shared/clock.ts";
 import { statusOf } from "../../shared/kube.ts";
 import type { Logger } from "../../shared/log.ts";
+import { timeoutOptions } from "../emit/kube.ts";
 import type { PipelineMetrics } from "../pipeline/metrics.ts";
 
 export interface LeaseRecord {
@@ -45,8 +46,18 @@ function fromLease(lease: V1Lease): LeaseRecord {
   };
 }
 
-export function kubeLeaseStore(kubeConfig: KubeConfig, namespace: string, name: string): LeaseStore {
+/**
+ * `timeoutMs` must be well under the renew deadline: a hung request must not keep a
+ * leader from noticing that it could not renew.
+ */
+export function kubeLeaseStore(
+  kubeConfig: KubeConfig,
+  namespace: string,
+  name: string,
+  timeoutMs = 5_000,
+): LeaseStore {
   const api = kubeConfig.makeApiClient(CoordinationV1Api);
+  const timeout = timeoutOptions(timeoutMs);
   const body = (r: Omit<LeaseRecord, "resourceVersion">, resourceVersion?: string): V1Lease => ({
     apiVersion: "coordination.k8s.io/v1",
     kind: "Lease",
@@ -62,18 +73,21 @@ export function kubeLeaseStore(kubeConfig: KubeConfig, namespace: string, name: 
   return {
     async get() {
       try {
-        return fromLease(await api.readNamespacedLease({ name, namespace }));
+        return fromLease(await api.readNamespacedLease({ name, namespace }, timeout));
       } catch (err) {
         if (statusOf(err) === 404) return undefined;
         throw err;
       }
     },
     async create(record) {
-      return fromLease(await api.createNamespacedLease({ namespace, body: body(record) }));
+      return fromLease(await api.createNamespacedLease({ namespace, body: body(record) }, timeout));
     },
     async update(record) {
       return fromLease(
-        await api.replaceNamespacedLease({ name, namespace, body: body(record, record.resourceVersion) }),
+        await api.replaceNamespacedLease(
+          { name, namespace, body: body(record, record.resourceVersion) },
+          timeout,
+        ),
       );
     },
   };
