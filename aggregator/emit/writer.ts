@@ -316,7 +316,7 @@ export class CrWriter {
       const delay = entry.backoff.next();
       this.#o.log.error(
         { ...what, retryInMs: delay },
-        `the ${doc.kind} resource is not served: install the CRDs (kubectl apply -k crds/); retrying`,
+        `the ${doc.kind} resource is not served: install the CRDs (kubectl apply -f crds/); retrying`,
       );
       return delay;
     }

@@ -1,5 +1,5 @@
 // An aggregator started before the CRDs are installed says so and keeps the batch
-// unacknowledged; once `kubectl apply -k crds/` ran, everything is written.
+// unacknowledged; once `kubectl apply -f crds/` ran, everything is written.
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { createLogger } from "../../shared/log.ts";
 import { createRegistry } from "../../shared/metrics.ts";
@@ -39,7 +39,7 @@ it("says the CRDs are missing, keeps the batch unacknowledged, then writes it on
     expect.objectContaining({
       level: "error",
       kind: "KernelWhisper",
-      msg: expect.stringContaining("install the CRDs (kubectl apply -k crds/)"),
+      msg: expect.stringContaining("install the CRDs (kubectl apply -f crds/)"),
     }),
   );
   await cluster.installCrds();
