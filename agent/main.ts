@@ -157,7 +157,22 @@ export async function startAgent(o: AgentOptions, deps: AgentDeps): Promise<Runn
       scope.configure(scopeSettings);
     }
   };
-  const config = createConfigApplier({ apply: applyRemote, metrics: metrics.link, log });
+  // The agent's own settings: what a key removed from the ConfigMap (or the ConfigMap
+  // deleted) reverts to.
+  const local: RemoteSettings = {
+    dedupCooldownMs: o.dedupCooldown,
+    maxBatchEvents: o.maxBatchEvents,
+    flushIntervalMs: o.flushInterval,
+    extraReasons: o.extraReasons,
+    throttleOpenRatio: o.throttleThreshold,
+    throttleResolveAfterMs: o.throttleResolveAfter,
+    throttleUpdateIntervalMs: o.throttleUpdateInterval,
+    scanIntervalMs: o.scanInterval,
+    namespaceAllow: o.namespaceAllow,
+    namespaceDeny: o.namespaceDeny,
+    namespaceLabelSelector: o.namespaceLabelSelector,
+  };
+  const config = createConfigApplier({ apply: applyRemote, metrics: metrics.link, log, local });
 
   if (o.token === undefined && o.tokenFile === "") {
     log.warn("no --token and no --token-file: the aggregator will refuse the connection");

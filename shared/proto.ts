@@ -28,3 +28,14 @@ export function encodeEnvelope(envelope: EnvelopeInit): Uint8Array {
 export function decodeEnvelope(bytes: Uint8Array): Envelope {
   return wire.Envelope.decode(bytes);
 }
+
+/** The `type` label of an event in metrics and logs: which oneof member it carries. */
+export type EventType = "failure" | "oom" | "throttle" | "birth" | "unknown";
+
+export function eventType(event: WireEvent): EventType {
+  if (event.failure) return "failure";
+  if (event.oom) return "oom";
+  if (event.throttle) return "throttle";
+  if (event.birth) return "birth";
+  return "unknown";
+}

@@ -14,8 +14,13 @@ import { Backoff } from "../../shared/backoff.ts";
 import type { Timer } from "../../shared/clock.ts";
 import { ERRORS } from "../../shared/errors.ts";
 import type { Logger } from "../../shared/log.ts";
-import { decodeEnvelope, type Envelope, encodeEnvelope, PROTOCOL_VERSION } from "../../shared/proto.ts";
-import { eventType } from "./event-type.ts";
+import {
+  decodeEnvelope,
+  type Envelope,
+  encodeEnvelope,
+  eventType,
+  PROTOCOL_VERSION,
+} from "../../shared/proto.ts";
 import {
   type AgentLinkDeps,
   HIGH_WATER_BYTES,

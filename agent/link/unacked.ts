@@ -5,8 +5,7 @@
 import { createHash } from "node:crypto";
 import type { Clock } from "../../shared/clock.ts";
 import type { Logger } from "../../shared/log.ts";
-import { encodeEnvelope, type WireEvent, wire } from "../../shared/proto.ts";
-import { type EventType, eventType } from "./event-type.ts";
+import { type EventType, encodeEnvelope, eventType, type WireEvent, wire } from "../../shared/proto.ts";
 import type { LinkMetrics } from "./metrics.ts";
 
 export interface PendingBatch {

@@ -76,6 +76,9 @@ export function encodedSize(event: WireEvent): number {
   return body + 1 + (body < 128 ? 1 : body < 16_384 ? 2 : 3);
 }
 
+/** Least time between two "queue full" warnings. */
+const DROP_LOG_INTERVAL_MS = 30_000;
+
 export class Outbox implements EventSink {
   #clock: Clock;
   #metrics: QueueMetrics;
@@ -93,6 +96,8 @@ export class Outbox implements EventSink {
   #listeners: (() => void)[] = [];
   #timer: Timer | undefined;
   #readySoon = false;
+  #dropsUnlogged = 0;
+  #lastDropLogAt: number | undefined;
 
   constructor(options: OutboxOptions) {
     this.#clock = options.clock;
@@ -209,18 +214,29 @@ export class Outbox implements EventSink {
       this.discard([entry.event], why);
       dropped++;
     }
-    if (dropped > 0) {
-      this.#log?.warn(
-        {
-          dropped,
-          size: this.size,
-          bytes: this.#bytes,
-          maxEvents: this.#maxEvents,
-          maxBytes: this.#maxBytes,
-        },
-        "outgoing queue full: oldest events dropped (throttle samples first); is the aggregator reachable?",
-      );
-    }
+    if (dropped > 0) this.#reportDrops(dropped);
+  }
+
+  /**
+   * One warning per DROP_LOG_INTERVAL_MS with the drops since the last one: a stuck
+   * aggregator must not turn every push into a log line (the counter has every drop).
+   */
+  #reportDrops(dropped: number): void {
+    this.#dropsUnlogged += dropped;
+    const now = this.#clock.monotonic();
+    if (this.#lastDropLogAt !== undefined && now - this.#lastDropLogAt < DROP_LOG_INTERVAL_MS) return;
+    this.#lastDropLogAt = now;
+    this.#log?.warn(
+      {
+        dropped: this.#dropsUnlogged,
+        size: this.size,
+        bytes: this.#bytes,
+        maxEvents: this.#maxEvents,
+        maxBytes: this.#maxBytes,
+      },
+      "outgoing queue full: oldest events dropped (throttle samples first); is the aggregator reachable? See kernel_gossip_agent_events_dropped_total",
+    );
+    this.#dropsUnlogged = 0;
   }
 
   #afterPush(): void {

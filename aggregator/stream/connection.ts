@@ -6,8 +6,7 @@ import type WebSocket from "ws";
 import type { Clock } from "../../shared/clock.ts";
 import { ERRORS, type ErrorCode } from "../../shared/errors.ts";
 import type { Logger } from "../../shared/log.ts";
-import { type ConfigFrame, type EnvelopeInit, encodeEnvelope } from "../../shared/proto.ts";
-import { eventType } from "./event-type.ts";
+import { type ConfigFrame, type EnvelopeInit, encodeEnvelope, eventType } from "../../shared/proto.ts";
 import { type DecodedEvent, FrameHandler, type FrameLimits } from "./frame-handler.ts";
 import type { StreamMetrics } from "./metrics.ts";
 
