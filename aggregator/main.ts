@@ -12,7 +12,7 @@ import { AgentConfigSource } from "./config-push/index.ts";
 import { createAggregatorMetrics } from "./metrics.ts";
 import type { AggregatorOptions } from "./options.ts";
 import { BatchPipeline } from "./pipeline/index.ts";
-import { kubeLeaseStore, kubeWhisperStore, LeaderElector, RetentionGc } from "./retention/index.ts";
+import { createRetention } from "./retention/index.ts";
 import {
   type Authenticator,
   createStaticAuthenticator,
@@ -86,26 +86,15 @@ export async function startAggregator(
   });
   void configSource.start();
 
-  const elector = new LeaderElector({
-    store: kubeLeaseStore(kubeConfig, o.podNamespace, o.leaseName),
-    identity,
-    leaseDurationMs: o.leaseDuration,
+  const retention = createRetention({
+    kubeConfig,
     clock,
     log,
     metrics: metrics.pipeline,
+    settings: { ...o, podName: identity },
+    fallbackIdentity: identity,
   });
-  const gc = new RetentionGc({
-    store: kubeWhisperStore(kubeConfig),
-    isLeader: () => elector.isLeader(),
-    clock,
-    log,
-    metrics: metrics.pipeline,
-    retentionMs: o.retention,
-    intervalMs: o.gcInterval,
-    maxWhispers: o.maxWhispers,
-  });
-  elector.start();
-  gc.start();
+  retention.start();
 
   const stream = await startStreamServer({
     port: o.listenPort,
@@ -141,8 +130,7 @@ export async function startAggregator(
     async stop() {
       await stream.close();
       configSource.stop();
-      await gc.stop();
-      await elector.stop({ release: true });
+      await retention.stop();
       await pipeline.stop();
       await ops.close();
     },

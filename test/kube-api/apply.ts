@@ -54,10 +54,12 @@ export function applyPatch(
   if (sub === "status")
     for (const k of Object.keys(scoped))
       if (!["apiVersion", "kind", "metadata", "status"].includes(k)) delete scoped[k];
+  // A resourceVersion in the applied configuration is a precondition, on /status too
+  // (apiextensions status_strategy.go checks it before the status-only copy).
+  const rv = scoped.metadata.resourceVersion;
   if (sub === "status") scoped.metadata = { name: cfg.metadata.name };
   const old = store.get(storageKey(rt), ns, name);
   if (!old && sub) throw notFound(rt, name);
-  const rv = scoped.metadata.resourceVersion;
   if (old && rv !== undefined && rv !== old.metadata.resourceVersion) throw conflict(rt, name, STALE);
   if (!old) w.requireNamespace(rt, ns, name);
   const merged = serverSideApply(old, scoped, w.ctx(rt, sub, o), o.force);

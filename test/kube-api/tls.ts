@@ -48,7 +48,8 @@ export interface ServingCert {
 export function selfSignedCert(hosts: { ips: string[]; dns: string[] }): ServingCert {
   const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
   const serial = randomBytes(16);
-  serial[0] = (serial[0] ?? 0) & 0x7f;
+  // Positive, and never a leading zero octet (DER forbids padding: "asn1 illegal padding").
+  serial[0] = ((serial[0] ?? 0) & 0x7f) | 0x40;
   const name = seq(tlv(0x31, seq(oid("2.5.4.3"), tlv(0x0c, Buffer.from("kube-api", "utf8")))));
   const now = Date.now();
   const san = seq(
