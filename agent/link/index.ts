@@ -9,6 +9,7 @@
 //  - a batch refused for good (node mismatch, too many events, too large, malformed) is
 //    dropped and counted so one poison batch cannot loop; any other Reject or close means
 //    reconnect with jittered backoff (1 s → 30 s) and resend.
+import { randomUUID } from "node:crypto";
 import type WebSocket from "ws";
 import { Backoff } from "../../shared/backoff.ts";
 import type { Timer } from "../../shared/clock.ts";
@@ -61,6 +62,8 @@ export class AgentLink {
   #stopping = false;
   #stopped = false;
   #drained: (() => void) | undefined;
+  /** Names this process's batches (Hello.instance_id): sequence numbers restart with it. */
+  readonly instanceId = randomUUID();
 
   constructor(deps: AgentLinkDeps) {
     this.#deps = deps;
@@ -191,7 +194,12 @@ export class AgentLink {
     this.#write(
       ws,
       encodeEnvelope({
-        hello: { ...hello, protocolVersion: PROTOCOL_VERSION, lastAckedSeq: this.#unacked.lastAckedSeq },
+        hello: {
+          ...hello,
+          instanceId: hello.instanceId || this.instanceId,
+          protocolVersion: PROTOCOL_VERSION,
+          lastAckedSeq: this.#unacked.lastAckedSeq,
+        },
       }),
     );
     const resend = this.#unacked.inOrder();

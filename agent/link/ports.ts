@@ -29,6 +29,11 @@ export interface HelloInit {
   /** Remote config version applied ("" = built-in defaults). */
   configVersion: string;
   cgroupLayout: string;
+  /**
+   * This agent process's id, the same for the link's whole life (its batch sequence numbers
+   * start at 1 with it); the link makes a random UUID when absent.
+   */
+  instanceId?: string;
 }
 
 export interface LinkSettings {

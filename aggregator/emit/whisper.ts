@@ -6,8 +6,14 @@
 // baseline + delta and the resourceVersion last seen; when another replica wrote in
 // between, the API server answers 409, the writer re-reads the object (adopt) and writes
 // again: no increment is lost and none counted twice (docs/adr/0005-kernelwhisper-shape.md).
+//
+// Batches from agents that name their process (Hello.instance_id) are tagged: the delta is
+// kept per (agent, batch seq), the object's delivery ledger (status.deliveries, ledger.ts)
+// says which batches its count already holds, and a batch found there — on first touch, or
+// in the object re-read after a 409 — is not counted again (docs/adr/0008).
 import { recommendCpu, recommendMemory, recommendTermination } from "../recommend/index.ts";
 import { type SeverityThresholds, severityOf } from "../recommend/severity.ts";
+import { DeliveryLedger, type DeliveryTag, tagKey } from "./ledger.ts";
 import { labelValue, whisperName } from "./names.ts";
 import {
   type Enriched,
@@ -47,11 +53,22 @@ export interface Occurrence {
   hpa?: string | undefined;
 }
 
-/** What one status write carried beyond the object's previous counts. */
-export interface WrittenDelta {
+/** Occurrences recorded here and not yet written, for one delivery tag ("" = untagged). */
+interface Pending {
+  tag: DeliveryTag | undefined;
+  events: number;
   total: number;
   pods: Map<string, number>;
 }
+
+/** What one status write carried beyond the object's previous counts, by delivery tag. */
+export interface WrittenDelta {
+  total: number;
+  pods: Map<string, number>;
+  buckets: Map<string, { total: number; pods: Map<string, number> }>;
+}
+
+export const emptyDelta = (): WrittenDelta => ({ total: 0, pods: new Map(), buckets: new Map() });
 
 export interface AffectedPod {
   name: string;
@@ -69,6 +86,8 @@ export type KObj = Record<string, any>;
 export interface WhisperSettings {
   thresholds: SeverityThresholds;
   maxAffectedPods: number;
+  /** Events found already counted by the object (delivery ledger) and not counted again. */
+  onRedelivered?: (events: number) => void;
 }
 
 const iso = (ms: number): string => new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
@@ -87,8 +106,12 @@ export class WhisperState {
   readonly #settings: WhisperSettings;
   /** Count held by the object as last read or written. */
   baseline = 0;
-  /** Occurrences seen here and not yet written. */
-  delta = 0;
+  /** Batches the object's count holds, as last read or written. */
+  ledger = new DeliveryLedger();
+  /** Occurrences seen here and not yet written, by delivery tag key ("" = untagged). */
+  #pending = new Map<string, Pending>();
+  /** Tags dropped on a re-read because the object already held them (bounded, newest last). */
+  #dropped = new Set<string>();
   firstSeenMs: number | undefined;
   lastSeenMs = 0;
   pods: AffectedPod[] = [];
@@ -117,9 +140,54 @@ export class WhisperState {
     return this.baseline + this.delta;
   }
 
-  /** Folds one occurrence in; true when it must be written at once (escalation). */
+  /** Occurrences seen here and not yet written. */
+  get delta(): number {
+    let n = 0;
+    for (const p of this.#pending.values()) n += p.total;
+    return n;
+  }
+
+  /** Folds one untagged occurrence in; true when it must be written at once (escalation). */
   record(o: Occurrence): boolean {
-    this.delta += o.count;
+    this.#fold(o, this.#bucket(undefined));
+    return this.escalated();
+  }
+
+  /**
+   * Folds in all occurrences one agent batch holds for this object, at once — or none of
+   * them when the object (or the write pending here) already holds that batch.
+   */
+  recordBatch(
+    tag: DeliveryTag | undefined,
+    occurrences: readonly Occurrence[],
+  ): { escalate: boolean; redelivered: boolean } {
+    if (tag && (this.ledger.has(tag) || this.#pending.has(tagKey(tag)))) {
+      return { escalate: false, redelivered: true };
+    }
+    const bucket = this.#bucket(tag);
+    for (const o of occurrences) this.#fold(o, bucket);
+    return { escalate: this.escalated(), redelivered: false };
+  }
+
+  /** The batch was dropped on a re-read because the object already counted it. */
+  wasRedelivered(tag: DeliveryTag | undefined): boolean {
+    return tag !== undefined && this.#dropped.has(tagKey(tag));
+  }
+
+  #bucket(tag: DeliveryTag | undefined): Pending {
+    const key = tag ? tagKey(tag) : "";
+    let bucket = this.#pending.get(key);
+    if (!bucket) {
+      bucket = { tag, events: 0, total: 0, pods: new Map() };
+      this.#pending.set(key, bucket);
+    }
+    return bucket;
+  }
+
+  #fold(o: Occurrence, bucket: Pending): void {
+    bucket.events++;
+    bucket.total += o.count;
+    bucket.pods.set(o.pod.uid, (bucket.pods.get(o.pod.uid) ?? 0) + o.count);
     if (this.firstSeenMs === undefined || o.observedAtMs < this.firstSeenMs)
       this.firstSeenMs = o.observedAtMs;
     const newest = o.observedAtMs >= this.lastSeenMs;
@@ -137,7 +205,6 @@ export class WhisperState {
     if (this.samples.length > MAX_DEMAND_SAMPLES)
       this.samples.splice(0, this.samples.length - MAX_DEMAND_SAMPLES);
     this.#touchPod(o);
-    return this.escalated();
   }
 
   /** Severity went up, or a resolved whisper became active again, since the last write. */
@@ -173,9 +240,26 @@ export class WhisperState {
    * Takes in the object as it is in the cluster (undefined: it does not exist): its count
    * becomes the baseline, its first seen and affected pods are merged with ours.
    */
-  adopt(observed: KObj | undefined): void {
+  adopt(observed: KObj | undefined): { redelivered: number; malformed: number } {
     const status = (observed?.status ?? {}) as KObj;
     this.baseline = typeof status.count === "number" ? status.count : 0;
+    const { ledger, malformed } = DeliveryLedger.parse(status.deliveries);
+    this.ledger = ledger;
+    let redelivered = 0;
+    for (const [key, bucket] of this.#pending) {
+      if (!bucket.tag || !ledger.has(bucket.tag)) continue;
+      // The object already counts this batch (another replica, or our own write whose
+      // response was lost): drop it here, the fresh counts hold it.
+      this.#pending.delete(key);
+      this.#dropped.add(key);
+      if (this.#dropped.size > 1024) this.#dropped.delete(this.#dropped.values().next().value as string);
+      redelivered += bucket.events;
+      for (const [uid, n] of bucket.pods) {
+        const pod = this.pods.find((p) => p.uid === uid);
+        if (pod) pod.delta -= n;
+      }
+    }
+    if (redelivered > 0) this.#settings.onRedelivered?.(redelivered);
     const first = parseMs(status.firstSeen);
     if (first !== undefined && (this.firstSeenMs === undefined || first < this.firstSeenMs))
       this.firstSeenMs = first;
@@ -213,12 +297,24 @@ export class WhisperState {
       }
       this.#sortPods();
     }
+    return { redelivered, malformed };
   }
 
-  /** The written deltas are now part of the object's counts. */
+  /** The written deltas are now part of the object's counts (and their batches of its ledger). */
   committed(written: WrittenDelta): void {
     this.baseline += written.total;
-    this.delta -= written.total;
+    for (const [key, w] of written.buckets) {
+      const bucket = this.#pending.get(key);
+      if (!bucket) continue;
+      bucket.total -= w.total;
+      for (const [uid, n] of w.pods) bucket.pods.set(uid, (bucket.pods.get(uid) ?? 0) - n);
+      if (bucket.tag) {
+        this.ledger.add(bucket.tag);
+        this.#pending.delete(key);
+      } else if (bucket.total === 0) {
+        this.#pending.delete(key);
+      }
+    }
     for (const p of this.pods) {
       const d = written.pods.get(p.uid) ?? 0;
       p.baseline += d;
@@ -231,6 +327,7 @@ export class WhisperState {
   /** The object was deleted (retention, or by hand): start again from our own numbers. */
   forgetCluster(): void {
     this.baseline = 0;
+    this.ledger = new DeliveryLedger();
     for (const p of this.pods) p.baseline = 0;
   }
 
@@ -292,6 +389,9 @@ export class WhisperState {
       recommendation: { ...rec, summary: truncate(rec.summary, MESSAGE_MAX) },
       conditions: this.#conditions(rec),
     };
+    const tags = [...this.#pending.values()].flatMap((p) => (p.tag ? [p.tag] : []));
+    const deliveries = this.ledger.with(tags).render();
+    if (deliveries.length > 0) status.deliveries = deliveries;
     const t = this.evidence.throttling;
     if (this.identity.signal === "CPUThrottling" && t) {
       status.throttledPercent = Math.round(t.ratio * 100);
@@ -301,7 +401,14 @@ export class WhisperState {
     }
     const metadata: KObj = { name: this.name, namespace: this.namespace };
     if (resourceVersion) metadata.resourceVersion = resourceVersion;
-    const delta = { total: this.delta, pods: new Map(this.pods.map((p) => [p.uid, p.delta])) };
+    const buckets = new Map(
+      [...this.#pending].map(([key, p]) => [key, { total: p.total, pods: new Map(p.pods) }] as const),
+    );
+    const delta: WrittenDelta = {
+      total: this.delta,
+      pods: new Map(this.pods.map((p) => [p.uid, p.delta])),
+      buckets,
+    };
     return { body: { apiVersion: API_VERSION, kind: this.kind, metadata, status }, delta };
   }
 

@@ -25,7 +25,7 @@ import type { PipelineMetrics } from "../pipeline/metrics.ts";
 import { BIRTH_PLURAL, type BirthCertificate } from "./birth.ts";
 import type { CrClient } from "./kube.ts";
 import type { TokenBucket } from "./token-bucket.ts";
-import { type KObj, WHISPER_PLURAL, type WhisperState, type WrittenDelta } from "./whisper.ts";
+import { emptyDelta, type KObj, WHISPER_PLURAL, type WhisperState, type WrittenDelta } from "./whisper.ts";
 import { messageOf, outcomeOf, retryAfterMs } from "./write-errors.ts";
 
 export type Doc = WhisperState | BirthCertificate;
@@ -219,7 +219,13 @@ export class CrWriter {
     try {
       if (!entry.loaded && doc.kind === "KernelWhisper") {
         const observed = await client.get(WHISPER_PLURAL, doc.namespace, doc.name);
-        doc.adopt(observed);
+        const { malformed } = doc.adopt(observed);
+        if (malformed > 0) {
+          this.#o.log.warn(
+            { namespace: doc.namespace, name: doc.name, malformed },
+            "the whisper's status.deliveries held malformed entries; they were ignored (a batch they named may be counted again). Was the status edited by hand?",
+          );
+        }
         entry.loaded = true;
         entry.exists = observed !== undefined;
         entry.resourceVersion = rvOf(observed);
@@ -242,7 +248,7 @@ export class CrWriter {
       }
       if (doc.kind === "KernelWhisper") {
         phase = "status";
-        let delta: WrittenDelta = { total: 0, pods: new Map() };
+        let delta: WrittenDelta = emptyDelta();
         const body = await this.#request(doc.kind, () => {
           taken = taken.concat(entry.waiters.splice(0));
           entry.dirty = false;

@@ -2,7 +2,10 @@
 // promise resolves when every event is reflected in the cluster (its object written) or
 // deliberately dropped; the stream server acks the batch only then.
 //
-// Redelivery: an event id enters the bounded LRU only after its write succeeded, so an
+// Redelivery, two layers: (1) the object's delivery ledger (emit/ledger.ts) — a batch of an
+// agent that names its process is recorded in each whisper together with the counts, so a
+// resend after a crash, restart or failover is recognised by whatever replica gets it;
+// (2) for all agents, an event id enters the bounded LRU only after its write succeeded, so an
 // event whose write never happened is not mistaken for a redelivery; an id already being
 // processed (the agent resent the batch meanwhile) waits for that processing and is then
 // dropped as a redelivery.
@@ -13,10 +16,11 @@ import type { Logger } from "../../shared/log.ts";
 import type { WireEvent } from "../../shared/proto.ts";
 import { BirthCertificate } from "../emit/birth.ts";
 import { type CrClient, kubeCrClient } from "../emit/kube.ts";
+import type { DeliveryTag } from "../emit/ledger.ts";
 import { whisperName } from "../emit/names.ts";
 import { type EventSink, kubeEventSink, PodEvents } from "../emit/pod-events.ts";
 import { TokenBucket } from "../emit/token-bucket.ts";
-import { WhisperState } from "../emit/whisper.ts";
+import { type Occurrence, WhisperState } from "../emit/whisper.ts";
 import { CrWriter, type WriteOutcome, WriterStoppedError } from "../emit/writer.ts";
 import { Enricher, kubeLookupSource, type LookupSource } from "../enrich/index.ts";
 import type { AggregatorOptions } from "../options.ts";
@@ -31,6 +35,14 @@ export interface BatchContext {
   node: string;
   connectionId: string;
   agentVersion: string;
+  /**
+   * The agent process (Hello.instance_id); "" or absent for agents that do not send one
+   * (then only the event-id LRU drops redeliveries). The stream server always sets it;
+   * optional so in-process callers without a link (bench, tests) need not invent one.
+   */
+  instance?: string;
+  /** The batch's sequence number on that agent's link (with `instance`). */
+  seq?: number;
 }
 
 /** What the stream server calls (aggregator/stream BatchHandler). */
@@ -75,7 +87,8 @@ export interface PipelineOptions {
   events?: EventSink;
 }
 
-type Outcome = WriteOutcome | "dropped";
+/** "redelivered": the object already held the event's batch (delivery ledger). */
+type Outcome = WriteOutcome | "dropped" | "redelivered";
 
 export class BatchPipeline implements BatchHandler {
   readonly writer: CrWriter;
@@ -86,6 +99,8 @@ export class BatchPipeline implements BatchHandler {
   #hpa: HpaLookup;
   #done: LRUCache<string, true>;
   #inflight = new Map<string, Promise<Outcome>>();
+  /** Batches still being enriched (not yet handed to the writer). */
+  #preparing = new Set<Promise<void>>();
   #stopping = false;
 
   constructor(options: PipelineOptions) {
@@ -134,15 +149,73 @@ export class BatchPipeline implements BatchHandler {
     this.writer.start();
   }
 
+  /**
+   * Refuses new batches, lets the ones being enriched reach the writer, flushes every
+   * pending write (ignoring the per-object interval) and waits up to the deadline; what is
+   * still unwritten then is rejected with WriterStoppedError (its batch is not acked).
+   */
   async stop(): Promise<void> {
     this.#stopping = true;
-    await this.writer.stop(this.#o.stopDeadlineMs ?? 10_000);
+    const { clock } = this.#o;
+    const deadlineMs = this.#o.stopDeadlineMs ?? 10_000;
+    const started = clock.monotonic();
+    let timer: ReturnType<Clock["setTimeout"]> | undefined;
+    await Promise.race([
+      Promise.allSettled([...this.#preparing]),
+      new Promise<void>((resolve) => {
+        timer = clock.setTimeout(resolve, deadlineMs);
+      }),
+    ]);
+    if (timer) clock.clearTimeout(timer);
+    await this.writer.stop(Math.max(0, deadlineMs - (clock.monotonic() - started)));
     await this.podEvents.drain();
   }
 
   async handleBatch(ctx: BatchContext, events: WireEvent[]): Promise<{ dropped: number }> {
     if (this.#stopping) throw new WriterStoppedError();
-    const results = await Promise.allSettled(events.map((ev) => this.#one(ctx, ev)));
+    const { metrics } = this.#o;
+    const outcomes: Promise<Outcome>[] = [];
+    const fresh: Fresh[] = [];
+    for (const ev of events) {
+      const id = ev.id ?? "";
+      if (id && this.#done.has(id)) {
+        metrics.redeliveriesDropped.inc();
+        outcomes.push(Promise.resolve("dropped"));
+        continue;
+      }
+      const running = id ? this.#inflight.get(id) : undefined;
+      if (running) {
+        // The agent resent the batch while this replica is still writing it: wait, then drop.
+        outcomes.push(
+          running.then(() => {
+            metrics.redeliveriesDropped.inc();
+            return "dropped" as const;
+          }),
+        );
+        continue;
+      }
+      const settle = deferred<Outcome>();
+      fresh.push({ ev, settle });
+      if (!id) {
+        outcomes.push(settle.promise);
+        continue;
+      }
+      this.#inflight.set(id, settle.promise);
+      outcomes.push(
+        settle.promise
+          .then((outcome) => {
+            if (outcome !== "dropped") this.#done.set(id, true);
+            return outcome;
+          })
+          .finally(() => this.#inflight.delete(id)),
+      );
+    }
+    const applying = this.#apply(ctx, fresh).catch((err: unknown) => {
+      for (const f of fresh) f.settle.reject(err);
+    });
+    this.#preparing.add(applying);
+    void applying.finally(() => this.#preparing.delete(applying));
+    const results = await Promise.allSettled(outcomes);
     let dropped = 0;
     let invalid = 0;
     for (const r of results) {
@@ -156,96 +229,168 @@ export class BatchPipeline implements BatchHandler {
     return { dropped };
   }
 
-  async #one(ctx: BatchContext, ev: WireEvent): Promise<Outcome> {
-    const id = ev.id ?? "";
-    if (id && this.#done.has(id)) {
-      this.#o.metrics.redeliveriesDropped.inc();
-      return "dropped";
+  /**
+   * Prepares every event of the batch (enrichment awaited first), then records all of the
+   * batch's occurrences for each whisper in one synchronous change tagged with the batch's
+   * delivery tag, so an object never holds part of a batch (docs/adr/0008).
+   */
+  async #apply(ctx: BatchContext, fresh: Fresh[]): Promise<void> {
+    const tag: DeliveryTag | undefined =
+      ctx.instance && ctx.seq !== undefined && ctx.seq > 0
+        ? { agent: `${ctx.node}/${ctx.instance}`, seq: ctx.seq }
+        : undefined;
+    const prepared = await Promise.all(fresh.map((f) => this.#prepare(ctx, f.ev)));
+    const groups = new Map<
+      string,
+      { create: () => WhisperState; items: [Fresh, Prepared & { kind: "whisper" }][] }
+    >();
+    for (let i = 0; i < fresh.length; i++) {
+      const f = fresh[i] as Fresh;
+      const p = prepared[i] as Prepared;
+      if (p.kind === "dropped") f.settle.resolve("dropped");
+      else if (p.kind === "birth") {
+        const cert = p.cert;
+        this.#settle(
+          f,
+          p,
+          this.writer.submit(
+            `PodBirthCertificate/${cert.namespace}/${cert.name}`,
+            () => cert,
+            () => true,
+          ),
+        );
+      } else {
+        const group = groups.get(p.key) ?? { create: p.create, items: [] };
+        group.items.push([f, p]);
+        groups.set(p.key, group);
+      }
     }
-    const running = id ? this.#inflight.get(id) : undefined;
-    if (running) {
-      await running;
-      this.#o.metrics.redeliveriesDropped.inc();
-      return "dropped";
-    }
-    const work = this.#process(ctx, ev);
-    if (!id) return work;
-    this.#inflight.set(id, work);
-    try {
-      const outcome = await work;
-      if (outcome !== "dropped") this.#done.set(id, true);
-      return outcome;
-    } finally {
-      this.#inflight.delete(id);
+    for (const [key, group] of groups) {
+      let redelivered = false;
+      let doc: WhisperState | undefined;
+      const written = this.writer.submit(key, group.create, (w) => {
+        doc = w;
+        const r = w.recordBatch(
+          tag,
+          group.items.map(([, p]) => p.occurrence),
+        );
+        redelivered = r.redelivered;
+        return r.escalate;
+      });
+      if (redelivered) this.#o.metrics.redeliveriesDropped.inc(group.items.length);
+      for (const [f, p] of group.items) {
+        this.#settle(
+          f,
+          p,
+          written.then((o) =>
+            o === "written" && (redelivered || doc?.wasRedelivered(tag)) ? "redelivered" : o,
+          ),
+        );
+      }
     }
   }
 
-  async #process(ctx: BatchContext, ev: WireEvent): Promise<Outcome> {
+  #settle(f: Fresh, p: Prepared, written: Promise<Outcome>): void {
+    written.then(
+      (outcome) => {
+        if (outcome === "written" && p.kind !== "dropped" && p.observedAtMs > 0) {
+          this.#o.metrics.endToEndLatency.observe(
+            { type: p.type },
+            Math.max(0, this.#o.clock.now() - p.observedAtMs) / 1000,
+          );
+        }
+        f.settle.resolve(outcome);
+      },
+      (err: unknown) => f.settle.reject(err),
+    );
+  }
+
+  async #prepare(ctx: BatchContext, ev: WireEvent): Promise<Prepared> {
     const pod = podIdentity(ev.pod, ctx.node);
     if (!pod || !ev.pod) {
       this.#log.warn(
         { node: ctx.node, connectionId: ctx.connectionId, id: ev.id },
         "event without pod identity (uid, namespace, name) dropped; the agent sent an incomplete event",
       );
-      return "dropped";
+      return { kind: "dropped" };
     }
     const enriched = await this.#enricher.enrich(ev.pod);
     const observedAtMs = Number(ev.observedAtMs ?? 0);
-    let outcome: WriteOutcome;
-    let type: string;
     if (ev.birth) {
       const facts = birthFacts(ev, pod, enriched);
-      if (!facts) return "dropped";
-      const cert = new BirthCertificate(facts);
-      type = "birth";
-      outcome = await this.writer.submit(
-        `PodBirthCertificate/${cert.namespace}/${cert.name}`,
-        () => cert,
-        () => true,
-      );
-    } else {
-      const facts = signalFacts(ev);
-      if (!facts) {
-        this.#log.warn(
-          { node: ctx.node, id: ev.id },
-          "event of unknown kind dropped; is the agent newer than the aggregator?",
-        );
-        return "dropped";
-      }
-      type = ev.failure ? "failure" : ev.oom ? "oom" : "throttle";
-      const container = ev.container || POD_LEVEL_CONTAINER;
-      const identity = { ...enriched, namespace: pod.namespace, container, signal: facts.signal };
-      const hpa =
-        facts.signal === "CPUThrottling" ? await this.#hpa.find(pod.namespace, enriched.workload) : undefined;
-      const s = this.#o.settings;
-      const name = whisperName(identity.workload, container, facts.signal);
-      outcome = await this.writer.submit(
-        `KernelWhisper/${pod.namespace}/${name}`,
-        () =>
-          new WhisperState(identity, {
-            thresholds: { warning: s.throttleWarning, critical: s.throttleCritical },
-            maxAffectedPods: s.maxAffectedPods,
-          }),
-        (w) =>
-          w.record({
-            pod,
-            observedAtMs: observedAtMs || this.#o.clock.now(),
-            count: facts.count,
-            evidence: facts.evidence,
-            resolved: facts.resolved,
-            demandSamples: facts.demandSamples,
-            hpa,
-          }),
-      );
+      if (!facts) return { kind: "dropped" };
+      return { kind: "birth", cert: new BirthCertificate(facts), type: "birth", observedAtMs };
     }
-    if (outcome === "written" && observedAtMs > 0) {
-      this.#o.metrics.endToEndLatency.observe(
-        { type },
-        Math.max(0, this.#o.clock.now() - observedAtMs) / 1000,
+    const facts = signalFacts(ev);
+    if (!facts) {
+      this.#log.warn(
+        { node: ctx.node, id: ev.id },
+        "event of unknown kind dropped; is the agent newer than the aggregator?",
       );
+      return { kind: "dropped" };
     }
-    return outcome;
+    const type = ev.failure ? "failure" : ev.oom ? "oom" : "throttle";
+    const container = ev.container || POD_LEVEL_CONTAINER;
+    const identity = { ...enriched, namespace: pod.namespace, container, signal: facts.signal };
+    const hpa =
+      facts.signal === "CPUThrottling" ? await this.#hpa.find(pod.namespace, enriched.workload) : undefined;
+    const s = this.#o.settings;
+    const name = whisperName(identity.workload, container, facts.signal);
+    return {
+      kind: "whisper",
+      key: `KernelWhisper/${pod.namespace}/${name}`,
+      create: () =>
+        new WhisperState(identity, {
+          thresholds: { warning: s.throttleWarning, critical: s.throttleCritical },
+          maxAffectedPods: s.maxAffectedPods,
+          onRedelivered: (n) => this.#o.metrics.redeliveriesDropped.inc(n),
+        }),
+      occurrence: {
+        pod,
+        observedAtMs: observedAtMs || this.#o.clock.now(),
+        count: facts.count,
+        evidence: facts.evidence,
+        resolved: facts.resolved,
+        demandSamples: facts.demandSamples,
+        hpa,
+      },
+      type,
+      observedAtMs,
+    };
   }
+}
+
+type Prepared =
+  | { kind: "dropped" }
+  | { kind: "birth"; cert: BirthCertificate; type: string; observedAtMs: number }
+  | {
+      kind: "whisper";
+      key: string;
+      create: () => WhisperState;
+      occurrence: Occurrence;
+      type: string;
+      observedAtMs: number;
+    };
+
+interface Fresh {
+  ev: WireEvent;
+  settle: Deferred<Outcome>;
+}
+
+interface Deferred<T> {
+  promise: Promise<T>;
+  resolve: (value: T) => void;
+  reject: (err: unknown) => void;
+}
+
+function deferred<T>(): Deferred<T> {
+  let resolve!: (value: T) => void;
+  let reject!: (err: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
 }
 
 export function createAggregatorPipeline(options: PipelineOptions): BatchPipeline {

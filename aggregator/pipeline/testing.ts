@@ -120,7 +120,7 @@ export function testPipeline(
   });
 }
 
-export const CTX = { node: "node-1", connectionId: "c1", agentVersion: "test" };
+export const CTX = { node: "node-1", connectionId: "c1", agentVersion: "test", instance: "", seq: 0 };
 
 export interface TestPod {
   uid: string;

@@ -16,6 +16,10 @@ export interface BatchContext {
   node: string;
   connectionId: string;
   agentVersion: string;
+  /** The agent process (Hello.instance_id); "" for agents that do not send one. */
+  instance: string;
+  /** The batch's sequence number on that agent's link. */
+  seq: number;
 }
 
 /** The aggregator's pipeline: resolves once every event is reflected in the cluster or dropped. */
@@ -31,6 +35,8 @@ export interface ConnectionInfo {
   node?: string;
   agentVersion?: string;
   configVersion?: string;
+  /** Hello.instance_id ("" for old agents). */
+  instance?: string;
 }
 
 /** Batches in flight per connection before the server stops reading from it. */
@@ -143,12 +149,14 @@ export class AgentConnection {
         this.info.node = outcome.node;
         this.info.agentVersion = hello.agentVersion ?? "";
         this.info.configVersion = hello.configVersion ?? "";
+        this.info.instance = hello.instanceId ?? "";
         this.#log.info(
           {
             node: outcome.node,
             agentVersion: hello.agentVersion,
             protocol: hello.protocolVersion,
             configVersion: hello.configVersion,
+            instance: hello.instanceId,
             lastAckedSeq: hello.lastAckedSeq,
           },
           "agent connected",
@@ -168,10 +176,12 @@ export class AgentConnection {
     const started = this.#deps.clock.monotonic();
     this.#inFlight++;
     if (this.#inFlight >= MAX_IN_FLIGHT) this.#ws.pause();
-    const ctx = {
+    const ctx: BatchContext = {
       node: this.info.node ?? "",
       connectionId: this.info.id,
       agentVersion: this.info.agentVersion ?? "",
+      instance: this.info.instance ?? "",
+      seq,
     };
     try {
       const { dropped } = await this.#deps.handler.handleBatch(ctx, events);

@@ -24,6 +24,9 @@ export interface FrameLimits {
   maxEventsPerSecond: number;
 }
 
+/** Hello.instance_id: "" (old agents) or a short token (the agent sends a UUID). */
+const INSTANCE_ID = /^[A-Za-z0-9._-]{0,64}$/;
+
 /** Seconds' worth of events a connection may send in one burst (see --max-events-per-second). */
 export const RATE_BURST_SECONDS = 4;
 
@@ -101,6 +104,13 @@ export class FrameHandler {
       );
     }
     if (node === "") return this.#reject("KG_FRAME_MALFORMED", "Hello without a node name");
+    const instance = hello.instanceId ?? "";
+    if (!INSTANCE_ID.test(instance)) {
+      return this.#reject(
+        "KG_FRAME_MALFORMED",
+        `Hello instance_id must be up to 64 letters, digits, '-', '_' or '.', got ${JSON.stringify(instance.slice(0, 80))}`,
+      );
+    }
     if (this.#node !== undefined && node !== this.#node) {
       return this.#reject(
         "KG_NODE_MISMATCH",
