@@ -10,6 +10,18 @@ export interface RunningRole {
   streamUrl?: string;
 }
 
+/**
+ * BENCH_PROFILE_DIR=<dir> runs the kernel-gossip processes under `--cpu-prof --heap-prof`;
+ * they write their profiles there when stopped (summarise with bench/profile/summarize.ts).
+ */
+function profileEnv(name: string): Record<string, string> {
+  const dir = process.env.BENCH_PROFILE_DIR;
+  if (!dir) return {};
+  return {
+    NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${join(dir, name)} --heap-prof --heap-prof-dir=${join(dir, name)}`,
+  };
+}
+
 async function ready(child: Child, metricsPort: number, timeoutMs: number): Promise<void> {
   await waitFor(
     `${child.name} /readyz`,
@@ -53,7 +65,12 @@ export async function startAggregator(options: {
       ...(options.args ?? []),
     ],
     // Tokens via the environment (it may be long and is secret-ish).
-    env: { STATIC_TOKENS: options.tokens.join(","), POD_NAME: "aggregator-bench-0", ...options.env },
+    env: {
+      STATIC_TOKENS: options.tokens.join(","),
+      POD_NAME: "aggregator-bench-0",
+      ...profileEnv(options.name ?? "aggregator"),
+      ...options.env,
+    },
   });
   try {
     await ready(child, metricsPort, 30_000);
@@ -99,7 +116,7 @@ export async function startAgent(options: {
       String(metricsPort),
       ...(options.args ?? []),
     ],
-    env: { AGENT_TOKEN: options.token, ...options.env },
+    env: { AGENT_TOKEN: options.token, ...profileEnv("agent"), ...options.env },
   });
   try {
     await ready(child, metricsPort, 30_000);

@@ -75,7 +75,7 @@ export async function run({ quick }: BenchOptions): Promise<BenchCaseResult> {
         return n;
       },
     },
-    { warmup: quick ? 10 : 100, iterations: quick ? 20 : 300 },
+    { warmup: quick ? 10 : 50, iterations: quick ? 20 : 200 },
   );
   const us = (name: keyof typeof samples) => summarize(samples[name].map((ms) => (ms * 1000) / BATCH));
   const ours = us("ours");
