@@ -1,5 +1,6 @@
 // The aggregator, assembled: stream server (auth, limits) → batch pipeline (redelivery
 // dedup, enrichment, CR writer) and the agent config push; the leader-only retention GC.
+// stop() drains: in-flight batches are written and acked before agents are sent away.
 import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import type { Registry } from "prom-client";
@@ -19,6 +20,9 @@ import {
   createTokenReviewAuthenticator,
   startStreamServer,
 } from "./stream/index.ts";
+
+/** How long stop() lets pending writes flush (agents' batches acked meanwhile). */
+const PIPELINE_STOP_DEADLINE_MS = 10_000;
 
 export interface AggregatorDeps {
   log: Logger;
@@ -68,6 +72,7 @@ export async function startAggregator(
 
   const pipeline = new BatchPipeline({
     kubeConfig,
+    stopDeadlineMs: PIPELINE_STOP_DEADLINE_MS,
     clock,
     log,
     metrics: metrics.pipeline,
@@ -128,10 +133,16 @@ export async function startAggregator(
     streamPort: stream.port,
     metricsPort: ops.port,
     async stop() {
-      await stream.close();
+      // Graceful drain (docs/adr/0008): the stream stops reading frames at once, the pipeline
+      // flushes every pending write (ignoring the per-object interval, up to its deadline),
+      // the batches those writes complete are acked, and only then agents are told
+      // KG_SHUTTING_DOWN. What misses the deadline is not acked; agents resend it elsewhere
+      // and the whispers' delivery ledgers keep resends from being counted twice.
+      const streamClosed = stream.close({ drainMs: PIPELINE_STOP_DEADLINE_MS + 2_000 });
       configSource.stop();
-      await retention.stop();
       await pipeline.stop();
+      await streamClosed;
+      await retention.stop();
       await ops.close();
     },
   };

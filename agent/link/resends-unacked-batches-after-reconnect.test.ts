@@ -31,13 +31,18 @@ afterEach(async () => {
   for (const fn of cleanup.splice(0).reverse()) await fn();
 });
 
-function server(port: number, handle: (ids: string[]) => Promise<void>): Promise<StreamServer> {
+function server(
+  port: number,
+  handle: (ids: string[]) => Promise<void>,
+  batches: string[] = [],
+): Promise<StreamServer> {
   return startStreamServer({
     port,
     host: "127.0.0.1",
     auth: createStaticAuthenticator(["t0k3n=node-a"], log),
     handler: {
-      async handleBatch(_ctx, events) {
+      async handleBatch(ctx, events) {
+        batches.push(`${ctx.node}/${ctx.instance}#${ctx.seq}`);
         await handle(events.map((e) => e.id));
         return { dropped: 0 };
       },
@@ -93,10 +98,15 @@ describe("agent link", () => {
   it("keeps unacked batches across an aggregator restart and resends them in order", async () => {
     // First aggregator never finishes a batch (its writes hang), then shuts down.
     const seen: string[] = [];
-    const first = await server(0, async (ids) => {
-      seen.push(...ids);
-      await new Promise(() => {});
-    });
+    const firstBatches: string[] = [];
+    const first = await server(
+      0,
+      async (ids) => {
+        seen.push(...ids);
+        await new Promise(() => {});
+      },
+      firstBatches,
+    );
     const port = first.port;
     const outbox = new MemoryOutbox();
     const { agent } = link(port, outbox);
@@ -106,13 +116,19 @@ describe("agent link", () => {
     await until(() => seen.length === 40, "four batches received by the first aggregator");
     expect(agent.isIdle()).toBe(false);
     expect(outbox.size).toBe(0);
-    await first.close();
+    await first.close({ drainMs: 0 }); // its writes never finish: nothing is acked
 
     const order: string[] = [];
-    const second = await server(port, async (ids) => void order.push(...ids));
+    const secondBatches: string[] = [];
+    const second = await server(port, async (ids) => void order.push(...ids), secondBatches);
     cleanup.push(() => second.close());
     await until(() => order.length === 40 && agent.isIdle(), "resent batches acked by the second aggregator");
     expect(order).toEqual(seen);
+    // The resent batches carry the same agent process id and sequence numbers (what the
+    // aggregator's delivery ledger recognises them by).
+    expect(firstBatches).toHaveLength(4);
+    expect(firstBatches[0]).toMatch(/^node-a\/[0-9a-f-]{36}#1$/);
+    expect(secondBatches).toEqual(firstBatches);
     const { delivered, undelivered } = await agent.stop(1_000);
     expect({ delivered, undelivered }).toEqual({ delivered: 40, undelivered: 0 });
   });

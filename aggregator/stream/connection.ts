@@ -2,6 +2,9 @@
 // acks each batch only after the pipeline resolved it (every event written or deliberately
 // dropped). A failed batch is not acked: the connection closes so the agent reconnects and
 // resends. After a Reject the connection closes with the catalog's close code.
+// Shutdown drains: no new frame is read, batches in flight finish and are acked, and only
+// then the agent gets Reject KG_SHUTTING_DOWN (bounded by a deadline; what is still in flight
+// then is never acked and the agent resends it — the delivery ledger makes that harmless).
 import type WebSocket from "ws";
 import type { Clock } from "../../shared/clock.ts";
 import { ERRORS, type ErrorCode } from "../../shared/errors.ts";
@@ -51,10 +54,14 @@ export class AgentConnection {
   #ws: WebSocket;
   #frames: FrameHandler;
   #inFlight = 0;
+  #acked = 0;
   /** No more frames are processed (after a Reject, a failure or shutdown). */
   #closing = false;
   /** No more acks either (shutdown, or a failed batch): in-flight batches are resent. */
   #silenced = false;
+  /** Shutting down: new frames are ignored, in-flight batches still finish and are acked. */
+  #draining = false;
+  #onIdle: (() => void) | undefined;
   /** Close code waiting for in-flight batches to be acked first. */
   #closeWhenDrained: { code: number; reason: string } | undefined;
   #deps: ConnectionDeps;
@@ -101,7 +108,36 @@ export class AgentConnection {
     this.#ws.terminate();
   }
 
-  /** Server shutdown: Reject KG_SHUTTING_DOWN, then close; in-flight batches are never acked. */
+  /**
+   * Server shutdown, graceful: stops reading frames, waits up to `deadlineMs` for the batches
+   * in flight to finish (their acks are sent), then Reject KG_SHUTTING_DOWN and close. A batch
+   * still in flight at the deadline is never acked.
+   */
+  async drain(deadlineMs: number): Promise<{ acked: number; unacked: number }> {
+    this.#draining = true;
+    const before = this.#acked;
+    if (this.#inFlight > 0 && !this.#closing && deadlineMs > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, deadlineMs);
+        this.#onIdle = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.#onIdle = undefined;
+    }
+    const unacked = this.#inFlight;
+    if (this.#inFlight > 0) {
+      this.#log.warn(
+        { node: this.info.node, unacked: this.#inFlight, deadlineMs },
+        "shutdown deadline passed with batches still being written; they are not acknowledged and the agent resends them",
+      );
+    }
+    this.shutdown();
+    return { acked: this.#acked - before, unacked };
+  }
+
+  /** Server shutdown at once: Reject KG_SHUTTING_DOWN, then close; in-flight batches are never acked. */
   shutdown(): void {
     this.#silenced = true;
     this.reject("KG_SHUTTING_DOWN", "replica is stopping; reconnect to another one");
@@ -133,7 +169,7 @@ export class AgentConnection {
   }
 
   #onFrame(data: Uint8Array, isBinary: boolean): void {
-    if (this.#closing) return;
+    if (this.#closing || this.#draining) return;
     const outcome = this.#frames.handle(data, isBinary);
     const { metrics } = this.#deps;
     switch (outcome.kind) {
@@ -187,8 +223,17 @@ export class AgentConnection {
       const { dropped } = await this.#deps.handler.handleBatch(ctx, events);
       if (this.#silenced) return; // shutting down or failed: not acked, the agent resends
       this.#send({ ack: { seq, dropped } });
+      this.#acked++;
       this.#deps.metrics.batchDuration.observe((this.#deps.clock.monotonic() - started) / 1000);
     } catch (err) {
+      if (this.#draining) {
+        // Not written before the replica's flush deadline: not acked, the agent resends it.
+        this.#log.info(
+          { seq, events: events.length, node: ctx.node, err: (err as Error).message },
+          "batch not written before shutdown; not acknowledged, the agent resends it",
+        );
+        return;
+      }
       this.#deps.metrics.batchFailures.inc();
       this.#log.error(
         { err, seq, events: events.length, node: ctx.node },
@@ -201,6 +246,7 @@ export class AgentConnection {
       this.#inFlight--;
       if (this.#inFlight < MAX_IN_FLIGHT && this.#ws.isPaused) this.#ws.resume();
       if (this.#inFlight === 0 && this.#closeWhenDrained) this.#closeNow();
+      if (this.#inFlight === 0) this.#onIdle?.();
     }
   }
 

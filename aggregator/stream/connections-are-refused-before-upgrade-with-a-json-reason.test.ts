@@ -197,12 +197,12 @@ describe("acks, failures, config and shutdown", () => {
     expect(b.frames[1]?.config).toMatchObject({ version: "2", maxBatchEvents: 200 });
   });
 
-  it("close() tells agents KG_SHUTTING_DOWN and never acks a batch still in flight", async () => {
-    const server = await startStreamServer({
+  const shutdownServer = (handleBatch: BatchHandler["handleBatch"]) =>
+    startStreamServer({
       port: 0,
       host: "127.0.0.1",
       auth: createStaticAuthenticator(["tok=node-a"], silentLogger()),
-      handler: { handleBatch: () => new Promise((r) => setTimeout(() => r({ dropped: 0 }), 300)) },
+      handler: { handleBatch },
       clock: systemClock,
       log: silentLogger(),
       metrics: createStreamMetrics(createRegistry({ defaultMetrics: false })),
@@ -214,13 +214,41 @@ describe("acks, failures, config and shutdown", () => {
         heartbeatIntervalMs: 60_000,
       },
     });
+
+  it("close() lets batches in flight finish and acks them, then tells agents KG_SHUTTING_DOWN", async () => {
+    let release: (() => void) | undefined;
+    const handled: number[] = [];
+    const server = await shutdownServer(async (ctx) => {
+      handled.push(ctx.seq);
+      await new Promise<void>((r) => {
+        release = r;
+      });
+      return { dropped: 0 };
+    });
+    const agent = await new Agent(server.port).open();
+    agent.batch(1);
+    await until(() => handled.length === 1, "batch 1 in flight");
+    const closing = server.close({ drainMs: 10_000 });
+    agent.batch(2); // arrives while draining: not read, never acked (the agent resends it)
+    await new Promise((r) => setTimeout(r, 50));
+    release?.(); // the pipeline's flush wrote batch 1
+    await closing;
+    expect(await agent.closed).toBe(1001);
+    expect(handled).toEqual([1]);
+    expect(agent.frames.map((f) => f.body)).toEqual(["ack", "reject"]);
+    expect(agent.frames[0]?.ack?.seq).toBe(1);
+    expect(agent.frames[1]?.reject?.code).toBe("KG_SHUTTING_DOWN");
+  });
+
+  it("close() never acks a batch not written by the drain deadline", async () => {
+    const server = await shutdownServer(() => new Promise((r) => setTimeout(() => r({ dropped: 0 }), 400)));
     const agent = await new Agent(server.port).open();
     agent.batch(1);
     await until(() => server.connections()[0]?.node === "node-a", "hello");
     await new Promise((r) => setTimeout(r, 20));
-    await server.close();
+    await server.close({ drainMs: 50 });
     expect(await agent.closed).toBe(1001);
-    await new Promise((r) => setTimeout(r, 350));
+    await new Promise((r) => setTimeout(r, 450));
     expect(agent.frames.map((f) => f.body)).toEqual(["reject"]);
     expect(agent.frames[0]?.reject?.code).toBe("KG_SHUTTING_DOWN");
   });

@@ -53,8 +53,13 @@ export interface StreamServerDeps {
 export interface StreamServer {
   port: number;
   connections(): ConnectionInfo[];
-  /** Sends Reject KG_SHUTTING_DOWN to every agent and closes; in-flight batches are not acked. */
-  close(): Promise<void>;
+  /**
+   * Graceful: stops accepting agents and reading frames, lets the batches in flight finish and
+   * acks them (up to `drainMs`, default 10 s; the pipeline must be flushing meanwhile), then
+   * sends Reject KG_SHUTTING_DOWN to every agent and closes. Batches still in flight at the
+   * deadline are not acked (the agents resend them).
+   */
+  close(options?: { drainMs?: number }): Promise<void>;
 }
 
 const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
@@ -69,6 +74,8 @@ const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
 
 /** How long close() waits for agents to acknowledge the close before cutting them off. */
 const CLOSE_GRACE_MS = 3_000;
+/** Default time close() lets batches in flight finish (and be acked) before closing. */
+export const DEFAULT_DRAIN_MS = 10_000;
 
 export async function startStreamServer(deps: StreamServerDeps): Promise<StreamServer> {
   const { auth, clock, limits, metrics } = deps;
@@ -202,9 +209,10 @@ export async function startStreamServer(deps: StreamServerDeps): Promise<StreamS
   return {
     port,
     connections: () => [...connections].map((c) => ({ ...c.info })),
-    async close() {
+    async close(options) {
       if (closing) return;
       closing = true;
+      const drainMs = options?.drainMs ?? DEFAULT_DRAIN_MS;
       if (heartbeat) clock.clearTimeout(heartbeat);
       const closed = [...wss.clients].map(
         (ws) =>
@@ -212,7 +220,10 @@ export async function startStreamServer(deps: StreamServerDeps): Promise<StreamS
             ws.readyState === ws.CLOSED ? resolve() : ws.once("close", () => resolve()),
           ),
       );
-      for (const connection of connections) connection.shutdown();
+      const drained = await Promise.all([...connections].map((c) => c.drain(drainMs)));
+      const acked = drained.reduce((n, d) => n + d.acked, 0);
+      const unacked = drained.reduce((n, d) => n + d.unacked, 0);
+      log.info({ agents: drained.length, acked, unacked }, "agent connections drained");
       const grace = setTimeout(() => {
         for (const ws of wss.clients) ws.terminate();
       }, CLOSE_GRACE_MS);
