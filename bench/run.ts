@@ -46,6 +46,16 @@ async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const started = new Date();
   const results: BenchCaseResult[] = [];
+  const out = args.out ?? join(here, "results", args.quick ? "quick.json" : "latest.json");
+  mkdirSync(dirname(out), { recursive: true });
+  const machine = machineInfo();
+  const report = () => ({
+    mode: args.quick ? "quick" : "full",
+    date: started.toISOString(),
+    durationSeconds: Math.round((Date.now() - started.getTime()) / 1000),
+    machine,
+    results,
+  });
   for (const entry of CASES) {
     if (args.only && !args.only.includes(entry.id)) continue;
     const t0 = performance.now();
@@ -53,21 +63,15 @@ async function main(): Promise<void> {
     const result = await runCase(entry, { quick: args.quick });
     process.stderr.write(`bench: ${entry.name} done in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
     results.push(result);
+    // Written after every case, so a stopped run keeps what it measured.
+    // NaN (not measured) is written as null by JSON.stringify.
+    writeFileSync(out, `${JSON.stringify(report(), null, 2)}\n`);
   }
-  const report = {
-    mode: args.quick ? "quick" : "full",
-    date: started.toISOString(),
-    durationSeconds: Math.round((Date.now() - started.getTime()) / 1000),
-    machine: machineInfo(),
-    results,
-  };
-  const out = args.out ?? join(here, "results", args.quick ? "quick.json" : "latest.json");
-  mkdirSync(dirname(out), { recursive: true });
-  // NaN (not measured) is written as null by JSON.stringify.
-  writeFileSync(out, `${JSON.stringify(report, null, 2)}\n`);
-  const m = report.machine;
+  const final = report();
+  writeFileSync(out, `${JSON.stringify(final, null, 2)}\n`);
+  const m = final.machine;
   process.stdout.write(
-    `kernel-gossip benchmarks (${report.mode}) — ${report.date}, ${m.node}, ${m.cpus}× ${m.cpuModel}, ${(m.totalMemBytes / 2 ** 30).toFixed(1)} GiB, ${m.os}, commit ${m.commit}\n\n`,
+    `kernel-gossip benchmarks (${final.mode}) — ${final.date}, ${m.node}, ${m.cpus}× ${m.cpuModel}, ${(m.totalMemBytes / 2 ** 30).toFixed(1)} GiB, ${m.os}, commit ${m.commit}\n\n`,
   );
   process.stdout.write(args.markdown ? renderMarkdown(results) : renderTable(results));
   process.stdout.write(`\nwrote ${out}\n`);

@@ -104,7 +104,7 @@ export async function run({ quick }: BenchOptions): Promise<BenchCaseResult> {
         if (rejected) throw new Error(`the aggregator refused the storm: ${rejected}`);
         return acked >= total ? true : undefined;
       },
-      { timeoutMs: 300_000, intervalMs: 50, child: aggregator.child },
+      { timeoutMs: 180_000, intervalMs: 50, child: aggregator.child },
     ).catch((err: unknown) => {
       throw new Error(`${(err as Error).message} (${acked} acked)`);
     });
