@@ -85,6 +85,33 @@ export async function install(env: Record<string, string> = {}): Promise<Install
   };
 }
 
+/** `kubectl --kubeconfig <api>` run from the repository root; resolves with stdout. */
+export function kubectlFor(api: KubeApi): (...args: string[]) => Promise<string> {
+  return async (...args) =>
+    (
+      await exec("kubectl", ["--kubeconfig", api.kubeconfigPath, ...args], {
+        cwd: REPO,
+        maxBuffer: 64 * 1024 * 1024,
+      })
+    ).stdout;
+}
+
+/**
+ * startKubeApi, retried when its self-signed certificate comes out malformed (a known,
+ * rare "illegal padding" flake of test/kube-api/tls.ts; see aggregator/pipeline/testing.ts).
+ */
+export async function startKubeApiRetrying(
+  options: Parameters<typeof startKubeApi>[0] = {},
+): Promise<KubeApi> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startKubeApi(options);
+    } catch (err) {
+      if (attempt >= 5 || !String((err as Error).message).includes("illegal padding")) throw err;
+    }
+  }
+}
+
 export async function scrape(port: number): Promise<string> {
   const res = await fetch(`http://127.0.0.1:${port}/metrics`);
   return res.text();

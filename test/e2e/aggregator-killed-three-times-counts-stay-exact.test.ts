@@ -1,0 +1,251 @@
+// Issue 6, full stack: the real aggregator (`bin/kernel-gossip aggregator`, a child process
+// with the real pipeline and CR writer) against the local API server, two agents' links (real
+// agent/link + agent/queue Outbox) streaming 10,000 distinct crash-loop events over 20 pods
+// of 4 Deployments. The aggregator is SIGKILLed three times and stopped once with SIGTERM
+// mid-stream and restarted on the same port each time. At the end the KernelWhispers' counts,
+// read with the real kubectl, add up to exactly 10,000 and every link delivered everything:
+// nothing lost (unacked batches are resent), nothing counted twice (delivery ledger).
+import { type ChildProcess, spawn } from "node:child_process";
+import { createServer } from "node:net";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { AgentLink, createLinkMetrics } from "../../agent/link/index.ts";
+import { createQueueMetrics } from "../../agent/queue/metrics.ts";
+import { Outbox } from "../../agent/queue/outbox.ts";
+import { Backoff } from "../../shared/backoff.ts";
+import { systemClock } from "../../shared/clock.ts";
+import { silentLogger } from "../../shared/log.ts";
+import { createRegistry } from "../../shared/metrics.ts";
+import type { WireEvent } from "../../shared/proto.ts";
+import type { KubeApi } from "../kube-api/index.ts";
+import { kubectlFor, REPO, startKubeApiRetrying } from "./harness.ts";
+
+const TOTAL = 10_000;
+const NODES = ["node-a", "node-b"] as const;
+const DEPLOYMENTS = 4;
+const PODS = 20;
+
+let api: KubeApi;
+let kubectl: (...args: string[]) => Promise<string>;
+let port = 0;
+const children = new Set<ChildProcess>();
+const logs: string[] = [];
+/** The graceful stop's summary lines ("agent connections drained"). */
+const drains: { acked: number; unacked: number }[] = [];
+
+beforeAll(async () => {
+  api = await startKubeApiRetrying();
+  kubectl = kubectlFor(api);
+  await kubectl("apply", "-f", "crds/");
+  await kubectl("create", "namespace", "kernel-gossip");
+  await kubectl("create", "namespace", "shop");
+  port = await freePort();
+}, 60_000);
+
+afterAll(async () => {
+  for (const child of children) child.kill("SIGKILL");
+  await api?.close();
+});
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const address = srv.address();
+      srv.close(() => resolve(typeof address === "object" && address ? address.port : 0));
+    });
+  });
+}
+
+/** Starts `bin/kernel-gossip aggregator`; resolves once it accepts agents. */
+async function startAggregator(): Promise<ChildProcess> {
+  const child = spawn(`${REPO}/bin/kernel-gossip`, ["aggregator"], {
+    env: {
+      ...process.env,
+      KUBECONFIG: api.kubeconfigPath,
+      STREAM_PORT: String(port),
+      METRICS_PORT: "0",
+      AUTH_MODE: "static",
+      STATIC_TOKENS: "tok-a=node-a,tok-b=node-b",
+      POD_NAME: "aggregator-0",
+      POD_NAMESPACE: "kernel-gossip",
+      OBJECT_MIN_INTERVAL: "200ms",
+      WRITE_QPS: "1000",
+      WRITE_BURST: "1000",
+      MAX_EVENTS_PER_SECOND: "100000",
+      POD_EVENTS: "false",
+      LOG_LEVEL: "info",
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  children.add(child);
+  child.once("exit", () => children.delete(child));
+  child.stderr?.on("data", (chunk: Buffer) => logs.push(chunk.toString()));
+  return new Promise((resolve, reject) => {
+    let out = "";
+    const onData = (chunk: Buffer): void => {
+      out += chunk.toString();
+      for (const line of out.split("\n")) {
+        if (/"level":(4|5)\d/.test(line)) logs.push(line);
+        if (line.includes("agent connections drained")) drains.push(JSON.parse(line));
+      }
+      out = out.slice(out.lastIndexOf("\n") + 1);
+      if (!ready && /accepting agents/.test(chunk.toString())) {
+        ready = true;
+        resolve(child);
+      }
+    };
+    let ready = false;
+    child.stdout?.on("data", onData);
+    child.once("exit", (code, signal) => {
+      if (!ready)
+        reject(new Error(`aggregator exited before it was ready (${code ?? signal}): ${logs.join("")}`));
+    });
+  });
+}
+
+async function stop(child: ChildProcess, signal: "SIGKILL" | "SIGTERM"): Promise<void> {
+  const exited = new Promise((r) => child.once("exit", r));
+  child.kill(signal);
+  await exited;
+}
+
+/** The whispers' counts as stored by the API server (cheap to poll). */
+function storedTotal(): number {
+  return api.store
+    .list("kernel.gossip.io", "kernelwhispers", "shop")
+    .reduce((n, w) => n + Number((w as { status?: { count?: number } }).status?.count ?? 0), 0);
+}
+
+/** The k-th event of the agent on NODES[nodeIndex]: globally distinct id. */
+function crashLoop(k: number, nodeIndex: number): WireEvent {
+  const node = NODES[nodeIndex] as string;
+  const n = k * NODES.length + nodeIndex;
+  const p = (k % (PODS / 2)) * 2 + nodeIndex; // pods 0..19: even ones on node-a, odd on node-b
+  const deployment = `checkout-${Math.floor(p / (PODS / DEPLOYMENTS))}`; // 5 pods each, both nodes
+  return {
+    id: `uid-${p}/app/${n}/CrashLoopBackOff`,
+    pod: {
+      uid: `uid-${p}`,
+      namespace: "shop",
+      name: `${deployment}-7d9f-${p}`,
+      node,
+      labels: { "workload-id": deployment },
+      owners: [],
+      qosClass: "Burstable",
+    },
+    container: "app",
+    observedAtMs: Date.now(),
+    count: 1,
+    failure: { reason: "CrashLoopBackOff", exitCode: 1, restartCount: n, lastReason: "Error" },
+  };
+}
+
+async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 30_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${what}; aggregator said: ${logs.join("").slice(-4000)}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+it("10,000 events, aggregator SIGKILLed three times and SIGTERMed once: counts add up to exactly 10,000", async () => {
+  const started = Date.now();
+  const kills: string[] = [];
+  let aggregator = await startAggregator();
+  const agents = NODES.map((node, index) => {
+    const registry = createRegistry({ defaultMetrics: false });
+    let link: AgentLink | undefined;
+    const outbox = new Outbox({
+      clock: systemClock,
+      metrics: createQueueMetrics(registry),
+      maxEvents: TOTAL,
+      maxBytes: 64 << 20,
+      maxBatchEvents: 100,
+      flushIntervalMs: 20,
+      isLineIdle: () => link?.isIdle() ?? true,
+    });
+    link = new AgentLink({
+      url: `ws://127.0.0.1:${port}/stream`,
+      token: () => (node === "node-a" ? "tok-a" : "tok-b"),
+      outbox,
+      hello: () => ({
+        node,
+        cluster: "e2e",
+        agentVersion: "e2e",
+        capabilities: [],
+        configVersion: "",
+        cgroupLayout: "",
+      }),
+      onConfig: () => {},
+      clock: systemClock,
+      log: silentLogger(),
+      metrics: createLinkMetrics(registry),
+      settings: { heartbeatIntervalMs: 60_000, maxUnackedBatches: 32, maxBatchEvents: 100 },
+      backoff: new Backoff({ initialMs: 50, maxMs: 300 }),
+    });
+    link.start();
+    return { node, index, outbox, link };
+  });
+
+  // Feed: 5,000 distinct events per agent, 25 every 10 ms each, released phase by phase
+  // (2,000 events per phase) so that every stop hits a stream in full flow.
+  let pushed = 0;
+  let allowed = 0;
+  let k = 0;
+  const feeder = setInterval(() => {
+    for (let i = 0; i < 25 && pushed < allowed; i++, k++) {
+      for (const agent of agents) {
+        agent.outbox.push(crashLoop(k, agent.index));
+        pushed++;
+      }
+    }
+    if (pushed >= TOTAL) clearInterval(feeder);
+  }, 10);
+
+  try {
+    // Phase i releases 2,000 more events; the aggregator dies once half of them are counted
+    // (agents connected, writes flowing, batches written but not yet acked).
+    const PHASE = TOTAL / 5;
+    for (const [i, signal] of (["SIGKILL", "SIGTERM", "SIGKILL", "SIGKILL"] as const).entries()) {
+      allowed = PHASE * (i + 1);
+      const mid = PHASE * i + PHASE / 2;
+      await until(() => storedTotal() >= mid, `${mid} events counted`);
+      await stop(aggregator, signal);
+      kills.push(`${signal}@${storedTotal()}/${pushed}`);
+      aggregator = await startAggregator();
+    }
+    allowed = TOTAL;
+    await until(
+      () => pushed >= TOTAL && agents.every((a) => a.outbox.size === 0 && a.link.isIdle()),
+      "every batch acknowledged",
+      45_000,
+    );
+    const results = await Promise.all(agents.map((a) => a.link.stop(2_000)));
+    expect(results.map((r) => r.undelivered)).toEqual([0, 0]);
+    expect(results.reduce((n, r) => n + r.delivered, 0)).toBe(TOTAL);
+
+    const whispers = JSON.parse(await kubectl("get", "kw", "-n", "shop", "-o", "json")).items as {
+      metadata: { name: string };
+      status: { count: number; deliveries?: { agent: string }[] };
+    }[];
+    const counts = Object.fromEntries(whispers.map((w) => [w.metadata.name, w.status.count]));
+    console.log(
+      `full stack: ${TOTAL} events, stops at counted/pushed ${kills.join(" ")}, drain ${JSON.stringify({ acked: drains[0]?.acked, unacked: drains[0]?.unacked })}, counts ${JSON.stringify(counts)} in ${Date.now() - started} ms`,
+    );
+    expect(whispers).toHaveLength(DEPLOYMENTS);
+    expect(Object.values(counts).reduce((n, c) => n + c, 0)).toBe(TOTAL);
+    for (const w of whispers) expect(w.status.count).toBe(TOTAL / DEPLOYMENTS);
+    // The SIGTERM drained: batches in flight were written and acked, none left unacked.
+    expect(drains).toHaveLength(1);
+    expect(drains[0]?.acked).toBeGreaterThan(0);
+    expect(drains[0]?.unacked).toBe(0);
+    // Both agent processes are in every ledger.
+    for (const w of whispers) expect(w.status.deliveries?.length).toBe(NODES.length);
+  } finally {
+    clearInterval(feeder);
+    await Promise.all(agents.map((a) => a.link.stop(0)));
+    await stop(aggregator, "SIGKILL");
+  }
+}, 90_000);
