@@ -9,6 +9,7 @@ import { type BenchKube, startBenchKube } from "../cluster/kube.ts";
 import { simulateNode } from "../cluster/node.ts";
 import { startAgent, startAggregator } from "../cluster/roles.ts";
 import { type Child, REPO_ROOT, startChild, tempDir, waitFor } from "../proc/child.ts";
+import { memoryBreakdown } from "../proc/memory.ts";
 import { metricValue, scrape } from "../proc/metrics.ts";
 import { cpuSeconds, rssBytes } from "../proc/stat.ts";
 import { round, summarize } from "../stats.ts";
@@ -156,7 +157,7 @@ export async function run({ quick }: BenchOptions): Promise<BenchCaseResult> {
           ratio: round(rssFinal / floorFinal),
           target: "≤ 64 MiB and ≤ floor + 25 MiB",
           pass: rssFinal <= 64 && rssFinal <= floorFinal + 25,
-          note: `VmRSS of the agent at the end (p99 over ${agentRss.length} samples); floor = bare Node 24 + one ws WebSocket (${round(floorFinal)} MiB); agent − floor = ${round(rssFinal - floorFinal)} MiB`,
+          note: `VmRSS of the agent at the end (p99 over ${agentRss.length} samples); floor = bare Node 24 + one ws WebSocket (${round(floorFinal)} MiB); agent − floor = ${round(rssFinal - floorFinal)} MiB; ${memoryBreakdown(metrics)}`,
         },
         ...referenceRows,
         {

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { type BenchKube, startBenchKube } from "../cluster/kube.ts";
 import { startAggregator } from "../cluster/roles.ts";
 import { type Child, REPO_ROOT, startChild, tempDir, waitFor } from "../proc/child.ts";
+import { memoryBreakdown } from "../proc/memory.ts";
 import { metricValue, scrape } from "../proc/metrics.ts";
 import { sampleUsage } from "../proc/stat.ts";
 import { round, summarize } from "../stats.ts";
@@ -109,6 +110,7 @@ export async function run({ quick }: BenchOptions): Promise<BenchCaseResult> {
     );
     const after = await scrape(aggregator.metricsUrl);
     const eventsAfter = metricValue(after, "kernel_gossip_aggregator_events_received_total");
+    const pendingObjects = metricValue(after, "kernel_gossip_aggregator_pending_objects");
     const rejects = metricValue(after, "kernel_gossip_aggregator_rejects_total");
     for (const [g, load] of loads.entries()) {
       await load.stop();
@@ -137,7 +139,7 @@ export async function run({ quick }: BenchOptions): Promise<BenchCaseResult> {
           unit: "MiB",
           target: "≤ 256 MiB",
           pass: rss.p99 <= 256,
-          note: `VmRSS sampled every 1 s over ${round(usage.seconds)} s at steady state (final ${round(rssFinal)} MiB); pass judged on p99`,
+          note: `VmRSS sampled every 1 s over ${round(usage.seconds)} s at steady state (final ${round(rssFinal)} MiB); pass judged on p99; ${memoryBreakdown(after)}; ${pendingObjects} objects with writes pending`,
         },
         {
           figure: `aggregator CPU, ${label}`,

@@ -91,7 +91,8 @@ export function startChild(options: {
     logFile,
     exited,
     tail,
-    stop(graceMs = 5_000) {
+    // A profiled process (BENCH_PROFILE_DIR) needs time to write its profiles on exit.
+    stop(graceMs = process.env.BENCH_PROFILE_DIR ? 60_000 : 5_000) {
       stopping ??= (async () => {
         if (child.exitCode !== null || child.signalCode !== null) return;
         child.kill("SIGTERM");
