@@ -13,8 +13,9 @@
 // in the object re-read after a 409 — is not counted again (docs/adr/0008).
 import { recommendCpu, recommendMemory, recommendTermination } from "../recommend/index.ts";
 import { type SeverityThresholds, severityOf } from "../recommend/severity.ts";
-import { DeliveryLedger, type DeliveryTag, tagKey } from "./ledger.ts";
+import { DeliveryLedger, type DeliveryTag } from "./ledger.ts";
 import { labelValue, whisperName } from "./names.ts";
+import { PendingCounts, type PendingSnapshot } from "./pending.ts";
 import {
   type Enriched,
   type Evidence,
@@ -53,19 +54,11 @@ export interface Occurrence {
   hpa?: string | undefined;
 }
 
-/** Occurrences recorded here and not yet written, for one delivery tag ("" = untagged). */
-interface Pending {
-  tag: DeliveryTag | undefined;
-  events: number;
-  total: number;
-  pods: Map<string, number>;
-}
-
 /** What one status write carried beyond the object's previous counts, by delivery tag. */
 export interface WrittenDelta {
   total: number;
   pods: Map<string, number>;
-  buckets: Map<string, { total: number; pods: Map<string, number> }>;
+  buckets: PendingSnapshot;
 }
 
 export const emptyDelta = (): WrittenDelta => ({ total: 0, pods: new Map(), buckets: new Map() });
@@ -108,10 +101,8 @@ export class WhisperState {
   baseline = 0;
   /** Batches the object's count holds, as last read or written. */
   ledger = new DeliveryLedger();
-  /** Occurrences seen here and not yet written, by delivery tag key ("" = untagged). */
-  #pending = new Map<string, Pending>();
-  /** Tags dropped on a re-read because the object already held them (bounded, newest last). */
-  #dropped = new Set<string>();
+  /** Occurrences seen here and not yet written, by delivery tag. */
+  #pending = new PendingCounts();
   firstSeenMs: number | undefined;
   lastSeenMs = 0;
   pods: AffectedPod[] = [];
@@ -142,14 +133,12 @@ export class WhisperState {
 
   /** Occurrences seen here and not yet written. */
   get delta(): number {
-    let n = 0;
-    for (const p of this.#pending.values()) n += p.total;
-    return n;
+    return this.#pending.total;
   }
 
   /** Folds one untagged occurrence in; true when it must be written at once (escalation). */
   record(o: Occurrence): boolean {
-    this.#fold(o, this.#bucket(undefined));
+    this.#fold(o, undefined);
     return this.escalated();
   }
 
@@ -161,33 +150,20 @@ export class WhisperState {
     tag: DeliveryTag | undefined,
     occurrences: readonly Occurrence[],
   ): { escalate: boolean; redelivered: boolean } {
-    if (tag && (this.ledger.has(tag) || this.#pending.has(tagKey(tag)))) {
+    if (tag && (this.ledger.has(tag) || this.#pending.has(tag))) {
       return { escalate: false, redelivered: true };
     }
-    const bucket = this.#bucket(tag);
-    for (const o of occurrences) this.#fold(o, bucket);
+    for (const o of occurrences) this.#fold(o, tag);
     return { escalate: this.escalated(), redelivered: false };
   }
 
   /** The batch was dropped on a re-read because the object already counted it. */
   wasRedelivered(tag: DeliveryTag | undefined): boolean {
-    return tag !== undefined && this.#dropped.has(tagKey(tag));
+    return tag !== undefined && this.#pending.wasDropped(tag);
   }
 
-  #bucket(tag: DeliveryTag | undefined): Pending {
-    const key = tag ? tagKey(tag) : "";
-    let bucket = this.#pending.get(key);
-    if (!bucket) {
-      bucket = { tag, events: 0, total: 0, pods: new Map() };
-      this.#pending.set(key, bucket);
-    }
-    return bucket;
-  }
-
-  #fold(o: Occurrence, bucket: Pending): void {
-    bucket.events++;
-    bucket.total += o.count;
-    bucket.pods.set(o.pod.uid, (bucket.pods.get(o.pod.uid) ?? 0) + o.count);
+  #fold(o: Occurrence, tag: DeliveryTag | undefined): void {
+    this.#pending.add(tag, o.pod.uid, o.count);
     if (this.firstSeenMs === undefined || o.observedAtMs < this.firstSeenMs)
       this.firstSeenMs = o.observedAtMs;
     const newest = o.observedAtMs >= this.lastSeenMs;
@@ -245,20 +221,14 @@ export class WhisperState {
     this.baseline = typeof status.count === "number" ? status.count : 0;
     const { ledger, malformed } = DeliveryLedger.parse(status.deliveries);
     this.ledger = ledger;
-    let redelivered = 0;
-    for (const [key, bucket] of this.#pending) {
-      if (!bucket.tag || !ledger.has(bucket.tag)) continue;
-      // The object already counts this batch (another replica, or our own write whose
-      // response was lost): drop it here, the fresh counts hold it.
-      this.#pending.delete(key);
-      this.#dropped.add(key);
-      if (this.#dropped.size > 1024) this.#dropped.delete(this.#dropped.values().next().value as string);
-      redelivered += bucket.events;
-      for (const [uid, n] of bucket.pods) {
-        const pod = this.pods.find((p) => p.uid === uid);
-        if (pod) pod.delta -= n;
-      }
+    // Batches the object already counts (another replica, or our own write whose response
+    // was lost) are dropped here: the fresh counts hold them.
+    const held = this.#pending.dropHeldBy(ledger);
+    for (const [uid, n] of held.pods) {
+      const pod = this.pods.find((p) => p.uid === uid);
+      if (pod) pod.delta -= n;
     }
+    const redelivered = held.events;
     if (redelivered > 0) this.#settings.onRedelivered?.(redelivered);
     const first = parseMs(status.firstSeen);
     if (first !== undefined && (this.firstSeenMs === undefined || first < this.firstSeenMs))
@@ -303,18 +273,7 @@ export class WhisperState {
   /** The written deltas are now part of the object's counts (and their batches of its ledger). */
   committed(written: WrittenDelta): void {
     this.baseline += written.total;
-    for (const [key, w] of written.buckets) {
-      const bucket = this.#pending.get(key);
-      if (!bucket) continue;
-      bucket.total -= w.total;
-      for (const [uid, n] of w.pods) bucket.pods.set(uid, (bucket.pods.get(uid) ?? 0) - n);
-      if (bucket.tag) {
-        this.ledger.add(bucket.tag);
-        this.#pending.delete(key);
-      } else if (bucket.total === 0) {
-        this.#pending.delete(key);
-      }
-    }
+    this.#pending.commit(written.buckets, this.ledger);
     for (const p of this.pods) {
       const d = written.pods.get(p.uid) ?? 0;
       p.baseline += d;
@@ -389,8 +348,7 @@ export class WhisperState {
       recommendation: { ...rec, summary: truncate(rec.summary, MESSAGE_MAX) },
       conditions: this.#conditions(rec),
     };
-    const tags = [...this.#pending.values()].flatMap((p) => (p.tag ? [p.tag] : []));
-    const deliveries = this.ledger.with(tags).render();
+    const deliveries = this.ledger.with(this.#pending.tags()).render();
     if (deliveries.length > 0) status.deliveries = deliveries;
     const t = this.evidence.throttling;
     if (this.identity.signal === "CPUThrottling" && t) {
@@ -401,13 +359,10 @@ export class WhisperState {
     }
     const metadata: KObj = { name: this.name, namespace: this.namespace };
     if (resourceVersion) metadata.resourceVersion = resourceVersion;
-    const buckets = new Map(
-      [...this.#pending].map(([key, p]) => [key, { total: p.total, pods: new Map(p.pods) }] as const),
-    );
     const delta: WrittenDelta = {
       total: this.delta,
       pods: new Map(this.pods.map((p) => [p.uid, p.delta])),
-      buckets,
+      buckets: this.#pending.snapshot(),
     };
     return { body: { apiVersion: API_VERSION, kind: this.kind, metadata, status }, delta };
   }

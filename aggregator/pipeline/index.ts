@@ -14,19 +14,17 @@ import { LRUCache } from "lru-cache";
 import type { Clock } from "../../shared/clock.ts";
 import type { Logger } from "../../shared/log.ts";
 import type { WireEvent } from "../../shared/proto.ts";
-import { BirthCertificate } from "../emit/birth.ts";
 import { type CrClient, kubeCrClient } from "../emit/kube.ts";
 import type { DeliveryTag } from "../emit/ledger.ts";
-import { whisperName } from "../emit/names.ts";
 import { type EventSink, kubeEventSink, PodEvents } from "../emit/pod-events.ts";
 import { TokenBucket } from "../emit/token-bucket.ts";
-import { type Occurrence, WhisperState } from "../emit/whisper.ts";
+import type { WhisperState } from "../emit/whisper.ts";
 import { CrWriter, type WriteOutcome, WriterStoppedError } from "../emit/writer.ts";
 import { Enricher, kubeLookupSource, type LookupSource } from "../enrich/index.ts";
 import type { AggregatorOptions } from "../options.ts";
 import { HpaLookup, type HpaSource, kubeHpaSource } from "../recommend/hpa.ts";
-import { birthFacts, POD_LEVEL_CONTAINER, podIdentity, signalFacts } from "./from-wire.ts";
 import type { PipelineMetrics } from "./metrics.ts";
+import { type PrepareDeps, type Prepared, prepareEvent } from "./prepare.ts";
 
 export { WriterStoppedError } from "../emit/writer.ts";
 export { createPipelineMetrics, type PipelineMetrics } from "./metrics.ts";
@@ -102,6 +100,7 @@ export class BatchPipeline implements BatchHandler {
   /** Batches still being enriched (not yet handed to the writer). */
   #preparing = new Set<Promise<void>>();
   #stopping = false;
+  #prepareDeps: PrepareDeps;
 
   constructor(options: PipelineOptions) {
     this.#o = options;
@@ -124,6 +123,14 @@ export class BatchPipeline implements BatchHandler {
       ttlMs: s.ownerCacheTtl,
       maxNamespaces: Math.max(100, Math.min(s.ownerCacheSize, 10_000)),
     });
+    this.#prepareDeps = {
+      enricher: this.#enricher,
+      hpa: this.#hpa,
+      log: this.#log,
+      clock,
+      settings: s,
+      onRedelivered: (n) => metrics.redeliveriesDropped.inc(n),
+    };
     this.podEvents = new PodEvents({
       sink: options.events ?? kubeEventSink(kubeConfig, options.requestTimeoutMs),
       clock,
@@ -239,7 +246,7 @@ export class BatchPipeline implements BatchHandler {
       ctx.instance && ctx.seq !== undefined && ctx.seq > 0
         ? { agent: `${ctx.node}/${ctx.instance}`, seq: ctx.seq }
         : undefined;
-    const prepared = await Promise.all(fresh.map((f) => this.#prepare(ctx, f.ev)));
+    const prepared = await Promise.all(fresh.map((f) => prepareEvent(this.#prepareDeps, ctx, f.ev)));
     const groups = new Map<
       string,
       { create: () => WhisperState; items: [Fresh, Prepared & { kind: "whisper" }][] }
@@ -304,73 +311,7 @@ export class BatchPipeline implements BatchHandler {
       (err: unknown) => f.settle.reject(err),
     );
   }
-
-  async #prepare(ctx: BatchContext, ev: WireEvent): Promise<Prepared> {
-    const pod = podIdentity(ev.pod, ctx.node);
-    if (!pod || !ev.pod) {
-      this.#log.warn(
-        { node: ctx.node, connectionId: ctx.connectionId, id: ev.id },
-        "event without pod identity (uid, namespace, name) dropped; the agent sent an incomplete event",
-      );
-      return { kind: "dropped" };
-    }
-    const enriched = await this.#enricher.enrich(ev.pod);
-    const observedAtMs = Number(ev.observedAtMs ?? 0);
-    if (ev.birth) {
-      const facts = birthFacts(ev, pod, enriched);
-      if (!facts) return { kind: "dropped" };
-      return { kind: "birth", cert: new BirthCertificate(facts), type: "birth", observedAtMs };
-    }
-    const facts = signalFacts(ev);
-    if (!facts) {
-      this.#log.warn(
-        { node: ctx.node, id: ev.id },
-        "event of unknown kind dropped; is the agent newer than the aggregator?",
-      );
-      return { kind: "dropped" };
-    }
-    const type = ev.failure ? "failure" : ev.oom ? "oom" : "throttle";
-    const container = ev.container || POD_LEVEL_CONTAINER;
-    const identity = { ...enriched, namespace: pod.namespace, container, signal: facts.signal };
-    const hpa =
-      facts.signal === "CPUThrottling" ? await this.#hpa.find(pod.namespace, enriched.workload) : undefined;
-    const s = this.#o.settings;
-    const name = whisperName(identity.workload, container, facts.signal);
-    return {
-      kind: "whisper",
-      key: `KernelWhisper/${pod.namespace}/${name}`,
-      create: () =>
-        new WhisperState(identity, {
-          thresholds: { warning: s.throttleWarning, critical: s.throttleCritical },
-          maxAffectedPods: s.maxAffectedPods,
-          onRedelivered: (n) => this.#o.metrics.redeliveriesDropped.inc(n),
-        }),
-      occurrence: {
-        pod,
-        observedAtMs: observedAtMs || this.#o.clock.now(),
-        count: facts.count,
-        evidence: facts.evidence,
-        resolved: facts.resolved,
-        demandSamples: facts.demandSamples,
-        hpa,
-      },
-      type,
-      observedAtMs,
-    };
-  }
 }
-
-type Prepared =
-  | { kind: "dropped" }
-  | { kind: "birth"; cert: BirthCertificate; type: string; observedAtMs: number }
-  | {
-      kind: "whisper";
-      key: string;
-      create: () => WhisperState;
-      occurrence: Occurrence;
-      type: string;
-      observedAtMs: number;
-    };
 
 interface Fresh {
   ev: WireEvent;
