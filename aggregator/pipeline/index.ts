@@ -15,7 +15,7 @@ import type { Clock } from "../../shared/clock.ts";
 import type { Logger } from "../../shared/log.ts";
 import type { WireEvent } from "../../shared/proto.ts";
 import { type CrClient, kubeCrClient } from "../emit/kube.ts";
-import type { DeliveryTag } from "../emit/ledger.ts";
+import { type DeliveryTag, LEDGER_AGENT_MAX } from "../emit/ledger.ts";
 import { type EventSink, kubeEventSink, PodEvents } from "../emit/pod-events.ts";
 import { TokenBucket } from "../emit/token-bucket.ts";
 import type { WhisperState } from "../emit/whisper.ts";
@@ -242,10 +242,13 @@ export class BatchPipeline implements BatchHandler {
    * delivery tag, so an object never holds part of a batch (docs/adr/0008).
    */
   async #apply(ctx: BatchContext, fresh: Fresh[]): Promise<void> {
-    const tag: DeliveryTag | undefined =
-      ctx.instance && ctx.seq !== undefined && ctx.seq > 0
-        ? { agent: `${ctx.node}/${ctx.instance}`, seq: ctx.seq }
-        : undefined;
+    const tag = deliveryTag(ctx);
+    if (ctx.instance && !tag) {
+      this.#log.warn(
+        { node: ctx.node, instance: ctx.instance, seq: ctx.seq },
+        "batch cannot be named in the delivery ledger (node name too long or no sequence number); a resend of it may be counted twice",
+      );
+    }
     const prepared = await Promise.all(fresh.map((f) => prepareEvent(this.#prepareDeps, ctx, f.ev)));
     const groups = new Map<
       string,
@@ -311,6 +314,13 @@ export class BatchPipeline implements BatchHandler {
       (err: unknown) => f.settle.reject(err),
     );
   }
+}
+
+/** The batch's name in the delivery ledger; undefined for agents without an instance id. */
+function deliveryTag(ctx: BatchContext): DeliveryTag | undefined {
+  if (!ctx.instance || ctx.seq === undefined || ctx.seq <= 0) return undefined;
+  const agent = `${ctx.node}/${ctx.instance}`;
+  return agent.length <= LEDGER_AGENT_MAX ? { agent, seq: ctx.seq } : undefined;
 }
 
 interface Fresh {

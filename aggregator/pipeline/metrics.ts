@@ -15,7 +15,7 @@ export function createPipelineMetrics(registry: Registry) {
     sources,
     redeliveriesDropped: new Counter({
       name: "kernel_gossip_aggregator_redeliveries_dropped_total",
-      help: "Events dropped because their id was already written (at-least-once redelivery).",
+      help: "Events not counted again because they were already written (at-least-once redelivery): found in the whisper's delivery ledger or in this replica's event-id cache.",
       registers,
     }),
     crWrites: new Counter({
