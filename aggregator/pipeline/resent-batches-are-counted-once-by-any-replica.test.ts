@@ -79,15 +79,28 @@ it("the same batch handled by two replicas at once is counted once", async () =>
   const b = testPipeline(cluster.kubeConfig, { settings: { podName: "agg-b" } });
   a.start();
   b.start();
+  const other = (seq: number) => ({ ...CTX, node: "node-2", instance: "9a8b7c", seq });
   for (let seq = 1; seq <= 6; seq++) {
     const batch = events("race", seq * 100, 10);
-    // The agent reconnected to the other replica while the first was still writing.
-    await Promise.all([a.handleBatch(agentCtx(seq), batch), b.handleBatch(agentCtx(seq), batch)]);
+    // The agent reconnected to the other replica while the first was still writing; another
+    // agent's batches meanwhile reach only one replica: its increments survive the re-reads.
+    await Promise.all([
+      a.handleBatch(agentCtx(seq), batch),
+      b.handleBatch(agentCtx(seq), batch),
+      a.handleBatch(other(seq), events("race", 10_000 + seq * 100, 4)),
+    ]);
   }
   expect(await counts("race")).toEqual({
-    "label-api.app.crash-loop-back-off": 30,
-    "label-web.app.crash-loop-back-off": 30,
+    "label-api.app.crash-loop-back-off": 30 + 12,
+    "label-web.app.crash-loop-back-off": 30 + 12,
   });
+  const [whisper] = await getJson(cluster, "kw", "race");
+  expect(whisper?.status.deliveries).toEqual(
+    expect.arrayContaining([
+      { agent: "node-1/6f1c2d", seqs: "1-6" },
+      { agent: "node-2/9a8b7c", seqs: "1-6" },
+    ]),
+  );
   await Promise.all([a.stop(), b.stop()]);
 }, 30_000);
 
