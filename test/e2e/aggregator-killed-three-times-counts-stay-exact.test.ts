@@ -5,8 +5,10 @@
 // mid-stream and restarted on the same port each time. At the end the KernelWhispers' counts,
 // read with the real kubectl, add up to exactly 10,000 and every link delivered everything:
 // nothing lost (unacked batches are resent), nothing counted twice (delivery ledger).
+// Then the same with two replicas behind a Service-like TCP forwarder, each SIGKILLed in
+// turn: resends land on the other replica.
 import { type ChildProcess, spawn } from "node:child_process";
-import { createServer } from "node:net";
+import { connect, createServer, type Server, type Socket } from "node:net";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { AgentLink, createLinkMetrics } from "../../agent/link/index.ts";
 import { createQueueMetrics } from "../../agent/queue/metrics.ts";
@@ -26,7 +28,6 @@ const PODS = 20;
 
 let api: KubeApi;
 let kubectl: (...args: string[]) => Promise<string>;
-let port = 0;
 const children = new Set<ChildProcess>();
 const logs: string[] = [];
 /** The graceful stop's summary lines ("agent connections drained"). */
@@ -38,7 +39,7 @@ beforeAll(async () => {
   await kubectl("apply", "-f", "crds/");
   await kubectl("create", "namespace", "kernel-gossip");
   await kubectl("create", "namespace", "shop");
-  port = await freePort();
+  await kubectl("create", "namespace", "shop-ha");
 }, 60_000);
 
 afterAll(async () => {
@@ -57,8 +58,8 @@ function freePort(): Promise<number> {
   });
 }
 
-/** Starts `bin/kernel-gossip aggregator`; resolves once it accepts agents. */
-async function startAggregator(): Promise<ChildProcess> {
+/** Starts `bin/kernel-gossip aggregator` on `port`; resolves once it accepts agents. */
+async function startAggregator(port: number, name = "aggregator-0"): Promise<ChildProcess> {
   const child = spawn(`${REPO}/bin/kernel-gossip`, ["aggregator"], {
     env: {
       ...process.env,
@@ -67,7 +68,7 @@ async function startAggregator(): Promise<ChildProcess> {
       METRICS_PORT: "0",
       AUTH_MODE: "static",
       STATIC_TOKENS: "tok-a=node-a,tok-b=node-b",
-      POD_NAME: "aggregator-0",
+      POD_NAME: name,
       POD_NAMESPACE: "kernel-gossip",
       OBJECT_MIN_INTERVAL: "200ms",
       WRITE_QPS: "1000",
@@ -84,15 +85,15 @@ async function startAggregator(): Promise<ChildProcess> {
   return new Promise((resolve, reject) => {
     let out = "";
     const onData = (chunk: Buffer): void => {
-      out += chunk.toString();
-      for (const line of out.split("\n")) {
+      const lines = (out + chunk.toString()).split("\n");
+      out = lines.pop() ?? ""; // an incomplete line waits for the next chunk
+      for (const line of lines) {
         if (/"level":(4|5)\d/.test(line)) logs.push(line);
         if (line.includes("agent connections drained")) drains.push(JSON.parse(line));
-      }
-      out = out.slice(out.lastIndexOf("\n") + 1);
-      if (!ready && /accepting agents/.test(chunk.toString())) {
-        ready = true;
-        resolve(child);
+        if (!ready && line.includes("accepting agents")) {
+          ready = true;
+          resolve(child);
+        }
       }
     };
     let ready = false;
@@ -105,20 +106,21 @@ async function startAggregator(): Promise<ChildProcess> {
 }
 
 async function stop(child: ChildProcess, signal: "SIGKILL" | "SIGTERM"): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise((r) => child.once("exit", r));
   child.kill(signal);
   await exited;
 }
 
 /** The whispers' counts as stored by the API server (cheap to poll). */
-function storedTotal(): number {
+function storedTotal(namespace: string): number {
   return api.store
-    .list("kernel.gossip.io", "kernelwhispers", "shop")
+    .list("kernel.gossip.io", "kernelwhispers", namespace)
     .reduce((n, w) => n + Number((w as { status?: { count?: number } }).status?.count ?? 0), 0);
 }
 
 /** The k-th event of the agent on NODES[nodeIndex]: globally distinct id. */
-function crashLoop(k: number, nodeIndex: number): WireEvent {
+function crashLoop(namespace: string, k: number, nodeIndex: number): WireEvent {
   const node = NODES[nodeIndex] as string;
   const n = k * NODES.length + nodeIndex;
   const p = (k % (PODS / 2)) * 2 + nodeIndex; // pods 0..19: even ones on node-a, odd on node-b
@@ -127,7 +129,7 @@ function crashLoop(k: number, nodeIndex: number): WireEvent {
     id: `uid-${p}/app/${n}/CrashLoopBackOff`,
     pod: {
       uid: `uid-${p}`,
-      namespace: "shop",
+      namespace,
       name: `${deployment}-7d9f-${p}`,
       node,
       labels: { "workload-id": deployment },
@@ -150,11 +152,9 @@ async function until(check: () => boolean | Promise<boolean>, what: string, time
   }
 }
 
-it("10,000 events, aggregator SIGKILLed three times and SIGTERMed once: counts add up to exactly 10,000", async () => {
-  const started = Date.now();
-  const kills: string[] = [];
-  let aggregator = await startAggregator();
-  const agents = NODES.map((node, index) => {
+/** Two agents' links to `url`, each with its real bounded Outbox. */
+function startAgents(url: string) {
+  return NODES.map((node, index) => {
     const registry = createRegistry({ defaultMetrics: false });
     let link: AgentLink | undefined;
     const outbox = new Outbox({
@@ -167,7 +167,7 @@ it("10,000 events, aggregator SIGKILLed three times and SIGTERMed once: counts a
       isLineIdle: () => link?.isIdle() ?? true,
     });
     link = new AgentLink({
-      url: `ws://127.0.0.1:${port}/stream`,
+      url,
       token: () => (node === "node-a" ? "tok-a" : "tok-b"),
       outbox,
       hello: () => ({
@@ -188,33 +188,41 @@ it("10,000 events, aggregator SIGKILLed three times and SIGTERMed once: counts a
     link.start();
     return { node, index, outbox, link };
   });
+}
 
-  // Feed: 5,000 distinct events per agent, 25 every 10 ms each, released phase by phase
-  // (2,000 events per phase) so that every stop hits a stream in full flow.
+/**
+ * Streams TOTAL distinct events through two agents' links to `url`, released in five phases
+ * of 2,000 (25 per agent every 10 ms); in the middle of each of the first four phases (agents
+ * connected, writes flowing, batches written but not yet acked) runs `disrupt(i)`. Then waits
+ * until every batch is acked and returns the whispers as kubectl shows them.
+ */
+async function streamThrough(
+  url: string,
+  namespace: string,
+  disrupt: (phase: number) => Promise<string>,
+): Promise<{ counts: Record<string, number>; whispers: Whisper[]; disruptions: string[] }> {
+  const agents = startAgents(url);
+  const disruptions: string[] = [];
   let pushed = 0;
   let allowed = 0;
   let k = 0;
   const feeder = setInterval(() => {
     for (let i = 0; i < 25 && pushed < allowed; i++, k++) {
       for (const agent of agents) {
-        agent.outbox.push(crashLoop(k, agent.index));
+        agent.outbox.push(crashLoop(namespace, k, agent.index));
         pushed++;
       }
     }
     if (pushed >= TOTAL) clearInterval(feeder);
   }, 10);
-
   try {
-    // Phase i releases 2,000 more events; the aggregator dies once half of them are counted
-    // (agents connected, writes flowing, batches written but not yet acked).
     const PHASE = TOTAL / 5;
-    for (const [i, signal] of (["SIGKILL", "SIGTERM", "SIGKILL", "SIGKILL"] as const).entries()) {
+    for (let i = 0; i < 4; i++) {
       allowed = PHASE * (i + 1);
       const mid = PHASE * i + PHASE / 2;
-      await until(() => storedTotal() >= mid, `${mid} events counted`);
-      await stop(aggregator, signal);
-      kills.push(`${signal}@${storedTotal()}/${pushed}`);
-      aggregator = await startAggregator();
+      await until(() => storedTotal(namespace) >= mid, `${mid} events counted`);
+      const what = await disrupt(i);
+      disruptions.push(`${what}@${storedTotal(namespace)}/${pushed}`);
     }
     allowed = TOTAL;
     await until(
@@ -225,27 +233,113 @@ it("10,000 events, aggregator SIGKILLed three times and SIGTERMed once: counts a
     const results = await Promise.all(agents.map((a) => a.link.stop(2_000)));
     expect(results.map((r) => r.undelivered)).toEqual([0, 0]);
     expect(results.reduce((n, r) => n + r.delivered, 0)).toBe(TOTAL);
+  } finally {
+    clearInterval(feeder);
+    await Promise.all(agents.map((a) => a.link.stop(0)));
+  }
+  const whispers = JSON.parse(await kubectl("get", "kw", "-n", namespace, "-o", "json")).items as Whisper[];
+  const counts = Object.fromEntries(whispers.map((w) => [w.metadata.name, w.status.count]));
+  return { counts, whispers, disruptions };
+}
 
-    const whispers = JSON.parse(await kubectl("get", "kw", "-n", "shop", "-o", "json")).items as {
-      metadata: { name: string };
-      status: { count: number; deliveries?: { agent: string }[] };
-    }[];
-    const counts = Object.fromEntries(whispers.map((w) => [w.metadata.name, w.status.count]));
-    console.log(
-      `full stack: ${TOTAL} events, stops at counted/pushed ${kills.join(" ")}, drain ${JSON.stringify({ acked: drains[0]?.acked, unacked: drains[0]?.unacked })}, counts ${JSON.stringify(counts)} in ${Date.now() - started} ms`,
+interface Whisper {
+  metadata: { name: string };
+  status: { count: number; deliveries?: { agent: string }[] };
+}
+
+function expectExact(whispers: Whisper[]): void {
+  expect(whispers).toHaveLength(DEPLOYMENTS);
+  expect(whispers.reduce((n, w) => n + w.status.count, 0)).toBe(TOTAL);
+  for (const w of whispers) expect(w.status.count).toBe(TOTAL / DEPLOYMENTS);
+  // Both agent processes are in every ledger.
+  for (const w of whispers) expect(w.status.deliveries?.length).toBe(NODES.length);
+}
+
+/** A Kubernetes Service in miniature: new TCP connections go to a live backend, round robin. */
+async function startService(backends: () => number[]): Promise<{ port: number; close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  let next = 0;
+  const server: Server = createServer((client) => {
+    const live = backends();
+    const target = live[next++ % Math.max(1, live.length)];
+    if (target === undefined) return client.destroy();
+    const upstream = connect(target, "127.0.0.1");
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on("close", () => sockets.delete(s));
+      s.on("error", () => {
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+    client.pipe(upstream).pipe(client);
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const address = server.address();
+  return {
+    port: typeof address === "object" && address ? address.port : 0,
+    async close() {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
+
+it("10,000 events, aggregator SIGKILLed three times and SIGTERMed once: counts add up to exactly 10,000", async () => {
+  const started = Date.now();
+  const port = await freePort();
+  let aggregator = await startAggregator(port);
+  const signals = ["SIGKILL", "SIGTERM", "SIGKILL", "SIGKILL"] as const;
+  try {
+    const { counts, whispers, disruptions } = await streamThrough(
+      `ws://127.0.0.1:${port}/stream`,
+      "shop",
+      async (phase) => {
+        const signal = signals[phase] ?? "SIGKILL";
+        await stop(aggregator, signal);
+        aggregator = await startAggregator(port);
+        return signal;
+      },
     );
-    expect(whispers).toHaveLength(DEPLOYMENTS);
-    expect(Object.values(counts).reduce((n, c) => n + c, 0)).toBe(TOTAL);
-    for (const w of whispers) expect(w.status.count).toBe(TOTAL / DEPLOYMENTS);
+    console.log(
+      `full stack: ${TOTAL} events, stops at counted/pushed ${disruptions.join(" ")}, drain ${JSON.stringify({ acked: drains[0]?.acked, unacked: drains[0]?.unacked })}, counts ${JSON.stringify(counts)} in ${Date.now() - started} ms`,
+    );
+    expectExact(whispers);
     // The SIGTERM drained: batches in flight were written and acked, none left unacked.
     expect(drains).toHaveLength(1);
     expect(drains[0]?.acked).toBeGreaterThan(0);
     expect(drains[0]?.unacked).toBe(0);
-    // Both agent processes are in every ledger.
-    for (const w of whispers) expect(w.status.deliveries?.length).toBe(NODES.length);
   } finally {
-    clearInterval(feeder);
-    await Promise.all(agents.map((a) => a.link.stop(0)));
     await stop(aggregator, "SIGKILL");
+  }
+}, 90_000);
+
+it("two replicas behind a Service, each SIGKILLed in turn: resends land on the other replica and counts stay exact", async () => {
+  const started = Date.now();
+  const ports = [await freePort(), await freePort()];
+  const replicas: (ChildProcess | undefined)[] = await Promise.all(
+    ports.map((p, i) => startAggregator(p, `aggregator-${i}`)),
+  );
+  const service = await startService(() => ports.filter((_, i) => replicas[i] !== undefined));
+  try {
+    const { counts, whispers, disruptions } = await streamThrough(
+      `ws://127.0.0.1:${service.port}/stream`,
+      "shop-ha",
+      async (phase) => {
+        const i = phase % 2;
+        const victim = replicas[i] as ChildProcess;
+        replicas[i] = undefined; // out of the Service first, like an endpoint going away
+        await stop(victim, "SIGKILL");
+        replicas[i] = await startAggregator(ports[i] as number, `aggregator-${i}`);
+        return `SIGKILL aggregator-${i}`;
+      },
+    );
+    console.log(
+      `two replicas: ${TOTAL} events, ${disruptions.join(" ")}, counts ${JSON.stringify(counts)} in ${Date.now() - started} ms`,
+    );
+    expectExact(whispers);
+  } finally {
+    await service.close();
+    for (const r of replicas) if (r) await stop(r, "SIGKILL");
   }
 }, 90_000);
