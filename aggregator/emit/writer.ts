@@ -219,13 +219,7 @@ export class CrWriter {
     try {
       if (!entry.loaded && doc.kind === "KernelWhisper") {
         const observed = await client.get(WHISPER_PLURAL, doc.namespace, doc.name);
-        const { malformed } = doc.adopt(observed);
-        if (malformed > 0) {
-          this.#o.log.warn(
-            { namespace: doc.namespace, name: doc.name, malformed },
-            "the whisper's status.deliveries held malformed entries; they were ignored (a batch they named may be counted again). Was the status edited by hand?",
-          );
-        }
+        this.#adopt(doc, observed);
         entry.loaded = true;
         entry.exists = observed !== undefined;
         entry.resourceVersion = rvOf(observed);
@@ -245,6 +239,12 @@ export class CrWriter {
         // 201: this replica created it (the other replica may have raced us to it: then 200)
         entry.created = doc.kind === "KernelWhisper" && applied.created;
         entry.resourceVersion = rvOf(applied.object);
+        if (doc.kind === "KernelWhisper" && !applied.created) {
+          // Another replica created it after our read (and may have written counts since):
+          // the object as the apply returned it is the baseline, or its counts would be
+          // overwritten by ours with a resourceVersion that is not stale.
+          this.#adopt(doc, applied.object);
+        }
       }
       if (doc.kind === "KernelWhisper") {
         phase = "status";
@@ -291,6 +291,16 @@ export class CrWriter {
       if (retryIn !== undefined) entry.notBefore = this.#o.clock.monotonic() + retryIn;
       this.#schedule(entry);
       this.#checkIdle();
+    }
+  }
+
+  #adopt(doc: WhisperState, observed: KObj | undefined): void {
+    const { malformed } = doc.adopt(observed);
+    if (malformed > 0) {
+      this.#o.log.warn(
+        { namespace: doc.namespace, name: doc.name, malformed },
+        "the whisper's status.deliveries held malformed entries; they were ignored (a batch they named may be counted again). Was the status edited by hand?",
+      );
     }
   }
 

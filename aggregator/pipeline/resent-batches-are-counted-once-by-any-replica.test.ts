@@ -132,3 +132,26 @@ it("a status write whose response was lost is not counted twice on retry", async
   expect(await redeliveries(metrics)).toBe(10);
   await pipeline.stop();
 }, 30_000);
+
+it("a replica that read a whisper as missing just before the other created it keeps the other's count", async () => {
+  await cluster.kubectl("create", "namespace", "create-race");
+  const real = kubeCrClient(cluster.kubeConfig);
+  const first = testPipeline(cluster.kubeConfig, { settings: { podName: "agg-a" } });
+  let staleReads = 1;
+  const second = testPipeline(cluster.kubeConfig, {
+    settings: { podName: "agg-b" },
+    client: {
+      // Its first read happened before the other replica created the object.
+      get: async (...args) => (staleReads-- > 0 ? undefined : real.get(...args)),
+      apply: (...args) => real.apply(...args),
+      applyStatus: (...args) => real.applyStatus(...args),
+    },
+  });
+  first.start();
+  second.start();
+  const api = (i: number) => crashLoop(pod("create-race", "api", i), "app", i);
+  await first.handleBatch(agentCtx(1), [api(1), api(2), api(3), api(4), api(5)]);
+  await second.handleBatch({ ...CTX, node: "node-2", instance: "9a8b7c", seq: 1 }, [api(6), api(7), api(8)]);
+  expect(await counts("create-race")).toEqual({ "label-api.app.crash-loop-back-off": 8 });
+  await Promise.all([first.stop(), second.stop()]);
+}, 30_000);

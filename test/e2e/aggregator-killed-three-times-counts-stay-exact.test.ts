@@ -334,8 +334,9 @@ it("two replicas behind a Service, each SIGKILLed in turn: resends land on the o
         return `SIGKILL aggregator-${i}`;
       },
     );
+    const ledgerBytes = Math.max(...whispers.map((w) => JSON.stringify(w.status.deliveries).length));
     console.log(
-      `two replicas: ${TOTAL} events, ${disruptions.join(" ")}, counts ${JSON.stringify(counts)} in ${Date.now() - started} ms`,
+      `two replicas: ${TOTAL} events, ${disruptions.join(" ")}, counts ${JSON.stringify(counts)}, largest ledger ${ledgerBytes} bytes, in ${Date.now() - started} ms`,
     );
     expectExact(whispers);
   } finally {
