@@ -52,6 +52,7 @@ describe("configuration reference", () => {
       cpSync(join(ROOT, dir), join(tmp, dir), { recursive: true });
     }
     cpSync(join(ROOT, "biome.json"), join(tmp, "biome.json"));
+    cpSync(join(ROOT, ".gitignore"), join(tmp, ".gitignore"));
     symlinkSync(join(ROOT, "node_modules"), join(tmp, "node_modules"));
     const opts = join(tmp, "aggregator/options.ts");
     writeFileSync(opts, readFileSync(opts, "utf8").replace("Cluster name put on every record.", "Renamed."));
