@@ -21,9 +21,6 @@ import {
   startStreamServer,
 } from "./stream/index.ts";
 
-/** How long stop() lets pending writes flush (agents' batches acked meanwhile). */
-const PIPELINE_STOP_DEADLINE_MS = 10_000;
-
 export interface AggregatorDeps {
   log: Logger;
   registry: Registry;
@@ -72,7 +69,7 @@ export async function startAggregator(
 
   const pipeline = new BatchPipeline({
     kubeConfig,
-    stopDeadlineMs: PIPELINE_STOP_DEADLINE_MS,
+    stopDeadlineMs: o.shutdownTimeout,
     clock,
     log,
     metrics: metrics.pipeline,
@@ -138,7 +135,7 @@ export async function startAggregator(
       // the batches those writes complete are acked, and only then agents are told
       // KG_SHUTTING_DOWN. What misses the deadline is not acked; agents resend it elsewhere
       // and the whispers' delivery ledgers keep resends from being counted twice.
-      const streamClosed = stream.close({ drainMs: PIPELINE_STOP_DEADLINE_MS + 2_000 });
+      const streamClosed = stream.close({ drainMs: o.shutdownTimeout + 2_000 });
       configSource.stop();
       await pipeline.stop();
       await streamClosed;

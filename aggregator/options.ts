@@ -111,6 +111,13 @@ export const AGGREGATOR_OPTIONS = {
     min: 1,
     help: "Most agent connections one replica accepts (KG_TOO_MANY_CONNECTIONS).",
   },
+  shutdownTimeout: {
+    type: "duration",
+    env: "SHUTDOWN_TIMEOUT",
+    default: "10s",
+    min: 0,
+    help: "On SIGTERM, how long in-flight batches may take to be written and acknowledged before agents are sent to another replica; keep it under terminationGracePeriodSeconds.",
+  },
   heartbeatInterval: {
     type: "duration",
     env: "HEARTBEAT_INTERVAL",
