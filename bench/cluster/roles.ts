@@ -63,12 +63,18 @@ export async function startAggregator(options: {
       "--auth-mode",
       "static",
       ...(options.args ?? []),
+      // Experiments only (BENCHMARKS.md says when a figure was taken with them).
+      ...(process.env.BENCH_AGGREGATOR_ARGS?.split(" ").filter(Boolean) ?? []),
     ],
     // Tokens via the environment (it may be long and is secret-ish).
     env: {
       STATIC_TOKENS: options.tokens.join(","),
       POD_NAME: "aggregator-bench-0",
       ...profileEnv(options.name ?? "aggregator"),
+      // Experiments only, e.g. "--inspect=127.0.0.1:9339" to sample its heap live.
+      ...(process.env.BENCH_AGGREGATOR_NODE_OPTIONS
+        ? { NODE_OPTIONS: process.env.BENCH_AGGREGATOR_NODE_OPTIONS }
+        : {}),
       ...options.env,
     },
   });
