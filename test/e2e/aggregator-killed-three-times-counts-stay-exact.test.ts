@@ -305,9 +305,10 @@ it("10,000 events, aggregator SIGKILLed three times and SIGTERMed once: counts a
       `full stack: ${TOTAL} events, stops at counted/pushed ${disruptions.join(" ")}, drain ${JSON.stringify({ acked: drains[0]?.acked, unacked: drains[0]?.unacked })}, counts ${JSON.stringify(counts)} in ${Date.now() - started} ms`,
     );
     expectExact(whispers);
-    // The SIGTERM drained: batches in flight were written and acked, none left unacked.
+    // The SIGTERM drained: whatever was in flight was written and acked, none left unacked.
+    // (How many batches were in flight at that instant depends on the machine's load, so
+    // the count of acked ones is logged above, not asserted.)
     expect(drains).toHaveLength(1);
-    expect(drains[0]?.acked).toBeGreaterThan(0);
     expect(drains[0]?.unacked).toBe(0);
   } finally {
     await stop(aggregator, "SIGKILL");
