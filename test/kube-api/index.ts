@@ -7,7 +7,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Authenticator, type TokenSpec } from "./auth.ts";
@@ -127,6 +127,13 @@ export async function startKubeApi(o: KubeApiOptions = {}): Promise<KubeApi> {
     tls,
     hostPort: () => hostPort,
   });
+  // Every raw socket, also those still in the TLS handshake (closeAllConnections only
+  // knows sockets the HTTP layer has seen), so that close() never waits on one.
+  const sockets = new Set<Socket>();
+  server.on("connection", (socket: Socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+  });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(o.port ?? 0, host, () => resolve());
@@ -158,6 +165,7 @@ export async function startKubeApi(o: KubeApiOptions = {}): Promise<KubeApi> {
       for (const w of [...faults.watches]) w.drop(true);
       const done = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
+      for (const socket of sockets) socket.destroy();
       await done;
       if (tmp) await rm(tmp, { recursive: true, force: true });
     },
