@@ -2,10 +2,10 @@
 // insertion order and sequence numbers only grow). Each keeps its encoded frame, so a resend
 // after a reconnect puts the very same bytes on the wire. The window does the bookkeeping of
 // an ack (delivered count, send→ack latency, one audit line per event) and of a drop.
-import { createHash } from "node:crypto";
 import type { Clock } from "../../shared/clock.ts";
 import type { Logger } from "../../shared/log.ts";
-import { type EventType, encodeEnvelope, eventType, type WireEvent, wire } from "../../shared/proto.ts";
+import { type EventType, eventType, type WireEvent } from "../../shared/proto.ts";
+import { encodeBatchFrame } from "./encode.ts";
 import type { LinkMetrics } from "./metrics.ts";
 
 export interface PendingBatch {
@@ -21,14 +21,14 @@ export interface PendingBatch {
 
 export function buildBatch(seq: number, events: WireEvent[], nowMs: number): PendingBatch {
   const types: Partial<Record<EventType, number>> = {};
-  const audit: [string, string][] = [];
-  for (const event of events) {
+  const { frame, sha256 } = encodeBatchFrame(seq, events, nowMs);
+  const audit: [string, string][] = new Array(events.length);
+  for (let i = 0; i < events.length; i++) {
+    const event = events[i] as WireEvent;
     const type = eventType(event);
     types[type] = (types[type] ?? 0) + 1;
-    const payload = wire.Event.encode(event).finish();
-    audit.push([event.id ?? "", createHash("sha256").update(payload).digest("hex")]);
+    audit[i] = [event.id ?? "", sha256[i] as string];
   }
-  const frame = encodeEnvelope({ batch: { seq, events, sentAtMs: nowMs } });
   return { seq, frame, events: events.length, types, audit };
 }
 
