@@ -38,10 +38,16 @@ export class WriterStoppedError extends Error {
   }
 }
 
-interface Waiter {
-  resolve: (outcome: WriteOutcome) => void;
-  reject: (err: Error) => void;
+/**
+ * Who waits for an object's next write. The pipeline passes one per (batch, object) — the
+ * batch's own record, not a promise per event — so what waits under the write rate limit is
+ * O(objects × batches), never the batch's events.
+ */
+export interface WriteWaiter {
+  resolve(outcome: WriteOutcome): void;
+  reject(err: Error): void;
 }
+type Waiter = WriteWaiter;
 
 interface Entry {
   key: string;
@@ -131,7 +137,26 @@ export class CrWriter {
    * escalation, which skips the per-object minimum interval.
    */
   submit<D extends Doc>(key: string, create: () => D, change: (doc: D) => boolean): Promise<WriteOutcome> {
-    if (this.#stopped) return Promise.reject(new WriterStoppedError());
+    return new Promise<WriteOutcome>((resolve, reject) =>
+      this.enqueue(key, create, change, { resolve, reject }),
+    );
+  }
+
+  /**
+   * submit() without a promise: `waiter` is answered after the write that carries the change
+   * (resolve), or rejected with WriterStoppedError when the writer stops first. `change`
+   * runs synchronously, before enqueue returns.
+   */
+  enqueue<D extends Doc>(
+    key: string,
+    create: () => D,
+    change: (doc: D) => boolean,
+    waiter: WriteWaiter,
+  ): void {
+    if (this.#stopped) {
+      waiter.reject(new WriterStoppedError());
+      return;
+    }
     let entry = this.#entries.get(key);
     if (!entry) {
       const doc = create();
@@ -164,10 +189,8 @@ export class CrWriter {
     if (change(entry.doc as D)) entry.escalate = true;
     entry.dirty = true;
     entry.lastTouchMono = this.#o.clock.monotonic();
-    const e = entry;
-    const promise = new Promise<WriteOutcome>((resolve, reject) => e.waiters.push({ resolve, reject }));
-    this.#schedule(e);
-    return promise;
+    entry.waiters.push(waiter);
+    this.#schedule(entry);
   }
 
   #schedule(entry: Entry): void {

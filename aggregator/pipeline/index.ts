@@ -18,13 +18,20 @@ import { type CrClient, kubeCrClient } from "../emit/kube.ts";
 import { type DeliveryTag, LEDGER_AGENT_MAX } from "../emit/ledger.ts";
 import { type EventSink, kubeEventSink, PodEvents } from "../emit/pod-events.ts";
 import { TokenBucket } from "../emit/token-bucket.ts";
-import type { WhisperState } from "../emit/whisper.ts";
-import { CrWriter, type WriteOutcome, WriterStoppedError } from "../emit/writer.ts";
+import type { Enriched, PodIdentity, WorkloadRef } from "../emit/types.ts";
+import {
+  type Occurrence,
+  type WhisperIdentity,
+  type WhisperSettings,
+  WhisperState,
+} from "../emit/whisper.ts";
+import { CrWriter, WriterStoppedError } from "../emit/writer.ts";
 import { Enricher, kubeLookupSource, type LookupSource } from "../enrich/index.ts";
 import type { AggregatorOptions } from "../options.ts";
 import { HpaLookup, type HpaSource, kubeHpaSource } from "../recommend/hpa.ts";
 import type { PipelineMetrics } from "./metrics.ts";
-import { type PrepareDeps, type Prepared, prepareEvent } from "./prepare.ts";
+import { ObjectWait, PendingBatch } from "./pending-batch.ts";
+import { identifyPod, NameMemo, type PrepareDeps, type Prepared, prepareEvent } from "./prepare.ts";
 
 export { WriterStoppedError } from "../emit/writer.ts";
 export { createPipelineMetrics, type PipelineMetrics } from "./metrics.ts";
@@ -86,7 +93,6 @@ export interface PipelineOptions {
 }
 
 /** "redelivered": the object already held the event's batch (delivery ledger). */
-type Outcome = WriteOutcome | "dropped" | "redelivered";
 
 export class BatchPipeline implements BatchHandler {
   readonly writer: CrWriter;
@@ -96,7 +102,10 @@ export class BatchPipeline implements BatchHandler {
   #enricher: Enricher;
   #hpa: HpaLookup;
   #done: LRUCache<string, true>;
-  #inflight = new Map<string, Promise<Outcome>>();
+  /** Event id → the batch processing it (resends wait for it). */
+  #inflight = new Map<string, PendingBatch>();
+  #names = new NameMemo();
+  #whisperSettings: WhisperSettings;
   /** Batches still being enriched (not yet handed to the writer). */
   #preparing = new Set<Promise<void>>();
   #stopping = false;
@@ -129,6 +138,11 @@ export class BatchPipeline implements BatchHandler {
       log: this.#log,
       clock,
       settings: s,
+      onRedelivered: (n) => metrics.redeliveriesDropped.inc(n),
+    };
+    this.#whisperSettings = {
+      thresholds: { warning: s.throttleWarning, critical: s.throttleCritical },
+      maxAffectedPods: s.maxAffectedPods,
       onRedelivered: (n) => metrics.redeliveriesDropped.inc(n),
     };
     this.podEvents = new PodEvents({
@@ -178,70 +192,73 @@ export class BatchPipeline implements BatchHandler {
     await this.podEvents.drain();
   }
 
-  async handleBatch(ctx: BatchContext, events: WireEvent[]): Promise<{ dropped: number }> {
-    if (this.#stopping) throw new WriterStoppedError();
+  handleBatch(ctx: BatchContext, events: WireEvent[]): Promise<{ dropped: number }> {
+    if (this.#stopping) return Promise.reject(new WriterStoppedError());
     const { metrics } = this.#o;
-    const outcomes: Promise<Outcome>[] = [];
+    const batch = new PendingBatch((b, err) => this.#settled(b, err));
+    batch.onRedelivered = (n) => metrics.redeliveriesDropped.inc(n);
     const fresh: Fresh[] = [];
     for (const ev of events) {
       const id = ev.id ?? "";
       if (id && this.#done.has(id)) {
         metrics.redeliveriesDropped.inc();
-        outcomes.push(Promise.resolve("dropped"));
+        batch.dropped++;
         continue;
       }
       const running = id ? this.#inflight.get(id) : undefined;
+      if (running === batch) {
+        // The same id twice in one batch: the first one stands for both.
+        metrics.redeliveriesDropped.inc();
+        batch.dropped++;
+        continue;
+      }
       if (running) {
         // The agent resent the batch while this replica is still writing it: wait, then drop.
-        outcomes.push(
-          running.then(() => {
-            metrics.redeliveriesDropped.inc();
-            return "dropped" as const;
-          }),
+        running.follow(batch, 1);
+        continue;
+      }
+      if (id) {
+        this.#inflight.set(id, batch);
+        fresh.push({ ev, id: batch.ids.push(id) - 1 });
+      } else fresh.push({ ev, id: -1 });
+    }
+    try {
+      const applying = this.#apply(ctx, batch, fresh);
+      if (applying) {
+        const tracked = applying.catch((err: unknown) => batch.fail(err));
+        this.#preparing.add(tracked);
+        void tracked.finally(() => this.#preparing.delete(tracked));
+      }
+    } catch (err) {
+      batch.fail(err);
+    }
+    return batch.promise.then((r) => {
+      if (r.dropped > 0) {
+        this.#log.debug(
+          { node: ctx.node, connectionId: ctx.connectionId, dropped: r.dropped },
+          "events dropped",
         );
-        continue;
       }
-      const settle = deferred<Outcome>();
-      fresh.push({ ev, settle });
-      if (!id) {
-        outcomes.push(settle.promise);
-        continue;
-      }
-      this.#inflight.set(id, settle.promise);
-      outcomes.push(
-        settle.promise
-          .then((outcome) => {
-            if (outcome !== "dropped") this.#done.set(id, true);
-            return outcome;
-          })
-          .finally(() => this.#inflight.delete(id)),
-      );
-    }
-    const applying = this.#apply(ctx, fresh).catch((err: unknown) => {
-      for (const f of fresh) f.settle.reject(err);
+      return r;
     });
-    this.#preparing.add(applying);
-    void applying.finally(() => this.#preparing.delete(applying));
-    const results = await Promise.allSettled(outcomes);
-    let dropped = 0;
-    let invalid = 0;
-    for (const r of results) {
-      if (r.status === "rejected") throw r.reason;
-      if (r.value !== "written") dropped++;
-      if (r.value === "dropped") invalid++;
+  }
+
+  /** Clears the batch's ids from the in-flight map; remembers them as done on success. */
+  #settled(batch: PendingBatch, err: unknown): void {
+    for (const id of batch.ids) {
+      if (!id || this.#inflight.get(id) !== batch) continue;
+      this.#inflight.delete(id);
+      if (err === undefined) this.#done.set(id, true);
     }
-    if (invalid > 0) {
-      this.#log.debug({ node: ctx.node, connectionId: ctx.connectionId, dropped: invalid }, "events dropped");
-    }
-    return { dropped };
   }
 
   /**
-   * Prepares every event of the batch (enrichment awaited first), then records all of the
-   * batch's occurrences for each whisper in one synchronous change tagged with the batch's
-   * delivery tag, so an object never holds part of a batch (docs/adr/0008).
+   * Enriches the batch's events (cache hits synchronously, one promise per miss; HPA lookups
+   * once per workload and batch), then records all of the batch's occurrences for each
+   * whisper in one synchronous change tagged with the batch's delivery tag, so an object
+   * never holds part of a batch (docs/adr/0008). Returns a promise only when it had to wait.
    */
-  async #apply(ctx: BatchContext, fresh: Fresh[]): Promise<void> {
+  #apply(ctx: BatchContext, batch: PendingBatch, fresh: Fresh[]): Promise<void> | undefined {
     const tag = deliveryTag(ctx);
     if (ctx.instance && !tag) {
       this.#log.warn(
@@ -249,71 +266,117 @@ export class BatchPipeline implements BatchHandler {
         "batch cannot be named in the delivery ledger (node name too long or no sequence number); a resend of it may be counted twice",
       );
     }
-    const prepared = await Promise.all(fresh.map((f) => prepareEvent(this.#prepareDeps, ctx, f.ev)));
+    const pods: (PodIdentity | undefined)[] = new Array(fresh.length);
+    const enriched: (Enriched | undefined)[] = new Array(fresh.length);
+    let misses: Promise<void>[] | undefined;
+    for (let i = 0; i < fresh.length; i++) {
+      const ev = (fresh[i] as Fresh).ev;
+      const pod = identifyPod(this.#prepareDeps, ctx, ev);
+      pods[i] = pod;
+      if (!pod || !ev.pod) continue;
+      const hit = this.#enricher.enrichCached(ev.pod);
+      if (hit) enriched[i] = hit;
+      else {
+        const podRef = ev.pod;
+        misses ??= [];
+        misses.push(
+          this.#enricher.enrich(podRef).then((e) => {
+            enriched[i] = e;
+          }),
+        );
+      }
+    }
+    const prepare = (): Promise<void> | undefined => {
+      const prepared: Prepared[] = new Array(fresh.length);
+      const hpaWanted = new Map<string, { namespace: string; workload: WorkloadRef }>();
+      for (let i = 0; i < fresh.length; i++) {
+        const f = fresh[i] as Fresh;
+        const pod = pods[i];
+        const e = enriched[i];
+        const p: Prepared =
+          pod && e ? prepareEvent(this.#prepareDeps, ctx, f.ev, pod, e, this.#names) : { kind: "dropped" };
+        prepared[i] = p;
+        if (p.kind === "whisper" && p.hpaQuery) hpaWanted.set(p.hpaQuery.key, p.hpaQuery);
+      }
+      if (hpaWanted.size === 0) return this.#submit(batch, tag, fresh, prepared, undefined);
+      const answers = new Map<string, string | undefined>();
+      return Promise.all(
+        [...hpaWanted].map(([key, q]) =>
+          this.#hpa.find(q.namespace, q.workload).then((name) => {
+            answers.set(key, name);
+          }),
+        ),
+      ).then(() => this.#submit(batch, tag, fresh, prepared, answers));
+    };
+    if (misses) return Promise.all(misses).then(prepare);
+    return prepare();
+  }
+
+  #submit(
+    batch: PendingBatch,
+    tag: DeliveryTag | undefined,
+    fresh: Fresh[],
+    prepared: Prepared[],
+    hpa: Map<string, string | undefined> | undefined,
+  ): undefined {
     const groups = new Map<
       string,
-      { create: () => WhisperState; items: [Fresh, Prepared & { kind: "whisper" }][] }
+      { identity: WhisperIdentity; wait: ObjectWait; occurrences: Occurrence[] }
     >();
     for (let i = 0; i < fresh.length; i++) {
       const f = fresh[i] as Fresh;
       const p = prepared[i] as Prepared;
-      if (p.kind === "dropped") f.settle.resolve("dropped");
-      else if (p.kind === "birth") {
+      if (p.kind === "dropped") {
+        batch.dropped++;
+        if (f.id >= 0) {
+          // Not remembered as done: only an event that reached an object is a redelivery.
+          const id = batch.ids[f.id] as string;
+          if (this.#inflight.get(id) === batch) this.#inflight.delete(id);
+          batch.ids[f.id] = "";
+        }
+      } else if (p.kind === "birth") {
         const cert = p.cert;
-        this.#settle(
-          f,
-          p,
-          this.writer.submit(
-            `PodBirthCertificate/${cert.namespace}/${cert.name}`,
-            () => cert,
-            () => true,
-          ),
+        const wait = new ObjectWait(batch, this.#observe);
+        wait.add(p.type, p.observedAtMs);
+        this.writer.enqueue(
+          `PodBirthCertificate/${cert.namespace}/${cert.name}`,
+          () => cert,
+          () => true,
+          wait,
         );
       } else {
-        const group = groups.get(p.key) ?? { create: p.create, items: [] };
-        group.items.push([f, p]);
-        groups.set(p.key, group);
+        if (p.hpaQuery) p.occurrence.hpa = hpa?.get(p.hpaQuery.key);
+        let group = groups.get(p.key);
+        if (!group) {
+          group = { identity: p.identity, wait: new ObjectWait(batch, this.#observe), occurrences: [] };
+          groups.set(p.key, group);
+        }
+        group.wait.add(p.type, p.observedAtMs);
+        group.occurrences.push(p.occurrence);
       }
     }
     for (const [key, group] of groups) {
-      let redelivered = false;
-      let doc: WhisperState | undefined;
-      const written = this.writer.submit(key, group.create, (w) => {
-        doc = w;
-        const r = w.recordBatch(
-          tag,
-          group.items.map(([, p]) => p.occurrence),
-        );
-        redelivered = r.redelivered;
-        return r.escalate;
-      });
-      if (redelivered) this.#o.metrics.redeliveriesDropped.inc(group.items.length);
-      for (const [f, p] of group.items) {
-        this.#settle(
-          f,
-          p,
-          written.then((o) =>
-            o === "written" && (redelivered || doc?.wasRedelivered(tag)) ? "redelivered" : o,
-          ),
-        );
-      }
+      const { wait, occurrences } = group;
+      this.writer.enqueue(
+        key,
+        () => new WhisperState(group.identity, this.#whisperSettings),
+        (w: WhisperState) => wait.fold(w, tag, occurrences),
+        wait,
+      );
+      if (wait.ledgerHeld) this.#o.metrics.redeliveriesDropped.inc(wait.events);
     }
+    batch.sealed();
+    return undefined;
   }
 
-  #settle(f: Fresh, p: Prepared, written: Promise<Outcome>): void {
-    written.then(
-      (outcome) => {
-        if (outcome === "written" && p.kind !== "dropped" && p.observedAtMs > 0) {
-          this.#o.metrics.endToEndLatency.observe(
-            { type: p.type },
-            Math.max(0, this.#o.clock.now() - p.observedAtMs) / 1000,
-          );
-        }
-        f.settle.resolve(outcome);
-      },
-      (err: unknown) => f.settle.reject(err),
-    );
-  }
+  /** End-to-end latency of a written (batch, object) pair's events. */
+  #observe = (wait: ObjectWait): void => {
+    if (!wait.observed) return;
+    const now = this.#o.clock.now();
+    for (const [type, list] of wait.observed) {
+      for (const at of list) this.#o.metrics.endToEndLatency.observe({ type }, Math.max(0, now - at) / 1000);
+    }
+  };
 }
 
 /** The batch's name in the delivery ledger; undefined for agents without an instance id. */
@@ -323,25 +386,10 @@ function deliveryTag(ctx: BatchContext): DeliveryTag | undefined {
   return agent.length <= LEDGER_AGENT_MAX ? { agent, seq: ctx.seq } : undefined;
 }
 
+/** An event this batch processes first; `id` indexes batch.ids (-1: the event has no id). */
 interface Fresh {
   ev: WireEvent;
-  settle: Deferred<Outcome>;
-}
-
-interface Deferred<T> {
-  promise: Promise<T>;
-  resolve: (value: T) => void;
-  reject: (err: unknown) => void;
-}
-
-function deferred<T>(): Deferred<T> {
-  let resolve!: (value: T) => void;
-  let reject!: (err: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
+  id: number;
 }
 
 export function createAggregatorPipeline(options: PipelineOptions): BatchPipeline {

@@ -1,11 +1,14 @@
-// One wire event, prepared for the writer: enriched (owner lookups awaited), turned into a
-// whisper occurrence under its object key, or a birth certificate, or dropped with a reason.
+// One wire event, prepared for the writer once its enrichment is known: a whisper
+// occurrence under its object key, or a birth certificate, or dropped with a reason.
+// Synchronous on purpose: the pipeline resolves enrichment (cache hits without a promise)
+// and HPA lookups per batch, then prepares every event without allocating per-event promises.
 import type { Clock } from "../../shared/clock.ts";
 import type { Logger } from "../../shared/log.ts";
 import type { WireEvent } from "../../shared/proto.ts";
 import { BirthCertificate } from "../emit/birth.ts";
 import { whisperName } from "../emit/names.ts";
-import { type Occurrence, WhisperState } from "../emit/whisper.ts";
+import type { Enriched, PodIdentity } from "../emit/types.ts";
+import type { Occurrence, WhisperIdentity } from "../emit/whisper.ts";
 import type { Enricher } from "../enrich/index.ts";
 import type { HpaLookup } from "../recommend/hpa.ts";
 import { birthFacts, POD_LEVEL_CONTAINER, podIdentity, signalFacts } from "./from-wire.ts";
@@ -27,26 +30,60 @@ export type Prepared =
   | {
       kind: "whisper";
       key: string;
-      create: () => WhisperState;
+      identity: WhisperIdentity;
+      /** `hpa` is filled in by the caller for CPUThrottling (see hpaQuery). */
       occurrence: Occurrence;
+      /** Set when the occurrence needs the HPA that targets its workload. */
+      hpaQuery: { key: string; namespace: string; workload: Enriched["workload"] } | undefined;
       type: string;
       observedAtMs: number;
     };
 
-export async function prepareEvent(
-  d: PrepareDeps,
+/** The event's pod, or undefined (warned) when the agent sent an incomplete event. */
+export function identifyPod(
+  d: Pick<PrepareDeps, "log">,
   ctx: Pick<BatchContext, "node" | "connectionId">,
   ev: WireEvent,
-): Promise<Prepared> {
-  const pod = podIdentity(ev.pod, ctx.node);
-  if (!pod || !ev.pod) {
+): PodIdentity | undefined {
+  const pod = ev.pod ? podIdentity(ev.pod, ctx.node) : undefined;
+  if (!pod) {
     d.log.warn(
       { node: ctx.node, connectionId: ctx.connectionId, id: ev.id },
       "event without pod identity (uid, namespace, name) dropped; the agent sent an incomplete event",
     );
-    return { kind: "dropped" };
   }
-  const enriched = await d.enricher.enrich(ev.pod);
+  return pod;
+}
+
+/** whisperName is pure but not cheap (cleaning, maybe a hash): remembered per identity. */
+export class NameMemo {
+  #names = new Map<string, string>();
+  #max: number;
+
+  constructor(max = 10_000) {
+    this.#max = max;
+  }
+
+  get(workload: Enriched["workload"], container: string, signal: WhisperIdentity["signal"]): string {
+    const key = `${workload.kind}\n${workload.name}\n${container}\n${signal}`;
+    let name = this.#names.get(key);
+    if (name === undefined) {
+      name = whisperName(workload, container, signal);
+      if (this.#names.size >= this.#max) this.#names.clear();
+      this.#names.set(key, name);
+    }
+    return name;
+  }
+}
+
+export function prepareEvent(
+  d: PrepareDeps,
+  ctx: Pick<BatchContext, "node">,
+  ev: WireEvent,
+  pod: PodIdentity,
+  enriched: Enriched,
+  names: NameMemo,
+): Prepared {
   const observedAtMs = Number(ev.observedAtMs ?? 0);
   if (ev.birth) {
     const facts = birthFacts(ev, pod, enriched);
@@ -63,20 +100,12 @@ export async function prepareEvent(
   }
   const type = ev.failure ? "failure" : ev.oom ? "oom" : "throttle";
   const container = ev.container || POD_LEVEL_CONTAINER;
-  const identity = { ...enriched, namespace: pod.namespace, container, signal: facts.signal };
-  const hpa =
-    facts.signal === "CPUThrottling" ? await d.hpa.find(pod.namespace, enriched.workload) : undefined;
-  const s = d.settings;
-  const name = whisperName(identity.workload, container, facts.signal);
+  const name = names.get(enriched.workload, container, facts.signal);
+  const w = enriched.workload;
   return {
     kind: "whisper",
     key: `KernelWhisper/${pod.namespace}/${name}`,
-    create: () =>
-      new WhisperState(identity, {
-        thresholds: { warning: s.throttleWarning, critical: s.throttleCritical },
-        maxAffectedPods: s.maxAffectedPods,
-        onRedelivered: (n) => d.onRedelivered(n),
-      }),
+    identity: { ...enriched, namespace: pod.namespace, container, signal: facts.signal },
     occurrence: {
       pod,
       observedAtMs: observedAtMs || d.clock.now(),
@@ -84,8 +113,12 @@ export async function prepareEvent(
       evidence: facts.evidence,
       resolved: facts.resolved,
       demandSamples: facts.demandSamples,
-      hpa,
+      hpa: undefined,
     },
+    hpaQuery:
+      facts.signal === "CPUThrottling"
+        ? { key: `${pod.namespace}\n${w.kind}\n${w.name}`, namespace: pod.namespace, workload: w }
+        : undefined,
     type,
     observedAtMs,
   };
