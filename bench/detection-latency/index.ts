@@ -179,7 +179,7 @@ export async function run({ quick }: BenchOptions): Promise<BenchCaseResult> {
           unit: "ms",
           floor: round(f.median),
           ratio: round(d.median / f.median),
-          note: `${measured}; PATCH over HTTP from the bench (not kubectl: its process start, ~50 ms here, see the kubectl row, would dominate); floor = the same PATCH → the pod's watch event (floor p99 ${round(f.p99)} ms)`,
+          note: `${measured}; PATCH over HTTP from the bench (not kubectl: its process start would dominate both; see the kubectl row); floor = the same PATCH → the pod's watch event (floor p99 ${round(f.p99)} ms)`,
         },
         {
           figure: "… above the floor",
