@@ -3,14 +3,17 @@
 // agent) are compiled at test time, and their bytes go through the current decoder and the
 // aggregator's frame handler — and the current bytes through theirs.
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import protobuf from "protobufjs";
 import { afterAll, describe, expect, it } from "vitest";
+import { type WebSocket, WebSocketServer } from "ws";
+import { testLink, until } from "../agent/link/testing/harness.ts";
+import { failureEvent } from "../agent/link/testing/memory-outbox.ts";
 import { FrameHandler } from "../aggregator/stream/frame-handler.ts";
 import { ManualClock } from "../shared/clock.ts";
-import { decodeEnvelope, encodeEnvelope } from "../shared/proto.ts";
+import { CAPABILITY_BATCH_POD_TABLE, decodeEnvelope, encodeEnvelope } from "../shared/proto.ts";
 
 // What the very first agents spoke: fewer fields, no protocol_version, no config.
 const V0 = `
@@ -41,7 +44,9 @@ message Hello {
   string kernel_release = 9; map<string, string> node_labels = 10;
 }
 message Resume { uint64 from_seq = 1; }
-message Batch { uint64 seq = 1; repeated Event events = 2; uint64 sent_at_ms = 3; bytes compression_hint = 4; }
+message Batch {
+  uint64 seq = 1; repeated Event events = 2; uint64 sent_at_ms = 3; repeated PodRef pods = 4; bytes compression_hint = 5;
+}
 message Ack { uint64 seq = 1; uint32 dropped = 2; }
 message Config { string version = 1; uint32 cooldown_seconds = 2; }
 message Reject { string code = 1; string message = 2; uint64 seq = 3; }
@@ -184,5 +189,64 @@ describe("future agent → current aggregator", () => {
       id: "u4/app/1/OOMKilled",
       failure: { reason: "OOMKilled" },
     });
+  });
+});
+
+// The schema as it was before the pod table: the current file without Batch.pods and
+// Config.capabilities / capabilities_only.
+const BEFORE_POD_TABLE = readFileSync(new URL("./kernel_gossip.proto", import.meta.url), "utf8")
+  .replace(/^\s*repeated PodRef pods = 4;$/m, "")
+  .replace(/^\s*repeated string capabilities = 13;$/m, "")
+  .replace(/^\s*bool capabilities_only = 14;$/m, "");
+const v1 = protobuf.parse(BEFORE_POD_TABLE, { keepCase: false }).root.lookupType("kernelgossip.v1.Envelope");
+
+describe("current agent → aggregator of before the pod table", () => {
+  it("the schema really is the older one", () => {
+    expect(BEFORE_POD_TABLE).not.toMatch(/pods = 4|capabilities = 13|capabilities_only/);
+  });
+
+  it("gets full pod refs in every event: no capability announced, no Batch.pods", async () => {
+    const wss = new WebSocketServer({ port: 0, host: "127.0.0.1", perMessageDeflate: false });
+    await new Promise((r) => wss.once("listening", r));
+    const port = (wss.address() as { port: number }).port;
+    const frames: Record<string, unknown>[] = [];
+    const raw: Uint8Array[] = [];
+    wss.on("connection", (ws: WebSocket) => {
+      ws.on("message", (data: Buffer) => {
+        raw.push(data);
+        const frame = v1.toObject(v1.decode(data), { defaults: false }) as Record<string, unknown>;
+        frames.push(frame);
+        if (frame.hello) ws.send(encodeWith(v1, { config: { version: "4", cooldownSeconds: 30 } }));
+        const batch = frame.batch as { seq?: number } | undefined;
+        if (batch) ws.send(encodeWith(v1, { ack: { seq: batch.seq } }));
+      });
+    });
+    const configs: unknown[] = [];
+    const { link, outbox } = testLink({
+      url: `ws://127.0.0.1:${port}/stream`,
+      clock: new ManualClock(),
+      onConfig: (f) => configs.push(f),
+    });
+    try {
+      link.start();
+      await until(() => configs.length === 1, "the old aggregator's config applied");
+      const pod = failureEvent(1, "node-a").pod;
+      for (let i = 1; i <= 6; i++) outbox.push({ ...failureEvent(i, "node-a"), pod });
+      await until(() => link.isIdle() && outbox.size === 0, "batches acked");
+      const hello = frames[0]?.hello as { capabilities?: string[] };
+      expect(hello.capabilities).toContain(CAPABILITY_BATCH_POD_TABLE);
+      const events = frames.flatMap(
+        (f) => ((f.batch as { events?: unknown[] } | undefined)?.events ?? []) as { pod?: unknown }[],
+      );
+      expect(events).toHaveLength(6);
+      for (const e of events) expect(e.pod).toEqual(pod);
+      for (const bytes of raw.slice(1)) expect(decodeEnvelope(bytes).batch?.pods).toEqual([]);
+    } finally {
+      await link.stop(0);
+      await new Promise((r) => {
+        for (const c of wss.clients) c.terminate();
+        wss.close(r);
+      });
+    }
   });
 });

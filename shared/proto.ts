@@ -39,3 +39,50 @@ export function eventType(event: WireEvent): EventType {
   if (event.birth) return "birth";
   return "unknown";
 }
+
+/**
+ * Capability an aggregator announces in Config.capabilities (and an agent in
+ * Hello.capabilities): Batch.pods, a per-batch pod table. An agent fills it only for an
+ * aggregator that announced it on the current connection (proto/README.md).
+ */
+export const CAPABILITY_BATCH_POD_TABLE = "batch-pod-table";
+
+/** An event's pod that names its pod by uid (and node) only: the full ref is in Batch.pods. */
+export function refersToPodTable(pod: PodRef): boolean {
+  return !pod.namespace && !pod.name;
+}
+
+/**
+ * Puts each pod-table entry in place of the uid-only pod of the events that refer to it
+ * (events carrying a full ref are left alone). Returns what is wrong with the batch instead
+ * when an entry lacks a uid, a uid is listed twice, an event refers to a uid the table lacks,
+ * or an event's node disagrees with its entry's; the events may then be half filled.
+ */
+export function fillFromPodTable<E extends WireEvent>(
+  pods: readonly PodRef[],
+  events: E[],
+): string | undefined {
+  const table = new Map<string, PodRef>();
+  for (let i = 0; i < pods.length; i++) {
+    const entry = pods[i] as PodRef;
+    const uid = entry.uid ?? "";
+    if (uid === "") return `pod table entry #${i} has no uid`;
+    if (table.has(uid)) return `pod table lists uid ${uid} twice`;
+    table.set(uid, entry);
+  }
+  for (let i = 0; i < events.length; i++) {
+    const event = events[i] as E;
+    const pod = event.pod;
+    if (!pod || !refersToPodTable(pod)) continue;
+    const uid = pod.uid ?? "";
+    const entry = table.get(uid);
+    if (!entry) {
+      return `event #${i} (${event.id || "no id"}) names pod uid "${uid}" only, and the batch's pod table (${pods.length} entries) has no such uid`;
+    }
+    if (pod.node && pod.node !== entry.node) {
+      return `event #${i} (${event.id || "no id"}) says node "${pod.node}" but its pod table entry says "${entry.node ?? ""}"`;
+    }
+    event.pod = entry;
+  }
+  return undefined;
+}

@@ -1,9 +1,12 @@
 // The agent's one WebSocket to the aggregator. Invariants:
 //  - every batch stays in `unacked` until the aggregator acks its sequence number (acks may
 //    come in any order); after a reconnect the unacked batches are resent first, oldest first,
-//    byte for byte, then new batches follow;
+//    byte for byte (but see pod tables below), then new batches follow;
 //  - at most maxUnackedBatches are in flight: when the window is full the link stops taking
 //    from the outbox, so the outbox fills to its bound and drops by its own policy;
+//  - a batch carries a pod table (Batch.pods) only when the aggregator of the current
+//    connection announced batch-pod-table in a Config frame; resends after a reconnect go with
+//    full pod refs (re-encoded; same seq and events) since the new peer has not said so yet;
 //  - the link takes from the outbox only after the outbox said a batch is ready (or while
 //    stopping), and writes only while the socket's buffer is below HIGH_WATER_BYTES;
 //  - a batch refused for good (node mismatch, too many events, too large, malformed) is
@@ -16,6 +19,8 @@ import type { Timer } from "../../shared/clock.ts";
 import { ERRORS } from "../../shared/errors.ts";
 import type { Logger } from "../../shared/log.ts";
 import {
+  CAPABILITY_BATCH_POD_TABLE,
+  type ConfigFrame,
   decodeEnvelope,
   type Envelope,
   encodeEnvelope,
@@ -31,7 +36,7 @@ import {
   REJECT_CLOSE_GRACE_MS,
 } from "./ports.ts";
 import { closeGracefully, dial, Heartbeat } from "./socket.ts";
-import { DeliveryWindow, type PendingBatch } from "./unacked.ts";
+import { DeliveryWindow, type PendingBatch, withFullPodRefs } from "./unacked.ts";
 
 export { createLinkMetrics, type LinkMetrics } from "./metrics.ts";
 export {
@@ -62,6 +67,8 @@ export class AgentLink {
   #stopping = false;
   #stopped = false;
   #drained: (() => void) | undefined;
+  /** The connected aggregator announced Batch.pods support (Config.capabilities) on this connection. */
+  #podTable = false;
   /** Names this process's batches (Hello.instance_id): sequence numbers restart with it. */
   readonly instanceId = randomUUID();
 
@@ -91,6 +98,11 @@ export class AgentLink {
   /** Readiness: the socket to the aggregator is open. */
   connected(): boolean {
     return this.#open;
+  }
+
+  /** Batches opened now carry a pod table: this connection's aggregator announced batch-pod-table. */
+  podTables(): boolean {
+    return this.#open && this.#podTable;
   }
 
   /** No batch is waiting for an ack (the outbox sends at once when the line is idle). */
@@ -189,6 +201,7 @@ export class AgentLink {
 
   #onOpen(ws: WebSocket): void {
     this.#open = true;
+    this.#podTable = false; // until this aggregator says otherwise
     this.#deps.metrics.connected.set(1);
     const hello = this.#deps.hello();
     this.#write(
@@ -196,6 +209,9 @@ export class AgentLink {
       encodeEnvelope({
         hello: {
           ...hello,
+          capabilities: hello.capabilities.includes(CAPABILITY_BATCH_POD_TABLE)
+            ? hello.capabilities
+            : [...hello.capabilities, CAPABILITY_BATCH_POD_TABLE],
           instanceId: hello.instanceId || this.instanceId,
           protocolVersion: PROTOCOL_VERSION,
           lastAckedSeq: this.#unacked.lastAckedSeq,
@@ -203,7 +219,11 @@ export class AgentLink {
       }),
     );
     const resend = this.#unacked.inOrder();
-    for (const batch of resend) this.#sendBatch(ws, batch);
+    for (const batch of resend) {
+      // Not yet known whether this aggregator reads pod tables: resend every event in full.
+      withFullPodRefs(batch);
+      this.#sendBatch(ws, batch);
+    }
     this.#log.info({ resent: resend.length, configVersion: hello.configVersion }, "connected to aggregator");
     this.#heartbeat.start(ws, this.#settings.heartbeatIntervalMs, () => {
       this.#log.warn("aggregator silent for two heartbeat intervals; dropping the link");
@@ -230,14 +250,28 @@ export class AgentLink {
     if (envelope.ack) this.#onAck(envelope.ack.seq ?? 0, envelope.ack.dropped ?? 0);
     else if (envelope.reject)
       this.#onReject(ws, envelope.reject.code ?? "", envelope.reject.message ?? "", envelope.reject.seq ?? 0);
-    else if (envelope.config) {
-      this.#backoff.reset();
-      try {
-        this.#deps.onConfig(envelope.config);
-      } catch (err) {
-        this.#log.error({ err }, "applying remote config failed; keeping the previous settings");
-      }
-    } else this.#log.warn({ body: envelope.body ?? "none" }, "ignoring unexpected frame from the aggregator");
+    else if (envelope.config) this.#onConfig(envelope.config);
+    else this.#log.warn({ body: envelope.body ?? "none" }, "ignoring unexpected frame from the aggregator");
+  }
+
+  #onConfig(config: ConfigFrame): void {
+    this.#backoff.reset();
+    const podTable = (config.capabilities ?? []).includes(CAPABILITY_BATCH_POD_TABLE);
+    if (podTable !== this.#podTable) {
+      this.#podTable = podTable;
+      this.#log.info(
+        { capabilities: config.capabilities },
+        podTable
+          ? "aggregator reads per-batch pod tables; batches carry each pod's identity once"
+          : "aggregator does not announce batch-pod-table; every event carries its full pod",
+      );
+    }
+    if (config.capabilitiesOnly) return; // announces capabilities only: settings unchanged
+    try {
+      this.#deps.onConfig(config);
+    } catch (err) {
+      this.#log.error({ err }, "applying remote config failed; keeping the previous settings");
+    }
   }
 
   #onAck(seq: number, dropped: number): void {
@@ -343,7 +377,7 @@ export class AgentLink {
     ) {
       const events = outbox.take(this.#settings.maxBatchEvents);
       if (events.length === 0) break;
-      const batch = this.#unacked.open(events);
+      const batch = this.#unacked.open(events, { podTable: this.#podTable });
       this.#sendBatch(ws, batch);
     }
     if (outbox.size === 0) this.#ready = false;

@@ -4,7 +4,13 @@
 // an ack (delivered count, send→ack latency, one audit line per event) and of a drop.
 import type { Clock } from "../../shared/clock.ts";
 import type { Logger } from "../../shared/log.ts";
-import { type EventType, eventType, type WireEvent } from "../../shared/proto.ts";
+import {
+  decodeEnvelope,
+  type EventType,
+  eventType,
+  fillFromPodTable,
+  type WireEvent,
+} from "../../shared/proto.ts";
 import { encodeBatchFrame } from "./encode.ts";
 import type { LinkMetrics } from "./metrics.ts";
 
@@ -17,11 +23,18 @@ export interface PendingBatch {
   audit: [id: string, sha256: string][];
   /** Monotonic ms of the first send (send→ack latency spans resends). */
   firstSentAt?: number;
+  /** The frame uses Batch.pods: only for an aggregator that announced batch-pod-table. */
+  podTable: boolean;
 }
 
-export function buildBatch(seq: number, events: WireEvent[], nowMs: number): PendingBatch {
+export function buildBatch(
+  seq: number,
+  events: WireEvent[],
+  nowMs: number,
+  options: { podTable?: boolean } = {},
+): PendingBatch {
   const types: Partial<Record<EventType, number>> = {};
-  const { frame, sha256 } = encodeBatchFrame(seq, events, nowMs);
+  const { frame, sha256, tablePods } = encodeBatchFrame(seq, events, nowMs, options);
   const audit: [string, string][] = new Array(events.length);
   for (let i = 0; i < events.length; i++) {
     const event = events[i] as WireEvent;
@@ -29,7 +42,22 @@ export function buildBatch(seq: number, events: WireEvent[], nowMs: number): Pen
     types[type] = (types[type] ?? 0) + 1;
     audit[i] = [event.id ?? "", sha256[i] as string];
   }
-  return { seq, frame, events: events.length, types, audit };
+  return { seq, frame, events: events.length, types, audit, podTable: tablePods > 0 };
+}
+
+/**
+ * Re-encodes a batch framed with a pod table so every event carries its full pod again, for an
+ * aggregator that has not announced batch-pod-table (a resend after reconnecting, perhaps to an
+ * older replica). Same seq, sent_at_ms, events and audit hashes; only the frame changes.
+ */
+export function withFullPodRefs(batch: PendingBatch): void {
+  if (!batch.podTable) return;
+  const decoded = decodeEnvelope(batch.frame).batch;
+  const events = decoded?.events ?? [];
+  const problem = fillFromPodTable(decoded?.pods ?? [], events);
+  if (problem) throw new Error(`batch ${batch.seq} cannot be re-encoded with full pod refs: ${problem}`);
+  batch.frame = encodeBatchFrame(batch.seq, events, decoded?.sentAtMs ?? 0).frame;
+  batch.podTable = false;
 }
 
 export class DeliveryWindow {
@@ -62,8 +90,8 @@ export class DeliveryWindow {
   }
 
   /** Numbers the events as the next batch and holds it until acked or dropped. */
-  open(events: WireEvent[]): PendingBatch {
-    const batch = buildBatch(this.#nextSeq++, events, this.#clock.now());
+  open(events: WireEvent[], options: { podTable?: boolean } = {}): PendingBatch {
+    const batch = buildBatch(this.#nextSeq++, events, this.#clock.now(), options);
     this.#batches.set(batch.seq, batch);
     this.#metrics.unackedBatches.set(this.#batches.size);
     return batch;

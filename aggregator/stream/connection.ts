@@ -9,7 +9,13 @@ import type WebSocket from "ws";
 import type { Clock } from "../../shared/clock.ts";
 import { ERRORS, type ErrorCode } from "../../shared/errors.ts";
 import type { Logger } from "../../shared/log.ts";
-import { type ConfigFrame, type EnvelopeInit, encodeEnvelope, eventType } from "../../shared/proto.ts";
+import {
+  CAPABILITY_BATCH_POD_TABLE,
+  type ConfigFrame,
+  type EnvelopeInit,
+  encodeEnvelope,
+  eventType,
+} from "../../shared/proto.ts";
 import { type DecodedEvent, FrameHandler, type FrameLimits } from "./frame-handler.ts";
 import type { StreamMetrics } from "./metrics.ts";
 
@@ -41,6 +47,9 @@ export interface ConnectionInfo {
   /** Hello.instance_id ("" for old agents). */
   instance?: string;
 }
+
+/** What this aggregator reads beyond protocol 1; sent in every Config frame (proto/README.md). */
+export const AGGREGATOR_CAPABILITIES: readonly string[] = [CAPABILITY_BATCH_POD_TABLE];
 
 /** Batches in flight per connection before the server stops reading from it. */
 const MAX_IN_FLIGHT = 64;
@@ -93,7 +102,7 @@ export class AgentConnection {
 
   sendConfig(frame: ConfigFrame): void {
     if (!this.helloDone || this.#closing) return;
-    this.#send({ config: frame });
+    this.#send({ config: { ...frame, capabilities: [...AGGREGATOR_CAPABILITIES] } });
     this.#deps.metrics.configPushes.inc();
   }
 
@@ -199,6 +208,11 @@ export class AgentConnection {
         );
         const config = this.#deps.currentConfig();
         if (config) this.sendConfig(config);
+        else if ((hello.capabilities ?? []).includes(CAPABILITY_BATCH_POD_TABLE)) {
+          // No agent config to give, but a new agent still learns what this aggregator reads.
+          // Older agents get nothing, as before (they would take the frame for "config deleted").
+          this.#send({ config: { capabilities: [...AGGREGATOR_CAPABILITIES], capabilitiesOnly: true } });
+        }
         return;
       }
       case "batch":

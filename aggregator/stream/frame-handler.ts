@@ -4,13 +4,15 @@
 // from then on every frame is ignored while the connection closes.
 //
 // Checks, in order: binary, size, decodes, frame type allowed in this state, then for a
-// batch: events per batch, each event well formed (id, pod with node), each event about a
-// pod on the connection's node, and the per-connection event rate.
+// batch: events per batch, its pod table (Batch.pods: entries on the connection's node, each
+// uid once, every uid-only event's uid listed — the events get their full pod from it here,
+// so nothing after the frame handler knows tables exist), each event well formed (id, pod
+// with node), each event about a pod on the connection's node, and the per-connection rate.
 
 import type { kernelgossip } from "../../proto/gen/kernel_gossip.js";
 import type { Clock } from "../../shared/clock.ts";
 import type { ErrorCode } from "../../shared/errors.ts";
-import { decodeEnvelope, type Envelope, PROTOCOL_VERSION } from "../../shared/proto.ts";
+import { decodeEnvelope, type Envelope, fillFromPodTable, PROTOCOL_VERSION } from "../../shared/proto.ts";
 import { TokenBucket } from "./rate-limit.ts";
 
 type Hello = kernelgossip.v1.Hello.$Properties;
@@ -134,6 +136,26 @@ export class FrameHandler {
         `batch ${seq} holds ${events.length} events, limit ${this.#limits.maxBatchEvents}`,
         seq,
       );
+    }
+    const pods = batch.pods ?? [];
+    if (pods.length > 0) {
+      if (pods.length > this.#limits.maxBatchEvents) {
+        return this.#reject(
+          "KG_BATCH_TOO_MANY_EVENTS",
+          `batch ${seq} lists ${pods.length} pods in its pod table, limit ${this.#limits.maxBatchEvents}`,
+          seq,
+        );
+      }
+      const away = pods.find((p) => p.node !== this.#node);
+      if (away) {
+        return this.#reject(
+          "KG_NODE_MISMATCH",
+          `batch ${seq} pod table lists pod ${away.namespace}/${away.name} on node "${away.node ?? ""}", connection is bound to node "${this.#node}"`,
+          seq,
+        );
+      }
+      const problem = fillFromPodTable(pods, events);
+      if (problem) return this.#reject("KG_FRAME_MALFORMED", `batch ${seq}: ${problem}`, seq);
     }
     for (let i = 0; i < events.length; i++) {
       const event = events[i] as DecodedEvent;

@@ -93,14 +93,28 @@ const kind = fc.oneof(
   fc.constant({}),
 );
 
-/** A batch's events: about `node`, over a pool of up to `pods` pods. */
+/**
+ * A batch's events about `node`, over a pool of up to `pods` pods. Most events share their
+ * pod's ref object (as the pod watch does); some carry an equal copy, some a ref whose labels
+ * changed (same uid, different identity).
+ */
 export function eventsArb(
   options: { node?: string; pods?: number; maxEvents?: number } = {},
 ): fc.Arbitrary<WireEvent[]> {
   const node = fc.constant(options.node ?? "node-a");
-  const uids = fc.uniqueArray(fc.uuid(), { minLength: 1, maxLength: options.pods ?? 4 });
-  return uids.chain((pool) => {
-    const ref = podRefArb(fc.constantFrom(...pool), node);
+  const pool = fc.uniqueArray(podRefArb(fc.uuid(), node), {
+    minLength: 1,
+    maxLength: options.pods ?? 4,
+    selector: (p) => p.uid,
+  });
+  return pool.chain((refs) => {
+    const ref = fc
+      .tuple(fc.constantFrom(...refs), fc.integer({ min: 0, max: 9 }))
+      .map(([p, roll]): PodRef => {
+        if (roll === 0) return { ...p, labels: { ...p.labels } };
+        if (roll === 1) return { ...p, labels: { ...p.labels, changed: String(roll) } };
+        return p;
+      });
     return fc.array(
       fc
         .tuple(

@@ -16,11 +16,13 @@ export interface ScriptedAggregator {
 export async function startScriptedAggregator(
   options: {
     autoPong?: boolean;
+    /** Listen on this port (0 = any), e.g. to stand in for an aggregator that went away. */
+    port?: number;
     onFrame?: (ws: WebSocket, frame: Envelope, agg: ScriptedAggregator) => void;
   } = {},
 ): Promise<ScriptedAggregator> {
   const wss = new WebSocketServer({
-    port: 0,
+    port: options.port ?? 0,
     host: "127.0.0.1",
     perMessageDeflate: false,
     autoPong: options.autoPong ?? true,
