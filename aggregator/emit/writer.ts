@@ -136,26 +136,27 @@ export class CrWriter {
    * returns a promise for the write that will carry it. `change` returns true for an
    * escalation, which skips the per-object minimum interval.
    */
-  submit<D extends Doc>(key: string, create: () => D, change: (doc: D) => boolean): Promise<WriteOutcome> {
-    return new Promise<WriteOutcome>((resolve, reject) =>
-      this.enqueue(key, create, change, { resolve, reject }),
-    );
-  }
-
+  submit<D extends Doc>(key: string, create: () => D, change: (doc: D) => boolean): Promise<WriteOutcome>;
   /**
-   * submit() without a promise: `waiter` is answered after the write that carries the change
-   * (resolve), or rejected with WriterStoppedError when the writer stops first. `change`
-   * runs synchronously, before enqueue returns.
+   * Without a promise: `waiter` is answered after the write that carries the change
+   * (resolve), or rejected with WriterStoppedError when the writer stops first (the
+   * pipeline passes its per-(batch, object) record). `change` runs before submit returns.
    */
-  enqueue<D extends Doc>(
+  submit<D extends Doc>(key: string, create: () => D, change: (doc: D) => boolean, waiter: WriteWaiter): void;
+  submit<D extends Doc>(
     key: string,
     create: () => D,
     change: (doc: D) => boolean,
-    waiter: WriteWaiter,
-  ): void {
+    waiter?: WriteWaiter,
+  ): Promise<WriteOutcome> | undefined {
+    if (!waiter) {
+      return new Promise<WriteOutcome>((resolve, reject) =>
+        this.submit(key, create, change, { resolve, reject }),
+      );
+    }
     if (this.#stopped) {
       waiter.reject(new WriterStoppedError());
-      return;
+      return undefined;
     }
     let entry = this.#entries.get(key);
     if (!entry) {
@@ -191,6 +192,7 @@ export class CrWriter {
     entry.lastTouchMono = this.#o.clock.monotonic();
     entry.waiters.push(waiter);
     this.#schedule(entry);
+    return undefined;
   }
 
   #schedule(entry: Entry): void {

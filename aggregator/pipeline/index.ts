@@ -18,7 +18,7 @@ import { type CrClient, kubeCrClient } from "../emit/kube.ts";
 import { type DeliveryTag, LEDGER_AGENT_MAX } from "../emit/ledger.ts";
 import { type EventSink, kubeEventSink, PodEvents } from "../emit/pod-events.ts";
 import { TokenBucket } from "../emit/token-bucket.ts";
-import type { Enriched, PodIdentity, WorkloadRef } from "../emit/types.ts";
+import type { Enriched, PodIdentity } from "../emit/types.ts";
 import {
   type Occurrence,
   type WhisperIdentity,
@@ -287,45 +287,39 @@ export class BatchPipeline implements BatchHandler {
       }
     }
     const prepare = (): Promise<void> | undefined => {
-      const prepared: Prepared[] = new Array(fresh.length);
-      const hpaWanted = new Map<string, { namespace: string; workload: WorkloadRef }>();
-      for (let i = 0; i < fresh.length; i++) {
-        const f = fresh[i] as Fresh;
-        const pod = pods[i];
-        const e = enriched[i];
-        const p: Prepared =
-          pod && e ? prepareEvent(this.#prepareDeps, ctx, f.ev, pod, e, this.#names) : { kind: "dropped" };
-        prepared[i] = p;
-        if (p.kind === "whisper" && p.hpaQuery) hpaWanted.set(p.hpaQuery.key, p.hpaQuery);
-      }
-      if (hpaWanted.size === 0) return this.#submit(batch, tag, fresh, prepared, undefined);
-      const answers = new Map<string, string | undefined>();
+      const groups = this.#group(ctx, batch, fresh, pods, enriched);
+      const throttling = [...groups.values()].filter((g) => g.identity.signal === "CPUThrottling");
+      if (throttling.length === 0) return this.#submit(batch, tag, groups);
       return Promise.all(
-        [...hpaWanted].map(([key, q]) =>
-          this.#hpa.find(q.namespace, q.workload).then((name) => {
-            answers.set(key, name);
+        throttling.map((g) =>
+          this.#hpa.find(g.identity.namespace, g.identity.workload).then((name) => {
+            for (const o of g.occurrences) o.hpa = name;
           }),
         ),
-      ).then(() => this.#submit(batch, tag, fresh, prepared, answers));
+      ).then(() => this.#submit(batch, tag, groups));
     };
     if (misses) return Promise.all(misses).then(prepare);
     return prepare();
   }
 
-  #submit(
+  /**
+   * Prepares the batch's events and groups the whisper occurrences by object; a birth
+   * certificate is submitted at once, a dropped event leaves the in-flight map.
+   */
+  #group(
+    ctx: BatchContext,
     batch: PendingBatch,
-    tag: DeliveryTag | undefined,
     fresh: Fresh[],
-    prepared: Prepared[],
-    hpa: Map<string, string | undefined> | undefined,
-  ): undefined {
-    const groups = new Map<
-      string,
-      { identity: WhisperIdentity; wait: ObjectWait; occurrences: Occurrence[] }
-    >();
+    pods: (PodIdentity | undefined)[],
+    enriched: (Enriched | undefined)[],
+  ): Map<string, Group> {
+    const groups = new Map<string, Group>();
     for (let i = 0; i < fresh.length; i++) {
       const f = fresh[i] as Fresh;
-      const p = prepared[i] as Prepared;
+      const pod = pods[i];
+      const e = enriched[i];
+      const p: Prepared =
+        pod && e ? prepareEvent(this.#prepareDeps, ctx, f.ev, pod, e, this.#names) : { kind: "dropped" };
       if (p.kind === "dropped") {
         batch.dropped++;
         if (f.id >= 0) {
@@ -338,26 +332,34 @@ export class BatchPipeline implements BatchHandler {
         const cert = p.cert;
         const wait = new ObjectWait(batch, this.#observe);
         wait.add(p.type, p.observedAtMs);
-        this.writer.enqueue(
+        this.writer.submit(
           `PodBirthCertificate/${cert.namespace}/${cert.name}`,
           () => cert,
           () => true,
           wait,
         );
       } else {
-        if (p.hpaQuery) p.occurrence.hpa = hpa?.get(p.hpaQuery.key);
         let group = groups.get(p.key);
         if (!group) {
-          group = { identity: p.identity, wait: new ObjectWait(batch, this.#observe), occurrences: [] };
+          group = {
+            identity: { ...p.enriched, namespace: p.namespace, container: p.container, signal: p.signal },
+            wait: new ObjectWait(batch, this.#observe),
+            occurrences: [],
+          };
           groups.set(p.key, group);
         }
         group.wait.add(p.type, p.observedAtMs);
         group.occurrences.push(p.occurrence);
       }
     }
+    return groups;
+  }
+
+  /** One change per object: the batch's occurrences folded at once, one waiter per object. */
+  #submit(batch: PendingBatch, tag: DeliveryTag | undefined, groups: Map<string, Group>): undefined {
     for (const [key, group] of groups) {
       const { wait, occurrences } = group;
-      this.writer.enqueue(
+      this.writer.submit(
         key,
         () => new WhisperState(group.identity, this.#whisperSettings),
         (w: WhisperState) => wait.fold(w, tag, occurrences),
@@ -384,6 +386,13 @@ function deliveryTag(ctx: BatchContext): DeliveryTag | undefined {
   if (!ctx.instance || ctx.seq === undefined || ctx.seq <= 0) return undefined;
   const agent = `${ctx.node}/${ctx.instance}`;
   return agent.length <= LEDGER_AGENT_MAX ? { agent, seq: ctx.seq } : undefined;
+}
+
+/** A batch's occurrences for one whisper, and its waiter for that object's write. */
+interface Group {
+  identity: WhisperIdentity;
+  wait: ObjectWait;
+  occurrences: Occurrence[];
 }
 
 /** An event this batch processes first; `id` indexes batch.ids (-1: the event has no id). */

@@ -30,11 +30,13 @@ export type Prepared =
   | {
       kind: "whisper";
       key: string;
-      identity: WhisperIdentity;
-      /** `hpa` is filled in by the caller for CPUThrottling (see hpaQuery). */
+      /** With namespace, container and signal: the whisper's identity (built once per object). */
+      enriched: Enriched;
+      namespace: string;
+      container: string;
+      signal: WhisperIdentity["signal"];
+      /** `hpa` is filled in by the caller for CPUThrottling (one lookup per object and batch). */
       occurrence: Occurrence;
-      /** Set when the occurrence needs the HPA that targets its workload. */
-      hpaQuery: { key: string; namespace: string; workload: Enriched["workload"] } | undefined;
       type: string;
       observedAtMs: number;
     };
@@ -55,24 +57,33 @@ export function identifyPod(
   return pod;
 }
 
-/** whisperName is pure but not cheap (cleaning, maybe a hash): remembered per identity. */
+/**
+ * The writer's key of a whisper, `KernelWhisper/<namespace>/<name>`. whisperName is pure but
+ * not cheap (cleaning, maybe a hash), so keys are remembered per identity (bounded: cleared
+ * when full, which only costs recomputing them).
+ */
 export class NameMemo {
-  #names = new Map<string, string>();
+  #keys = new Map<string, string>();
   #max: number;
 
   constructor(max = 10_000) {
     this.#max = max;
   }
 
-  get(workload: Enriched["workload"], container: string, signal: WhisperIdentity["signal"]): string {
-    const key = `${workload.kind}\n${workload.name}\n${container}\n${signal}`;
-    let name = this.#names.get(key);
-    if (name === undefined) {
-      name = whisperName(workload, container, signal);
-      if (this.#names.size >= this.#max) this.#names.clear();
-      this.#names.set(key, name);
+  key(
+    namespace: string,
+    workload: Enriched["workload"],
+    container: string,
+    signal: WhisperIdentity["signal"],
+  ): string {
+    const memo = `${namespace}\n${workload.kind}\n${workload.name}\n${container}\n${signal}`;
+    let key = this.#keys.get(memo);
+    if (key === undefined) {
+      key = `KernelWhisper/${namespace}/${whisperName(workload, container, signal)}`;
+      if (this.#keys.size >= this.#max) this.#keys.clear();
+      this.#keys.set(memo, key);
     }
-    return name;
+    return key;
   }
 }
 
@@ -100,12 +111,13 @@ export function prepareEvent(
   }
   const type = ev.failure ? "failure" : ev.oom ? "oom" : "throttle";
   const container = ev.container || POD_LEVEL_CONTAINER;
-  const name = names.get(enriched.workload, container, facts.signal);
-  const w = enriched.workload;
   return {
     kind: "whisper",
-    key: `KernelWhisper/${pod.namespace}/${name}`,
-    identity: { ...enriched, namespace: pod.namespace, container, signal: facts.signal },
+    key: names.key(pod.namespace, enriched.workload, container, facts.signal),
+    enriched,
+    namespace: pod.namespace,
+    container,
+    signal: facts.signal,
     occurrence: {
       pod,
       observedAtMs: observedAtMs || d.clock.now(),
@@ -115,10 +127,6 @@ export function prepareEvent(
       demandSamples: facts.demandSamples,
       hpa: undefined,
     },
-    hpaQuery:
-      facts.signal === "CPUThrottling"
-        ? { key: `${pod.namespace}\n${w.kind}\n${w.name}`, namespace: pod.namespace, workload: w }
-        : undefined,
     type,
     observedAtMs,
   };
