@@ -221,7 +221,17 @@ export class AgentLink {
     const resend = this.#unacked.inOrder();
     for (const batch of resend) {
       // Not yet known whether this aggregator reads pod tables: resend every event in full.
-      withFullPodRefs(batch);
+      try {
+        withFullPodRefs(batch);
+      } catch (err) {
+        // Cannot happen with frames this link encoded; if it does, lose one batch, not the process.
+        this.#log.error(
+          { err: (err as Error).message, seq: batch.seq, events: batch.events },
+          `cannot re-encode batch ${batch.seq} with full pod refs for resending; dropping its ${batch.events} events`,
+        );
+        this.#unacked.drop(batch, "rejected");
+        continue;
+      }
       this.#sendBatch(ws, batch);
     }
     this.#log.info({ resent: resend.length, configVersion: hello.configVersion }, "connected to aggregator");

@@ -2,6 +2,7 @@ import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { failureEvent } from "../../agent/link/testing/memory-outbox.ts";
+import { buildBatch } from "../../agent/link/unacked.ts";
 import { ManualClock, systemClock } from "../../shared/clock.ts";
 import { ERRORS } from "../../shared/errors.ts";
 import { silentLogger } from "../../shared/log.ts";
@@ -22,6 +23,16 @@ const batch = (seq: number, n: number): Uint8Array =>
   });
 // A copy: encodeEnvelope returns a Buffer, whose slice() is a view, and the fuzzer mutates copies.
 const validBatch = new Uint8Array(batch(7, 3));
+// The same kind of batch with a pod table (Batch.pods, uid-only events), as the agent frames it
+// for an aggregator that announced batch-pod-table.
+const validTableBatch = new Uint8Array(
+  buildBatch(
+    8,
+    [1, 2, 3, 4].map((i) => ({ ...failureEvent(800 + i, NODE), pod: failureEvent(800 + (i % 2), NODE).pod })),
+    1,
+    { podTable: true },
+  ).frame,
+);
 
 /** Varint-encoded protobuf tag. */
 const varint = (n: number): number[] => {
@@ -48,6 +59,18 @@ const frames = fc.oneof(
     })
     .map((edits) => {
       const copy = validBatch.slice();
+      for (const [at, value] of edits) copy[at] = value;
+      return copy;
+    }),
+  // a pod-table batch truncated anywhere, or with bytes overwritten
+  fc.nat(validTableBatch.length - 1).map((cut) => validTableBatch.slice(0, cut)),
+  fc
+    .array(fc.tuple(fc.nat(validTableBatch.length - 1), fc.integer({ min: 0, max: 255 })), {
+      minLength: 1,
+      maxLength: 8,
+    })
+    .map((edits) => {
+      const copy = validTableBatch.slice();
       for (const [at, value] of edits) copy[at] = value;
       return copy;
     }),
