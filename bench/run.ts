@@ -8,6 +8,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { CASES, runCase } from "./cases.ts";
 import { machineInfo } from "./machine.ts";
+import { cleanUpOnSignals } from "./proc/child.ts";
 import { renderMarkdown, renderTable } from "./table.ts";
 import type { BenchCaseResult } from "./types.ts";
 
@@ -44,6 +45,7 @@ function parseArgs(argv: readonly string[]): {
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
+  cleanUpOnSignals();
   const started = new Date();
   const results: BenchCaseResult[] = [];
   const out = args.out ?? join(here, "results", args.quick ? "quick.json" : "latest.json");

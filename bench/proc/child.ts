@@ -14,6 +14,35 @@ export const NODE_BIN = existsSync(join(REPO_ROOT, "node_modules/.bin/node"))
   ? join(REPO_ROOT, "node_modules/.bin/node")
   : process.execPath;
 
+/** Every child still running: killed if the bench process itself is stopped or exits. */
+const live = new Set<ChildProcess>();
+/** Temp dirs not yet cleaned up: removed too if the bench process is stopped. */
+const dirs = new Set<string>();
+let guarded = false;
+function guardChildren(): void {
+  if (guarded) return;
+  guarded = true;
+  process.on("exit", () => {
+    for (const child of live) child.kill("SIGKILL");
+  });
+}
+
+/**
+ * For the CLI (bench/run.ts): on SIGINT/SIGTERM kill every child and remove every temp dir
+ * before exiting. Not installed when the cases run inside a test runner, which owns signals.
+ */
+export function cleanUpOnSignals(): void {
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    process.once(signal, () => {
+      process.stderr.write(`bench: ${signal}: stopping ${live.size} child process(es)\n`);
+      for (const child of live) child.kill("SIGKILL");
+      if (process.env.BENCH_KEEP !== "1")
+        for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+      process.exit(130);
+    });
+  }
+}
+
 export interface Child {
   name: string;
   pid: number;
@@ -30,12 +59,15 @@ export interface Child {
 /** A temp dir that `cleanup()` removes; every case makes one and removes it in finally. */
 export function tempDir(prefix: string): { path: string; cleanup(): void } {
   const path = mkdtempSync(join(tmpdir(), `kg-bench-${prefix}-`));
+  dirs.add(path);
+  guardChildren();
   return {
     path,
     cleanup: () => {
       // BENCH_KEEP=1 keeps the logs, kubeconfig and cgroup tree of a run to look at.
       if (process.env.BENCH_KEEP === "1") process.stderr.write(`bench: kept ${path}\n`);
       else rmSync(path, { recursive: true, force: true });
+      dirs.delete(path);
     },
   };
 }
@@ -69,8 +101,11 @@ export function startChild(options: {
       }
     });
   }
+  guardChildren();
+  live.add(child);
   const exited = new Promise<number | string>((done) => {
     child.once("exit", (code, signal) => {
+      live.delete(child);
       closeSync(fd);
       done(code ?? signal ?? "unknown");
     });
