@@ -17,7 +17,12 @@ import { AgentConnection, type BatchHandler, type ConnectionInfo } from "./conne
 import type { StreamMetrics } from "./metrics.ts";
 
 export { type Authenticator, type AuthResult, bearerToken, createStaticAuthenticator } from "./auth.ts";
-export type { BatchContext, BatchHandler, ConnectionInfo } from "./connection.ts";
+export {
+  AGGREGATOR_CAPABILITIES,
+  type BatchContext,
+  type BatchHandler,
+  type ConnectionInfo,
+} from "./connection.ts";
 export { createStreamMetrics, type StreamMetrics } from "./metrics.ts";
 export { createTokenReviewAuthenticator } from "./token-review.ts";
 
