@@ -33,13 +33,11 @@ export function controllerOf(owners: readonly OwnerLink[]): OwnerLink | undefine
   return owners.find((o) => o.controller) ?? owners[0];
 }
 
+/** The pod's controller owner, else its first owner (controllerOf without copying the list: per event). */
 function controllerOfPod(pod: PodRef): OwnerLink | undefined {
-  const owners: OwnerLink[] = (pod.owners ?? []).map((o) => ({
-    kind: o.kind ?? "",
-    name: o.name ?? "",
-    controller: o.controller === true,
-  }));
-  return controllerOf(owners);
+  const owners = pod.owners ?? [];
+  const o = owners.find((x) => x.controller === true) ?? owners[0];
+  return o ? { kind: o.kind ?? "", name: o.name ?? "", controller: o.controller === true } : undefined;
 }
 
 export class Enricher {
