@@ -106,6 +106,32 @@ describe("enrichment", () => {
     expect(await value(metrics, "enrichCacheHits")).toBe(98);
   });
 
+  it("once cached, a pod's enrichment is answered synchronously (no promise per event), same answer, counted as hits", async () => {
+    const metrics = createPipelineMetrics(createRegistry({ defaultMetrics: false }));
+    const e = enricher(metrics);
+    const owners = [
+      { apiVersion: "apps/v1", kind: "ReplicaSet", name: "checkout-6c8f9", uid: rsUid, controller: true },
+    ];
+    // Nothing cached yet: the caller must take the async path.
+    expect(e.enrichCached(pod(1, owners))).toBeUndefined();
+    const loaded = await e.enrich(pod(1, owners));
+    const gets = cluster.api.counters.get("get", "replicasets");
+    const hits = await value(metrics, "enrichCacheHits");
+    const cached = Array.from({ length: 20 }, (_, i) => e.enrichCached(pod(100 + i, owners)));
+    for (const c of cached) expect(c).toEqual(loaded);
+    expect(loaded).toEqual({
+      cluster: "prod-eu",
+      project: "payments",
+      workload: { kind: "Deployment", name: "checkout" },
+    });
+    expect(cluster.api.counters.get("get", "replicasets") - gets).toBe(0);
+    expect((await value(metrics, "enrichCacheHits")) - hits).toBe(40); // namespace + ReplicaSet each
+    // Labels and controllers that need no lookup are answered without the cache.
+    expect(
+      e.enrichCached(pod(7, [{ kind: "StatefulSet", name: "db", controller: true }], { "project-id": "x" })),
+    ).toEqual({ cluster: "prod-eu", project: "x", workload: { kind: "StatefulSet", name: "db" } });
+  });
+
   it("labels win; other controllers and bare pods need no GET; a Job without CronJob is the workload", async () => {
     const e = enricher(createPipelineMetrics(createRegistry({ defaultMetrics: false })));
     expect(
