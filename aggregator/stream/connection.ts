@@ -222,7 +222,13 @@ export class AgentConnection {
     }
   }
 
-  async #handleBatch(seq: number, events: Event[]): Promise<void> {
+  /**
+   * Hands the batch to the pipeline and keeps only its size: an async function would keep
+   * `events` (the decoded frame) alive across its await until the ack, which under a
+   * write backlog is most of the aggregator's heap.
+   */
+  #handleBatch(seq: number, events: Event[]): Promise<void> {
+    const count = events.length;
     const started = this.#deps.clock.monotonic();
     this.#inFlight++;
     if (this.#inFlight >= MAX_IN_FLIGHT) this.#ws.pause();
@@ -233,8 +239,24 @@ export class AgentConnection {
       instance: this.info.instance ?? "",
       seq,
     };
+    let handled: Promise<{ dropped: number }>;
     try {
-      const { dropped } = await this.#deps.handler.handleBatch(ctx, events);
+      handled = this.#deps.handler.handleBatch(ctx, events);
+    } catch (err) {
+      handled = Promise.reject(err);
+    }
+    return this.#awaitBatch(seq, count, ctx, started, handled);
+  }
+
+  async #awaitBatch(
+    seq: number,
+    count: number,
+    ctx: BatchContext,
+    started: number,
+    handled: Promise<{ dropped: number }>,
+  ): Promise<void> {
+    try {
+      const { dropped } = await handled;
       if (this.#silenced) return; // shutting down or failed: not acked, the agent resends
       this.#send({ ack: { seq, dropped } });
       this.#acked++;
@@ -243,14 +265,14 @@ export class AgentConnection {
       if (this.#draining) {
         // Not written before the replica's flush deadline: not acked, the agent resends it.
         this.#log.info(
-          { seq, events: events.length, node: ctx.node, err: (err as Error).message },
+          { seq, events: count, node: ctx.node, err: (err as Error).message },
           "batch not written before shutdown; not acknowledged, the agent resends it",
         );
         return;
       }
       this.#deps.metrics.batchFailures.inc();
       this.#log.error(
-        { err, seq, events: events.length, node: ctx.node },
+        { err, seq, events: count, node: ctx.node },
         "handling a batch failed; not acknowledged, closing the connection so the agent resends it",
       );
       this.#closing = true;
