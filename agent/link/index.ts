@@ -188,6 +188,9 @@ export class AgentLink {
       return;
     }
     if (this.#stopped) {
+      // Terminating a socket that is still connecting emits 'error': without a listener
+      // that would be an uncaught exception in the middle of a shutdown.
+      ws.on("error", () => {});
       ws.terminate();
       return;
     }
