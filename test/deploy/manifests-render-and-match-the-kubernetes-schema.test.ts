@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { crdsNotReady, find, type KubeObject, kustomize, ROOT, schemaErrors } from "./manifests.ts";
+import { find, type KubeObject, kustomize, ROOT, schemaErrors } from "./manifests.ts";
 
 const tmp = mkdtempSync(join(tmpdir(), "kg-overlay-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -57,14 +57,7 @@ describe("kustomize renders schema-valid objects", () => {
     expect(JSON.parse(json).uid).toBe("kernel-gossip");
   });
 
-  it("deploy/ (the one-command install) renders the CRDs and the base", (ctx) => {
-    const notReady = crdsNotReady();
-    if (notReady) {
-      console.warn(
-        `SKIPPED deploy/ render: ${notReady}. \`kubectl apply -k deploy/\` needs crds/kustomization.yaml listing the CRD files.`,
-      );
-      ctx.skip();
-    }
+  it("deploy/ (the one-command install) renders the CRDs and the base", () => {
     const objects = kustomize("deploy");
     expectSchemaValid(objects);
     const crds = objects.filter((o) => o.kind === "CustomResourceDefinition").map((o) => o.metadata.name);
@@ -72,12 +65,7 @@ describe("kustomize renders schema-valid objects", () => {
     find(objects, "DaemonSet", "kernel-gossip-agent");
   });
 
-  it("the example overlay renders with its cluster name, image, replicas and monitoring namespace", (ctx) => {
-    const notReady = crdsNotReady();
-    if (notReady) {
-      console.warn(`SKIPPED overlay render: ${notReady} (the overlay includes ../../../crds).`);
-      ctx.skip();
-    }
+  it("the example overlay renders with its cluster name, image, replicas and monitoring namespace", () => {
     const objects = kustomize("deploy/overlays/example");
     expectSchemaValid(objects);
     const cluster = objects.find(

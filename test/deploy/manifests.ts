@@ -112,10 +112,3 @@ export function crdFiles(): string[] {
  * kustomize only includes a directory outside the kustomization root when it has its
  * own kustomization.yaml.
  */
-export function crdsNotReady(): string | undefined {
-  if (crdFiles().length === 0) return "crds/ holds no CRD yet";
-  if (!existsSync(join(ROOT, "crds", "kustomization.yaml"))) {
-    return "crds/kustomization.yaml is missing";
-  }
-  return undefined;
-}
