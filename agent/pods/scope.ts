@@ -12,8 +12,8 @@
 import { CoreV1Api, type KubeConfig, type V1Namespace } from "@kubernetes/client-node";
 import type { Clock } from "../../shared/clock.ts";
 import type { Logger } from "../../shared/log.ts";
+import { SupervisedWatch } from "../../shared/supervised-watch.ts";
 import type { PodFacts } from "./facts.ts";
-import { SupervisedWatch } from "./supervisor.ts";
 
 export interface ScopeSettings {
   allow: readonly string[];

@@ -7,10 +7,10 @@ import { CoreV1Api, type KubeConfig, type V1Pod } from "@kubernetes/client-node"
 import type { Backoff } from "../../shared/backoff.ts";
 import type { Clock } from "../../shared/clock.ts";
 import type { Logger } from "../../shared/log.ts";
+import { SupervisedWatch } from "../../shared/supervised-watch.ts";
 import type { PodDirectory } from "../types.ts";
 import { type PodFacts, toPodFacts } from "./facts.ts";
 import type { PodsMetrics } from "./metrics.ts";
-import { SupervisedWatch } from "./supervisor.ts";
 
 export type PodChange = (prev: PodFacts | undefined, next: PodFacts | undefined) => void;
 

@@ -3,10 +3,10 @@
 // have stopped at the first non-410 error.
 import { KubeConfig } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
-import { Backoff } from "../../shared/backoff.ts";
-import { ManualClock } from "../../shared/clock.ts";
-import { silentLogger } from "../../shared/log.ts";
-import { type RestartCause, SupervisedWatch } from "./supervisor.ts";
+import { Backoff } from "./backoff.ts";
+import { ManualClock } from "./clock.ts";
+import { silentLogger } from "./log.ts";
+import { type RestartCause, SupervisedWatch } from "./supervised-watch.ts";
 
 function kubeConfig(): KubeConfig {
   const kc = new KubeConfig();

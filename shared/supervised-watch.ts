@@ -1,4 +1,5 @@
-// A list+watch that never gives up (see docs/adr/0003-pod-watch.md).
+// A list+watch that never gives up (see docs/adr/0003-pod-watch.md). Every watch of the
+// product goes through it: the agent's pods and namespaces, the aggregator's agent ConfigMap.
 //
 // Cycle: list (resourceVersion "0": served from the API server's watch cache; "" — a
 // consistent read — after a 410, so we never step back behind what we already saw), hand
@@ -13,9 +14,9 @@
 // The backoff resets when an event or bookmark arrives. Callbacks from an abandoned attempt
 // are ignored (generation counter). Owner callbacks that throw are logged, never fatal.
 import { type KubeConfig, Watch } from "@kubernetes/client-node";
-import { Backoff } from "../../shared/backoff.ts";
-import type { Clock, Timer } from "../../shared/clock.ts";
-import type { Logger } from "../../shared/log.ts";
+import { Backoff } from "./backoff.ts";
+import type { Clock, Timer } from "./clock.ts";
+import type { Logger } from "./log.ts";
 
 export type RestartCause = "error" | "stale" | "gone" | "closed";
 
@@ -48,6 +49,8 @@ export interface SupervisedWatchOptions<T extends KubeObject> {
   onRestart?: (cause: RestartCause) => void;
   /** Every event or bookmark (last-event age). */
   onActivity?: () => void;
+  /** Each time a watch request is established (after a list or a resume). */
+  onWatching?: () => void;
   backoff?: Backoff;
   /** Random source for the server-side watch timeout (5–10 min, like client-go). */
   random?: () => number;
@@ -171,7 +174,10 @@ export class SupervisedWatch<T extends KubeObject> {
       return;
     }
     if (gen !== this.#generation) controller.abort();
-    else this.#abort = controller;
+    else {
+      this.#abort = controller;
+      this.#guard("watching", () => this.#o.onWatching?.());
+    }
   }
 
   #restart(gen: number, cause: RestartCause, detail: unknown): void {
