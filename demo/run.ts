@@ -4,7 +4,6 @@
 // and the kernel's parts), and the aggregator and the agent run as real processes.
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -12,6 +11,7 @@ import { promisify } from "node:util";
 import { KubeConfig } from "@kubernetes/client-node";
 import { CgroupFixture, type FixturePod, hexId } from "../agent/cgroup/fixtures/build.ts";
 import { startKubeApi } from "../test/kube-api/index.ts";
+import { freePort } from "../test/ports.ts";
 import { runningStatus, scheduledStatus } from "./kubelet.ts";
 import { createWorkloads, type DemoPod } from "./workloads.ts";
 
@@ -33,17 +33,6 @@ export interface DemoResult {
   describe: string;
   /** name of every KernelWhisper, with its signal and workload */
   objects: { name: string; namespace: string; signal: string; workload: string; container: string }[];
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const address = s.address();
-      s.close(() => resolve(typeof address === "object" && address ? address.port : 0));
-    });
-  });
 }
 
 export async function runDemoScenario(options: DemoOptions = {}): Promise<DemoResult> {

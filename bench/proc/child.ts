@@ -2,7 +2,6 @@
 // output kept in a log file (shown when they fail), always stopped in `finally`.
 import { type ChildProcess, spawn } from "node:child_process";
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -140,19 +139,6 @@ export function startChild(options: {
   };
 }
 
-/** A port that was free a moment ago (bound to 0 and released). */
-export async function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
-    const server = createServer();
-    server.once("error", fail);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      server.close(() => done(port));
-    });
-  });
-}
-
 /** Polls `check` until it returns a value other than undefined; throws `what` on timeout. */
 export async function waitFor<T>(
   what: string,
@@ -180,3 +166,5 @@ export async function waitFor<T>(
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export { freePort } from "../../test/ports.ts";

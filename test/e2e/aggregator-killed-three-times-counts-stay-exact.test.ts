@@ -19,6 +19,7 @@ import { silentLogger } from "../../shared/log.ts";
 import { createRegistry } from "../../shared/metrics.ts";
 import type { WireEvent } from "../../shared/proto.ts";
 import type { KubeApi } from "../kube-api/index.ts";
+import { freePort } from "../ports.ts";
 import { kubectlFor, REPO, startKubeApiRetrying } from "./harness.ts";
 
 const TOTAL = 10_000;
@@ -46,17 +47,6 @@ afterAll(async () => {
   for (const child of children) child.kill("SIGKILL");
   await api?.close();
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const address = srv.address();
-      srv.close(() => resolve(typeof address === "object" && address ? address.port : 0));
-    });
-  });
-}
 
 /** Starts `bin/kernel-gossip aggregator` on `port`; resolves once it accepts agents. */
 async function startAggregator(port: number, name = "aggregator-0"): Promise<ChildProcess> {
