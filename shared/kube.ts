@@ -1,9 +1,48 @@
 // Kubernetes client configuration, shared by both roles: a kubeconfig file when given
 // (development, tests, the demo), else the in-cluster service-account config.
-import { KubeConfig } from "@kubernetes/client-node";
+import { KubeConfig, type RequestContext } from "@kubernetes/client-node";
+
+/**
+ * A KubeConfig whose typed API clients (`makeApiClient`) share one connection pool per
+ * cluster and user, so requests reuse keep-alive TLS connections.
+ *
+ * client-node 2.x builds a new undici Agent for every request of a TLS cluster
+ * (`applySecurityAuthentication` → its private `createDispatcher`): every request paid a TCP
+ * and TLS handshake, about 30 % of the aggregator's CPU under fan-in (BENCHMARKS.md). The
+ * only public hook is the one used here: `applySecurityAuthentication` is what the generated
+ * clients call (as the `default` auth method) and `RequestContext.setDispatcher` is public.
+ * The first dispatcher client-node builds for a (server, user) pair — with the kubeconfig's
+ * TLS options, keep-alive probes every 30 s — serves every later request of that pair; the
+ * per-request one it builds is never connected and closed at once. Headers (the bearer
+ * token, re-read by client-node from its file) are still applied per request.
+ *
+ * Watches (`Watch`) take their dispatcher elsewhere and hold one long connection anyway.
+ */
+export class KeepAliveKubeConfig extends KubeConfig {
+  #pools = new Map<string, NonNullable<ReturnType<RequestContext["getDispatcher"]>>>();
+
+  override async applySecurityAuthentication(context: RequestContext): Promise<void> {
+    await super.applySecurityAuthentication(context);
+    const fresh = context.getDispatcher();
+    if (!fresh) return; // plain HTTP: undici's global dispatcher already keeps connections alive
+    const key = `${this.getCurrentCluster()?.server ?? ""} ${this.getCurrentUser()?.name ?? ""}`;
+    const pool = this.#pools.get(key);
+    if (!pool) {
+      this.#pools.set(key, fresh);
+      return;
+    }
+    context.setDispatcher(pool);
+    void fresh.close().catch(() => undefined);
+  }
+
+  /** Connection pools kept (one per cluster and user used): for tests. */
+  get pools(): number {
+    return this.#pools.size;
+  }
+}
 
 export function loadKubeConfig(kubeconfigPath: string | undefined): KubeConfig {
-  const kc = new KubeConfig();
+  const kc = new KeepAliveKubeConfig();
   if (kubeconfigPath) kc.loadFromFile(kubeconfigPath);
   else kc.loadFromCluster();
   return kc;

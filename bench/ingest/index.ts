@@ -6,11 +6,11 @@
 // coalescer absorbs the stream, as in production — so an event counts as ingested when it
 // has been folded into its object's pending write (CrWriter.submit returned).
 // Floor: decoding the same frames alone (shared/proto decodeEnvelope), interleaved.
-import { KubeConfig } from "@kubernetes/client-node";
 import { BatchPipeline } from "../../aggregator/pipeline/index.ts";
 import { createPipelineMetrics } from "../../aggregator/pipeline/metrics.ts";
 import { FrameHandler } from "../../aggregator/stream/frame-handler.ts";
 import { systemClock } from "../../shared/clock.ts";
+import { loadKubeConfig } from "../../shared/kube.ts";
 import { silentLogger } from "../../shared/log.ts";
 import { createRegistry } from "../../shared/metrics.ts";
 import { decodeEnvelope, encodeEnvelope, PROTOCOL_VERSION, type WireEvent } from "../../shared/proto.ts";
@@ -103,8 +103,7 @@ export async function run({ quick }: BenchOptions): Promise<BenchCaseResult> {
   try {
     kube = await startBenchKube(tmp.path);
     await seedOwners(kube, SEED);
-    const kubeConfig = new KubeConfig();
-    kubeConfig.loadFromFile(kube.api.kubeconfigPath);
+    const kubeConfig = loadKubeConfig(kube.api.kubeconfigPath);
     const metrics = createPipelineMetrics(createRegistry({ defaultMetrics: false }));
     pipeline = new BatchPipeline({
       kubeConfig,

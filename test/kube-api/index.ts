@@ -131,6 +131,7 @@ export async function startKubeApi(o: KubeApiOptions = {}): Promise<KubeApi> {
   // knows sockets the HTTP layer has seen), so that close() never waits on one.
   const sockets = new Set<Socket>();
   server.on("connection", (socket: Socket) => {
+    counters.inc("accept", "connections");
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
   });
