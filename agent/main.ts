@@ -29,8 +29,11 @@ export interface AgentDeps {
 
 export interface RunningAgent {
   metricsPort: number;
-  /** Flushes and waits for acks up to the shutdown timeout; says what was not delivered. */
-  stop(): Promise<{ delivered: number; undelivered: number }>;
+  /**
+   * Decides pending kernel OOMs, hands on every count dedup holds, flushes and waits for acks
+   * up to the shutdown timeout; says what was not delivered (at shutdown and earlier).
+   */
+  stop(): Promise<{ delivered: number; undelivered: number; droppedEarlier: number }>;
 }
 
 export async function startAgent(o: AgentOptions, deps: AgentDeps): Promise<RunningAgent> {
@@ -230,6 +233,7 @@ export async function startAgent(o: AgentOptions, deps: AgentDeps): Promise<Runn
       scope.stop();
       sampler.stop();
       dedup.flush();
+      dedup.stop();
       const result = await link.stop(o.shutdownTimeout);
       await ops.close();
       return result;

@@ -15,11 +15,16 @@ export async function runAgentProcess(options: AgentOptions): Promise<number> {
     { signal, deadlineMs: options.shutdownTimeout },
     "shutting down: flushing and waiting for acknowledgements",
   );
-  const { delivered, undelivered } = await agent.stop();
+  const { delivered, undelivered, droppedEarlier } = await agent.stop();
   if (undelivered > 0) {
     log.warn(
-      { delivered, undelivered },
+      { delivered, undelivered, droppedEarlier },
       `${undelivered} events were not acknowledged by the aggregator before the deadline and are lost; raise --shutdown-timeout if this happens on every rollout`,
+    );
+  } else if (droppedEarlier > 0) {
+    log.warn(
+      { delivered, undelivered, droppedEarlier },
+      `stopped; everything held or queued at shutdown was delivered, but ${droppedEarlier} events were dropped while running (kernel_gossip_agent_events_dropped_total says why)`,
     );
   } else log.info({ delivered }, "stopped; every event was delivered");
   log.flush();

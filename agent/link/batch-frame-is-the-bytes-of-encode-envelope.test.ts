@@ -36,7 +36,9 @@ describe("the batch frame, each event encoded once", () => {
     fc.assert(
       fc.property(eventsArb(), (events) => {
         const batch = buildBatch(7, events, 1_763_900_000_000);
-        expect(batch.audit).toEqual(events.map((e) => [e.id ?? "", sha(wire.Event.encode(e).finish())]));
+        expect(batch.audit).toEqual(
+          events.map((e) => [e.id ?? "", sha(wire.Event.encode(e).finish()), e.count || 1]),
+        );
         expect(batch.events).toBe(events.length);
       }),
       { numRuns: 100 },

@@ -116,8 +116,14 @@ export class AgentLink {
     this.#pump();
   }
 
-  /** Flushes the outbox, waits for acks until the deadline, closes; reports what was not delivered. */
-  async stop(deadlineMs: number): Promise<{ delivered: number; undelivered: number }> {
+  /**
+   * Flushes the outbox, waits for acks until the deadline, closes; reports what was not
+   * delivered: `undelivered` at shutdown, `droppedEarlier` while running (queue overflow,
+   * rejected batches), so "every event was delivered" is said only when both are 0.
+   */
+  async stop(
+    deadlineMs: number,
+  ): Promise<{ delivered: number; undelivered: number; droppedEarlier: number }> {
     const { clock } = this.#deps;
     this.#stopping = true;
     if (this.#reconnect && deadlineMs > 0) {
@@ -146,9 +152,15 @@ export class AgentLink {
     for (const event of queued)
       this.#deps.metrics.eventsDropped.inc({ type: eventType(event), cause: "shutdown" });
     const undelivered = left.reduce((n, b) => n + b.events, 0) + queued.length;
+    const droppedTotal = (await this.#deps.metrics.eventsDropped.get()).values.reduce(
+      (n, v) => n + v.value,
+      0,
+    );
+    const droppedEarlier = Math.max(0, droppedTotal - undelivered);
     const summary = {
       delivered: this.#unacked.delivered,
       undelivered,
+      droppedEarlier,
       unackedBatches: left.length,
       queued: queued.length,
     };
@@ -157,8 +169,13 @@ export class AgentLink {
         summary,
         `link stopped with ${undelivered} events not delivered (${left.length} unacked batches, ${queued.length} queued events); they are lost unless the detectors see them again after restart`,
       );
+    } else if (droppedEarlier > 0) {
+      this.#log.warn(
+        summary,
+        `link stopped; everything queued at shutdown was delivered, but ${droppedEarlier} events were dropped earlier (kernel_gossip_agent_events_dropped_total says why)`,
+      );
     } else this.#log.info(summary, "link stopped; every event was delivered");
-    return { delivered: this.#unacked.delivered, undelivered };
+    return { delivered: this.#unacked.delivered, undelivered, droppedEarlier };
   }
 
   async #connect(): Promise<void> {

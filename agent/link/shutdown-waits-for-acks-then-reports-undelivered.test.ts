@@ -38,7 +38,7 @@ it("stop() flushes the queue and returns once the aggregator acked everything", 
   await until(() => link.connected(), "connected");
   for (let i = 0; i < 45; i++) outbox.push(failureEvent(i, "node-a"));
   const result = await link.stop(10_000);
-  expect(result).toEqual({ delivered: 45, undelivered: 0 });
+  expect(result).toEqual({ delivered: 45, undelivered: 0, droppedEarlier: 0 });
   expect(outbox.size).toBe(0);
   expect(await metric("kernel_gossip_agent_events_dropped_total")).toBe(0);
   expect(link.connected()).toBe(false);
@@ -67,7 +67,7 @@ it("stop() gives up at the deadline and says how many events were not delivered"
   clock.advance(5_000);
   const result = await stopped;
   // 10 acked; 20 in the two unacked batches; 20 never left the queue
-  expect(result).toEqual({ delivered: 10, undelivered: 40 });
+  expect(result).toEqual({ delivered: 10, undelivered: 40, droppedEarlier: 0 });
   expect(
     await metric("kernel_gossip_agent_events_dropped_total", { cause: "shutdown", type: "failure" }),
   ).toBe(40);
@@ -82,6 +82,7 @@ it("stop() gives up at the deadline and says how many events were not delivered"
   expect(audit[0]).toMatchObject({
     id: "uid-0/app/0/CrashLoopBackOff",
     sha256: expect.stringMatching(/^[0-9a-f]{64}$/),
+    count: 1,
   });
 });
 
@@ -101,5 +102,5 @@ it("stop() while waiting out a reconnect backoff reconnects at once and delivers
   for (let i = 0; i < 5; i++) outbox.push(failureEvent(i, "node-a"));
   const stopped = link.stop(10_000);
   await until(() => agg.frames.some((f) => f.batch), "batch sent on the fresh connection");
-  expect(await stopped).toEqual({ delivered: 5, undelivered: 0 });
+  expect(await stopped).toEqual({ delivered: 5, undelivered: 0, droppedEarlier: 0 });
 });

@@ -19,8 +19,8 @@ export interface PendingBatch {
   frame: Uint8Array;
   events: number;
   types: Partial<Record<EventType, number>>;
-  /** Event id and SHA-256 of its encoded payload, logged as the audit line on ack. */
-  audit: [id: string, sha256: string][];
+  /** Event id, SHA-256 of its encoded payload and the occurrences it carries (dedup count), logged as the audit line on ack. */
+  audit: [id: string, sha256: string, count: number][];
   /** Monotonic ms of the first send (send→ack latency spans resends). */
   firstSentAt?: number;
   /** The frame uses Batch.pods: only for an aggregator that announced batch-pod-table. */
@@ -35,12 +35,12 @@ export function buildBatch(
 ): PendingBatch {
   const types: Partial<Record<EventType, number>> = {};
   const { frame, sha256, tablePods } = encodeBatchFrame(seq, events, nowMs, options);
-  const audit: [string, string][] = new Array(events.length);
+  const audit: [string, string, number][] = new Array(events.length);
   for (let i = 0; i < events.length; i++) {
     const event = events[i] as WireEvent;
     const type = eventType(event);
     types[type] = (types[type] ?? 0) + 1;
-    audit[i] = [event.id ?? "", sha256[i] as string];
+    audit[i] = [event.id ?? "", sha256[i] as string, event.count || 1];
   }
   return { seq, frame, events: events.length, types, audit, podTable: tablePods > 0 };
 }
@@ -115,8 +115,8 @@ export class DeliveryWindow {
     }
     this.#delivered += batch.events;
     this.#lastAckedSeq = Math.max(this.#lastAckedSeq, seq);
-    for (const [id, sha256] of batch.audit) {
-      this.#audit.info({ audit: "delivered", id, sha256, seq }, "event delivered");
+    for (const [id, sha256, count] of batch.audit) {
+      this.#audit.info({ audit: "delivered", id, sha256, seq, count }, "event delivered");
     }
     return batch;
   }

@@ -1,25 +1,34 @@
-// Dedup in front of the outbox: repeats of the same namespace/pod/container/reason within
-// the cooldown are held back and counted; the count (1 + held back) travels with the next
-// event of that key that passes. Nothing is lost silently:
-//  - a key pushed out of the full cache (eviction, counted) hands its held-back count on at
-//    once, as its last held-back event carrying that count;
-//  - `flush()` (shutdown) does the same for every key.
+// Dedup in front of the outbox: it aggregates, it never gates. Per key
+// (namespace/pod/container/reason):
+//  - the first occurrence passes at once and opens a cooldown window;
+//  - repeats inside the window are held back and counted;
+//  - when the window ends, the held-back count leaves at once (its newest held-back event
+//    carrying the count) and a new window opens; a window that held nothing just closes.
+//    So every occurrence leaves at most one cooldown after it happened (the outbox adds at
+//    most one flush interval), and a storm is one event per key and cooldown.
+//  - a key pushed out of the full cache (eviction, counted) hands its count on at once;
+//  - `flush()` (shutdown) hands on every held count, whether its window ended or not.
+// Windows are timed by the injected clock (one timer for the earliest window that holds
+// something), not by lru-cache's TTL: an expired lru-cache entry disappears from
+// `values()` before anything could send what it held.
 // Throttle and birth events are not cooldown-deduped (the throttle signal has its own
 // hysteresis and update interval, a birth happens once per pod incarnation): they pass.
 //
-// Invariant: every event given to `emit` is either forwarded (alone or inside the count of
-// a later one) or counted in kernel_gossip_agent_events_deduplicated_total until forwarded.
+// Invariant: every occurrence given to `emit` is forwarded — alone or inside the count of
+// a later event of its key — and while held back it is in kernel_gossip_agent_dedup_held.
 import { LRUCache } from "lru-cache";
-import type { Clock } from "../../shared/clock.ts";
+import type { Clock, Timer } from "../../shared/clock.ts";
 import type { WireEvent } from "../../shared/proto.ts";
 import type { EventSink } from "../types.ts";
 import { reasonOf, typeOf } from "./events.ts";
 import type { QueueMetrics } from "./metrics.ts";
 
-interface Held {
-  /** Occurrences held back since the last event of this key passed. */
-  suppressed: number;
-  /** The newest held-back event, sent with the held-back count if no later event comes. */
+interface Window {
+  /** Monotonic ms at which this key's cooldown window ends. */
+  endsAt: number;
+  /** Occurrences held back in this window. */
+  held: number;
+  /** The newest held-back event; it leaves carrying `held`. */
   last?: WireEvent;
 }
 
@@ -38,38 +47,47 @@ export function dedupKey(event: WireEvent): string | undefined {
   return `${event.pod?.namespace ?? ""}/${event.pod?.name ?? ""}/${event.container ?? ""}/${reasonOf(event)}`;
 }
 
+const occurrences = (event: WireEvent): number => (event.count && event.count > 0 ? event.count : 1);
+
 export class Deduplicator implements EventSink {
   #next: EventSink;
+  #clock: Clock;
   #metrics: QueueMetrics;
   #cooldownMs: number;
-  #cache: LRUCache<string, Held>;
+  #windows: LRUCache<string, Window>;
+  /** Keys whose window holds something; the release timer looks only at these. */
+  #holding = new Set<string>();
+  #heldTotal = 0;
+  #timer?: { at: number; handle: Timer };
 
   constructor(options: DedupOptions) {
     this.#next = options.next;
+    this.#clock = options.clock;
     this.#metrics = options.metrics;
     this.#cooldownMs = options.cooldownMs;
-    this.#cache = new LRUCache<string, Held>({
+    this.#windows = new LRUCache<string, Window>({
       max: options.maxKeys,
-      ttl: Math.max(1, options.cooldownMs),
-      // Expiry follows the injected clock, checked on every read (no cached "now"). lru-cache
-      // treats a start time of 0 as "no TTL", so the clock is shifted off zero.
-      perf: { now: () => options.clock.monotonic() + 1 },
-      ttlResolution: 0,
-      disposeAfter: (held, _key, reason) => {
+      disposeAfter: (window, key, reason) => {
         if (reason !== "evict") return;
         this.#metrics.dedupEvictions.inc();
-        this.#handOn(held);
+        this.#release(key, window);
       },
     });
+    options.metrics.observeDedup({ held: () => this.#heldTotal });
   }
 
-  /** Live change of the cooldown (remote config); applies to keys set from now on. */
+  /** Live change of the cooldown (remote config); applies to windows opened from now on. */
   configure(settings: { cooldownMs: number }): void {
     this.#cooldownMs = settings.cooldownMs;
   }
 
   get keys(): number {
-    return this.#cache.size;
+    return this.#windows.size;
+  }
+
+  /** Occurrences held back right now (the gauge kernel_gossip_agent_dedup_held). */
+  get held(): number {
+    return this.#heldTotal;
   }
 
   emit(event: WireEvent): void {
@@ -78,31 +96,90 @@ export class Deduplicator implements EventSink {
       this.#pass(event);
       return;
     }
-    const status: LRUCache.Status<string, Held> = {};
-    const held = this.#cache.get(key, { allowStale: true, status });
-    if (held && status.get === "hit") {
-      held.suppressed += event.count || 1;
-      held.last = event;
-      this.#metrics.deduplicated.inc({ reason: reasonOf(event) });
+    const now = this.#clock.monotonic();
+    const window = this.#windows.get(key);
+    if (window && now < window.endsAt) {
+      const n = occurrences(event);
+      window.held += n;
+      window.last = event;
+      this.#heldTotal += n;
+      this.#metrics.deduplicated.inc({ reason: reasonOf(event) }, n);
+      this.#holding.add(key);
+      this.#arm(window.endsAt);
       return;
     }
-    // Miss, or the cooldown of this key is over: this event goes, carrying the held-back count.
-    const count = (event.count || 1) + (held?.suppressed ?? 0);
-    this.#cache.set(key, { suppressed: 0 }, { ttl: this.#cooldownMs });
+    // No window, or it ended (its held count, if any, is still here when the timer has not run
+    // yet): this event goes and carries it.
+    const carried = window?.held ?? 0;
+    if (window) this.#take(key, window);
+    this.#windows.set(key, { endsAt: now + this.#cooldownMs, held: 0 });
+    const count = occurrences(event) + carried;
     this.#pass(count === event.count ? event : { ...event, count });
   }
 
-  /** Hands on every held-back count now (shutdown): each key's newest held-back event goes with it. */
+  /** Hands on every held count now, whether its window ended or not (shutdown). */
   flush(): void {
-    for (const held of this.#cache.values()) {
-      this.#handOn(held);
-      held.suppressed = 0;
-      held.last = undefined;
+    this.#disarm();
+    for (const key of [...this.#holding]) {
+      const window = this.#windows.peek(key);
+      if (window) this.#release(key, window);
+      else this.#holding.delete(key);
     }
   }
 
-  #handOn(held: Held): void {
-    if (held.suppressed > 0 && held.last) this.#pass({ ...held.last, count: held.suppressed });
+  /** Stops the release timer (the agent stops; call `flush()` first). */
+  stop(): void {
+    this.#disarm();
+  }
+
+  /** The timer: releases every window that ended, then waits for the next one. */
+  #onTimer(): void {
+    this.#timer = undefined;
+    const now = this.#clock.monotonic();
+    let next = Number.POSITIVE_INFINITY;
+    for (const key of [...this.#holding]) {
+      const window = this.#windows.peek(key);
+      if (!window) {
+        this.#holding.delete(key);
+        continue;
+      }
+      if (window.endsAt <= now) {
+        this.#release(key, window);
+        // A new window opens with the release: a steady storm stays one event per cooldown.
+        window.endsAt = now + this.#cooldownMs;
+      } else next = Math.min(next, window.endsAt);
+    }
+    if (next !== Number.POSITIVE_INFINITY) this.#arm(next);
+  }
+
+  /** Sends what `window` held (its newest held event, carrying the count). */
+  #release(key: string, window: Window): void {
+    const last = window.last;
+    const held = this.#take(key, window);
+    if (held > 0 && last) this.#pass(held === last.count ? last : { ...last, count: held });
+  }
+
+  /** Empties `window`; returns how many occurrences it held. */
+  #take(key: string, window: Window): number {
+    const held = window.held;
+    this.#heldTotal -= held;
+    window.held = 0;
+    window.last = undefined;
+    this.#holding.delete(key);
+    return held;
+  }
+
+  #arm(at: number): void {
+    if (this.#timer && this.#timer.at <= at) return;
+    this.#disarm();
+    const handle = this.#clock.setTimeout(() => this.#onTimer(), Math.max(0, at - this.#clock.monotonic()));
+    (handle as { unref?: () => void }).unref?.();
+    this.#timer = { at, handle };
+  }
+
+  #disarm(): void {
+    if (this.#timer) this.#clock.clearTimeout(this.#timer.handle);
+    this.#timer = undefined;
   }
 
   #pass(event: WireEvent): void {

@@ -18,6 +18,7 @@ const DROPPED = "kernel_gossip_agent_events_dropped_total";
 
 export function createQueueMetrics(registry: Registry) {
   let level: QueueLevel | undefined;
+  let dedup: { held(): number } | undefined;
   return {
     events: new Counter({
       name: "kernel_gossip_agent_events_total",
@@ -27,9 +28,17 @@ export function createQueueMetrics(registry: Registry) {
     }),
     deduplicated: new Counter({
       name: "kernel_gossip_agent_events_deduplicated_total",
-      help: "Repeats held back by the dedup cooldown; their count travels with the next event of the same key.",
+      help: "Repeats held back by the dedup cooldown; their count leaves with an event of the same key by the end of the cooldown window.",
       labelNames: ["reason"] as const,
       registers: [registry],
+    }),
+    dedupHeld: new Gauge({
+      name: "kernel_gossip_agent_dedup_held_occurrences",
+      help: "Occurrences held back by the dedup cooldown right now; each leaves, as the count of an event of its key, by the end of its cooldown window (or at shutdown).",
+      registers: [registry],
+      collect() {
+        this.set(dedup?.held() ?? 0);
+      },
     }),
     dedupEvictions: new Counter({
       name: "kernel_gossip_agent_dedup_evictions_total",
@@ -62,6 +71,10 @@ export function createQueueMetrics(registry: Registry) {
         this.set(level?.bytes ?? 0);
       },
     }),
+    /** The dedup stage registers itself here so the held gauge reads it at scrape time. */
+    observeDedup(source: { held(): number }): void {
+      dedup = source;
+    },
     /** The outbox registers itself here so the gauges read it at scrape time. */
     observeQueue(source: QueueLevel): void {
       level = source;

@@ -44,7 +44,12 @@ export const AGENT_METRICS: readonly MetricSpec[] = [
   c(
     "kernel_gossip_agent_events_deduplicated_total",
     ["reason"],
-    "Repeats suppressed by the dedup cooldown (counted and carried on the next event, not lost).",
+    "Repeats held back by the dedup cooldown; their count leaves with an event of the same key by the end of the cooldown window, never lost.",
+  ),
+  g(
+    "kernel_gossip_agent_dedup_held_occurrences",
+    [],
+    "Occurrences held back by the dedup cooldown right now (each leaves by the end of its window, or at shutdown).",
   ),
   c(
     "kernel_gossip_agent_dedup_evictions_total",
