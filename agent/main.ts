@@ -177,13 +177,14 @@ export async function startAgent(o: AgentOptions, deps: AgentDeps): Promise<Runn
   };
   const config = createConfigApplier({ apply: applyRemote, metrics: metrics.link, log, local });
 
-  if (o.token === undefined && o.tokenFile === "") {
-    log.warn("no --token and no --token-file: the aggregator will refuse the connection");
+  if (o.agentToken === undefined && o.tokenFile === "") {
+    log.warn("no --agent-token and no --token-file: the aggregator will refuse the connection");
   }
   link = new AgentLink({
     url: o.aggregatorUrl,
-    token: async () => (o.token !== undefined ? o.token : (await readFile(o.tokenFile, "utf8")).trim()),
-    ...(o.caFile !== undefined && { caFile: o.caFile }),
+    token: async () =>
+      o.agentToken !== undefined ? o.agentToken : (await readFile(o.tokenFile, "utf8")).trim(),
+    ...(o.aggregatorCaFile !== undefined && { caFile: o.aggregatorCaFile }),
     outbox,
     hello: () => ({
       node: o.nodeName,

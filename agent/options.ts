@@ -30,15 +30,17 @@ export const AGENT_OPTIONS = {
     default: "/var/run/secrets/kernel-gossip/token",
     help: "Projected service-account token (audience kernel-gossip) sent to the aggregator; re-read on every connect.",
   },
-  token: {
+  agentToken: {
     type: "string",
     env: "AGENT_TOKEN",
     secret: true,
+    formerly: { flag: "--token" },
     help: "Static token instead of --token-file (development and the demo only).",
   },
-  caFile: {
+  aggregatorCaFile: {
     type: "string",
     env: "AGGREGATOR_CA_FILE",
+    formerly: { flag: "--ca-file" },
     help: "PEM CA bundle to verify the aggregator's certificate with wss://.",
   },
   kubeconfig: {

@@ -81,7 +81,7 @@ export async function startAggregator(
   const configSource = new AgentConfigSource({
     kubeConfig,
     namespace: o.podNamespace,
-    name: o.agentConfigMap,
+    name: o.agentConfigmap,
     clock,
     log,
     metrics: metrics.configPush,
@@ -99,7 +99,7 @@ export async function startAggregator(
   retention.start();
 
   const stream = await startStreamServer({
-    port: o.listenPort,
+    port: o.streamPort,
     ...(tls && { tls }),
     auth,
     handler: pipeline,

@@ -1,11 +1,12 @@
 // Every option of `kernel-gossip aggregator`. Each is also an environment variable.
 import { LOG_LEVELS } from "../shared/log.ts";
-import type { OptionSpecs, Options } from "../shared/options.ts";
+import { OptionError, type OptionSpecs, type Options } from "../shared/options.ts";
 
 export const AGGREGATOR_OPTIONS = {
-  listenPort: {
+  streamPort: {
     type: "int",
     env: "STREAM_PORT",
+    formerly: { flag: "--listen-port" },
     default: "9400",
     min: 0,
     max: 65535,
@@ -125,9 +126,10 @@ export const AGGREGATOR_OPTIONS = {
     min: 100,
     help: "WebSocket ping interval; an agent silent for two intervals is dropped.",
   },
-  agentConfigMap: {
+  agentConfigmap: {
     type: "string",
     env: "AGENT_CONFIGMAP",
+    formerly: { flag: "--agent-config-map" },
     default: "kernel-gossip-agent-config",
     help: "ConfigMap (in --pod-namespace) whose keys are pushed to agents live.",
   },
@@ -248,3 +250,21 @@ export const AGGREGATOR_OPTIONS = {
 } as const satisfies OptionSpecs;
 
 export type AggregatorOptions = Options<typeof AGGREGATOR_OPTIONS>;
+
+/** Checks across options that each parse alone; throws OptionError naming both. */
+export function checkAggregatorOptions(o: AggregatorOptions): void {
+  if (o.throttleWarning >= o.throttleCritical) {
+    throw new OptionError(
+      `--throttle-warning ($THROTTLE_WARNING) ${o.throttleWarning} must be below --throttle-critical ($THROTTLE_CRITICAL) ${o.throttleCritical}: a whisper is a warning above the first and critical above the second`,
+    );
+  }
+  if ((o.tlsCertFile === undefined) !== (o.tlsKeyFile === undefined)) {
+    const [set, unset] =
+      o.tlsCertFile !== undefined
+        ? ["--tls-cert-file ($TLS_CERT_FILE)", "--tls-key-file ($TLS_KEY_FILE)"]
+        : ["--tls-key-file ($TLS_KEY_FILE)", "--tls-cert-file ($TLS_CERT_FILE)"];
+    throw new OptionError(
+      `${set} is set but ${unset} is not: set both to serve wss://, or neither for ws://`,
+    );
+  }
+}

@@ -18,7 +18,7 @@ describe("kernel-gossip executable", () => {
       "agent",
       ["--node-name", "NODE_NAME", "--aggregator-url", "AGGREGATOR_URL", "--cgroup-root", "CGROUP_ROOT"],
     ],
-    ["aggregator", ["--listen-port", "STREAM_PORT", "--auth-mode", "AUTH_MODE", "--retention", "RETENTION"]],
+    ["aggregator", ["--stream-port", "STREAM_PORT", "--auth-mode", "AUTH_MODE", "--retention", "RETENTION"]],
   ])("%s --help lists every option with its environment variable", (cmd, expected) => {
     const r = run([cmd, "--help"]);
     expect(r.status).toBe(0);

@@ -1,9 +1,15 @@
 // `kernel-gossip <agent|aggregator|demo>`: parses options (flags or environment), prints
 // a clear message naming any bad value, and runs the role until SIGTERM/SIGINT.
 import { AGENT_OPTIONS } from "../agent/options.ts";
-import { AGGREGATOR_OPTIONS } from "../aggregator/options.ts";
+import { AGGREGATOR_OPTIONS, checkAggregatorOptions } from "../aggregator/options.ts";
 import { OptionError, type OptionSpecs, parseOptions, renderHelp } from "../shared/options.ts";
 import { VERSION } from "../shared/version.ts";
+
+/** Deprecated option names: one line on stderr each, before the logger exists. */
+const warnDeprecated =
+  (command: string) =>
+  (message: string): void =>
+    void process.stderr.write(`kernel-gossip ${command}: warning: ${message}\n`);
 
 interface Command {
   summary: string;
@@ -17,7 +23,7 @@ const COMMANDS: Record<string, Command> = {
       "Per-node agent (DaemonSet): watches this node's pods and cgroups, streams events to the aggregator.",
     options: AGENT_OPTIONS,
     run: async (argv) => {
-      const options = parseOptions(AGENT_OPTIONS, argv, process.env);
+      const options = parseOptions(AGENT_OPTIONS, argv, process.env, warnDeprecated("agent"));
       const { runAgentProcess } = await import("./run-agent.ts");
       return runAgentProcess(options);
     },
@@ -27,7 +33,8 @@ const COMMANDS: Record<string, Command> = {
       "Aggregator (Deployment): accepts agents, enriches events and writes KernelWhispers and PodBirthCertificates.",
     options: AGGREGATOR_OPTIONS,
     run: async (argv) => {
-      const options = parseOptions(AGGREGATOR_OPTIONS, argv, process.env);
+      const options = parseOptions(AGGREGATOR_OPTIONS, argv, process.env, warnDeprecated("aggregator"));
+      checkAggregatorOptions(options);
       const { runAggregatorProcess } = await import("./run-aggregator.ts");
       return runAggregatorProcess(options);
     },

@@ -14,8 +14,9 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { Document, isMap, isScalar, parse, parseDocument, Scalar, visit } from "yaml";
 import { AGENT_OPTIONS } from "../agent/options.ts";
+import { FORMER_CONFIG_KEYS } from "../aggregator/config-push/parse.ts";
 import { AGGREGATOR_OPTIONS } from "../aggregator/options.ts";
-import { flagOf, type OptionSpecs } from "../shared/options.ts";
+import { DEPRECATED_NAMES_REMOVED_IN, flagOf, type OptionSpecs } from "../shared/options.ts";
 import { AGENT_METRICS, AGGREGATOR_METRICS, type MetricSpec } from "../test/deploy/metric-contract.ts";
 
 export const ROOT = resolve(import.meta.dirname, "..");
@@ -28,10 +29,10 @@ export const PROMETHEUS_RULE_PATH = "deploy/monitoring/prometheusrule.yaml";
  * one overrides. The ConfigMap's shipped values must equal those options' defaults.
  */
 export const CONFIGMAP_KEY_TO_AGENT_OPTION = {
-  cooldown: "dedupCooldown",
+  dedupCooldown: "dedupCooldown",
   maxBatchEvents: "maxBatchEvents",
   flushInterval: "flushInterval",
-  enabledReasons: "extraReasons",
+  extraReasons: "extraReasons",
   throttleThreshold: "throttleThreshold",
   throttleResolveAfter: "throttleResolveAfter",
   throttleUpdateInterval: "throttleUpdateInterval",
@@ -75,7 +76,11 @@ function optionsTable(specs: OptionSpecs): string {
   const rows = Object.entries(specs).map(([key, spec]) => {
     const type = spec.type === "enum" ? (spec.values ?? []).join(" \\| ") : spec.type;
     const def = spec.required ? "**required**" : spec.default !== undefined ? code(spec.default) : "unset";
-    return `| \`${spec.env}\` | \`${flagOf(key)}\` | ${type} | ${def} | ${cell(spec.help)} |`;
+    const former = [spec.formerly?.flag, spec.formerly?.env && `$${spec.formerly.env}`].filter(Boolean);
+    const renamed = former.length
+      ? ` Formerly ${former.map((n) => `\`${n}\``).join(" / ")}: still accepted with a warning, removed in ${DEPRECATED_NAMES_REMOVED_IN}.`
+      : "";
+    return `| \`${spec.env}\` | \`${flagOf(key)}\` | ${type} | ${def} | ${cell(spec.help)}${renamed} |`;
   });
   return [
     "| Environment | Flag | Type | Default | Meaning |",
@@ -90,10 +95,13 @@ function configMapTable(root: string): string {
     const env = option ? `\`${AGENT_OPTIONS[option].env}\`` : "—";
     return `| \`${key}\` | ${code(value)} | ${env} | ${cell(doc)} |`;
   });
+  const former = Object.entries(FORMER_CONFIG_KEYS).map(([old, key]) => `\`${old}\` → \`${key}\``);
   return [
     "| Key | Default | Agent variable it overrides | Meaning |",
     "| --- | --- | --- | --- |",
     ...rows,
+    "",
+    `Renamed keys (the old name is still accepted, with a warning in the aggregator's log, until ${DEPRECATED_NAMES_REMOVED_IN}): ${former.join(", ")}.`,
   ].join("\n");
 }
 

@@ -1,7 +1,15 @@
 import { describe, expect, it } from "vitest";
 import { AGENT_OPTIONS } from "../agent/options.ts";
-import { AGGREGATOR_OPTIONS } from "../aggregator/options.ts";
-import { flagOf, OptionError, parseDuration, parseOptions, renderHelp } from "./options.ts";
+import { AGGREGATOR_OPTIONS, checkAggregatorOptions } from "../aggregator/options.ts";
+import {
+  envOf,
+  flagOf,
+  OptionError,
+  type OptionSpecs,
+  parseDuration,
+  parseOptions,
+  renderHelp,
+} from "./options.ts";
 
 const base = { NODE_NAME: "n1", AGGREGATOR_URL: "ws://agg:9400/stream" };
 
@@ -13,7 +21,7 @@ describe("options", () => {
     expect(o.throttleThreshold).toBeCloseTo(0.4);
     expect(o.dedupCooldown).toBe(180_000);
     expect(o.namespaceDeny).toEqual(["kube-system", "kube-public", "kube-node-lease"]);
-    expect(o.token).toBeUndefined();
+    expect(o.agentToken).toBeUndefined();
   });
 
   it("prefers the command line over the environment", () => {
@@ -89,6 +97,58 @@ describe("options", () => {
         expect(help).toContain(`$${spec.env}`);
       }
     }
+  });
+
+  it("names each setting once: the flag and the environment variable spell the same words", () => {
+    for (const specs of [AGENT_OPTIONS, AGGREGATOR_OPTIONS] as OptionSpecs[]) {
+      for (const [key, spec] of Object.entries(specs))
+        expect(`${flagOf(key)} ${spec.env}`).toBe(`${flagOf(key)} ${envOf(key)}`);
+    }
+  });
+
+  it("accepts a former flag name with one deprecation warning naming the new one", () => {
+    const warnings: string[] = [];
+    const o = parseOptions(AGENT_OPTIONS, ["--token", "t0k", "--ca-file=/ca.pem"], base, (w) =>
+      warnings.push(w),
+    );
+    expect(o.agentToken).toBe("t0k");
+    expect(o.aggregatorCaFile).toBe("/ca.pem");
+    expect(warnings).toEqual([
+      "--token is deprecated and will be removed in 0.2.0; use --agent-token ($AGENT_TOKEN)",
+      "--ca-file is deprecated and will be removed in 0.2.0; use --aggregator-ca-file ($AGGREGATOR_CA_FILE)",
+    ]);
+    const agg = parseOptions(AGGREGATOR_OPTIONS, ["--listen-port", "9500"], {}, (w) => warnings.push(w));
+    expect(agg.streamPort).toBe(9500);
+    expect(warnings[2]).toBe(
+      "--listen-port is deprecated and will be removed in 0.2.0; use --stream-port ($STREAM_PORT)",
+    );
+    expect(renderHelp("aggregator", "s", AGGREGATOR_OPTIONS)).toContain(
+      "formerly --listen-port (deprecated)",
+    );
+  });
+
+  it("accepts a former environment variable with a warning, the new one winning when both are set", () => {
+    const specs = {
+      streamPort: { type: "int", env: "STREAM_PORT", formerly: { env: "LISTEN_PORT" }, help: "" },
+    } as const;
+    const warnings: string[] = [];
+    expect(parseOptions(specs, [], { LISTEN_PORT: "1" }, (w) => warnings.push(w)).streamPort).toBe(1);
+    expect(warnings).toEqual([
+      "$LISTEN_PORT is deprecated and will be removed in 0.2.0; use --stream-port ($STREAM_PORT)",
+    ]);
+    expect(parseOptions(specs, [], { LISTEN_PORT: "1", STREAM_PORT: "2" }).streamPort).toBe(2);
+  });
+
+  it("refuses options that are valid alone but contradict each other", () => {
+    const parse = (env: Record<string, string>) => () =>
+      checkAggregatorOptions(parseOptions(AGGREGATOR_OPTIONS, [], env));
+    expect(parse({ THROTTLE_WARNING: "0.9", THROTTLE_CRITICAL: "0.5" })).toThrow(
+      "--throttle-warning ($THROTTLE_WARNING) 0.9 must be below --throttle-critical ($THROTTLE_CRITICAL) 0.5",
+    );
+    expect(parse({ TLS_CERT_FILE: "/tls.crt" })).toThrow(
+      "--tls-cert-file ($TLS_CERT_FILE) is set but --tls-key-file ($TLS_KEY_FILE) is not: set both to serve wss://, or neither for ws://",
+    );
+    expect(parse({ THROTTLE_WARNING: "0.6", THROTTLE_CRITICAL: "0.9" })).not.toThrow();
   });
 
   it("keeps every environment variable unique within a role", () => {

@@ -29,6 +29,11 @@ export interface OptionSpec {
   protocols?: readonly string[];
   /** Never echoed back in errors or logs. */
   secret?: boolean;
+  /**
+   * Names this setting had before (one release of grace): still accepted, with a one-line
+   * deprecation warning naming the new one.
+   */
+  formerly?: { flag?: string; env?: string };
 }
 
 export type OptionSpecs = Record<string, OptionSpec>;
@@ -53,6 +58,12 @@ export class OptionError extends Error {
 
 /** camelCase key → --kebab-case flag. */
 export const flagOf = (key: string): string => `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+
+/** camelCase key → SCREAMING_SNAKE environment variable: one name per setting. */
+export const envOf = (key: string): string => key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase();
+
+/** The release in which the deprecated names (`formerly`) stop being accepted. */
+export const DEPRECATED_NAMES_REMOVED_IN = "0.2.0";
 
 const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 };
@@ -132,13 +143,23 @@ function convert(key: string, spec: OptionSpec, raw: string, source: string): un
 /**
  * Reads options from argv (`--flag value` or `--flag=value`; bools also bare `--flag`)
  * and then from the environment, applies defaults and validates. Throws OptionError.
+ * A deprecated name (`formerly`) still works and calls `warn` once with a one-line notice.
  */
 export function parseOptions<T extends OptionSpecs>(
   specs: T,
   argv: readonly string[],
   env: Record<string, string | undefined>,
+  warn: (message: string) => void = () => {},
 ): Options<T> {
   const byFlag = new Map(Object.keys(specs).map((key) => [flagOf(key), key]));
+  const oldFlags = new Map<string, string>();
+  for (const [key, spec] of Object.entries(specs)) {
+    if (spec.formerly?.flag) oldFlags.set(spec.formerly.flag, key);
+  }
+  const deprecated = (old: string, key: string): void =>
+    warn(
+      `${old} is deprecated and will be removed in ${DEPRECATED_NAMES_REMOVED_IN}; use ${flagOf(key)} ($${(specs[key] as OptionSpec).env})`,
+    );
   const fromArgv = new Map<string, string>();
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] ?? "";
@@ -146,7 +167,9 @@ export function parseOptions<T extends OptionSpecs>(
       throw new OptionError(`unexpected argument ${JSON.stringify(arg)}; see --help`);
     const eq = arg.indexOf("=");
     const flag = eq === -1 ? arg : arg.slice(0, eq);
-    const key = byFlag.get(flag);
+    const oldKey = oldFlags.get(flag);
+    if (oldKey !== undefined) deprecated(flag, oldKey);
+    const key = byFlag.get(flag) ?? oldKey;
     if (key === undefined) throw new OptionError(`unknown option ${flag}; see --help`);
     const spec = specs[key] as OptionSpec;
     if (eq !== -1) fromArgv.set(key, arg.slice(eq + 1));
@@ -161,10 +184,16 @@ export function parseOptions<T extends OptionSpecs>(
   const out: Record<string, unknown> = {};
   for (const [key, spec] of Object.entries(specs)) {
     const argvValue = fromArgv.get(key);
-    const envValue = env[spec.env];
+    const oldEnv = spec.formerly?.env;
+    let envName = spec.env;
+    if ((env[spec.env] ?? "") === "" && oldEnv !== undefined && (env[oldEnv] ?? "") !== "") {
+      envName = oldEnv;
+      if (argvValue === undefined) deprecated(`$${oldEnv}`, key);
+    }
+    const envValue = env[envName];
     if (argvValue !== undefined) out[key] = convert(key, spec, argvValue, "command line");
     else if (envValue !== undefined && envValue !== "")
-      out[key] = convert(key, spec, envValue, `$${spec.env}`);
+      out[key] = convert(key, spec, envValue, `$${envName}`);
     else if (spec.default !== undefined) out[key] = convert(key, spec, spec.default, "default");
     else if (spec.required) {
       throw new OptionError(`missing required option ${flagOf(key)} (or $${spec.env}): ${spec.help}`);
@@ -178,6 +207,11 @@ export function renderHelp(command: string, summary: string, specs: OptionSpecs)
     const kind = spec.type === "enum" ? (spec.values ?? []).join("|") : spec.type;
     const meta = [
       `$${spec.env}`,
+      ...(spec.formerly
+        ? [
+            `formerly ${[spec.formerly.flag, spec.formerly.env && `$${spec.formerly.env}`].filter(Boolean).join(" / ")} (deprecated)`,
+          ]
+        : []),
       spec.required
         ? "required"
         : spec.default !== undefined

@@ -37,7 +37,7 @@ it("a ConfigMap edit reaches a connected agent live; the agent reports the appli
   await core.createNamespace({ body: { metadata: { name: "kernel-gossip" } } });
   const first = await core.createNamespacedConfigMap({
     namespace: "kernel-gossip",
-    body: { metadata: { name: "agent-config" }, data: { cooldown: "5m", flushInterval: "100ms" } },
+    body: { metadata: { name: "agent-config" }, data: { dedupCooldown: "5m", flushInterval: "100ms" } },
   });
   const source = new AgentConfigSource({
     kubeConfig,
@@ -109,7 +109,7 @@ it("a ConfigMap edit reaches a connected agent live; the agent reports the appli
     namespace: "kernel-gossip",
     body: {
       metadata: { name: "agent-config" },
-      data: { cooldown: "1m", namespaceDeny: "kube-system,batch" },
+      data: { dedupCooldown: "1m", namespaceDeny: "kube-system,batch" },
     },
   });
   await until(() => applied.length === 2, "edit pushed live");

@@ -1,15 +1,16 @@
 import { describe, expect, it } from "vitest";
+import { AGENT_OPTIONS } from "../../agent/options.ts";
 import { toAgentSettings } from "../../agent/remote-config/index.ts";
-import { parseAgentConfig } from "./parse.ts";
+import { CONFIG_KEYS, parseAgentConfig } from "./parse.ts";
 
 describe("agent ConfigMap parsing", () => {
   it("maps every documented key to the Config frame and the agent reads it back as settings", () => {
     const parsed = parseAgentConfig(
       {
-        cooldown: "3m",
+        dedupCooldown: "3m",
         maxBatchEvents: "500",
         flushInterval: "250ms",
-        enabledReasons: "ImagePullBackOff, Evicted",
+        extraReasons: "ImagePullBackOff, Evicted",
         throttleThreshold: "30%",
         throttleResolveAfter: "2m",
         throttleUpdateInterval: "60s",
@@ -57,10 +58,10 @@ describe("agent ConfigMap parsing", () => {
   it("names the key, the value and the reason for every bad entry", () => {
     const parsed = parseAgentConfig(
       {
-        cooldown: "3 minutes",
+        dedupCooldown: "3 minutes",
         maxBatchEvents: "20000",
         throttleThreshold: "1.5",
-        enabledReasons: "CrashLoopBackOff,Segfault",
+        extraReasons: "CrashLoopBackOff,Segfault",
         namespaceDeny: "Kube_System",
         namespaceLabelSelector: "a=b,,=c",
         coolDown: "3m",
@@ -72,28 +73,51 @@ describe("agent ConfigMap parsing", () => {
     const byKey = Object.fromEntries(parsed.problems.map((p) => [p.key, p]));
     expect(Object.keys(byKey).sort()).toEqual(
       [
-        "cooldown",
+        "dedupCooldown",
         "maxBatchEvents",
         "throttleThreshold",
-        "enabledReasons",
+        "extraReasons",
         "namespaceDeny",
         "namespaceLabelSelector",
         "coolDown",
       ].sort(),
     );
-    expect(byKey.cooldown).toMatchObject({
+    expect(byKey.dedupCooldown).toMatchObject({
       value: "3 minutes",
       why: expect.stringContaining("not a duration"),
     });
     expect(byKey.maxBatchEvents?.why).toContain("between 1 and 10000");
-    expect(byKey.enabledReasons?.why).toContain("Segfault");
+    expect(byKey.extraReasons?.why).toContain("Segfault");
     expect(byKey.coolDown?.why).toContain("unknown key");
   });
 
   it("an empty ConfigMap is a valid config that changes nothing on the agent", () => {
     const parsed = parseAgentConfig({}, "1");
-    expect(parsed).toEqual({ ok: true, frame: { version: "1" } });
+    expect(parsed).toEqual({ ok: true, frame: { version: "1" }, deprecations: [] });
     if (parsed.ok) expect(toAgentSettings(parsed.frame)).toEqual({ ok: true, settings: {} });
+  });
+
+  it("accepts the former key names cooldown and enabledReasons with a deprecation naming the new key", () => {
+    const parsed = parseAgentConfig({ cooldown: "1m", enabledReasons: "Evicted" }, "3");
+    expect(parsed).toEqual({
+      ok: true,
+      frame: {
+        version: "3",
+        cooldownSeconds: 60,
+        enabledReasons: ["CrashLoopBackOff", "OOMKilled", "Evicted"],
+      },
+      deprecations: [
+        'agent ConfigMap key "cooldown" is deprecated and will be removed in 0.2.0; rename it to "dedupCooldown"',
+        'agent ConfigMap key "enabledReasons" is deprecated and will be removed in 0.2.0; rename it to "extraReasons"',
+      ],
+    });
+    const both = parseAgentConfig({ cooldown: "1m", dedupCooldown: "2m" }, "4");
+    expect(both.ok).toBe(false);
+    if (!both.ok) expect(both.problems[0]?.why).toContain("former name of dedupCooldown");
+  });
+
+  it("names every key exactly like the agent option it overrides", () => {
+    for (const key of CONFIG_KEYS) expect(Object.keys(AGENT_OPTIONS)).toContain(key);
   });
 
   it("the agent refuses a frame with out-of-range values even if an aggregator sent it", () => {

@@ -37,7 +37,7 @@ beforeAll(async () => {
   await core.createNamespace({ body: { metadata: { name: NS } } });
   await core.createNamespacedConfigMap({
     namespace: NS,
-    body: { metadata: { name: NAME }, data: { cooldown: "3m", maxBatchEvents: "500" } },
+    body: { metadata: { name: NAME }, data: { dedupCooldown: "3m", maxBatchEvents: "500" } },
   });
   const destination = new Writable({
     write(chunk, _e, done) {
@@ -73,7 +73,7 @@ describe("agent ConfigMap watch", () => {
   });
 
   it("pushes an edit live", async () => {
-    const updated = await replace({ cooldown: "1m", enabledReasons: "Evicted" });
+    const updated = await replace({ dedupCooldown: "1m", extraReasons: "Evicted" });
     await until(() => pushed.at(-1)?.version === updated.metadata?.resourceVersion, "edit pushed");
     expect(pushed.at(-1)).toMatchObject({
       cooldownSeconds: 60,
@@ -84,15 +84,15 @@ describe("agent ConfigMap watch", () => {
   it("refuses a bad edit with a log line naming key, value and reason, and keeps the last good config", async () => {
     const good = source.current();
     const count = pushed.length;
-    await replace({ cooldown: "soon", flushInterval: "250ms" });
-    await until(() => lines.some((l) => l.key === "cooldown"), "error logged");
-    const line = lines.find((l) => l.key === "cooldown");
+    await replace({ dedupCooldown: "soon", flushInterval: "250ms" });
+    await until(() => lines.some((l) => l.key === "dedupCooldown"), "error logged");
+    const line = lines.find((l) => l.key === "dedupCooldown");
     expect(line).toMatchObject({
       level: "error",
       value: "soon",
       why: expect.stringContaining("not a duration"),
     });
-    expect(String(line?.msg)).toContain('"cooldown" = "soon"');
+    expect(String(line?.msg)).toContain('"dedupCooldown" = "soon"');
     expect(source.current()).toEqual(good);
     expect(pushed).toHaveLength(count);
   });

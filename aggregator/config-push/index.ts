@@ -109,6 +109,7 @@ export class AgentConfigSource implements ConfigSourcePort {
       return;
     }
     this.#version = version;
+    for (const d of parsed.deprecations) this.#log.warn({ version }, d);
     this.#deps.metrics.reloads.inc({ outcome: "applied" });
     this.#log.info(
       { version, keys: Object.keys(cm.data ?? {}) },

@@ -3,7 +3,7 @@
 // and each problem names the key, the value and why. Durations and lists parse exactly
 // like the command-line options (shared/options.ts).
 
-import { parseDuration } from "../../shared/options.ts";
+import { DEPRECATED_NAMES_REMOVED_IN, parseDuration } from "../../shared/options.ts";
 import type { ConfigFrame } from "../../shared/proto.ts";
 
 export interface ConfigProblem {
@@ -12,17 +12,20 @@ export interface ConfigProblem {
   why: string;
 }
 
-export type ParsedConfig = { ok: true; frame: ConfigFrame } | { ok: false; problems: ConfigProblem[] };
+export type ParsedConfig =
+  | { ok: true; frame: ConfigFrame; deprecations: string[] }
+  | { ok: false; problems: ConfigProblem[] };
 
-/** Failure reasons always reported; enabledReasons may add the extra ones. */
+/** Failure reasons always reported; extraReasons may add the extra ones. */
 export const BASE_REASONS = ["CrashLoopBackOff", "OOMKilled"] as const;
 export const EXTRA_REASONS = ["ImagePullBackOff", "CreateContainerConfigError", "Evicted", "Error"] as const;
 
+/** Each key is named exactly like the agent option it overrides (`dedupCooldown` ↔ DEDUP_COOLDOWN). */
 export const CONFIG_KEYS = [
-  "cooldown",
+  "dedupCooldown",
   "maxBatchEvents",
   "flushInterval",
-  "enabledReasons",
+  "extraReasons",
   "throttleThreshold",
   "throttleResolveAfter",
   "throttleUpdateInterval",
@@ -31,6 +34,12 @@ export const CONFIG_KEYS = [
   "namespaceDeny",
   "namespaceLabelSelector",
 ] as const;
+
+/** Former key names, accepted with a warning until DEPRECATED_NAMES_REMOVED_IN. */
+export const FORMER_CONFIG_KEYS: Record<string, (typeof CONFIG_KEYS)[number]> = {
+  cooldown: "dedupCooldown",
+  enabledReasons: "extraReasons",
+};
 
 const NAMESPACE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const LABEL_KEY = "([a-z0-9A-Z]([-a-z0-9A-Z_./]*[a-z0-9A-Z])?)";
@@ -78,10 +87,21 @@ export function parseAgentConfig(data: Record<string, string> | undefined, versi
     return ms / 1000;
   };
 
+  const deprecations: string[] = [];
   for (const [key, raw] of entries) {
+    const renamed = FORMER_CONFIG_KEYS[key];
+    if (renamed !== undefined) {
+      if (data?.[renamed] !== undefined) {
+        fail(key, raw, `is the former name of ${renamed}, which is also set; remove ${key}`);
+        continue;
+      }
+      deprecations.push(
+        `agent ConfigMap key "${key}" is deprecated and will be removed in ${DEPRECATED_NAMES_REMOVED_IN}; rename it to "${renamed}"`,
+      );
+    }
     const value = raw.trim();
-    switch (key) {
-      case "cooldown":
+    switch (renamed ?? key) {
+      case "dedupCooldown":
         frame.cooldownSeconds = seconds(key, value);
         break;
       case "scanInterval":
@@ -116,7 +136,7 @@ export function parseAgentConfig(data: Record<string, string> | undefined, versi
         else frame.throttleOpenRatio = ratio;
         break;
       }
-      case "enabledReasons": {
+      case "extraReasons": {
         const reasons = list(value);
         const known: readonly string[] = [...BASE_REASONS, ...EXTRA_REASONS];
         const unknown = reasons.filter((r) => !known.includes(r));
@@ -144,5 +164,5 @@ export function parseAgentConfig(data: Record<string, string> | undefined, versi
         fail(key, raw, `unknown key; known keys: ${CONFIG_KEYS.join(", ")}`);
     }
   }
-  return problems.length > 0 ? { ok: false, problems } : { ok: true, frame };
+  return problems.length > 0 ? { ok: false, problems } : { ok: true, frame, deprecations };
 }

@@ -52,7 +52,7 @@ export async function startAggregator(options: {
     args: [
       join(REPO_ROOT, "cli/main.ts"),
       "aggregator",
-      "--listen-port",
+      "--stream-port",
       String(listenPort),
       "--metrics-port",
       String(metricsPort),

@@ -82,7 +82,7 @@ describe("kustomize renders schema-valid objects", () => {
     expect(aggregator.spec.replicas).toBe(3);
     const config = find(objects, "ConfigMap", "kernel-gossip-agent-config").data as Record<string, string>;
     expect(config.namespaceLabelSelector).toBe("kernel-gossip.io/enabled=true");
-    expect(config.cooldown).toBe("3m"); // untouched keys survive the patch
+    expect(config.dedupCooldown).toBe("3m"); // untouched keys survive the patch
     for (const name of ["kernel-gossip-agent", "kernel-gossip-aggregator"]) {
       const policy = JSON.stringify(find(objects, "NetworkPolicy", name));
       expect(policy).toContain('"kubernetes.io/metadata.name":"observability"');

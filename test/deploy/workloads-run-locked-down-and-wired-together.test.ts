@@ -199,7 +199,7 @@ describe("aggregator Deployment", () => {
     expect(options.agentServiceAccount).toBe(
       `system:serviceaccount:kernel-gossip:${podOf(agent).serviceAccountName}`,
     );
-    expect(options.agentConfigMap).toBe(
+    expect(options.agentConfigmap).toBe(
       find(objects, "ConfigMap", "kernel-gossip-agent-config").metadata.name,
     );
     expectProbes(aggregator, options.metricsPort);
@@ -212,9 +212,9 @@ describe("aggregator Deployment", () => {
     };
     expect(matches(service.spec.selector, aggregator.spec.template.metadata.labels)).toBe(true);
     const stream = service.spec.ports.find((p) => p.name === "stream");
-    expect(stream?.port).toBe(options.listenPort);
+    expect(stream?.port).toBe(options.streamPort);
     expect(containerOf(aggregator).ports?.find((p) => p.name === stream?.targetPort)?.containerPort).toBe(
-      options.listenPort,
+      options.streamPort,
     );
     const agentUrl = new URL(expectEnvParses(agent, AGENT_OPTIONS).aggregatorUrl);
     expect(agentUrl.hostname.split(".")[0]).toBe(service.metadata.name);
@@ -230,7 +230,7 @@ describe("aggregator Deployment", () => {
       };
     };
     expect(matches(policy.spec.podSelector.matchLabels, aggregator.spec.template.metadata.labels)).toBe(true);
-    const streamRule = policy.spec.ingress.find((r) => r.ports.some((p) => p.port === options.listenPort));
+    const streamRule = policy.spec.ingress.find((r) => r.ports.some((p) => p.port === options.streamPort));
     expect(streamRule?.from).toHaveLength(1);
     const from = streamRule?.from[0]?.podSelector?.matchLabels ?? {};
     expect(matches(from, agent.spec.template.metadata.labels)).toBe(true);
