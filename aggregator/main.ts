@@ -11,7 +11,7 @@ import type { Logger } from "../shared/log.ts";
 import { VERSION } from "../shared/version.ts";
 import { AgentConfigSource } from "./config-push/index.ts";
 import { createAggregatorMetrics } from "./metrics.ts";
-import type { AggregatorOptions } from "./options.ts";
+import type { AggregatorOptions } from "./options/index.ts";
 import { BatchPipeline } from "./pipeline/index.ts";
 import { createRetention } from "./retention/index.ts";
 import {

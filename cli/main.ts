@@ -1,7 +1,7 @@
 // `kernel-gossip <agent|aggregator|demo>`: parses options (flags or environment), prints
 // a clear message naming any bad value, and runs the role until SIGTERM/SIGINT.
 import { AGENT_OPTIONS } from "../agent/options.ts";
-import { AGGREGATOR_OPTIONS, checkAggregatorOptions } from "../aggregator/options.ts";
+import { AGGREGATOR_OPTIONS, checkAggregatorOptions } from "../aggregator/options/index.ts";
 import { OptionError, type OptionSpecs, parseOptions, renderHelp } from "../shared/options.ts";
 import { VERSION } from "../shared/version.ts";
 

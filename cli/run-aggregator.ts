@@ -1,6 +1,6 @@
 // `kernel-gossip aggregator`: logger, registry and signals around startAggregator.
 import { startAggregator } from "../aggregator/main.ts";
-import type { AggregatorOptions } from "../aggregator/options.ts";
+import type { AggregatorOptions } from "../aggregator/options/index.ts";
 import { systemClock } from "../shared/clock.ts";
 import { createLogger } from "../shared/log.ts";
 import { createRegistry } from "../shared/metrics.ts";

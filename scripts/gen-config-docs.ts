@@ -15,7 +15,7 @@ import { join, resolve } from "node:path";
 import { Document, isMap, isScalar, parse, parseDocument, Scalar, visit } from "yaml";
 import { AGENT_OPTIONS } from "../agent/options.ts";
 import { FORMER_CONFIG_KEYS } from "../aggregator/config-push/parse.ts";
-import { AGGREGATOR_OPTIONS } from "../aggregator/options.ts";
+import { AGGREGATOR_OPTIONS } from "../aggregator/options/index.ts";
 import { DEPRECATED_NAMES_REMOVED_IN, flagOf, type OptionSpecs } from "../shared/options.ts";
 import { AGENT_METRICS, AGGREGATOR_METRICS, type MetricSpec } from "../test/deploy/metric-contract.ts";
 

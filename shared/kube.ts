@@ -1,6 +1,12 @@
 // Kubernetes client configuration, shared by both roles: a kubeconfig file when given
 // (development, tests, the demo), else the in-cluster service-account config.
-import { KubeConfig, type RequestContext } from "@kubernetes/client-node";
+import {
+  type ConfigurationOptions,
+  KubeConfig,
+  Observable,
+  type ObservableMiddleware,
+  type RequestContext,
+} from "@kubernetes/client-node";
 
 /**
  * A KubeConfig whose typed API clients (`makeApiClient`) share one connection pool per
@@ -55,4 +61,27 @@ export function statusOf(err: unknown): number | undefined {
     if (typeof code === "number") return code;
   }
   return undefined;
+}
+
+/** Requests are aborted after this long (undici's own limit is 5 minutes). */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+
+/**
+ * Options that abort each request after `ms` (an AbortSignal on the request context), in the
+ * observable-middleware form client-node's own `setHeaderOptions` uses; `Observable` is
+ * client-node's public export, so no reach into its internals.
+ */
+export function timeoutOptions(ms: number): ConfigurationOptions<ObservableMiddleware> {
+  return {
+    middleware: [
+      {
+        pre: (ctx) => {
+          ctx.setSignal(AbortSignal.timeout(ms));
+          return new Observable(Promise.resolve(ctx));
+        },
+        post: (response) => new Observable(Promise.resolve(response)),
+      },
+    ],
+    middlewareMergeStrategy: "append",
+  };
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { AGENT_OPTIONS } from "../agent/options.ts";
-import { AGGREGATOR_OPTIONS, checkAggregatorOptions } from "../aggregator/options.ts";
+import { AGGREGATOR_OPTIONS, checkAggregatorOptions } from "../aggregator/options/index.ts";
 import {
   envOf,
   flagOf,

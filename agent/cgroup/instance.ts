@@ -1,6 +1,6 @@
 // One container instance (one container id) as the sampler tracks it, and the reading of
 // its files in one scan. Reads of one container go out together; containers go one by one.
-import type { PodView } from "../types.ts";
+import type { PodView } from "../types/index.ts";
 import {
   type CgroupFiles,
   type CpuCounters,

@@ -3,7 +3,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import type { QosClass } from "../types.ts";
+import type { QosClass } from "../types/index.ts";
 import { type FixtureOptions, type FixturePod, makePod, podView, type Runtime } from "./fixtures/build.ts";
 import { type Harness, harness, samples } from "./fixtures/harness.ts";
 import { detectLayout } from "./layout.ts";

@@ -2,7 +2,7 @@
 // again only when a container id appears that the last listing did not have. Paths are
 // relative to a hierarchy root, so one lookup serves cpu, cpuacct and memory on v1.
 import { join } from "node:path";
-import type { PodView } from "../types.ts";
+import type { PodView } from "../types/index.ts";
 import type { CgroupLayout } from "./layout.ts";
 import { containerIdOfDir, podDirCandidates } from "./paths.ts";
 import { type CgroupFs, isEnoent } from "./reader.ts";

@@ -9,7 +9,7 @@
 
 import type { Logger } from "../../shared/log.ts";
 import { OomSource, type WireEvent } from "../../shared/proto.ts";
-import type { ContainerView, EventSink, PodDirectory, PodView } from "../types.ts";
+import type { ContainerView, EventSink, PodDirectory, PodView } from "../types/index.ts";
 import type { Instance } from "./instance.ts";
 import { bareContainerId } from "./paths.ts";
 import type { FileReads } from "./reads.ts";

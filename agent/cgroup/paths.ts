@@ -14,7 +14,7 @@
 //   docker:     <id> (cgroupfs) or docker-<id>.scope (systemd)
 // Sandbox (pause) cgroups look like containers but are not in containerStatuses; conmon and
 // *.mount units are skipped explicitly.
-import type { QosClass } from "../types.ts";
+import type { QosClass } from "../types/index.ts";
 
 export type CgroupDriver = "cgroupfs" | "systemd" | "unknown";
 

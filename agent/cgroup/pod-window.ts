@@ -3,7 +3,7 @@
 // (`CgroupSampler.podThrottle`), not sent as events: KernelWhisper is keyed by container,
 // and a pod-level event would report the same throttling twice (ADR 0002).
 
-import type { PodView } from "../types.ts";
+import type { PodView } from "../types/index.ts";
 import { cgroupFiles } from "./files.ts";
 import { type Instance, newInstance, readInstance } from "./instance.ts";
 import type { CgroupLayout } from "./layout.ts";

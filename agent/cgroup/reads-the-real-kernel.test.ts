@@ -12,7 +12,7 @@ import { systemClock } from "../../shared/clock.ts";
 import { silentLogger } from "../../shared/log.ts";
 import { createRegistry } from "../../shared/metrics.ts";
 import { OomSource, ThrottleState } from "../../shared/proto.ts";
-import type { PodView, QosClass } from "../types.ts";
+import type { PodView, QosClass } from "../types/index.ts";
 import { hexId } from "./fixtures/build.ts";
 import { DEFAULT_SETTINGS, ListSink, MapPodDirectory } from "./fixtures/harness.ts";
 import { detectLayout } from "./layout.ts";

@@ -6,7 +6,7 @@
 //     once per file and error, the figure skipped for this scan only.
 import { basename } from "node:path";
 import type { Logger } from "../../shared/log.ts";
-import type { PodView } from "../types.ts";
+import type { PodView } from "../types/index.ts";
 import { type CgroupFiles, parseMemoryLimit } from "./files.ts";
 import type { CgroupLocator } from "./locator.ts";
 import type { CgroupMetrics } from "./metrics.ts";

@@ -16,7 +16,7 @@ import type {
   KernelStatsSource,
   PodDirectory,
   PodView,
-} from "../types.ts";
+} from "../types/index.ts";
 import { cgroupFiles } from "./files.ts";
 import { type Instance, newInstance, readInstance } from "./instance.ts";
 import type { CgroupLayout } from "./layout.ts";

@@ -2,7 +2,7 @@
 // counts every container and the sandbox): CPU seconds, throttled periods, peak memory,
 // process count. Never throws; a figure that cannot be read is 0.
 import { basename } from "node:path";
-import type { KernelStats, PodView } from "../types.ts";
+import type { KernelStats, PodView } from "../types/index.ts";
 import { cgroupFiles, parseCpuStat, parseUsage } from "./files.ts";
 import type { CgroupLayout } from "./layout.ts";
 import type { CgroupLocator } from "./locator.ts";

@@ -1,7 +1,7 @@
 // The wire shape of a CPU throttling episode step. The id is deterministic: a resend of the
 // same step is the same event, and each episode (openedAtMs) has its own ids.
 import { ThrottleState, type WireEvent } from "../../shared/proto.ts";
-import type { PodView } from "../types.ts";
+import type { PodView } from "../types/index.ts";
 import type { SignalStep } from "./signal.ts";
 import type { WindowStats } from "./window.ts";
 

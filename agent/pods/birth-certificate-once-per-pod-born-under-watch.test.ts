@@ -6,7 +6,7 @@ import { createRegistry } from "../../shared/metrics.ts";
 import { Actor, type WireEvent } from "../../shared/proto.ts";
 import { makePod } from "../cgroup/fixtures/build.ts";
 import { type Harness, harness } from "../cgroup/fixtures/harness.ts";
-import type { KernelStatsSource } from "../types.ts";
+import type { KernelStatsSource } from "../types/index.ts";
 import { BirthRecorder } from "./births.ts";
 import { type PodFacts, toPodFacts } from "./facts.ts";
 import { createPodsMetrics } from "./metrics.ts";

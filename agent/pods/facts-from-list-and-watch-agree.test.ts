@@ -1,6 +1,6 @@
 import { loadYaml, type V1Pod } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
-import type { PodView } from "../types.ts";
+import type { PodView } from "../types/index.ts";
 import { toPodFacts } from "./facts.ts";
 import { parseBytes, parseQuantity } from "./quantity.ts";
 import { failureCases } from "./testdata/cases.ts";

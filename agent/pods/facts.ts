@@ -3,7 +3,7 @@
 // speaks PodFacts. Only what the detector, the birth recorder and the cgroup sensors need.
 import type { V1Container, V1ContainerState, V1ContainerStatus, V1Pod } from "@kubernetes/client-node";
 import type { PodRef } from "../../shared/proto.ts";
-import type { ContainerView, PodView, QosClass } from "../types.ts";
+import type { ContainerView, PodView, QosClass } from "../types/index.ts";
 import { parseBytes, parseQuantity } from "./quantity.ts";
 
 export type ContainerKindName = "regular" | "init" | "sidecar";

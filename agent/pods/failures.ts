@@ -5,7 +5,7 @@
 // and the first-sight rules of the detector do that job.
 import { LRUCache } from "lru-cache";
 import type { Clock } from "../../shared/clock.ts";
-import type { EventSink } from "../types.ts";
+import type { EventSink } from "../types/index.ts";
 import { EXTRA_REASONS, newOccurrences } from "./detector.ts";
 import type { PodFacts } from "./facts.ts";
 

@@ -8,7 +8,7 @@ import type { Backoff } from "../../shared/backoff.ts";
 import type { Clock } from "../../shared/clock.ts";
 import type { Logger } from "../../shared/log.ts";
 import { SupervisedWatch } from "../../shared/supervised-watch.ts";
-import type { PodDirectory } from "../types.ts";
+import type { PodDirectory } from "../types/index.ts";
 import { type PodFacts, toPodFacts } from "./facts.ts";
 import type { PodsMetrics } from "./metrics.ts";
 

@@ -19,7 +19,7 @@
 import { LRUCache } from "lru-cache";
 import type { Clock, Timer } from "../../shared/clock.ts";
 import type { WireEvent } from "../../shared/proto.ts";
-import type { EventSink } from "../types.ts";
+import type { EventSink } from "../types/index.ts";
 import { reasonOf, typeOf } from "./events.ts";
 import type { QueueMetrics } from "./metrics.ts";
 

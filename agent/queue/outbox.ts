@@ -14,7 +14,7 @@
 import type { Clock, Timer } from "../../shared/clock.ts";
 import type { Logger } from "../../shared/log.ts";
 import { type WireEvent, wire } from "../../shared/proto.ts";
-import type { EventSink } from "../types.ts";
+import type { EventSink } from "../types/index.ts";
 import { typeOf } from "./events.ts";
 import type { DropCause, QueueMetrics } from "./metrics.ts";
 

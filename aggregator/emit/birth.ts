@@ -1,7 +1,8 @@
 // PodBirthCertificate: a record of one pod incarnation's birth, written once with
 // server-side apply, owned by its Pod so garbage collection removes it with the pod.
+
+import type { Enriched, PodIdentity } from "../types/index.ts";
 import { birthCertificateName } from "./names.ts";
-import type { Enriched, PodIdentity } from "./types.ts";
 import { API_VERSION, type KObj } from "./whisper.ts";
 
 export const BIRTH_PLURAL = "podbirthcertificates";

@@ -1,18 +1,8 @@
 // The Kubernetes calls the writer makes, behind a small interface. Server-side apply with
 // one field manager: client-node 2.x serialises patch bodies as JSON (valid YAML) and the
 // Content-Type is set to application/apply-patch+yaml by a header middleware.
-import {
-  type ConfigurationOptions,
-  CustomObjectsApi,
-  type KubeConfig,
-  type ObservableMiddleware,
-  PatchStrategy,
-  type RequestContext,
-  setHeaderOptions,
-} from "@kubernetes/client-node";
-// client-node's own Observable stub, the one setHeaderOptions uses (no public export).
-import { of } from "@kubernetes/client-node/dist/gen/rxjsStub.js";
-import { statusOf } from "../../shared/kube.ts";
+import { CustomObjectsApi, type KubeConfig, PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
+import { DEFAULT_REQUEST_TIMEOUT_MS, statusOf, timeoutOptions } from "../../shared/kube.ts";
 import { GROUP, type KObj, VERSION } from "./whisper.ts";
 
 export const FIELD_MANAGER = "kernel-gossip-aggregator";
@@ -24,24 +14,6 @@ export interface CrClient {
   apply(plural: string, body: KObj): Promise<{ object: KObj; created: boolean }>;
   /** Server-side apply to the status subresource (404 when the object does not exist). */
   applyStatus(plural: string, body: KObj): Promise<KObj>;
-}
-
-/** Requests are aborted after this long (undici's own limit is 5 minutes). */
-export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
-
-/**
- * Options that abort each request after `ms` (an AbortSignal on the request context), in
- * the same observable-middleware form as client-node's own `setHeaderOptions`.
- */
-export function timeoutOptions(ms: number): ConfigurationOptions {
-  const middleware: ObservableMiddleware = {
-    pre: (ctx: RequestContext) => {
-      ctx.setSignal(AbortSignal.timeout(ms));
-      return of(ctx);
-    },
-    post: (response) => of(response),
-  };
-  return { middleware: [middleware], middlewareMergeStrategy: "append" };
 }
 
 export function kubeCrClient(kubeConfig: KubeConfig, timeoutMs = DEFAULT_REQUEST_TIMEOUT_MS): CrClient {

@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { SIGNALS } from "../types/index.ts";
 import { birthCertificateName, isDnsSubdomain, signalSlug, whisperName } from "./names.ts";
-import { SIGNALS } from "./types.ts";
 
 describe("object names", () => {
   it("are readable for ordinary workloads", () => {

@@ -1,7 +1,7 @@
 // Deterministic, readable object names. Same identity → same name on every replica, so
 // two replicas writing the same whisper converge on one object (server-side apply).
 import { createHash } from "node:crypto";
-import type { Signal, WorkloadRef } from "./types.ts";
+import type { Signal, WorkloadRef } from "../types/index.ts";
 
 const MAX_NAME = 253;
 const MAX_LABEL = 63;

@@ -5,9 +5,9 @@ import { randomBytes } from "node:crypto";
 import { CoreV1Api, type CoreV1Event, type KubeConfig } from "@kubernetes/client-node";
 import { LRUCache } from "lru-cache";
 import type { Clock } from "../../shared/clock.ts";
+import { DEFAULT_REQUEST_TIMEOUT_MS, timeoutOptions } from "../../shared/kube.ts";
 import type { Logger } from "../../shared/log.ts";
-import type { PipelineMetrics } from "../pipeline/metrics.ts";
-import { DEFAULT_REQUEST_TIMEOUT_MS, timeoutOptions } from "./kube.ts";
+import type { EmitMetrics } from "./metrics.ts";
 import type { WhisperState } from "./whisper.ts";
 
 export const EVENT_BURST = 25;
@@ -27,7 +27,7 @@ export interface PodEventsOptions {
   sink: EventSink;
   clock: Clock;
   log: Logger;
-  metrics: Pick<PipelineMetrics, "podEvents">;
+  metrics: Pick<EmitMetrics, "podEvents">;
   /** This replica's name (reportingInstance). */
   instance: string;
   enabled: boolean;

@@ -13,9 +13,6 @@
 // in the object re-read after a 409 — is not counted again (docs/adr/0008).
 import { recommendCpu, recommendMemory, recommendTermination } from "../recommend/index.ts";
 import { type SeverityThresholds, severityOf } from "../recommend/severity.ts";
-import { DeliveryLedger, type DeliveryTag } from "./ledger.ts";
-import { labelValue, whisperName } from "./names.ts";
-import { PendingCounts, type PendingSnapshot } from "./pending.ts";
 import {
   type Enriched,
   type Evidence,
@@ -24,7 +21,10 @@ import {
   SEVERITY_RANK,
   type Severity,
   type Signal,
-} from "./types.ts";
+} from "../types/index.ts";
+import { DeliveryLedger, type DeliveryTag } from "./ledger.ts";
+import { labelValue, whisperName } from "./names.ts";
+import { PendingCounts, type PendingSnapshot } from "./pending.ts";
 
 export const GROUP = "kernel.gossip.io";
 export const VERSION = "v1alpha1";

@@ -7,9 +7,9 @@ import { silentLogger } from "../../shared/log.ts";
 import { createRegistry } from "../../shared/metrics.ts";
 import { createPipelineMetrics } from "../pipeline/metrics.ts";
 import { getJson, startTestCluster, type TestCluster } from "../pipeline/testing.ts";
+import type { Evidence } from "../types/index.ts";
 import { kubeCrClient } from "./kube.ts";
 import { TokenBucket } from "./token-bucket.ts";
-import type { Evidence } from "./types.ts";
 import { type Occurrence, WhisperState } from "./whisper.ts";
 import { CrWriter, type WriteOutcome } from "./writer.ts";
 

@@ -9,8 +9,8 @@
 import { LRUCache } from "lru-cache";
 import type { Logger } from "../../shared/log.ts";
 import type { PodRef } from "../../shared/proto.ts";
-import type { Enriched, WorkloadRef } from "../emit/types.ts";
-import type { PipelineMetrics } from "../pipeline/metrics.ts";
+import type { Enriched, WorkloadRef } from "../types/index.ts";
+import type { EnrichMetrics } from "./metrics.ts";
 import type { LookupSource, OwnerLink } from "./source.ts";
 
 export { kubeLookupSource, type LookupSource, type OwnerLink } from "./source.ts";
@@ -18,7 +18,7 @@ export { kubeLookupSource, type LookupSource, type OwnerLink } from "./source.ts
 export interface EnricherOptions {
   source: LookupSource;
   log: Logger;
-  metrics: Pick<PipelineMetrics, "enrichCacheHits" | "enrichCacheMisses" | "enrichFallbacks">;
+  metrics: Pick<EnrichMetrics, "enrichCacheHits" | "enrichCacheMisses" | "enrichFallbacks">;
   cluster: string;
   projectLabel: string;
   workloadLabel: string;

@@ -7,8 +7,7 @@ import {
   type KubeConfig,
   type V1OwnerReference,
 } from "@kubernetes/client-node";
-import { statusOf } from "../../shared/kube.ts";
-import { DEFAULT_REQUEST_TIMEOUT_MS, timeoutOptions } from "../emit/kube.ts";
+import { DEFAULT_REQUEST_TIMEOUT_MS, statusOf, timeoutOptions } from "../../shared/kube.ts";
 
 export interface OwnerLink {
   kind: string;

@@ -2,8 +2,8 @@
 // here (finite, in range) so that builders always produce objects the CRD schema accepts.
 import { Actor, OomSource, type PodRef, ThrottleState, type WireEvent } from "../../shared/proto.ts";
 import { ACTORS, type ActorName, type BirthFacts } from "../emit/birth.ts";
-import type { Enriched, Evidence, PodIdentity, Signal, ThrottleStateName } from "../emit/types.ts";
 import { exitMeaning } from "../recommend/crash.ts";
+import type { Enriched, Evidence, PodIdentity, Signal, ThrottleStateName } from "../types/index.ts";
 
 /** Failure reasons that are their own signal; any other reason becomes "Error". */
 const FAILURE_SIGNALS: Record<string, Signal> = {

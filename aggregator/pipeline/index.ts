@@ -18,7 +18,6 @@ import { type CrClient, kubeCrClient } from "../emit/kube.ts";
 import { type DeliveryTag, LEDGER_AGENT_MAX } from "../emit/ledger.ts";
 import { type EventSink, kubeEventSink, PodEvents } from "../emit/pod-events.ts";
 import { TokenBucket } from "../emit/token-bucket.ts";
-import type { Enriched, PodIdentity } from "../emit/types.ts";
 import {
   type Occurrence,
   type WhisperIdentity,
@@ -27,8 +26,9 @@ import {
 } from "../emit/whisper.ts";
 import { CrWriter, WriterStoppedError } from "../emit/writer.ts";
 import { Enricher, kubeLookupSource, type LookupSource } from "../enrich/index.ts";
-import type { AggregatorOptions } from "../options.ts";
+import type { AggregatorOptions } from "../options/index.ts";
 import { HpaLookup, type HpaSource, kubeHpaSource } from "../recommend/hpa.ts";
+import type { Enriched, PodIdentity } from "../types/index.ts";
 import type { PipelineMetrics } from "./metrics.ts";
 import { ObjectWait, PendingBatch } from "./pending-batch.ts";
 import { identifyPod, NameMemo, type PrepareDeps, type Prepared, prepareEvent } from "./prepare.ts";

@@ -7,10 +7,10 @@ import type { Logger } from "../../shared/log.ts";
 import type { WireEvent } from "../../shared/proto.ts";
 import { BirthCertificate } from "../emit/birth.ts";
 import { whisperName } from "../emit/names.ts";
-import type { Enriched, PodIdentity } from "../emit/types.ts";
 import type { Occurrence, WhisperIdentity } from "../emit/whisper.ts";
 import type { Enricher } from "../enrich/index.ts";
 import type { HpaLookup } from "../recommend/hpa.ts";
+import type { Enriched, PodIdentity } from "../types/index.ts";
 import { birthFacts, POD_LEVEL_CONTAINER, podIdentity, signalFacts } from "./from-wire.ts";
 import type { BatchContext, PipelineSettings } from "./index.ts";
 

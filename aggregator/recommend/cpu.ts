@@ -1,5 +1,5 @@
 // CPU limit recommendation from per-window demand (cores used + cores lost to throttling).
-import type { Confidence, Recommendation } from "../emit/types.ts";
+import type { Confidence, Recommendation } from "../types/index.ts";
 import { formatCpu, percentile, roundUpCores } from "./quantity.ts";
 
 export interface CpuPolicy {

@@ -1,5 +1,5 @@
 // What a container's last termination usually means, and what to do.
-import type { Recommendation, TerminationEvidence } from "../emit/types.ts";
+import type { Recommendation, TerminationEvidence } from "../types/index.ts";
 
 const SIGNAL_NAMES: Record<number, string> = {
   1: "SIGHUP",

@@ -2,9 +2,9 @@
 // namespace, cached with a TTL (HPAs change rarely; a stale answer only changes wording).
 import { AutoscalingV2Api, type KubeConfig } from "@kubernetes/client-node";
 import { LRUCache } from "lru-cache";
+import { DEFAULT_REQUEST_TIMEOUT_MS, timeoutOptions } from "../../shared/kube.ts";
 import type { Logger } from "../../shared/log.ts";
-import { DEFAULT_REQUEST_TIMEOUT_MS, timeoutOptions } from "../emit/kube.ts";
-import type { WorkloadRef } from "../emit/types.ts";
+import type { WorkloadRef } from "../types/index.ts";
 
 export interface HpaTarget {
   name: string;

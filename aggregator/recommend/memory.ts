@@ -1,6 +1,6 @@
 // Memory limit recommendation after an OOM kill: the observed peak (or the limit it hit)
 // plus 20 % or 100 MiB, whichever is larger.
-import type { OomEvidence, Recommendation } from "../emit/types.ts";
+import type { OomEvidence, Recommendation } from "../types/index.ts";
 import { formatMemory, MEBIBYTE } from "./quantity.ts";
 
 export const MEMORY_HEADROOM_RATIO = 0.2;

@@ -1,6 +1,6 @@
 // Severity of a whisper: one source of truth for every signal. Throttling thresholds come
 // from the aggregator's --throttle-warning / --throttle-critical.
-import type { Evidence, Severity, Signal } from "../emit/types.ts";
+import type { Evidence, Severity, Signal } from "../types/index.ts";
 
 export interface SeverityThresholds {
   /** Throttled ratio above which throttling is a warning (default 0.5). */

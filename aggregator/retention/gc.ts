@@ -4,11 +4,10 @@
 // resourceVersion as a precondition, so a whisper updated since the list is kept.
 import { CustomObjectsApi, type KubeConfig } from "@kubernetes/client-node";
 import type { Clock, Timer } from "../../shared/clock.ts";
-import { statusOf } from "../../shared/kube.ts";
+import { DEFAULT_REQUEST_TIMEOUT_MS, statusOf, timeoutOptions } from "../../shared/kube.ts";
 import type { Logger } from "../../shared/log.ts";
-import { DEFAULT_REQUEST_TIMEOUT_MS, timeoutOptions } from "../emit/kube.ts";
 import { GROUP, type KObj, VERSION, WHISPER_PLURAL } from "../emit/whisper.ts";
-import type { PipelineMetrics } from "../pipeline/metrics.ts";
+import type { RetentionMetrics } from "./metrics.ts";
 
 export interface WhisperStore {
   /** Every KernelWhisper in the cluster (paged). */
@@ -65,7 +64,7 @@ export interface RetentionGcOptions {
   isLeader: () => boolean;
   clock: Clock;
   log: Logger;
-  metrics: Pick<PipelineMetrics, "gcDeleted">;
+  metrics: Pick<RetentionMetrics, "gcDeleted">;
   retentionMs: number;
   intervalMs: number;
   maxWhispers: number;

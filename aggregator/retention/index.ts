@@ -2,10 +2,10 @@
 import type { KubeConfig } from "@kubernetes/client-node";
 import type { Clock } from "../../shared/clock.ts";
 import type { Logger } from "../../shared/log.ts";
-import type { AggregatorOptions } from "../options.ts";
-import type { PipelineMetrics } from "../pipeline/metrics.ts";
+import type { AggregatorOptions } from "../options/index.ts";
 import { kubeWhisperStore, RetentionGc } from "./gc.ts";
 import { kubeLeaseStore, LeaderElector } from "./leader.ts";
+import type { RetentionMetrics } from "./metrics.ts";
 
 export {
   type GcResult,
@@ -40,7 +40,7 @@ export function createRetention(options: {
   kubeConfig: KubeConfig;
   clock: Clock;
   log: Logger;
-  metrics: PipelineMetrics;
+  metrics: RetentionMetrics;
   settings: RetentionSettings;
   /** This replica's identity when --pod-name is empty (e.g. os.hostname()). */
   fallbackIdentity: string;

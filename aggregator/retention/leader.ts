@@ -10,10 +10,9 @@
 // the Lease back at once; a killed leader is replaced within about leaseDuration + period.
 import { CoordinationV1Api, type KubeConfig, type V1Lease, V1MicroTime } from "@kubernetes/client-node";
 import type { Clock, Timer } from "../../shared/clock.ts";
-import { statusOf } from "../../shared/kube.ts";
+import { statusOf, timeoutOptions } from "../../shared/kube.ts";
 import type { Logger } from "../../shared/log.ts";
-import { timeoutOptions } from "../emit/kube.ts";
-import type { PipelineMetrics } from "../pipeline/metrics.ts";
+import type { RetentionMetrics } from "./metrics.ts";
 
 export interface LeaseRecord {
   holder: string;
@@ -99,7 +98,7 @@ export interface LeaderElectorOptions {
   leaseDurationMs: number;
   clock: Clock;
   log: Logger;
-  metrics: Pick<PipelineMetrics, "leader">;
+  metrics: Pick<RetentionMetrics, "leader">;
 }
 
 export class LeaderElector {

@@ -21,7 +21,7 @@ import { detectLayout } from "../../agent/cgroup/layout.ts";
 import { createCgroupMetrics } from "../../agent/cgroup/metrics.ts";
 import { type CgroupFs, nodeCgroupFs, syncReadCgroupFs } from "../../agent/cgroup/reader.ts";
 import { CgroupSampler } from "../../agent/cgroup/sampler.ts";
-import type { QosClass } from "../../agent/types.ts";
+import type { QosClass } from "../../agent/types/index.ts";
 import { systemClock } from "../../shared/clock.ts";
 import { silentLogger } from "../../shared/log.ts";
 import { createRegistry } from "../../shared/metrics.ts";

@@ -10,7 +10,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { AGENT_OPTIONS } from "../../agent/options.ts";
 import { CONFIG_KEYS, parseAgentConfig } from "../../aggregator/config-push/parse.ts";
-import { AGGREGATOR_OPTIONS } from "../../aggregator/options.ts";
+import { AGGREGATOR_OPTIONS } from "../../aggregator/options/index.ts";
 import {
   CONFIGMAP_KEY_TO_AGENT_OPTION,
   readAgentConfigMap,

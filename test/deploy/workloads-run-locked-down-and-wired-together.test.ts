@@ -4,7 +4,7 @@
 // PodMonitor and ServiceMonitor select the right pods and ports.
 import { describe, expect, it } from "vitest";
 import { AGENT_OPTIONS } from "../../agent/options.ts";
-import { AGGREGATOR_OPTIONS } from "../../aggregator/options.ts";
+import { AGGREGATOR_OPTIONS } from "../../aggregator/options/index.ts";
 import { type OptionSpecs, type Options, parseOptions } from "../../shared/options.ts";
 import { find, type KubeObject, kustomize } from "./manifests.ts";
 

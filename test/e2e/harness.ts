@@ -11,7 +11,7 @@ import { CgroupFixture } from "../../agent/cgroup/fixtures/build.ts";
 import { type RunningAgent, startAgent } from "../../agent/main.ts";
 import { AGENT_OPTIONS } from "../../agent/options.ts";
 import { type RunningAggregator, startAggregator } from "../../aggregator/main.ts";
-import { AGGREGATOR_OPTIONS } from "../../aggregator/options.ts";
+import { AGGREGATOR_OPTIONS } from "../../aggregator/options/index.ts";
 import { systemClock } from "../../shared/clock.ts";
 import { silentLogger } from "../../shared/log.ts";
 import { createRegistry, type Registry } from "../../shared/metrics.ts";

@@ -1,7 +1,7 @@
 // The few types the agent's parts share. The pod watch turns V1Pod into PodFacts at the
 // edge (agent/pods/facts.ts); the cgroup sensors, the birth recorder and the queue speak
 // only these.
-import type { PodRef, WireEvent } from "../shared/proto.ts";
+import type { PodRef, WireEvent } from "../../shared/proto.ts";
 
 export type QosClass = "Guaranteed" | "Burstable" | "BestEffort";
 

@@ -1,6 +1,6 @@
 // Every option of `kernel-gossip aggregator`. Each is also an environment variable.
-import { LOG_LEVELS } from "../shared/log.ts";
-import { OptionError, type OptionSpecs, type Options } from "../shared/options.ts";
+import { LOG_LEVELS } from "../../shared/log.ts";
+import { OptionError, type OptionSpecs, type Options } from "../../shared/options.ts";
 
 export const AGGREGATOR_OPTIONS = {
   streamPort: {

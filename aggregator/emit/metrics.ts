@@ -1,0 +1,61 @@
+// Metrics of the CR writer and pod Events. Names are part of the contract dashboards and alerts are built on.
+import { Counter, Gauge, Histogram, NETWORK_SECONDS_BUCKETS, type Registry } from "../../shared/metrics.ts";
+
+/** Point-in-time state read at scrape time; the writer installs its own. */
+export interface EmitGaugeSources {
+  pendingObjects: () => number;
+  whispers: () => Iterable<{ signal: string; severity: string }>;
+}
+
+export function createEmitMetrics(registry: Registry) {
+  const registers = [registry];
+  const sources: EmitGaugeSources = { pendingObjects: () => 0, whispers: () => [] };
+  return {
+    sources,
+    crWrites: new Counter({
+      name: "kernel_gossip_aggregator_cr_writes_total",
+      help: "Custom-resource write requests by kind and outcome (success, conflict, throttled, forbidden, not_found, invalid, error).",
+      labelNames: ["kind", "outcome"] as const,
+      registers,
+    }),
+    crWriteDuration: new Histogram({
+      name: "kernel_gossip_aggregator_cr_write_duration_seconds",
+      help: "Duration of one custom-resource write request.",
+      labelNames: ["kind"] as const,
+      buckets: NETWORK_SECONDS_BUCKETS,
+      registers,
+    }),
+    writesCoalesced: new Counter({
+      name: "kernel_gossip_aggregator_writes_coalesced_total",
+      help: "Changes folded into an object's already pending write instead of writing again.",
+      labelNames: ["kind"] as const,
+      registers,
+    }),
+    pendingObjects: new Gauge({
+      name: "kernel_gossip_aggregator_pending_objects",
+      help: "Objects with changes not yet written.",
+      registers,
+      collect() {
+        this.set(sources.pendingObjects());
+      },
+    }),
+    whispers: new Gauge({
+      name: "kernel_gossip_aggregator_whispers",
+      help: "KernelWhispers this replica tracks, by signal and severity.",
+      labelNames: ["signal", "severity"] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const w of sources.whispers()) this.inc({ signal: w.signal, severity: w.severity });
+      },
+    }),
+    podEvents: new Counter({
+      name: "kernel_gossip_aggregator_pod_events_total",
+      help: "Warning Events on pods for new whispers, by outcome (written, filtered, failed).",
+      labelNames: ["outcome"] as const,
+      registers,
+    }),
+  };
+}
+
+export type EmitMetrics = ReturnType<typeof createEmitMetrics>;
