@@ -3,10 +3,10 @@ SHELL := /bin/bash
 NODE := node_modules/.bin/node
 STAMP := node_modules/.kernel-gossip-installed
 
-.PHONY: install build test demo lint proto bench bench-quick clean help
+.PHONY: install build build-dist test demo lint proto bench bench-quick clean help
 
 help:
-	@echo "make install | build | test | demo | lint | proto | bench"
+	@echo "make install | build | build-dist | test | demo | lint | proto | bench"
 
 $(STAMP): package.json package-lock.json
 	npm ci
@@ -17,8 +17,14 @@ install: $(STAMP)
 proto: $(STAMP)
 	$(NODE) scripts/gen-proto.ts
 
+# Type-checks and builds dist/ (what the image runs).
 build: $(STAMP)
 	npm run build
+
+# Only the shipped artifact: dist/{kernel-gossip,agent,aggregator}.mjs (docs/adr/0010).
+build-dist: $(STAMP)
+	$(NODE) scripts/gen-proto.ts --if-changed
+	$(NODE) scripts/build-dist.ts
 
 lint: $(STAMP)
 	$(NODE) scripts/gen-proto.ts --check
@@ -38,4 +44,4 @@ bench-quick: $(STAMP)
 	$(NODE) bench/run.ts --quick
 
 clean:
-	rm -rf proto/gen bench/results/latest.json
+	rm -rf proto/gen dist bench/results/latest.json

@@ -6,6 +6,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { buildDist } from "../scripts/build-dist.ts";
 import { CASES, runCase } from "./cases.ts";
 import { machineInfo } from "./machine.ts";
 import { cleanUpOnSignals } from "./proc/child.ts";
@@ -46,6 +47,8 @@ function parseArgs(argv: readonly string[]): {
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   cleanUpOnSignals();
+  // The process cases run what the image ships (bench/cluster/roles.ts): build it first.
+  if (process.env.BENCH_FROM_SOURCES !== "1") await buildDist();
   const started = new Date();
   const results: BenchCaseResult[] = [];
   const out = args.out ?? join(here, "results", args.quick ? "quick.json" : "latest.json");

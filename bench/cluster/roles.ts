@@ -1,13 +1,28 @@
-// The real kernel-gossip processes (`cli/main.ts aggregator|agent`) for the process-level
+// The real kernel-gossip processes (`kernel-gossip aggregator|agent`) for the process-level
 // cases, started with the project's Node 24 on free ports and waited for until /readyz.
+// They run the artifact the image ships, dist/kernel-gossip.mjs (bench/run.ts and the test
+// setup build it); BENCH_FROM_SOURCES=1 runs cli/main.ts instead (type stripping), to compare.
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { type Child, freePort, REPO_ROOT, startChild, waitFor } from "../proc/child.ts";
+
+/** The command-line entry the role processes run, and a label for the report. */
+export function roleEntry(): { path: string; label: string } {
+  if (process.env.BENCH_FROM_SOURCES === "1")
+    return { path: join(REPO_ROOT, "cli/main.ts"), label: "TypeScript sources (cli/main.ts)" };
+  const path = join(REPO_ROOT, "dist/kernel-gossip.mjs");
+  if (!existsSync(path))
+    throw new Error(`${path} is missing: build it with \`make build-dist\` (or set BENCH_FROM_SOURCES=1)`);
+  return { path, label: "built artifact (dist/kernel-gossip.mjs)" };
+}
 
 export interface RunningRole {
   child: Child;
   metricsUrl: string;
   /** ws://…/stream for the aggregator. */
   streamUrl?: string;
+  /** Spawn → first 200 from /readyz (polled every 25 ms). */
+  readyMs: number;
 }
 
 /**
@@ -31,7 +46,7 @@ async function ready(child: Child, metricsPort: number, timeoutMs: number): Prom
       });
       return res.ok ? true : undefined;
     },
-    { timeoutMs, intervalMs: 200, child },
+    { timeoutMs, intervalMs: 25, child },
   );
 }
 
@@ -46,11 +61,12 @@ export async function startAggregator(options: {
 }): Promise<RunningRole> {
   const listenPort = await freePort();
   const metricsPort = await freePort();
+  const t0 = performance.now();
   const child = startChild({
     name: options.name ?? "aggregator",
     logDir: options.logDir,
     args: [
-      join(REPO_ROOT, "cli/main.ts"),
+      roleEntry().path,
       "aggregator",
       "--stream-port",
       String(listenPort),
@@ -88,6 +104,7 @@ export async function startAggregator(options: {
     child,
     metricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
     streamUrl: `ws://127.0.0.1:${listenPort}/stream`,
+    readyMs: performance.now() - t0,
   };
 }
 
@@ -102,11 +119,12 @@ export async function startAgent(options: {
   env?: Record<string, string>;
 }): Promise<RunningRole> {
   const metricsPort = await freePort();
+  const t0 = performance.now();
   const child = startChild({
     name: "agent",
     logDir: options.logDir,
     args: [
-      join(REPO_ROOT, "cli/main.ts"),
+      roleEntry().path,
       "agent",
       "--node-name",
       options.node,
@@ -130,5 +148,5 @@ export async function startAgent(options: {
     await child.stop();
     throw err;
   }
-  return { child, metricsUrl: `http://127.0.0.1:${metricsPort}/metrics` };
+  return { child, metricsUrl: `http://127.0.0.1:${metricsPort}/metrics`, readyMs: performance.now() - t0 };
 }

@@ -1,10 +1,14 @@
-// No container engine exists on these machines, so the Dockerfile is checked statically:
-// its stages, base image, user and entry point, and — the part a typo would break at
-// 3 a.m. — that the runtime stage holds every file the entry point can import and that
-// those files import only production dependencies.
-import { existsSync, readFileSync, statSync } from "node:fs";
-import { dirname, join, matchesGlob, relative, resolve } from "node:path";
-import { describe, expect, it } from "vitest";
+// No container engine exists on these machines, so the Dockerfile is checked statically —
+// its stages, base image, user and entry point — and what it ships is checked for real:
+// the build stage copies every source file the bundles are built from, and the bundles
+// (built here, as the build stage does) import nothing but Node built-ins and each other,
+// so the runtime stage needs no node_modules (docs/adr/0010).
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { isBuiltin } from "node:module";
+import { tmpdir } from "node:os";
+import { basename, join, matchesGlob, relative, resolve } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type BuiltFile, buildDist, DIST_FILES, OPTIONAL_PEERS } from "../../scripts/build-dist.ts";
 import { ROOT } from "./manifests.ts";
 
 interface Instruction {
@@ -47,9 +51,9 @@ function parseDockerfile(text: string): Stage[] {
 
 const dockerfile = parseDockerfile(readFileSync(join(ROOT, "Dockerfile"), "utf8"));
 const runtime = dockerfile.at(-1) as Stage;
-const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as {
-  dependencies: Record<string, string>;
-  devDependencies: Record<string, string>;
+// Which installed packages are devDependencies (or only needed by them): package-lock says.
+const lock = JSON.parse(readFileSync(join(ROOT, "package-lock.json"), "utf8")) as {
+  packages: Record<string, { dev?: boolean }>;
 };
 const dockerignore = readFileSync(join(ROOT, ".dockerignore"), "utf8")
   .split("\n")
@@ -58,11 +62,11 @@ const dockerignore = readFileSync(join(ROOT, ".dockerignore"), "utf8")
 const ignored = (file: string) =>
   dockerignore.some((p) => matchesGlob(file, p) || matchesGlob(file, `${p}/**`));
 
-/** Paths the runtime stage has under /app: COPY sources from the context and from stages. */
-function runtimePaths(): { fromContext: string[]; fromStages: string[] } {
+/** What a stage COPYs: sources from the context, and destinations filled from other stages. */
+function copies(stage: Stage): { fromContext: string[]; fromStages: string[] } {
   const fromContext: string[] = [];
   const fromStages: string[] = [];
-  for (const { op, args } of runtime.instructions.filter((i) => i.op === "COPY")) {
+  for (const { op, args } of stage.instructions.filter((i) => i.op === "COPY")) {
     const parts = args.split(/\s+/);
     const from = parts.find((p) => p.startsWith("--from="));
     const paths = parts.filter((p) => !p.startsWith("--"));
@@ -74,63 +78,39 @@ function runtimePaths(): { fromContext: string[]; fromStages: string[] } {
   return { fromContext, fromStages };
 }
 
-const IMPORT =
-  /(?:^|\n)\s*(?:import|export)\s+(?!type\s)[^;]*?from\s+["']([^"']+)["']|import\s*\(\s*["']([^"']+)["']\s*\)|(?:^|\n)\s*import\s+["']([^"']+)["']/g;
-
-/** Files reachable from the entry point through runtime imports, and the packages they use. */
-function importGraph(entry: string, devOnly: readonly string[]) {
-  const files = new Set<string>();
-  const packages = new Map<string, string>();
-  const queue = [resolve(ROOT, entry)];
-  while (queue.length > 0) {
-    const file = queue.pop() as string;
-    const rel = relative(ROOT, file);
-    if (files.has(rel) || devOnly.some((d) => rel.startsWith(d)) || !existsSync(file)) continue;
-    files.add(rel);
-    for (const m of readFileSync(file, "utf8").matchAll(IMPORT)) {
-      const spec = m[1] ?? m[2] ?? m[3] ?? "";
-      if (spec.startsWith(".")) queue.push(resolve(dirname(file), spec));
-      else if (!spec.startsWith("node:")) {
-        const name = spec.startsWith("@")
-          ? spec.split("/").slice(0, 2).join("/")
-          : (spec.split("/")[0] ?? spec);
-        packages.set(name, rel);
-      }
-    }
-  }
-  return { files, packages };
-}
-
 describe("Dockerfile", () => {
+  const build = dockerfile[0] as Stage;
+  let tmp: string;
+  let built: BuiltFile[];
+  beforeAll(async () => {
+    tmp = mkdtempSync(join(tmpdir(), "kg-dist-"));
+    built = await buildDist({ outDir: tmp, metafile: true });
+  });
+  afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
   it("is multi-stage on node:24-bookworm-slim", () => {
     expect(dockerfile.length).toBeGreaterThanOrEqual(2);
     for (const stage of dockerfile) expect(stage.image).toBe("node:24-bookworm-slim");
     expect(dockerfile.map((s) => s.name)).toEqual(["build", "runtime"]);
   });
 
-  it("generates the protocol code in the build stage and copies it into the runtime stage", () => {
-    const build = dockerfile[0] as Stage;
+  it("generates the protocol code and builds dist/ in the build stage; the runtime stage copies only dist/ from it", () => {
     const buildRuns = build.instructions.filter((i) => i.op === "RUN").map((i) => i.args);
     expect(buildRuns.join(" ")).toMatch(/npm ci\b/);
     expect(buildRuns.join(" ")).toContain("scripts/gen-proto.ts --check");
-    expect(
-      runtime.instructions.some(
-        (i) => i.op === "COPY" && /--from=build\s+\/src\/proto\/gen\/?\s+proto\/gen/.test(i.args),
-      ),
-    ).toBe(true);
+    expect(buildRuns.join(" ")).toContain("scripts/build-dist.ts");
+    const fromBuild = runtime.instructions.filter((i) => i.op === "COPY" && i.args.includes("--from="));
+    expect(fromBuild.map((i) => i.args.replace(/\s+/g, " "))).toEqual(["--from=build /src/dist/ dist/"]);
   });
 
-  it("installs only production dependencies in the runtime stage, without install scripts", () => {
+  it("installs nothing in the runtime stage: no npm, no node_modules, no sources", () => {
     const runs = runtime.instructions.filter((i) => i.op === "RUN").map((i) => i.args);
-    const installs = runs.flatMap((r) => r.split("&&")).filter((c) => /\bnpm\s+(ci|install|i)\b/.test(c));
-    expect(installs.length).toBe(1);
-    for (const c of installs) {
-      expect(c).toContain("--omit=dev");
-      expect(c).toContain("--ignore-scripts");
-    }
+    expect(runs.filter((r) => /\bnpm\b/.test(r))).toEqual([]);
+    const { fromContext } = copies(runtime);
+    expect(fromContext).toEqual(["bin"]);
   });
 
-  it("runs as a numeric non-root user with the kernel-gossip entry point", () => {
+  it("runs as a numeric non-root user with the kernel-gossip entry point, which runs the bundle", () => {
     const users = runtime.instructions.filter((i) => i.op === "USER").map((i) => i.args);
     expect(users.length).toBeGreaterThan(0);
     const user = users.at(-1) as string;
@@ -141,29 +121,49 @@ describe("Dockerfile", () => {
     const workdir = runtime.instructions.find((i) => i.op === "WORKDIR")?.args;
     expect(workdir).toBe("/app");
     expect(statSync(join(ROOT, "bin/kernel-gossip")).mode & 0o111).not.toBe(0);
-    expect(readFileSync(join(ROOT, "bin/kernel-gossip"), "utf8")).toContain("cli/main.ts");
+    expect(readFileSync(join(ROOT, "bin/kernel-gossip"), "utf8")).toContain("dist/kernel-gossip.mjs");
   });
 
-  it("copies every file the entry point can import, and none of them needs a devDependency", () => {
-    const { fromContext, fromStages } = runtimePaths();
+  it("copies into the build stage every source file the bundles are built from", () => {
+    const { fromContext } = copies(build);
     for (const path of fromContext) {
       expect(existsSync(join(ROOT, path)), `COPY source ${path} exists`).toBe(true);
       if (path !== "package.json" && path !== "package-lock.json")
         expect(ignored(path), `${path} not in .dockerignore`).toBe(false);
     }
-    // `kernel-gossip demo` needs a development checkout (it starts test/kube-api); it is
-    // imported lazily and deliberately not shipped.
-    const { files, packages } = importGraph("cli/main.ts", ["demo/", "test/"]);
-    expect(files.size).toBeGreaterThan(3);
+    const inputs = new Set(built.flatMap((b) => Object.keys(b.meta?.inputs ?? {})));
+    const sources = [...inputs]
+      .map((f) => relative(ROOT, resolve(process.cwd(), f)))
+      .filter((f) => !f.startsWith("node_modules/") && !f.startsWith("(disabled)") && !f.includes(":"));
+    expect(sources.length).toBeGreaterThan(10);
     const under = (f: string, dirs: string[]) => dirs.some((p) => f === p || f.startsWith(`${p}/`));
-    // Context files must survive .dockerignore; build-stage products (proto/gen) are made in the image.
-    const missing = [...files].filter(
-      (f) => !(under(f, fromStages) || (under(f, fromContext) && !ignored(f))),
+    // proto/gen is made in the build stage from the copied proto/.
+    const missing = sources.filter(
+      (f) => !(under(f, fromContext) && !ignored(f)) && !f.startsWith("proto/gen/"),
     );
-    expect(missing, "imported at run time but not in the image").toEqual([]);
-    const devOnly = [...packages]
-      .filter(([name]) => !(name in pkg.dependencies))
-      .map(([n, f]) => `${n} (imported by ${f})`);
-    expect(devOnly, "packages the image would not have").toEqual([]);
+    expect(missing, "bundled but not copied into the build stage").toEqual([]);
+    expect(
+      sources.filter((f) => f.startsWith("demo/") || f.startsWith("test/") || f.startsWith("bench/")),
+    ).toEqual([]);
+    // Nothing bundled comes from a devDependency.
+    const packages = new Set(
+      [...inputs]
+        .map((f) => relative(ROOT, resolve(process.cwd(), f)))
+        .map((f) => /^((?:.*\/)?node_modules\/(?:@[^/]+\/)?[^/]+)\//.exec(f)?.[1])
+        .filter((p): p is string => p !== undefined),
+    );
+    expect(packages.size).toBeGreaterThan(3);
+    const dev = [...packages].filter((p) => lock.packages[p]?.dev === true || !(p in lock.packages));
+    expect(dev, "bundled packages that are devDependencies or not in package-lock").toEqual([]);
+  });
+
+  it("builds bundles that import only Node built-ins, each other and optional add-ons loaded in try/catch, so the image needs no node_modules", () => {
+    expect(built.map((b) => basename(b.file)).sort()).toEqual(Object.keys(DIST_FILES).sort());
+    const allowed = new Set<string>([...Object.keys(DIST_FILES).map((f) => `./${f}`), ...OPTIONAL_PEERS]);
+    for (const b of built) {
+      const imports = (b.meta?.imports ?? []).map((i) => i.path);
+      const foreign = imports.filter((p) => !isBuiltin(p) && !allowed.has(p));
+      expect(foreign, `${basename(b.file)} imports`).toEqual([]);
+    }
   });
 });
