@@ -59,7 +59,9 @@ export async function run({ quick }: BenchOptions): Promise<BenchCaseResult> {
     await waitFor(
       "the agent's link to the aggregator",
       async () =>
-        metricValue(await scrape(agent.metricsUrl), "kernel_gossip_agent_link_connected") === 1 ? true : undefined,
+        metricValue(await scrape(agent.metricsUrl), "kernel_gossip_agent_link_connected") === 1
+          ? true
+          : undefined,
       { timeoutMs: 30_000, intervalMs: 25, child: agent.child },
     );
     const agentStartMs = agent.readyMs + (performance.now() - readyAt);
