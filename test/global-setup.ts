@@ -3,9 +3,16 @@
 // that starts a kernel-gossip process runs the built artifact the image ships
 // (KERNEL_GOSSIP_BUILD=dist, vitest.config.ts).
 import { execFileSync } from "node:child_process";
-import { buildDist } from "../scripts/build-dist.ts";
 
 export default async function setup(): Promise<void> {
   execFileSync(process.execPath, ["scripts/gen-proto.ts", "--check"], { stdio: "inherit" });
-  await buildDist();
+  let build: typeof import("../scripts/build-dist.ts");
+  try {
+    build = await import("../scripts/build-dist.ts");
+  } catch (err) {
+    throw new Error(
+      `cannot load the bundler to build dist/ (${err instanceof Error ? err.message : String(err)}); esbuild is a devDependency: run \`make install\` (or \`npm install\`) in this checkout`,
+    );
+  }
+  await build.buildDist();
 }
