@@ -1,6 +1,6 @@
 // Renders the generated parts of the operator documentation and deploy/monitoring from
 // their single sources, so they cannot drift:
-//   docs/operations.md  ← agent/options.ts, aggregator/options.ts, the agent ConfigMap
+//   docs/operations.md  ← agent/options.ts, aggregator/options/index.ts, the agent ConfigMap
 //   docs/metrics.md     ← test/deploy/metric-contract.ts
 //   deploy/monitoring/prometheusrule.yaml ← deploy/monitoring/rules.yaml
 //

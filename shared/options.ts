@@ -1,6 +1,6 @@
 // Command-line options, each also readable from an environment variable, validated at
 // start-up with a message that names the option, the variable and the bad value.
-// A role declares its options once (agent/options.ts, aggregator/options.ts); `--help`
+// A role declares its options once (agent/options.ts, aggregator/options/index.ts); `--help`
 // is rendered from the same declaration, so the two never disagree.
 
 export type OptionType =
