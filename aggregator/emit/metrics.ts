@@ -4,12 +4,17 @@ import { Counter, Gauge, Histogram, NETWORK_SECONDS_BUCKETS, type Registry } fro
 /** Point-in-time state read at scrape time; the writer installs its own. */
 export interface EmitGaugeSources {
   pendingObjects: () => number;
+  retryingObjects: () => number;
   whispers: () => Iterable<{ signal: string; severity: string }>;
 }
 
 export function createEmitMetrics(registry: Registry) {
   const registers = [registry];
-  const sources: EmitGaugeSources = { pendingObjects: () => 0, whispers: () => [] };
+  const sources: EmitGaugeSources = {
+    pendingObjects: () => 0,
+    retryingObjects: () => 0,
+    whispers: () => [],
+  };
   return {
     sources,
     crWrites: new Counter({
@@ -37,6 +42,14 @@ export function createEmitMetrics(registry: Registry) {
       registers,
       collect() {
         this.set(sources.pendingObjects());
+      },
+    }),
+    retryingObjects: new Gauge({
+      name: "kernel_gossip_aggregator_retrying_objects",
+      help: "Objects whose last write failed with a temporary error and that wait to retry; stuck writes keep it up.",
+      registers,
+      collect() {
+        this.set(sources.retryingObjects());
       },
     }),
     whispers: new Gauge({

@@ -10,26 +10,45 @@
 //   for good (400/422: logged, counted), and rejects only when the writer stops;
 // - an object is written at most once per minIntervalMs, except its first write and
 //   escalations (severity up, resolved → active again), which are due at once; all writes
-//   take a token from the one global bucket;
+//   take a token from the one global bucket, handed out fairly (fair-budget.ts): retries and
+//   first attempts in separate lanes, the nodes whose batches wait taking turns;
+// - every failure is classified (write-errors.ts classifyWriteFailure). Permanent ones — the
+//   namespace does not exist or is being deleted, 400/422, a body that cannot be rendered —
+//   answer everything waiting on the object with the reason (the batch is acked, its events
+//   counted as dropped by the pipeline), are logged once per namespace and reason per
+//   10 minutes, and forget the object; a namespace found missing answers new changes for it
+//   at once for NAMESPACE_GONE_MS without a request;
 // - 409 (another replica wrote the object) re-reads it and writes again with its count as
-//   the new baseline; 404 on status (object deleted) re-creates it; 429, 5xx, 403 and
-//   network errors back off (jittered, per object) and retry; nothing is dropped.
+//   the new baseline; 404 on status (object deleted) re-creates it; 429, 5xx, other 403s,
+//   404 of an unserved resource (CRDs missing) and network errors back off (jittered, per
+//   object) and retry: the object counts as retrying (a gauge) until a write succeeds.
 //
 // One file on purpose: scheduling, the write sequence and failure handling share the
 // per-object entry state; split, each part would need to know the others' invariants.
+import { LRUCache } from "lru-cache";
 import { Backoff } from "../../shared/backoff.ts";
 import type { Clock, Timer } from "../../shared/clock.ts";
 import { statusOf } from "../../shared/kube.ts";
 import type { Logger } from "../../shared/log.ts";
 import { BIRTH_PLURAL, type BirthCertificate } from "./birth.ts";
+import { FairBudget, type Lane } from "./fair-budget.ts";
 import type { CrClient } from "./kube.ts";
 import type { EmitMetrics } from "./metrics.ts";
 import type { TokenBucket } from "./token-bucket.ts";
 import { emptyDelta, type KObj, WHISPER_PLURAL, type WhisperState, type WrittenDelta } from "./whisper.ts";
-import { messageOf, outcomeOf, retryAfterMs } from "./write-errors.ts";
+import { classifyWriteFailure, messageOf, outcomeOf, RenderError, retryAfterMs } from "./write-errors.ts";
 
 export type Doc = WhisperState | BirthCertificate;
-export type WriteOutcome = "written" | "invalid";
+/** "written", or why the change will never be written (the write failed for good). */
+export type WriteOutcome =
+  | "written"
+  | "invalid"
+  | "unrenderable"
+  | "namespace_not_found"
+  | "namespace_terminating";
+
+/** After a write found an object's namespace missing, changes for it are answered without a request for this long. */
+export const NAMESPACE_GONE_MS = 10_000;
 
 export class WriterStoppedError extends Error {
   override name = "WriterStoppedError";
@@ -44,6 +63,8 @@ export class WriterStoppedError extends Error {
  * O(objects × batches), never the batch's events.
  */
 export interface WriteWaiter {
+  /** Who the change came from (the agent's node): writes take turns by source. */
+  readonly source?: string;
   resolve(outcome: WriteOutcome): void;
   reject(err: Error): void;
 }
@@ -68,6 +89,10 @@ interface Entry {
   lastTouchMono: number;
   backoff: Backoff;
   conflicts: number;
+  /** Source of the oldest change waiting (fair-budget.ts). */
+  source: string;
+  /** Failed writes since the last success: > 0 means retrying. */
+  failures: number;
 }
 
 export interface WriterOptions {
@@ -75,6 +100,7 @@ export interface WriterOptions {
   clock: Clock;
   log: Logger;
   metrics: Pick<EmitMetrics, "crWrites" | "crWriteDuration" | "writesCoalesced" | "sources">;
+  /** The global write rate limit; the writer orders who is served (fair-budget.ts). */
   bucket: TokenBucket;
   minIntervalMs: number;
   retryInitialMs?: number;
@@ -85,7 +111,6 @@ export interface WriterOptions {
   onCreated?: (doc: WhisperState) => void;
 }
 
-type Kind = Doc["kind"];
 /** Which request of a write failed: the first-touch GET, the spec apply or the status apply. */
 type Phase = "read" | "spec" | "status";
 
@@ -98,10 +123,17 @@ export class CrWriter {
   #quiet: (() => void)[] = [];
   #running = 0;
   #sweepTimer: Timer | undefined;
+  #budget: FairBudget;
+  /** Namespace → monotonic time until which it is known not to exist. */
+  #goneNamespaces = new Map<string, number>();
+  /** Permanent failures logged recently, by reason and namespace (log once per 10 min). */
+  #logged = new LRUCache<string, true>({ max: 10_000, ttl: 600_000 });
 
   constructor(options: WriterOptions) {
     this.#o = options;
+    this.#budget = new FairBudget(options.bucket);
     options.metrics.sources.pendingObjects = () => this.pending;
+    options.metrics.sources.retryingObjects = () => this.retrying;
     options.metrics.sources.whispers = () => this.#whisperLabels();
   }
 
@@ -109,6 +141,13 @@ export class CrWriter {
   get pending(): number {
     let n = 0;
     for (const e of this.#entries.values()) if (e.dirty || e.running || e.waiters.length > 0) n++;
+    return n;
+  }
+
+  /** Objects whose last write failed and that wait to retry (stuck when this stays up). */
+  get retrying(): number {
+    let n = 0;
+    for (const e of this.#entries.values()) if (e.failures > 0) n++;
     return n;
   }
 
@@ -159,6 +198,15 @@ export class CrWriter {
       return undefined;
     }
     let entry = this.#entries.get(key);
+    if (!entry && this.#goneNamespaces.size > 0) {
+      const namespace = key.split("/")[1] ?? "";
+      const until = this.#goneNamespaces.get(namespace);
+      if (until !== undefined && until > this.#o.clock.monotonic()) {
+        waiter.resolve("namespace_not_found");
+        return undefined;
+      }
+      this.#goneNamespaces.delete(namespace);
+    }
     if (!entry) {
       const doc = create();
       entry = {
@@ -182,6 +230,8 @@ export class CrWriter {
           maxMs: this.#o.retryMaxMs ?? 30_000,
         }),
         conflicts: 0,
+        source: "",
+        failures: 0,
       };
       this.#entries.set(key, entry);
     } else if (entry.dirty) {
@@ -190,6 +240,7 @@ export class CrWriter {
     if (change(entry.doc as D)) entry.escalate = true;
     entry.dirty = true;
     entry.lastTouchMono = this.#o.clock.monotonic();
+    if (entry.waiters.length === 0) entry.source = waiter.source ?? "";
     entry.waiters.push(waiter);
     this.#schedule(entry);
     return undefined;
@@ -217,8 +268,10 @@ export class CrWriter {
     );
   }
 
-  async #request<T>(kind: Kind, call: () => Promise<T>): Promise<T> {
-    await this.#o.bucket.acquire();
+  async #request<T>(entry: Entry, call: () => Promise<T>): Promise<T> {
+    const kind = entry.doc.kind;
+    const lane: Lane = entry.failures > 0 || entry.conflicts > 0 ? "retry" : "first";
+    await this.#budget.acquire(lane, entry.source);
     const started = this.#o.clock.monotonic();
     try {
       const result = await call();
@@ -251,14 +304,20 @@ export class CrWriter {
       }
       if (!entry.exists) {
         phase = "spec";
-        const applied = await this.#request(doc.kind, async () => {
+        const applied = await this.#request(entry, async () => {
           if (doc.kind === "PodBirthCertificate") {
             taken = entry.waiters.splice(0);
             entry.dirty = false;
             entry.escalate = false;
-            return client.apply(BIRTH_PLURAL, doc.body());
+            return client.apply(
+              BIRTH_PLURAL,
+              rendered(() => doc.body()),
+            );
           }
-          return client.apply(WHISPER_PLURAL, doc.specBody());
+          return client.apply(
+            WHISPER_PLURAL,
+            rendered(() => doc.specBody()),
+          );
         });
         entry.exists = true;
         // 201: this replica created it (the other replica may have raced us to it: then 200)
@@ -274,13 +333,13 @@ export class CrWriter {
       if (doc.kind === "KernelWhisper") {
         phase = "status";
         let delta: WrittenDelta = emptyDelta();
-        const body = await this.#request(doc.kind, () => {
+        const body = await this.#request(entry, async () => {
           taken = taken.concat(entry.waiters.splice(0));
           entry.dirty = false;
           entry.escalate = false;
-          const rendered = doc.statusBody(entry.resourceVersion);
-          delta = rendered.delta;
-          return client.applyStatus(WHISPER_PLURAL, rendered.body);
+          const status = rendered(() => doc.statusBody(entry.resourceVersion));
+          delta = status.delta;
+          return client.applyStatus(WHISPER_PLURAL, status.body);
         });
         doc.committed(delta);
         entry.resourceVersion = rvOf(body);
@@ -296,6 +355,7 @@ export class CrWriter {
       entry.lastWriteMono = this.#o.clock.monotonic();
       entry.backoff.reset();
       entry.conflicts = 0;
+      entry.failures = 0;
       entry.notBefore = 0;
       for (const w of taken) w.resolve("written");
       taken = [];
@@ -334,34 +394,40 @@ export class CrWriter {
     const status = statusOf(err);
     const doc = entry.doc;
     const what = { kind: doc.kind, namespace: doc.namespace, name: doc.name, status, phase };
-    if (status === 400 || status === 422) {
-      this.#o.log.error(
-        { ...what, err: messageOf(err) },
-        "the API server refused the object as invalid; it is dropped. Check that the installed CRDs (crds/) match this aggregator version",
-      );
+    const failure = classifyWriteFailure(err, phase);
+    if (failure.permanent) {
+      const waiting = taken.concat(entry.waiters.splice(0));
+      this.#logPermanent(failure.reason, what, err, waiting.length);
+      if (failure.reason === "namespace_not_found") {
+        this.#goneNamespaces.set(doc.namespace, this.#o.clock.monotonic() + NAMESPACE_GONE_MS);
+      }
       // Everything waiting on this object is answered: retrying the same body cannot help.
-      for (const w of taken.concat(entry.waiters.splice(0))) w.resolve("invalid");
+      for (const w of waiting) w.resolve(failure.reason);
       entry.dirty = false;
       entry.escalate = false;
+      entry.failures = 0;
+      // Forgotten: a later change starts from the cluster again (the namespace may be back).
+      if (!entry.timer) this.#entries.delete(entry.key);
       return undefined;
     }
     entry.waiters.unshift(...taken);
     entry.dirty = true;
-    if (status === 409) {
+    if (failure.reason === "conflict") {
       entry.loaded = false;
       entry.conflicts++;
       this.#o.log.debug(what, "write conflict: another replica wrote the object; re-reading it");
       return entry.conflicts <= 2 ? 0 : entry.backoff.next();
     }
-    if (status === 404 && phase !== "status") {
+    entry.failures++;
+    if (failure.reason === "not_served") {
       const delay = entry.backoff.next();
       this.#o.log.error(
-        { ...what, retryInMs: delay },
+        { ...what, err: messageOf(err), retryInMs: delay },
         `the ${doc.kind} resource is not served: install the CRDs (kubectl apply -f crds/); retrying`,
       );
       return delay;
     }
-    if (status === 404 && doc.kind === "KernelWhisper") {
+    if (failure.reason === "gone" && doc.kind === "KernelWhisper") {
       entry.exists = false;
       entry.resourceVersion = undefined;
       doc.forgetCluster();
@@ -373,11 +439,51 @@ export class CrWriter {
     const delay = Math.max(entry.backoff.next(), retryAfterMs(err));
     this.#o.log.warn(
       { ...what, err: messageOf(err), retryInMs: delay, attempt: entry.backoff.attempt },
-      status === 403
+      failure.reason === "forbidden"
         ? `${phase === "read" ? "reading" : "writing"} the custom resource is forbidden; retrying. Check the aggregator's RBAC for kernel.gossip.io (docs/crds.md)`
         : `${phase === "read" ? "reading" : "writing"} the custom resource failed; retrying with backoff`,
     );
     return delay;
+  }
+
+  /** One line per namespace and reason per 10 minutes: a deleted namespace may hold many objects. */
+  #logPermanent(
+    reason: WriteOutcome,
+    what: Record<string, unknown> & { kind: string; namespace: string; name: string },
+    err: unknown,
+    waiting: number,
+  ): void {
+    const key = `${reason}/${what.namespace}`;
+    if (this.#logged.has(key)) return;
+    this.#logged.set(key, true);
+    const detail = { ...what, reason, err: messageOf(err), batchesAnswered: waiting };
+    const tail =
+      "its events are acknowledged and counted in kernel_gossip_aggregator_events_dropped_total{reason}; further objects of this namespace failing the same way are not logged for 10 minutes";
+    switch (reason) {
+      case "namespace_not_found":
+        this.#o.log.warn(
+          detail,
+          `the ${what.kind} ${what.namespace}/${what.name} cannot be written: namespace "${what.namespace}" does not exist (deleted after the event was seen?); dropped, ${tail}`,
+        );
+        return;
+      case "namespace_terminating":
+        this.#o.log.warn(
+          detail,
+          `the ${what.kind} ${what.namespace}/${what.name} cannot be written: namespace "${what.namespace}" is being deleted; dropped, ${tail}`,
+        );
+        return;
+      case "unrenderable":
+        this.#o.log.error(
+          detail,
+          `the ${what.kind} ${what.namespace}/${what.name} cannot be rendered (a value no custom resource can hold; an agent sent an out-of-range field the edge did not catch); dropped, ${tail}`,
+        );
+        return;
+      default:
+        this.#o.log.error(
+          detail,
+          `the API server refused the ${what.kind} ${what.namespace}/${what.name} as invalid; dropped, ${tail}. Check that the installed CRDs (crds/) match this aggregator version`,
+        );
+    }
   }
 
   #sweep(): void {
@@ -433,7 +539,7 @@ export class CrWriter {
     if (timer) this.#o.clock.clearTimeout(timer);
     this.#stopped = true;
     if (this.#sweepTimer) this.#o.clock.clearTimeout(this.#sweepTimer);
-    this.#o.bucket.close(new WriterStoppedError());
+    this.#budget.close(new WriterStoppedError());
     const left = this.pending;
     for (const e of this.#entries.values()) {
       if (e.timer) this.#o.clock.clearTimeout(e.timer);
@@ -442,6 +548,15 @@ export class CrWriter {
     if (left > 0)
       this.#o.log.warn({ objects: left }, "stopped with unwritten changes; agents will resend them");
     for (const resolve of this.#idle.splice(0)) resolve();
+  }
+}
+
+/** The body `render` returns; a throw (e.g. a date no Date can hold) becomes a RenderError: permanent. */
+function rendered<T>(render: () => T): T {
+  try {
+    return render();
+  } catch (err) {
+    throw new RenderError(`rendering the object failed: ${(err as Error).message}`);
   }
 }
 

@@ -195,8 +195,9 @@ export class BatchPipeline implements BatchHandler {
   handleBatch(ctx: BatchContext, events: WireEvent[]): Promise<{ dropped: number }> {
     if (this.#stopping) return Promise.reject(new WriterStoppedError());
     const { metrics } = this.#o;
-    const batch = new PendingBatch((b, err) => this.#settled(b, err));
+    const batch = new PendingBatch((b, err) => this.#settled(b, err), ctx.node);
     batch.onRedelivered = (n) => metrics.redeliveriesDropped.inc(n);
+    batch.onDropped = (reason, n) => metrics.eventsDropped.inc({ reason }, n);
     const fresh: Fresh[] = [];
     for (const ev of events) {
       const id = ev.id ?? "";

@@ -13,6 +13,12 @@ export function createPipelineMetrics(registry: Registry) {
       help: "Events not counted again because they were already written (at-least-once redelivery): found in the whisper's delivery ledger or in this replica's event-id cache.",
       registers,
     }),
+    eventsDropped: new Counter({
+      name: "kernel_gossip_aggregator_events_dropped_total",
+      help: "Events acknowledged but never written, by reason (namespace_not_found, namespace_terminating, invalid, unrenderable, pod_not_found, shed).",
+      labelNames: ["reason"] as const,
+      registers,
+    }),
     endToEndLatency: new Histogram({
       name: "kernel_gossip_aggregator_end_to_end_latency_seconds",
       help: "From the event observed on the node to its custom resource written.",

@@ -25,9 +25,13 @@ export class PendingBatch {
   #reject!: (err: unknown) => void;
   #onSettled: (batch: PendingBatch, err: unknown) => void;
 
+  /** The node the batch came from: object writes take turns by source (emit/fair-budget.ts). */
+  readonly source: string;
+
   /** `onSettled` runs once, before the promise settles: err undefined on success. */
-  constructor(onSettled: (batch: PendingBatch, err: unknown) => void) {
+  constructor(onSettled: (batch: PendingBatch, err: unknown) => void, source = "") {
     this.#onSettled = onSettled;
+    this.source = source;
     this.promise = new Promise((resolve, reject) => {
       this.#resolve = resolve;
       this.#reject = reject;
@@ -85,6 +89,8 @@ export class PendingBatch {
 
   /** Set by the pipeline: how a redelivery found in flight is counted. */
   onRedelivered: ((events: number) => void) | undefined;
+  /** Set by the pipeline: how events whose object failed for good are counted. */
+  onDropped: ((reason: Exclude<WriteOutcome, "written">, events: number) => void) | undefined;
 
   #redeliveredBy(events: number): void {
     this.dropped += events;
@@ -140,8 +146,15 @@ export class ObjectWait implements WriteWaiter {
     return this.ledgerHeld || this.#doc?.wasRedelivered(this.#tag) === true;
   }
 
+  get source(): string {
+    return this.batch.source;
+  }
+
   resolve(outcome: WriteOutcome): void {
-    if (outcome !== "written" || this.#redelivered()) this.batch.dropped += this.events;
+    if (outcome !== "written") {
+      this.batch.dropped += this.events;
+      this.batch.onDropped?.(outcome, this.events);
+    } else if (this.#redelivered()) this.batch.dropped += this.events;
     else this.#onWritten(this);
     this.observed = undefined;
     this.batch.release();

@@ -289,8 +289,13 @@ export class AgentConnection {
   #onSocketError(err: Error & { code?: string }): void {
     // ws closes the connection itself (1009 for an oversized frame, 1002 for protocol errors)
     // before emitting the error, so no Reject can follow: count and log it here.
+    // Both length errors close with 1009: a frame over maxPayload, and a header claiming a
+    // length past 2^53 - 1 (no frame can be that large; it is not "malformed" to the agent).
     const code: ErrorCode =
-      err.code === "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH" ? "KG_FRAME_TOO_LARGE" : "KG_FRAME_MALFORMED";
+      err.code === "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH" ||
+      err.code === "WS_ERR_UNSUPPORTED_DATA_PAYLOAD_LENGTH"
+        ? "KG_FRAME_TOO_LARGE"
+        : "KG_FRAME_MALFORMED";
     if (!err.code?.startsWith("WS_ERR_")) {
       this.#log.debug({ err, node: this.info.node }, "agent socket error (the close is logged)");
       return;

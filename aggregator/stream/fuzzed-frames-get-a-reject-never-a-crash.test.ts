@@ -1,5 +1,6 @@
+import { connect } from "node:net";
 import fc from "fast-check";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import WebSocket from "ws";
 import { failureEvent } from "../../agent/link/testing/memory-outbox.ts";
 import { buildBatch } from "../../agent/link/unacked.ts";
@@ -254,5 +255,44 @@ describe("stream server under fuzzing over real sockets", () => {
     const total = rejects.reduce((n, v) => n + v.value, 0);
     expect(total).toBe(samples.length + 1 - acked.length);
     expect(rejects.find((v) => v.labels.code === "KG_FRAME_TOO_LARGE")?.value).toBeGreaterThanOrEqual(1);
+  });
+
+  it("a frame header claiming a length of 2^53 or more is closed with 1009 and counted as KG_FRAME_TOO_LARGE", async () => {
+    const metric = async (code: string): Promise<number> =>
+      ((await registry.getSingleMetric("kernel_gossip_aggregator_rejects_total")?.get())?.values ?? []).find(
+        (v) => v.labels.code === code,
+      )?.value ?? 0;
+    const [large, malformed] = [await metric("KG_FRAME_TOO_LARGE"), await metric("KG_FRAME_MALFORMED")];
+    // A raw client: ws's own client never sends such a header. Upgrade, then a masked
+    // binary frame header with the 64-bit length 2^53.
+    const closeCode = await new Promise<number>((resolve, reject) => {
+      const socket = connect(server.port, "127.0.0.1");
+      let buffered = Buffer.alloc(0);
+      socket.on("error", reject);
+      socket.on("data", (chunk) => {
+        buffered = Buffer.concat([buffered, chunk]);
+        const text = buffered.toString("latin1");
+        const end = text.indexOf("\r\n\r\n");
+        if (end === -1) return;
+        if (!text.startsWith("HTTP/1.1 101")) return reject(new Error(text.slice(0, 200)));
+        const frames = buffered.subarray(end + 4);
+        // A close frame from the server: opcode 0x8, payload starts with the close code.
+        const at = frames.indexOf(0x88);
+        if (at !== -1 && frames.length >= at + 4) resolve(frames.readUInt16BE(at + 2));
+      });
+      socket.once("connect", () => {
+        socket.write(
+          `GET /stream HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+            `Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nAuthorization: Bearer fuzz\r\n\r\n`,
+        );
+        const mask = Buffer.from([1, 2, 3, 4]);
+        const huge = Buffer.from([0x82, 0x80 | 127, 0x00, 0x20, 0, 0, 0, 0, 0, 0]); // 2^53
+        socket.write(Buffer.concat([huge, mask]));
+      });
+      setTimeout(() => reject(new Error("no close frame")), 10_000).unref();
+    });
+    expect(closeCode).toBe(1009);
+    await vi.waitFor(async () => expect(await metric("KG_FRAME_TOO_LARGE")).toBe(large + 1));
+    expect(await metric("KG_FRAME_MALFORMED")).toBe(malformed);
   });
 });

@@ -223,6 +223,16 @@ export const AGGREGATOR_METRICS: readonly MetricSpec[] = [
     "Updates folded into a pending write of the same object (latest wins) instead of a write each.",
   ),
   g("kernel_gossip_aggregator_pending_objects", [], "Objects with an update waiting to be written."),
+  g(
+    "kernel_gossip_aggregator_retrying_objects",
+    [],
+    "Objects whose last write failed with a temporary error and that wait to retry; stuck writes keep it up.",
+  ),
+  c(
+    "kernel_gossip_aggregator_events_dropped_total",
+    ["reason"],
+    "Events acknowledged but never written, by reason (namespace_not_found, namespace_terminating, invalid, unrenderable, pod_not_found, shed).",
+  ),
   c("kernel_gossip_aggregator_enrich_cache_hits_total", [], "Owner/namespace lookups served from the cache."),
   c(
     "kernel_gossip_aggregator_enrich_cache_misses_total",

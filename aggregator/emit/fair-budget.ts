@@ -1,0 +1,102 @@
+// Who gets the next write token when writes wait for the global rate limit: a fair queue in
+// front of the token bucket, so one source's backlog never delays another's write.
+//
+// Two lanes: first attempts, and retries (an object whose last write failed, or conflicted).
+// While both wait, retries get one token in RETRY_SHARE and first attempts the rest; either
+// lane alone gets every token. Within a lane, sources (the node whose batch made the object
+// dirty) take turns round-robin, each source's own requests in order. So a node with 1,000
+// objects waiting delays another node's write by at most one token of each, and an object
+// failing again and again competes only with other retries.
+//
+// The bucket's rate and burst are the bucket's business; this only orders who is served.
+import type { TokenBucket } from "./token-bucket.ts";
+
+export type Lane = "first" | "retry";
+
+/** While both lanes wait, every RETRY_SHARE-th token goes to a retry. */
+export const RETRY_SHARE = 4;
+
+interface Waiter {
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
+export class FairBudget {
+  #bucket: TokenBucket;
+  #lanes: Record<Lane, Map<string, Waiter[]>> = { first: new Map(), retry: new Map() };
+  #count: Record<Lane, number> = { first: 0, retry: 0 };
+  #pumping = false;
+  #grants = 0;
+  #closed: Error | undefined;
+
+  constructor(bucket: TokenBucket) {
+    this.#bucket = bucket;
+  }
+
+  /** Requests waiting for a token, per lane. */
+  waiting(lane: Lane): number {
+    return this.#count[lane];
+  }
+
+  acquire(lane: Lane, source: string): Promise<void> {
+    if (this.#closed) return Promise.reject(this.#closed);
+    if (this.#count.first + this.#count.retry === 0 && this.#bucket.tryTake()) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const queue = this.#lanes[lane];
+      const list = queue.get(source);
+      if (list) list.push({ resolve, reject });
+      else queue.set(source, [{ resolve, reject }]);
+      this.#count[lane]++;
+      void this.#pump();
+    });
+  }
+
+  async #pump(): Promise<void> {
+    if (this.#pumping) return;
+    this.#pumping = true;
+    try {
+      while (this.#count.first + this.#count.retry > 0) {
+        await this.#bucket.acquire();
+        this.#next()?.resolve();
+      }
+    } catch (err) {
+      this.close(err as Error);
+    } finally {
+      this.#pumping = false;
+    }
+  }
+
+  #next(): Waiter | undefined {
+    const both = this.#count.first > 0 && this.#count.retry > 0;
+    const lane: Lane = both
+      ? ++this.#grants % RETRY_SHARE === 0
+        ? "retry"
+        : "first"
+      : this.#count.first > 0
+        ? "first"
+        : "retry";
+    const queue = this.#lanes[lane];
+    for (const [source, list] of queue) {
+      const w = list.shift();
+      // Round-robin: the source goes to the back of its lane (or leaves it when done).
+      queue.delete(source);
+      if (list.length > 0) queue.set(source, list);
+      if (w) {
+        this.#count[lane]--;
+        return w;
+      }
+    }
+    return undefined;
+  }
+
+  /** Fails every waiter and every later acquire (shutdown). */
+  close(err: Error): void {
+    this.#closed ??= err;
+    this.#bucket.close(err);
+    for (const lane of ["first", "retry"] as const) {
+      for (const list of this.#lanes[lane].values()) for (const w of list) w.reject(err);
+      this.#lanes[lane].clear();
+      this.#count[lane] = 0;
+    }
+  }
+}

@@ -1,0 +1,187 @@
+// Harness for the "nothing lost, nobody blocked" tests (issue 12): the real aggregator
+// (`bin/kernel-gossip aggregator`, a child process with the real pipeline and CR writer)
+// against the local API server, and agents speaking the wire protocol directly over a real
+// WebSocket, so a test controls every byte a hostile or careless agent sends and sees each
+// Ack or Reject as the agent would.
+import { type ChildProcess, spawn } from "node:child_process";
+import WebSocket from "ws";
+import {
+  decodeEnvelope,
+  type Envelope,
+  encodeEnvelope,
+  PROTOCOL_VERSION,
+  type WireEvent,
+} from "../../shared/proto.ts";
+import type { KubeApi } from "../kube-api/index.ts";
+import { REPO } from "./harness.ts";
+
+export interface AggregatorProcess {
+  child: ChildProcess;
+  streamPort: number;
+  metricsPort: number;
+  /** Warning and error lines it logged (JSON). */
+  logs: string[];
+  stop(): Promise<void>;
+}
+
+/** Starts `bin/kernel-gossip aggregator` with static tokens; resolves once it accepts agents. */
+export function startAggregatorProcess(
+  api: KubeApi,
+  env: Record<string, string>,
+): Promise<AggregatorProcess> {
+  const child = spawn(`${REPO}/bin/kernel-gossip`, ["aggregator"], {
+    env: {
+      ...process.env,
+      KUBECONFIG: api.kubeconfigPath,
+      STREAM_PORT: "0",
+      METRICS_PORT: "0",
+      AUTH_MODE: "static",
+      POD_NAME: "aggregator-0",
+      POD_NAMESPACE: "kernel-gossip",
+      POD_EVENTS: "false",
+      LOG_LEVEL: "info",
+      ...env,
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const logs: string[] = [];
+  child.stderr?.on("data", (chunk: Buffer) => logs.push(chunk.toString()));
+  const stop = async (): Promise<void> => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((r) => child.once("exit", r));
+    child.kill("SIGKILL");
+    await exited;
+  };
+  return new Promise((resolve, reject) => {
+    let out = "";
+    let ready = false;
+    child.stdout?.on("data", (chunk: Buffer) => {
+      const lines = (out + chunk.toString()).split("\n");
+      out = lines.pop() ?? "";
+      for (const line of lines) {
+        if (/"level":"(warn|error|fatal)"/.test(line)) logs.push(line);
+        const match = /"streamPort":(\d+),"metricsPort":(\d+)/.exec(line);
+        if (!ready && match && line.includes("accepting agents")) {
+          ready = true;
+          resolve({ child, streamPort: Number(match[1]), metricsPort: Number(match[2]), logs, stop });
+        }
+      }
+    });
+    child.once("exit", (code, signal) => {
+      if (!ready)
+        reject(new Error(`aggregator exited before it was ready (${code ?? signal}): ${logs.join("")}`));
+    });
+  });
+}
+
+/** One agent connection speaking protobuf frames; every Ack and Reject is kept with its arrival time. */
+export class WireAgent {
+  readonly acks = new Map<number, { dropped: number; at: number }>();
+  readonly rejects: { code: string; message: string; seq: number }[] = [];
+  closeCode: number | undefined;
+  #ws: WebSocket;
+  #seq = 0;
+
+  private constructor(ws: WebSocket) {
+    this.#ws = ws;
+    ws.on("message", (data: Buffer) => {
+      const env: Envelope = decodeEnvelope(new Uint8Array(data));
+      if (env.ack) this.acks.set(Number(env.ack.seq ?? 0), { dropped: env.ack.dropped ?? 0, at: Date.now() });
+      if (env.reject) {
+        this.rejects.push({
+          code: env.reject.code ?? "",
+          message: env.reject.message ?? "",
+          seq: Number(env.reject.seq ?? 0),
+        });
+      }
+    });
+    ws.on("close", (code) => {
+      this.closeCode = code;
+    });
+  }
+
+  static async connect(port: number, token: string, node: string): Promise<WireAgent> {
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/stream`, {
+      headers: { authorization: `Bearer ${token}` },
+      perMessageDeflate: false,
+    });
+    await new Promise<void>((resolve, reject) => {
+      ws.once("open", () => resolve());
+      ws.once("error", reject);
+      ws.once("unexpected-response", (_req, res) => reject(new Error(`upgrade refused: ${res.statusCode}`)));
+    });
+    const agent = new WireAgent(ws);
+    ws.send(
+      encodeEnvelope({
+        hello: {
+          node,
+          agentVersion: "hostile-test",
+          protocolVersion: PROTOCOL_VERSION,
+          instanceId: `${node}-i1`,
+        },
+      }),
+    );
+    return agent;
+  }
+
+  /** Sends one batch; returns its sequence number and when it was sent. */
+  send(events: WireEvent[]): { seq: number; sentAt: number } {
+    const seq = ++this.#seq;
+    this.#ws.send(encodeEnvelope({ batch: { seq, events, sentAtMs: Date.now() } }));
+    return { seq, sentAt: Date.now() };
+  }
+
+  close(): void {
+    this.#ws.terminate();
+  }
+}
+
+/** A crash-loop event about pod `name` in `namespace` on `node`. */
+export function crashLoopEvent(
+  node: string,
+  namespace: string,
+  name: string,
+  n: number,
+  extra: Partial<WireEvent> = {},
+): WireEvent {
+  return {
+    id: `${namespace}-${name}/app/${n}/CrashLoopBackOff`,
+    pod: {
+      uid: `uid-${namespace}-${name}`,
+      namespace,
+      name,
+      node,
+      labels: { "workload-id": name.replace(/-[^-]+$/, "") },
+      owners: [],
+      qosClass: "Burstable",
+    },
+    container: "app",
+    observedAtMs: Date.now(),
+    count: 1,
+    failure: { reason: "CrashLoopBackOff", exitCode: 1, restartCount: n, lastReason: "Error" },
+    ...extra,
+  };
+}
+
+/** The value of one sample of a Prometheus text exposition (0 when absent). */
+export async function metricValue(port: number, sample: string): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  for (const line of text.split("\n")) {
+    if (line.startsWith(`${sample} `)) return Number(line.slice(sample.length + 1));
+  }
+  return 0;
+}
+
+export async function waitFor<T>(
+  what: string,
+  probe: () => T | undefined | Promise<T | undefined>,
+  timeoutMs = 30_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
