@@ -50,7 +50,12 @@ export async function startAgent(o: AgentOptions, deps: AgentDeps): Promise<Runn
     );
   } else
     log.info(
-      { cgroupRoot: o.cgroupRoot, layout: layout.description },
+      {
+        cgroupRoot: o.cgroupRoot,
+        layout: layout.description,
+        hierarchies: layout.hierarchies,
+        kubeletCgroupRoot: `/${layout.kubeletRoot.join("/")}`,
+      },
       `cgroup layout detected: ${layout.description}`,
     );
 
@@ -79,7 +84,19 @@ export async function startAgent(o: AgentOptions, deps: AgentDeps): Promise<Runn
     labelSelector: o.namespaceLabelSelector,
   };
   let failureSettings = { extraReasons: o.extraReasons, cooldownMs: o.dedupCooldown };
-  const failures = new FailureReporter({ clock, sink: dedup, settings: failureSettings });
+  // The cgroup sampler answers the failure reporter's OOM questions; it is built below.
+  let samplerRef: CgroupSampler | undefined;
+  const failures = new FailureReporter({
+    clock,
+    sink: dedup,
+    settings: failureSettings,
+    log,
+    notCounted: metrics.pods.oomReportsNotCounted,
+    kernel: {
+      oomVerdict: async (containerId, deleting) =>
+        samplerRef ? samplerRef.oomVerdict(containerId, deleting) : deleting ? "pod-deleted" : "unknown",
+    },
+  });
   let watch: PodWatch | undefined;
   let reporter: PodReporter | undefined;
   const scope = new NamespaceScope({
@@ -121,6 +138,7 @@ export async function startAgent(o: AgentOptions, deps: AgentDeps): Promise<Runn
       updateIntervalMs: o.throttleUpdateInterval,
     },
   });
+  samplerRef = sampler;
   const births = new BirthRecorder({ clock, sink: dedup, metrics: metrics.pods, log, stats: sampler });
   reporter = new PodReporter({ scope, failures, births });
   watch = new PodWatch({
@@ -232,7 +250,7 @@ export async function startAgent(o: AgentOptions, deps: AgentDeps): Promise<Runn
     async stop() {
       watch.stop();
       scope.stop();
-      sampler.stop();
+      await sampler.stop(); // a scan in progress emits its events first
       dedup.flush();
       dedup.stop();
       const result = await link.stop(o.shutdownTimeout);

@@ -17,6 +17,8 @@ export interface CgroupFiles {
   memoryLimit?: string;
   memoryPeak?: string;
   pids?: string;
+  /** cgroup.procs of the memory cgroup: empty once every process of the container is gone. */
+  procs?: string;
 }
 
 export function cgroupFiles(layout: CgroupLayout, rel: string): CgroupFiles {
@@ -34,6 +36,7 @@ export function cgroupFiles(layout: CgroupLayout, rel: string): CgroupFiles {
       memoryLimit: join(dir, "memory.max"),
       memoryPeak: join(dir, "memory.peak"),
       pids: join(dir, "pids.current"),
+      procs: join(dir, "cgroup.procs"),
     };
   }
   const quota = at(h.cpu, "cpu.cfs_quota_us");
@@ -47,6 +50,7 @@ export function cgroupFiles(layout: CgroupLayout, rel: string): CgroupFiles {
     memoryLimit: at(h.memory, "memory.limit_in_bytes"),
     memoryPeak: at(h.memory, "memory.max_usage_in_bytes"),
     pids: at(h.pids, "pids.current"),
+    procs: at(h.memory, "cgroup.procs"),
   };
 }
 

@@ -52,15 +52,13 @@ describe.each([
     expect(h.sink.events[0]?.oom?.kills).toBe(1);
   });
 
-  it("reports a child's kill as a kernel OOM (main process survived) after one scan of grace", async () => {
+  it("reports a child's kill as a kernel OOM (main process survived) in the scan that sees it", async () => {
     await scan();
     await h.fixture.writeOomKills(pod, container(), 2);
     if (options.version === 2)
       await h.fixture.writeMemory(pod, container(), { limit: 268435456, peak: 268000000 });
     else await h.fixture.writeMemory(pod, container(), { limit: 134217728, peak: 134000000 });
-    await scan();
-    expect(h.sink.events).toHaveLength(0); // grace: is the container still running?
-    await scan();
+    await scan(); // the instance still runs and its cgroup has processes: decided at once
     expect(h.sink.events).toHaveLength(1);
     const e = h.sink.events[0];
     expect(e?.id).toBe(`${pod.uid}/worker/${container().id.slice(0, 12)}/oom-kill/2`);
@@ -81,7 +79,9 @@ describe.each([
   it("leaves the kill to the kubelet when the container restarted (new id): one event, not two", async () => {
     await scan();
     await h.fixture.writeOomKills(pod, container(), 1);
+    await h.fixture.endProcesses(pod, container()); // PID 1 was the one killed: the cgroup emptied
     await scan();
+    expect(h.sink.events).toHaveLength(0);
     // The kubelet saw PID 1 die and restarted the container: the pod watch now shows a new id.
     const restarted = podView(pod);
     restarted.containers = restarted.containers.map((c) => ({
@@ -97,10 +97,10 @@ describe.each([
 
   it("leaves the kill to the kubelet when the container is no longer running or the pod is gone", async () => {
     await scan();
+    h.pods.set(podView(pod, false)); // the pod watch saw the container terminate before the scan
     await h.fixture.writeOomKills(pod, container(), 1);
-    await scan();
-    h.pods.set(podView(pod, false));
-    await scan();
+    await scan(); // a stopped container is not sampled: the kubelet's report asks the counter
+    expect(await h.sampler.oomVerdict(`cri-o://${container().id}`, false)).toBe("confirmed");
     const other = makePod("Guaranteed", "crio", ["db"]);
     await h.fixture.addPod(other);
     h.pods.set(podView(other));
@@ -108,10 +108,55 @@ describe.each([
     const db = other.containers[0];
     if (!db) throw new Error("no container");
     await h.fixture.writeOomKills(other, db, 3);
+    await h.fixture.endProcesses(other, db);
     await scan();
     h.pods.delete(other.uid);
     await scan();
-    expect(h.sink.events).toHaveLength(0);
+    // Three kills, the main process's among them (its cgroup emptied): one is the kubelet's
+    // OOMKilled, the two before it were children — sent by the kernel side.
+    expect(h.sink.events.map((e) => [e.id, e.count, e.oom?.mainProcessSurvived])).toEqual([
+      [`${other.uid}/db/${db.id.slice(0, 12)}/oom-kill/3`, 2, false],
+    ]);
     expect((await samples(h.registry, "kernel_gossip_agent_kernel_oom_merged_total"))[0]?.value).toBe(2);
+    // The kubelet's report of the merged kill is confirmed by the kernel, once.
+    expect(await h.sampler.oomVerdict(`cri-o://${db.id}`, false)).toBe("confirmed");
+    expect(await h.sampler.oomVerdict(`cri-o://${db.id}`, false)).toBe("kernel-counter-unchanged");
+  });
+
+  it("sends every kill of a pod being deleted: the kubelet's OOMKilled during a deletion is not counted", async () => {
+    await scan();
+    h.pods.set({ ...podView(pod), deletingSinceMs: h.clock.now() });
+    await h.fixture.writeOomKills(pod, container(), 1);
+    await h.fixture.endProcesses(pod, container());
+    await scan();
+    expect(h.sink.events.map((e) => [e.count, e.oom?.mainProcessSurvived])).toEqual([[1, false]]);
+    expect(await h.sampler.oomVerdict(`cri-o://${container().id}`, true)).toBe("pod-deleted");
+    // A kill the scan did not see (the container already stopped): the kubelet's report counts it.
+    h.pods.set({ ...podView(pod, false), deletingSinceMs: h.clock.now() });
+    await h.fixture.writeOomKills(pod, container(), 2);
+    await scan();
+    expect(await h.sampler.oomVerdict(`cri-o://${container().id}`, true)).toBe("confirmed");
+    expect(h.sink.events).toHaveLength(1);
+  });
+
+  it("answers the kubelet's OOMKilled from the counter: unchanged is not a kill, a move is, unknown stays the kubelet's", async () => {
+    await scan();
+    await h.fixture.writeOomKills(pod, container(), 1);
+    await scan(); // a child's kill, sent as a kernel OOM
+    expect(h.sink.events).toHaveLength(1);
+    // containerd now says OOMKilled for any exit of this container: the counter did not move.
+    expect(await h.sampler.oomVerdict(`cri-o://${container().id}`, false)).toBe("kernel-counter-unchanged");
+    expect(await h.sampler.oomVerdict(`cri-o://${container().id}`, true)).toBe("pod-deleted");
+    // The main process is killed before the next scan: the kubelet's report comes first.
+    await h.fixture.writeOomKills(pod, container(), 3);
+    expect(await h.sampler.oomVerdict(`cri-o://${container().id}`, false)).toBe("confirmed");
+    expect(h.sink.events.map((e) => [e.count, e.oom?.mainProcessSurvived])).toEqual([
+      [1, true],
+      [1, false], // the kill before the main process's: a child
+    ]);
+    await scan(); // nothing is counted twice
+    expect(h.sink.events).toHaveLength(2);
+    expect(await h.sampler.oomVerdict(`cri-o://${hexId()}`, false)).toBe("unknown");
+    expect(await h.sampler.oomVerdict(undefined, true)).toBe("pod-deleted");
   });
 });

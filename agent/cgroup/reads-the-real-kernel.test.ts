@@ -272,9 +272,7 @@ describe("on this machine's kernel (cgroup v1)", () => {
         expect(await childExit).toBe("child-exit 137"); // SIGKILL from the OOM killer
         expect(await readFile(join(memDir, "memory.oom_control"), "utf8")).toMatch(/oom_kill [1-9]/);
 
-        await s.scanOnce(); // sees the counter advance
-        expect(sink.events).toHaveLength(0);
-        await s.scanOnce(); // grace over: the main process is still running
+        await s.scanOnce(); // sees the counter advance; the main process still runs: decided at once
         const oom = sink.events.find((e) => e.oom);
         expect(main.exitCode).toBeNull();
         expect(oom?.oom).toMatchObject({
@@ -335,11 +333,11 @@ describe("on this machine's kernel (cgroup v1)", () => {
         await s.scanOnce(); // baseline
         main.stdin?.write("go\n");
         expect(await exited).toBe("SIGKILL");
-        await s.scanOnce(); // the counter moved (the empty cgroup is still there until the runtime removes it)
-        // What the kubelet then reports through the pod watch: the container terminated (OOMKilled).
-        pods.set({ ...pod, containers: pod.containers.map((c) => ({ ...c, running: false })) });
+        // The counter moved and the cgroup is empty (it stays until the runtime removes it): the
+        // main process died, its kill is the kubelet's OOMKilled — decided in this one scan.
         await s.scanOnce();
         expect(sink.events).toHaveLength(0);
+        expect(await s.oomVerdict(`containerd://${id}`, false)).toBe("confirmed");
         const merged = (await registry.getSingleMetric("kernel_gossip_agent_kernel_oom_merged_total")?.get())
           ?.values[0]?.value;
         expect(merged).toBe(1);

@@ -11,18 +11,18 @@ import type { Clock, Timer } from "../../shared/clock.ts";
 import type { Logger } from "../../shared/log.ts";
 import type {
   ContainerView,
-  EventSink,
   KernelStats,
   KernelStatsSource,
   PodDirectory,
   PodView,
+  ReportingSink,
 } from "../types/index.ts";
 import { cgroupFiles } from "./files.ts";
 import { type Instance, newInstance, readInstance } from "./instance.ts";
 import type { CgroupLayout } from "./layout.ts";
 import { CgroupLocator } from "./locator.ts";
 import type { CgroupMetrics } from "./metrics.ts";
-import { KernelOoms } from "./oom.ts";
+import { KernelOoms, type OomVerdict } from "./oom.ts";
 import { bareContainerId } from "./paths.ts";
 import { type PodThrottle, PodWindows } from "./pod-window.ts";
 import { type CgroupFs, nodeCgroupFs } from "./reader.ts";
@@ -35,7 +35,8 @@ export interface CgroupSamplerDeps {
   root: string;
   layout: CgroupLayout;
   pods: PodDirectory;
-  sink: EventSink;
+  /** Dedup in the agent: it says whether a kernel OOM left or was held (the outcome line). */
+  sink: ReportingSink;
   clock: Clock;
   log: Logger;
   metrics: CgroupMetrics;
@@ -72,6 +73,7 @@ export class CgroupSampler implements KernelStatsSource {
   #currentIds = new Set<string>();
   #timer?: Timer;
   #running = false;
+  #inFlight?: Promise<void>;
   #stopped = true;
 
   constructor(deps: CgroupSamplerDeps) {
@@ -89,13 +91,15 @@ export class CgroupSampler implements KernelStatsSource {
       sink: deps.sink,
       merged: deps.metrics.kernelOomMerged,
       log: this.#log,
+      clock: deps.clock,
     });
-    const { version, driver, hierarchies, kubeletRoot } = deps.layout;
+    const { version, driver } = deps.layout;
     deps.metrics.layoutInfo.set({ version: `v${version}`, driver }, 1);
-    this.#log.info(
-      { cgroupRoot: deps.root, version, driver, hierarchies, kubeletCgroupRoot: `/${kubeletRoot.join("/")}` },
-      `cgroup layout: ${deps.layout.description}${driver === "unknown" ? " (no kubepods cgroup yet; trying cgroupfs and systemd names)" : ""}`,
-    );
+  }
+
+  /** The kernel's word on a kubelet OOMKilled report (agent/cgroup/oom.ts). */
+  oomVerdict(containerId: string | undefined, deleting: boolean): Promise<OomVerdict> {
+    return this.#ooms.verdict(containerId, deleting);
   }
 
   start(): void {
@@ -104,10 +108,12 @@ export class CgroupSampler implements KernelStatsSource {
     this.#schedule(0);
   }
 
-  stop(): void {
+  /** Stops scanning; resolves once a scan in progress has finished (its events emitted). */
+  stop(): Promise<void> {
     this.#stopped = true;
     if (this.#timer) this.#deps.clock.clearTimeout(this.#timer);
     this.#timer = undefined;
+    return this.#inFlight ?? Promise.resolve();
   }
 
   /** Applies live settings; an invalid value (e.g. a 0 or NaN from a remote config) is logged and ignored. */
@@ -162,6 +168,10 @@ export class CgroupSampler implements KernelStatsSource {
   async scanOnce(): Promise<ScanReport> {
     if (this.#running) throw new Error("cgroup scan already running (scans never overlap)");
     this.#running = true;
+    let finished = (): void => {};
+    this.#inFlight = new Promise((resolve) => {
+      finished = resolve;
+    });
     const started = this.#deps.clock.monotonic();
     const scan = ++this.#scan;
     const report: ScanReport = {
@@ -175,7 +185,6 @@ export class CgroupSampler implements KernelStatsSource {
     };
     const errorsBefore = this.#reads.errors;
     try {
-      report.events += this.#ooms.decide(scan);
       const seen = new Set<string>();
       const live = new Set<string>();
       this.#currentIds = new Set();
@@ -213,6 +222,8 @@ export class CgroupSampler implements KernelStatsSource {
       this.#previousIds = this.#currentIds;
     } finally {
       this.#running = false;
+      this.#inFlight = undefined;
+      finished();
       report.readErrors = this.#reads.errors - errorsBefore;
       this.#deps.metrics.scanDuration.observe((this.#deps.clock.monotonic() - started) / 1000);
     }
@@ -251,7 +262,7 @@ export class CgroupSampler implements KernelStatsSource {
       return "vanished";
     }
     const now = this.#deps.clock.now();
-    if (r.oomKills !== undefined) await this.#ooms.observe(pod, c, inst, r.oomKills, now, scan);
+    if (r.oomKills !== undefined) report.events += await this.#ooms.observe(pod, c, inst, r.oomKills);
     const { cpu, usageSeconds } = r;
     if (cpu === undefined || usageSeconds === undefined) return "failed";
     inst.window.push({ atMs: this.#deps.clock.monotonic(), ...cpu, usageSeconds });

@@ -38,6 +38,8 @@ export interface Occurrence {
   /** A termination, reportable on first sight only when recent; undefined for waiting reasons. */
   finishedAtMs: number | undefined;
   termination: boolean;
+  /** The runtime's id of the instance a termination ended ("containerd://…"), when known. */
+  containerId?: string;
   event: WireEvent;
 }
 
@@ -80,6 +82,7 @@ function termination(
     key: t.containerId ? `${pod.uid}/${c.name}/${t.containerId}/${reason}` : id,
     finishedAtMs: t.finishedAtMs,
     termination: true,
+    containerId: t.containerId || undefined,
     event: event(pod, c, id, settings.nowMs, {
       reason,
       exitCode: t.exitCode,

@@ -3,11 +3,34 @@
 // leaves and re-enters scope, or a status that flaps between shapes never emits the same
 // occurrence twice. Across agent restarts the aggregator's redelivery dedup (by event id)
 // and the first-sight rules of the detector do that job.
+//
+// A kubelet OOMKilled is checked against the kernel's oom_kill counter first (`kernel`,
+// agent/cgroup/oom.ts): containerd reports a container OOMKilled once any process in it was
+// ever OOM-killed, so a crash or a deletion after a child's kill is not a new kill. Such a
+// termination is logged and counted (kernel_gossip_agent_oom_reports_not_counted_total),
+// and sent as the Error it is when that extra reason is enabled and the pod is not deleting.
 import { LRUCache } from "lru-cache";
 import type { Clock } from "../../shared/clock.ts";
+import type { Logger } from "../../shared/log.ts";
+import type { WireEvent } from "../../shared/proto.ts";
 import type { EventSink } from "../types/index.ts";
-import { EXTRA_REASONS, newOccurrences } from "./detector.ts";
+import { EXTRA_REASONS, newOccurrences, type Occurrence } from "./detector.ts";
 import type { PodFacts } from "./facts.ts";
+
+/** The kernel's word on a kubelet OOMKilled (the cgroup sampler). */
+export interface OomCheck {
+  oomVerdict(
+    containerId: string | undefined,
+    deleting: boolean,
+  ): Promise<"confirmed" | "unknown" | "kernel-counter-unchanged" | "pod-deleted">;
+}
+
+const NOT_A_KILL = {
+  "pod-deleted":
+    "the pod is being deleted and the kernel counted no kill (containerd reports OOMKilled once any process in the container was ever OOM-killed)",
+  "kernel-counter-unchanged":
+    "the container's oom_kill counter did not move (containerd reports OOMKilled once any process in the container was ever OOM-killed)",
+} as const;
 
 export interface FailureSettings {
   /** Enabled extra reasons (subset of EXTRA_REASONS; unknown names are ignored). */
@@ -22,6 +45,11 @@ export interface FailureReporterOptions {
   settings: FailureSettings;
   /** How many reported occurrences to remember (default 50,000 ≈ a few MB). */
   maxRemembered?: number;
+  /** Asks the kernel about each OOMKilled; without it the kubelet's word stands. */
+  kernel?: OomCheck;
+  log?: Logger;
+  /** kernel_gossip_agent_oom_reports_not_counted_total */
+  notCounted?: { inc(labels: { cause: string }): void };
 }
 
 export class FailureReporter {
@@ -31,8 +59,10 @@ export class FailureReporter {
   #recentMs = 0;
   #reported: LRUCache<string, true>;
   #lastObservedMs: number | undefined;
+  #options: FailureReporterOptions;
 
   constructor(options: FailureReporterOptions) {
+    this.#options = options;
     this.#clock = options.clock;
     this.#sink = options.sink;
     this.#reported = new LRUCache({ max: options.maxRemembered ?? 50_000 });
@@ -63,7 +93,44 @@ export class FailureReporter {
       if (this.#reported.has(o.key) || this.#reported.has(id)) continue;
       this.#reported.set(o.key, true);
       this.#reported.set(id, true);
+      if (o.event.failure?.reason === "OOMKilled" && this.#options.kernel) void this.#checkOom(o, next);
+      else this.#sink.emit(o.event);
+    }
+  }
+
+  async #checkOom(o: Occurrence, pod: PodFacts): Promise<void> {
+    const deleting = pod.deletingSinceMs !== undefined;
+    let verdict: Awaited<ReturnType<OomCheck["oomVerdict"]>>;
+    try {
+      verdict = (await this.#options.kernel?.oomVerdict(o.containerId, deleting)) ?? "unknown";
+    } catch {
+      verdict = "unknown";
+    }
+    if (verdict === "confirmed" || verdict === "unknown") {
       this.#sink.emit(o.event);
+      return;
+    }
+    const f = o.event.failure;
+    this.#options.notCounted?.inc({ cause: verdict });
+    this.#options.log?.info(
+      {
+        namespace: pod.namespace,
+        pod: pod.name,
+        container: o.event.container,
+        containerId: o.containerId,
+        exitCode: f?.exitCode,
+        cause: verdict,
+      },
+      `OOMKilled termination of ${pod.namespace}/${pod.name} container ${o.event.container} (exit code ${f?.exitCode ?? "?"}) not counted as an OOM kill: ${NOT_A_KILL[verdict]}`,
+    );
+    if (!deleting && f && f.exitCode !== 0 && this.#extra.has("Error")) {
+      const id = (o.event.id ?? "").replace(/\/OOMKilled$/, "/Error");
+      const error: WireEvent = {
+        ...o.event,
+        id,
+        failure: { ...f, reason: "Error", lastReason: "OOMKilled" },
+      };
+      this.#sink.emit(error);
     }
   }
 }

@@ -41,6 +41,12 @@ export function createPodsMetrics(registry: Registry) {
       labelNames: ["outcome"] as const,
       registers: [registry],
     }),
+    oomReportsNotCounted: new Counter({
+      name: "kernel_gossip_agent_oom_reports_not_counted_total",
+      help: "Kubelet OOMKilled terminations not counted as OOM kills, by cause: pod-deleted (stopped by the pod's deletion, no kill the kernel confirmed), kernel-counter-unchanged (the container's oom_kill counter did not move). containerd reports OOMKilled once any process in a container was ever OOM-killed.",
+      labelNames: ["cause"] as const,
+      registers: [registry],
+    }),
     /** The pod watch registers itself here so the gauges read it at scrape time. */
     observeWatch(source: WatchLevel): void {
       level = source;

@@ -19,7 +19,7 @@
 import { LRUCache } from "lru-cache";
 import type { Clock, Timer } from "../../shared/clock.ts";
 import type { WireEvent } from "../../shared/proto.ts";
-import type { EventSink } from "../types/index.ts";
+import type { Emitted, EventSink } from "../types/index.ts";
 import { reasonOf, typeOf } from "./events.ts";
 import type { QueueMetrics } from "./metrics.ts";
 
@@ -59,6 +59,8 @@ export class Deduplicator implements EventSink {
   #holding = new Set<string>();
   #heldTotal = 0;
   #timer?: { at: number; handle: Timer };
+  /** After flush(): everything passes. */
+  #closed = false;
 
   constructor(options: DedupOptions) {
     this.#next = options.next;
@@ -90,11 +92,11 @@ export class Deduplicator implements EventSink {
     return this.#heldTotal;
   }
 
-  emit(event: WireEvent): void {
-    const key = this.#cooldownMs > 0 ? dedupKey(event) : undefined;
+  emit(event: WireEvent): Emitted {
+    const key = this.#cooldownMs > 0 && !this.#closed ? dedupKey(event) : undefined;
     if (key === undefined) {
       this.#pass(event);
-      return;
+      return { passed: true, count: occurrences(event) };
     }
     const now = this.#clock.monotonic();
     const window = this.#windows.get(key);
@@ -106,7 +108,7 @@ export class Deduplicator implements EventSink {
       this.#metrics.deduplicated.inc({ reason: reasonOf(event) }, n);
       this.#holding.add(key);
       this.#arm(window.endsAt);
-      return;
+      return { passed: false, held: window.held };
     }
     // No window, or it ended (its held count, if any, is still here when the timer has not run
     // yet): this event goes and carries it.
@@ -115,10 +117,15 @@ export class Deduplicator implements EventSink {
     this.#windows.set(key, { endsAt: now + this.#cooldownMs, held: 0 });
     const count = occurrences(event) + carried;
     this.#pass(count === event.count ? event : { ...event, count });
+    return { passed: true, count };
   }
 
-  /** Hands on every held count now, whether its window ended or not (shutdown). */
+  /**
+   * Hands on every held count now, whether its window ended or not (shutdown). From then on
+   * nothing is held: a late event (a scan finishing) passes at once.
+   */
   flush(): void {
+    this.#closed = true;
     this.#disarm();
     for (const key of [...this.#holding]) {
       const window = this.#windows.peek(key);

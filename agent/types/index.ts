@@ -24,6 +24,8 @@ export interface PodView {
   /** Wire identity (uid, namespace, name, node, labels, owners, qos), built once per pod change. */
   ref: PodRef;
   containers: readonly ContainerView[];
+  /** Set once the pod's deletion started (deletionTimestamp), unix ms. */
+  deletingSinceMs?: number;
 }
 
 /** Current pods on this node, as last seen by the pod watch. */
@@ -32,9 +34,18 @@ export interface PodDirectory {
   byUid(uid: string): PodView | undefined;
 }
 
+/** What dedup did with an event: passed on (carrying `count` occurrences) or held back (`held` of its key wait). */
+export type Emitted = { passed: true; count: number } | { passed: false; held: number };
+
 /** Where detectors put events: dedup, then the bounded outgoing queue. */
 export interface EventSink {
   emit(event: WireEvent): void;
+}
+
+/** A sink that may say what became of the event (dedup does), for outcome log lines. */
+export interface ReportingSink {
+  // biome-ignore lint/suspicious/noConfusingVoidType: any EventSink (returning void) is a ReportingSink that does not say.
+  emit(event: WireEvent): Emitted | undefined | void;
 }
 
 /** Kernel figures for a pod's birth certificate, read from its cgroups. */

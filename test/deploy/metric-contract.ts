@@ -57,6 +57,11 @@ export const AGENT_METRICS: readonly MetricSpec[] = [
     "Dedup keys evicted because the cache reached DEDUP_MAX_KEYS before their cooldown ended.",
   ),
   c(
+    "kernel_gossip_agent_oom_reports_not_counted_total",
+    ["cause"],
+    "Kubelet OOMKilled terminations not counted as OOM kills: pod-deleted (stopped by the pod's deletion) or kernel-counter-unchanged (the container's oom_kill counter did not move).",
+  ),
+  c(
     "kernel_gossip_agent_events_dropped_total",
     ["type", "cause"],
     "Events lost on purpose, by type and cause (queue_full, queue_bytes, unacked_overflow, rejected, shutdown).",
