@@ -56,7 +56,7 @@ message PodRef {
 }
 message Event {
   string id = 1; PodRef pod = 2; string container = 3; uint64 observed_at_ms = 4; uint32 count = 5;
-  oneof kind { PodFailure failure = 10; PsiStall psi = 14; }
+  oneof kind { PodFailure failure = 10; PsiStall psi = 19; }
   string trace_id = 15; repeated double extra = 16;
 }
 message PodFailure { string reason = 1; int32 exit_code = 2; uint32 restart_count = 5; string termination_log = 30; }

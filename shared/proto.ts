@@ -15,6 +15,9 @@ export type KernelOom = kernelgossip.v1.KernelOom.$Properties;
 export type CpuThrottle = kernelgossip.v1.CpuThrottle.$Properties;
 export type PodBirth = kernelgossip.v1.PodBirth.$Properties;
 export type BirthStep = kernelgossip.v1.BirthStep.$Properties;
+export type WireMemoryPressure = kernelgossip.v1.MemoryPressure.$Properties;
+export type WirePressure = kernelgossip.v1.Pressure.$Properties;
+export type WirePressureWarning = kernelgossip.v1.PressureWarning.$Properties;
 export const { ContainerKind, OomSource, ThrottleState, Actor } = kernelgossip.v1;
 
 /** Protocol version spoken by this build; sent in Hello. */
@@ -30,12 +33,13 @@ export function decodeEnvelope(bytes: Uint8Array): Envelope {
 }
 
 /** The `type` label of an event in metrics and logs: which oneof member it carries. */
-export type EventType = "failure" | "oom" | "throttle" | "birth" | "unknown";
+export type EventType = "failure" | "oom" | "throttle" | "memory" | "birth" | "unknown";
 
 export function eventType(event: WireEvent): EventType {
   if (event.failure) return "failure";
   if (event.oom) return "oom";
   if (event.throttle) return "throttle";
+  if (event.memory) return "memory";
   if (event.birth) return "birth";
   return "unknown";
 }

@@ -2,7 +2,7 @@
 // v1 spreads them over hierarchies (cpu, cpuacct, memory); v2 keeps them in one directory.
 import { join } from "node:path";
 import type { CgroupLayout } from "./layout.ts";
-import { cfsLimitCores, parseCpuMax, parseKeyValues, parsePressureSomeAvg10, parseSingle } from "./parse.ts";
+import { cfsLimitCores, parseCpuMax, parseKeyValues, parseSingle } from "./parse.ts";
 
 export interface CgroupFiles {
   /** The directory whose disappearance means the cgroup is gone. */
@@ -16,6 +16,13 @@ export interface CgroupFiles {
   pressure?: string;
   memoryLimit?: string;
   memoryPeak?: string;
+  /** Working-set inputs: v2 memory.current / v1 memory.usage_in_bytes, and memory.stat. */
+  memoryUsage?: string;
+  memoryStat?: string;
+  /** Limit hits on v1 (v2: memory.events "max", read as `oom`). */
+  memoryFailcnt?: string;
+  /** PSI: v2 memory.pressure; v1 only where the unified hierarchy mirrors the cgroup. */
+  memoryPressure?: string;
   pids?: string;
   /** cgroup.procs of the memory cgroup: empty once every process of the container is gone. */
   procs?: string;
@@ -35,6 +42,9 @@ export function cgroupFiles(layout: CgroupLayout, rel: string): CgroupFiles {
       pressure: join(dir, "cpu.pressure"),
       memoryLimit: join(dir, "memory.max"),
       memoryPeak: join(dir, "memory.peak"),
+      memoryUsage: join(dir, "memory.current"),
+      memoryStat: join(dir, "memory.stat"),
+      memoryPressure: join(dir, "memory.pressure"),
       pids: join(dir, "pids.current"),
       procs: join(dir, "cgroup.procs"),
     };
@@ -47,8 +57,15 @@ export function cgroupFiles(layout: CgroupLayout, rel: string): CgroupFiles {
     usage: at(h.cpuacct, "cpuacct.usage"),
     limit: quota && period ? [quota, period] : [],
     oom: at(h.memory, "memory.oom_control"),
+    // A hybrid host's unified hierarchy (systemd's, no controllers) mirrors the cgroup tree and
+    // has real PSI per cgroup; optional reads, absent where the runtime did not mirror it.
+    pressure: at(h.unified, "cpu.pressure"),
     memoryLimit: at(h.memory, "memory.limit_in_bytes"),
     memoryPeak: at(h.memory, "memory.max_usage_in_bytes"),
+    memoryUsage: at(h.memory, "memory.usage_in_bytes"),
+    memoryStat: at(h.memory, "memory.stat"),
+    memoryFailcnt: at(h.memory, "memory.failcnt"),
+    memoryPressure: at(h.unified, "memory.pressure"),
     pids: at(h.pids, "pids.current"),
     procs: at(h.memory, "cgroup.procs"),
   };
@@ -94,8 +111,6 @@ export function parseOomKills(version: 1 | 2, text: string): number | undefined 
   const file = version === 2 ? "memory.events" : "memory.oom_control";
   return parseKeyValues(text, file, ["oom_kill"] as const, ["oom_kill"] as const).oom_kill;
 }
-
-export const parsePressure = (text: string): number => parsePressureSomeAvg10(text);
 
 /** Bytes of a memory limit; 0 for none ("max", or v1's "unlimited" 2^63 rounded to the page). */
 export function parseMemoryLimit(version: 1 | 2, text: string): number {

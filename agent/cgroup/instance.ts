@@ -7,9 +7,11 @@ import {
   parseCpuStat,
   parseLimit,
   parseOomKills,
-  parsePressure,
   parseUsage,
 } from "./files.ts";
+import { parseMemoryEvents } from "./memory.ts";
+import { type PressureFigures, parsePressureFile } from "./parse.ts";
+import { PressureWindow } from "./pressure.ts";
 import { type FileReads, got, VANISHED } from "./reads.ts";
 import { ThrottleSignal } from "./signal.ts";
 import { CpuWindow } from "./window.ts";
@@ -26,6 +28,8 @@ export interface Instance {
   files: CgroupFiles;
   window: CpuWindow;
   signal: ThrottleSignal;
+  /** cpu.pressure over the throttle window. */
+  cpuPressure: PressureWindow;
   /** Cores; undefined = no limit. */
   limit?: number;
   limitReadAt: number;
@@ -48,6 +52,7 @@ export function newInstance(
     files,
     window: new CpuWindow(windowMs),
     signal: new ThrottleSignal(),
+    cpuPressure: new PressureWindow(windowMs),
     limitReadAt: Number.NEGATIVE_INFINITY,
   };
 }
@@ -56,7 +61,9 @@ export interface Readings {
   cpu?: CpuCounters;
   usageSeconds?: number;
   oomKills?: number;
-  pressure?: number;
+  pressure?: PressureFigures;
+  /** v2 memory.events "high" and "max", read with oom_kill (one read of the file). */
+  memoryEvents?: { high: number; max: number };
 }
 
 /** Reads the instance's files; updates its cached limit when due. VANISHED when the cgroup is gone. */
@@ -72,8 +79,11 @@ export async function readInstance(
     reads.read(f, f.cpuStat, (t) => parseCpuStat(version, t)),
     reads.read(f, f.usage, parseUsage),
     limitDue ? reads.readAll(f, f.limit, (t) => parseLimit(version, t)) : undefined,
-    reads.read(f, f.oom, (t) => parseOomKills(version, t)),
-    reads.read(f, f.pressure, parsePressure, true),
+    reads.read(f, f.oom, (t) => ({
+      kills: parseOomKills(version, t),
+      events: version === 2 ? parseMemoryEvents(t) : undefined,
+    })),
+    reads.read(f, f.pressure, (t) => parsePressureFile(t, "cpu.pressure"), true),
   ]);
   if (
     stat === VANISHED ||
@@ -89,5 +99,12 @@ export async function readInstance(
     inst.limit = limit.value;
   }
   const cpu = got(stat);
-  return { cpu, usageSeconds: cpu?.usageSeconds ?? got(usage), oomKills: got(oom), pressure: got(pressure) };
+  const o = got(oom);
+  return {
+    cpu,
+    usageSeconds: cpu?.usageSeconds ?? got(usage),
+    oomKills: o?.kills,
+    pressure: got(pressure),
+    memoryEvents: o?.events,
+  };
 }

@@ -18,6 +18,8 @@ export interface CgroupHierarchies {
   cpuacct?: string;
   memory?: string;
   pids?: string;
+  /** v1 only: a hybrid host's cgroup2 mount (`unified`), read for PSI files only. */
+  unified?: string;
 }
 
 export interface CgroupLayout {
@@ -95,6 +97,7 @@ export async function detectLayout(root: string): Promise<CgroupLayout> {
     memory: await firstDir(root, ["memory"]),
     pids: await firstDir(root, ["pids"]),
   };
+  if (await exists(join(root, "unified", "cgroup.controllers"))) hierarchies.unified = join(root, "unified");
   if (hierarchies.cpu === undefined && hierarchies.memory === undefined) {
     throw new Error(
       `no cgroup filesystem found at ${root}: expected cgroup.controllers (cgroup v2) or cpu/ and memory/ mounts (cgroup v1); set CGROUP_ROOT to where the host's /sys/fs/cgroup is mounted`,

@@ -20,6 +20,12 @@ export interface ContainerSeries {
   limitCores?: number;
   /** undefined when the memory counter is not readable. */
   oomKills?: number;
+  memoryWorkingSetBytes?: number;
+  /** undefined = no memory limit: no series at all. */
+  memoryLimitBytes?: number;
+  memoryLimitHits?: number;
+  /** memory.pressure "some" total in seconds; undefined without PSI. */
+  memoryPressureSomeSeconds?: number;
 }
 
 type Field =
@@ -29,7 +35,11 @@ type Field =
   | "throttledPeriods"
   | "usageSeconds"
   | "limitCores"
-  | "oomKills";
+  | "oomKills"
+  | "memoryWorkingSetBytes"
+  | "memoryLimitBytes"
+  | "memoryLimitHits"
+  | "memoryPressureSomeSeconds";
 
 export function createCgroupMetrics(registry: Registry) {
   const series = new Map<string, ContainerSeries>();
@@ -130,6 +140,26 @@ export function createCgroupMetrics(registry: Registry) {
       "kernel_gossip_container_oom_kills_total",
       "OOM kills in the container's memory cgroup (memory.events / memory.oom_control oom_kill).",
       "oomKills",
+    ),
+    memoryWorkingSet: gauge(
+      "kernel_gossip_container_memory_working_set_bytes",
+      "Working set: memory usage minus inactive file cache (v2 memory.current - inactive_file, v1 memory.usage_in_bytes - total_inactive_file).",
+      "memoryWorkingSetBytes",
+    ),
+    memoryLimit: gauge(
+      "kernel_gossip_container_memory_limit_bytes",
+      "Memory limit from the cgroup (memory.max / memory.limit_in_bytes); no series when the container has no limit.",
+      "memoryLimitBytes",
+    ),
+    memoryLimitHits: counter(
+      "kernel_gossip_container_memory_limit_hits_total",
+      "Times the container's memory usage hit its limit (v2 memory.events max, v1 memory.failcnt).",
+      "memoryLimitHits",
+    ),
+    memoryPressureSome: counter(
+      "kernel_gossip_container_memory_pressure_stalled_seconds_total",
+      "Time some of the container's tasks stalled waiting for memory (memory.pressure some total); no series without PSI.",
+      "memoryPressureSomeSeconds",
     ),
   };
 }

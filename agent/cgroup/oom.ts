@@ -19,7 +19,7 @@
 
 import { LRUCache } from "lru-cache";
 import type { Logger } from "../../shared/log.ts";
-import { OomSource, type WireEvent } from "../../shared/proto.ts";
+import { OomSource, type WireEvent, type WirePressureWarning } from "../../shared/proto.ts";
 import type { ContainerView, PodDirectory, PodView, ReportingSink } from "../types/index.ts";
 import type { CgroupFiles } from "./files.ts";
 import { parseOomKills } from "./files.ts";
@@ -38,6 +38,8 @@ export interface OomObservation {
   memoryPeakBytes: number;
   observedAtMs: number;
   mainProcessSurvived: boolean;
+  /** The MemoryPressure episode before the kill, if any (memory-event.ts PressureHistory). */
+  warning?: WirePressureWarning;
 }
 
 export function kernelOomEvent(o: OomObservation, pod: PodView): WireEvent {
@@ -53,6 +55,7 @@ export function kernelOomEvent(o: OomObservation, pod: PodView): WireEvent {
       memoryLimitBytes: o.memoryLimitBytes,
       memoryPeakBytes: o.memoryPeakBytes,
       mainProcessSurvived: o.mainProcessSurvived,
+      ...(o.warning && { precedingPressure: o.warning }),
     },
   };
 }
@@ -88,6 +91,8 @@ export interface KernelOomsDeps {
   merged: { inc(): void };
   log: Logger;
   clock: { now(): number };
+  /** The MemoryPressure warning before a kill of this container at `atMs`, if one was given. */
+  warning?: (uid: string, container: string, atMs: number) => WirePressureWarning | undefined;
 }
 
 /** Container instances remembered for verdicts (a node runs a few hundred containers). */
@@ -207,6 +212,7 @@ export class KernelOoms {
     why: string,
   ): Promise<number> {
     const mem = await this.#deps.reads.memory(files, this.#deps.version);
+    const now = this.#deps.clock.now();
     const observation: OomObservation = {
       podUid: pod.uid,
       container: c.name,
@@ -215,8 +221,9 @@ export class KernelOoms {
       counterValue,
       memoryLimitBytes: mem.limit || c.memoryLimitBytes || 0,
       memoryPeakBytes: mem.peak,
-      observedAtMs: this.#deps.clock.now(),
+      observedAtMs: now,
       mainProcessSurvived,
+      warning: this.#deps.warning?.(pod.uid, c.name, now),
     };
     const event = kernelOomEvent(observation, pod);
     const outcome = this.#deps.sink.emit(event);

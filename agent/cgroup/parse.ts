@@ -121,3 +121,50 @@ export function parsePressureSomeAvg10(text: string, file = "cpu.pressure"): num
   }
   throw new CgroupParseError("malformed", `${file}: no "some avg10=" field`);
 }
+
+/** One PSI file (cpu.pressure, memory.pressure): percent averages and cumulative stall µs. */
+export interface PressureFigures {
+  someAvg10: number;
+  someAvg60: number;
+  /** 0 where the kernel writes no "full" line (cpu.pressure before 5.13). */
+  fullAvg10: number;
+  fullAvg60: number;
+  someTotalUs: number;
+  fullTotalUs: number;
+}
+
+/**
+ * "some avg10=0.12 avg60=0.05 avg300=0.01 total=1234\nfull avg10=… total=…\n" → figures.
+ * The "some" line with avg10, avg60 and total is required; "full" is optional.
+ */
+export function parsePressureFile(text: string, file: string): PressureFigures {
+  const out: PressureFigures = {
+    someAvg10: 0,
+    someAvg60: 0,
+    fullAvg10: 0,
+    fullAvg60: 0,
+    someTotalUs: 0,
+    fullTotalUs: 0,
+  };
+  let some = 0;
+  for (const line of lines(text, file)) {
+    const kind = line.startsWith("some ") ? "some" : line.startsWith("full ") ? "full" : undefined;
+    if (kind === undefined)
+      throw new CgroupParseError(
+        "malformed",
+        `${file}: line ${JSON.stringify(line)} is neither "some" nor "full"`,
+      );
+    for (const field of line.slice(5).split(" ")) {
+      const eq = field.indexOf("=");
+      const key = field.slice(0, eq);
+      const value = field.slice(eq + 1);
+      if (key === "avg10") out[`${kind}Avg10`] = decimal(value, `${file} ${kind} avg10`);
+      else if (key === "avg60") out[`${kind}Avg60`] = decimal(value, `${file} ${kind} avg60`);
+      else if (key === "total") out[`${kind}TotalUs`] = digits(value, `${file} ${kind} total`);
+      else continue;
+      if (kind === "some") some++;
+    }
+  }
+  if (some < 3) throw new CgroupParseError("malformed", `${file}: no "some avg10= avg60= total=" line`);
+  return out;
+}

@@ -21,10 +21,14 @@ import { cgroupFiles } from "./files.ts";
 import { type Instance, newInstance, readInstance } from "./instance.ts";
 import type { CgroupLayout } from "./layout.ts";
 import { CgroupLocator } from "./locator.ts";
+import { PressureHistory } from "./memory-event.ts";
+import { MemorySensor } from "./memory-sensor.ts";
+import { DEFAULT_MEMORY_SETTINGS, type MemorySettings, validMemorySettings } from "./memory-signal.ts";
 import type { CgroupMetrics } from "./metrics.ts";
 import { KernelOoms, type OomVerdict } from "./oom.ts";
 import { bareContainerId } from "./paths.ts";
 import { type PodThrottle, PodWindows } from "./pod-window.ts";
+import type { PressureWindow } from "./pressure.ts";
 import { type CgroupFs, nodeCgroupFs } from "./reader.ts";
 import { FileReads, VANISHED } from "./reads.ts";
 import { type SignalStep, type ThrottleSettings, validSettings } from "./signal.ts";
@@ -41,6 +45,8 @@ export interface CgroupSamplerDeps {
   log: Logger;
   metrics: CgroupMetrics;
   settings: ThrottleSettings;
+  /** MemoryPressure thresholds; the defaults where not given. */
+  memory?: Partial<MemorySettings>;
   /** File access; the real file system unless a test injects failures. */
   fs?: CgroupFs;
 }
@@ -65,6 +71,10 @@ export class CgroupSampler implements KernelStatsSource {
   readonly #reads: FileReads;
   readonly #ooms: KernelOoms;
   readonly #podWindows: PodWindows;
+  readonly #memorySettings: MemorySettings;
+  readonly #memory: MemorySensor;
+  /** MemoryPressure episodes per container, for the OOM kills that follow them. */
+  readonly pressureHistory = new PressureHistory();
   readonly #instances = new Map<string, Instance>();
   readonly #log: Logger;
   #scan = 0;
@@ -84,6 +94,15 @@ export class CgroupSampler implements KernelStatsSource {
     this.#locator = new CgroupLocator(deps.layout, fs);
     this.#reads = new FileReads(fs, deps.metrics, this.#log);
     this.#podWindows = new PodWindows(deps.layout, this.#reads);
+    this.#memorySettings = { ...DEFAULT_MEMORY_SETTINGS, ...deps.memory };
+    this.#memory = new MemorySensor({
+      reads: this.#reads,
+      version: deps.layout.version,
+      sink: deps.sink,
+      history: this.pressureHistory,
+      settings: this.#memorySettings,
+      log: this.#log,
+    });
     this.#ooms = new KernelOoms({
       reads: this.#reads,
       version: deps.layout.version,
@@ -92,6 +111,8 @@ export class CgroupSampler implements KernelStatsSource {
       merged: deps.metrics.kernelOomMerged,
       log: this.#log,
       clock: deps.clock,
+      warning: (uid, container, atMs) =>
+        this.pressureHistory.before(uid, container, atMs, this.#memorySettings.linkLookbackMs),
     });
     const { version, driver } = deps.layout;
     deps.metrics.layoutInfo.set({ version: `v${version}`, driver }, 1);
@@ -132,6 +153,18 @@ export class CgroupSampler implements KernelStatsSource {
       this.#deps.clock.clearTimeout(this.#timer);
       this.#schedule(this.#settings.scanIntervalMs);
     }
+  }
+
+  /** Applies live MemoryPressure settings; an invalid value is logged and ignored. */
+  configureMemory(settings: Partial<MemorySettings>): void {
+    const valid = validMemorySettings(settings, (field, value, rule) =>
+      this.#log.warn(
+        { field, value },
+        `ignoring memory pressure setting ${field}=${value}: it must be ${rule}; the previous value stays in effect`,
+      ),
+    );
+    Object.assign(this.#memorySettings, valid);
+    if (valid.windowMs !== undefined) this.#memory.resize(valid.windowMs);
   }
 
   /** The pod cgroup's CPU figures over the window (undefined until two scans read it). */
@@ -263,6 +296,24 @@ export class CgroupSampler implements KernelStatsSource {
     }
     const now = this.#deps.clock.now();
     if (r.oomKills !== undefined) report.events += await this.#ooms.observe(pod, c, inst, r.oomKills);
+    const mono = this.#deps.clock.monotonic();
+    const mem = await this.#memory.sample(
+      key,
+      pod,
+      c.name,
+      bareId,
+      inst.files,
+      r.memoryEvents,
+      mono,
+      now,
+      () => report.events++,
+    );
+    if (mem === VANISHED) {
+      this.#evict(inst, report);
+      this.#locator.forgetPod(pod.uid);
+      return "vanished";
+    }
+    inst.cpuPressure.push(mono, r.pressure);
     const { cpu, usageSeconds } = r;
     if (cpu === undefined || usageSeconds === undefined) return "failed";
     inst.window.push({ atMs: this.#deps.clock.monotonic(), ...cpu, usageSeconds });
@@ -276,6 +327,10 @@ export class CgroupSampler implements KernelStatsSource {
       usageSeconds,
       limitCores: inst.limit,
       oomKills: inst.oomKills,
+      memoryWorkingSetBytes: mem?.workingSetBytes,
+      memoryLimitBytes: mem && mem.limitBytes > 0 ? mem.limitBytes : undefined,
+      memoryLimitHits: mem?.limitHits,
+      memoryPressureSomeSeconds: mem?.pressure ? mem.pressure.someTotalUs / 1e6 : undefined,
     });
     let step: SignalStep | undefined;
     if (inst.limit === undefined) step = inst.signal.close();
@@ -283,7 +338,7 @@ export class CgroupSampler implements KernelStatsSource {
       const demand = inst.window.lastStep()?.demandCores;
       step = inst.signal.observe(this.#deps.clock.monotonic(), now, stats.ratio, demand, this.#settings);
     }
-    if (step) this.#emitThrottle(pod, c.name, inst, step, r.pressure ?? -1, report);
+    if (step) this.#emitThrottle(pod, c.name, inst, step, inst.cpuPressure, report);
     return "read";
   }
 
@@ -292,7 +347,7 @@ export class CgroupSampler implements KernelStatsSource {
     container: string,
     inst: Instance,
     step: SignalStep,
-    pressure: number,
+    pressure: PressureWindow | undefined,
     report: ScanReport,
   ): void {
     const event = throttleEvent(
@@ -317,6 +372,7 @@ export class CgroupSampler implements KernelStatsSource {
     this.#deps.metrics.series.delete(inst.key);
     this.#reads.forget(inst.files);
     const step = inst.signal.close();
-    if (step) this.#emitThrottle(inst.pod, inst.container, inst, step, -1, report);
+    if (step) this.#emitThrottle(inst.pod, inst.container, inst, step, undefined, report);
+    this.#memory.evict(inst.key, inst.pod, inst.container, this.#deps.clock.now(), () => report.events++);
   }
 }

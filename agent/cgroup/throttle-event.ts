@@ -2,6 +2,7 @@
 // same step is the same event, and each episode (openedAtMs) has its own ids.
 import { ThrottleState, type WireEvent } from "../../shared/proto.ts";
 import type { PodView } from "../types/index.ts";
+import type { PressureWindow } from "./pressure.ts";
 import type { SignalStep } from "./signal.ts";
 import type { WindowStats } from "./window.ts";
 
@@ -18,10 +19,11 @@ export function throttleEvent(
   stats: WindowStats | undefined,
   /** Cores; undefined = no limit (sent as 0, the wire's "no limit"). */
   limitCores: number | undefined,
-  /** cpu.pressure some avg10, -1 when not readable. */
-  pressure: number,
+  /** cpu.pressure over the window; its latest figures undefined when not readable. */
+  pressure: PressureWindow | undefined,
   observedAtMs: number,
 ): WireEvent {
+  const psi = pressure?.wire();
   return {
     id: `${pod.uid}/${container}/cpu-throttle/${step.openedAtMs}/${step.state}/${step.seq}`,
     pod: pod.ref,
@@ -38,8 +40,9 @@ export function throttleEvent(
       windowSeconds: Math.round(stats?.windowSeconds ?? 0),
       nrPeriods: stats?.nrPeriods ?? 0,
       nrThrottled: stats?.nrThrottled ?? 0,
-      pressureSomeAvg10: pressure,
+      pressureSomeAvg10: pressure?.latest?.someAvg10 ?? -1,
       demandSamples: step.demandSamples,
+      ...(psi && { pressure: psi }),
     },
   };
 }

@@ -146,12 +146,13 @@ describe("CPU throttling signal", () => {
     await scan(0.2);
     await scan(0.3);
     expect(h.sink.events).toHaveLength(0); // the 25 % threshold still applies: window ratio 23 %
+    const scanCount = async () =>
+      (await h.metrics.scanDuration.get()).values.find((v) => v.metricName?.endsWith("_count"))?.value;
     h.sampler.start();
     h.clock.advance(0);
-    await new Promise((r) => setTimeout(r, 20));
-    const scans = (await h.metrics.scanDuration.get()).values.find((v) =>
-      v.metricName?.endsWith("_count"),
-    )?.value;
+    // The timer's first scan (after beforeEach's and the three above) has finished, not merely started.
+    await expect.poll(scanCount, { timeout: 10_000 }).toBe(5);
+    const scans = await scanCount();
     h.clock.advance(9_999); // not yet: the interval is still 10 s
     await new Promise((r) => setTimeout(r, 20));
     expect(

@@ -2,7 +2,7 @@
 // bounded queue had to drop and how full it is. Names are the project's contract.
 import { Counter, Gauge, type Registry } from "../../shared/metrics.ts";
 
-export const EVENT_TYPES = ["failure", "oom", "throttle", "birth"] as const;
+export const EVENT_TYPES = ["failure", "oom", "throttle", "memory", "birth"] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
 export const DROP_CAUSES = ["queue_full", "queue_bytes", "unacked_overflow", "rejected", "shutdown"] as const;

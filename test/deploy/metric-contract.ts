@@ -39,7 +39,7 @@ export const AGENT_METRICS: readonly MetricSpec[] = [
   c(
     "kernel_gossip_agent_events_total",
     ["type", "reason"],
-    "Events that left dedup, by type (failure, oom, throttle, birth) and reason.",
+    "Events that left dedup, by type (failure, oom, throttle, memory, birth) and reason.",
   ),
   c(
     "kernel_gossip_agent_events_deduplicated_total",
@@ -157,6 +157,26 @@ export const AGENT_METRICS: readonly MetricSpec[] = [
     CONTAINER,
     "OOM kills counted by the kernel in the container's memory cgroup.",
   ),
+  g(
+    "kernel_gossip_container_memory_working_set_bytes",
+    CONTAINER,
+    "Working set: memory usage minus inactive file cache (what is at risk of an OOM kill).",
+  ),
+  g(
+    "kernel_gossip_container_memory_limit_bytes",
+    CONTAINER,
+    "Memory limit from the cgroup; no series when the container has no limit (not the same as no risk).",
+  ),
+  c(
+    "kernel_gossip_container_memory_limit_hits_total",
+    CONTAINER,
+    "Times memory usage hit the limit (v2 memory.events max, v1 memory.failcnt).",
+  ),
+  c(
+    "kernel_gossip_container_memory_pressure_stalled_seconds_total",
+    CONTAINER,
+    "Time some of the container's tasks waited for memory (memory.pressure some total); no series without PSI.",
+  ),
 ];
 
 export const AGGREGATOR_METRICS: readonly MetricSpec[] = [
@@ -174,7 +194,7 @@ export const AGGREGATOR_METRICS: readonly MetricSpec[] = [
   c(
     "kernel_gossip_aggregator_events_received_total",
     ["type"],
-    "Events received in accepted batches, by type (failure, oom, throttle, birth).",
+    "Events received in accepted batches, by type (failure, oom, throttle, memory, birth).",
   ),
   c(
     "kernel_gossip_aggregator_rejects_total",
