@@ -7,6 +7,7 @@ import {
   type ObservableMiddleware,
   type RequestContext,
 } from "@kubernetes/client-node";
+import { KubeHttp } from "./kube-http.ts";
 
 /**
  * A KubeConfig whose typed API clients (`makeApiClient`) share one connection pool per
@@ -52,6 +53,22 @@ export function loadKubeConfig(kubeconfigPath: string | undefined): KubeConfig {
   if (kubeconfigPath) kc.loadFromFile(kubeconfigPath);
   else kc.loadFromCluster();
   return kc;
+}
+
+/**
+ * The thin watch client (shared/kube-http.ts) on this KubeConfig's credentials, through its
+ * public `applyToHTTPSOptions` (token files re-read per request): the supervised watches of
+ * the aggregator use it, so no client timer cuts a quiet watch and no private field is set.
+ */
+export function kubeHttpOf(kc: KubeConfig): KubeHttp {
+  return new KubeHttp({
+    server: () => {
+      const server = kc.getCurrentCluster()?.server;
+      if (!server) throw new Error("the kubeconfig's current context names no cluster server");
+      return server;
+    },
+    apply: (options) => kc.applyToHTTPSOptions(options),
+  });
 }
 
 /** HTTP status of an error thrown by client-node's typed API (ApiException), if any. */

@@ -1,23 +1,15 @@
 // The supervisor's retry schedule, on a manual clock: a list that keeps failing is retried
 // forever with jittered exponential backoff from 1 s to 30 s — client-node's informer would
 // have stopped at the first non-410 error.
-import { KubeConfig } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
 import { Backoff } from "./backoff.ts";
 import { ManualClock } from "./clock.ts";
+import { KubeHttp } from "./kube-http.ts";
 import { silentLogger } from "./log.ts";
 import { type RestartCause, SupervisedWatch } from "./supervised-watch.ts";
 
-function kubeConfig(): KubeConfig {
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: "c", server: "https://127.0.0.1:1", skipTLSVerify: true }],
-    users: [{ name: "u", token: "t" }],
-    contexts: [{ name: "x", cluster: "c", user: "u" }],
-    currentContext: "x",
-  });
-  return kc;
-}
+// Nothing listens on port 1; the list fails before any watch is opened.
+const kube = (): KubeHttp => new KubeHttp({ server: () => "https://127.0.0.1:1", apply: () => {} });
 
 describe("supervised watch backoff", () => {
   it("retries a failing list at 1 s, 2 s, 4 s … capped at 30 s, forever", async () => {
@@ -25,7 +17,7 @@ describe("supervised watch backoff", () => {
     const attempts: number[] = [];
     const causes: RestartCause[] = [];
     const watch = new SupervisedWatch({
-      kubeConfig: kubeConfig(),
+      watcher: kube(),
       clock,
       log: silentLogger(),
       what: "pods on node-a",

@@ -13,9 +13,9 @@
 //           the last resourceVersion, no relist; backoff only if it ends without any event.
 // The backoff resets when an event or bookmark arrives. Callbacks from an abandoned attempt
 // are ignored (generation counter). Owner callbacks that throw are logged, never fatal.
-import { type KubeConfig, Watch } from "@kubernetes/client-node";
 import { Backoff } from "./backoff.ts";
 import type { Clock, Timer } from "./clock.ts";
+import type { Watcher } from "./kube-http.ts";
 import type { Logger } from "./log.ts";
 
 export type RestartCause = "error" | "stale" | "gone" | "closed";
@@ -31,7 +31,8 @@ export interface ListResult<T> {
 }
 
 export interface SupervisedWatchOptions<T extends KubeObject> {
-  kubeConfig: KubeConfig;
+  /** Opens watch streams (shared/kube-http.ts: KubeHttp; the aggregator adapts its KubeConfig). */
+  watcher: Watcher;
   clock: Clock;
   log: Logger;
   /** What is watched, for logs: "pods on node-a". */
@@ -58,7 +59,6 @@ export interface SupervisedWatchOptions<T extends KubeObject> {
 
 export class SupervisedWatch<T extends KubeObject> {
   #o: SupervisedWatchOptions<T>;
-  #watch: Watch;
   #backoff: Backoff;
   #random: () => number;
   #generation = 0;
@@ -75,11 +75,7 @@ export class SupervisedWatch<T extends KubeObject> {
 
   constructor(options: SupervisedWatchOptions<T>) {
     this.#o = options;
-    this.#watch = new Watch(options.kubeConfig);
-    // client-node aborts a watch silent for 30 s; real API servers send bookmarks about once
-    // a minute, so a quiet node would restart every 30 s. Our stale timer governs instead;
-    // the client's timer stays as a backstop well behind it.
-    (this.#watch as unknown as { requestTimeoutMs: number }).requestTimeoutMs = options.staleAfterMs * 2;
+    // A quiet watch is never cut by a client timer: the stale timer (staleAfterMs) governs.
     this.#backoff = options.backoff ?? new Backoff();
     this.#random = options.random ?? Math.random;
   }
@@ -140,11 +136,12 @@ export class SupervisedWatch<T extends KubeObject> {
     };
     let controller: AbortController;
     try {
-      controller = await this.#watch.watch(
+      controller = await this.#o.watcher.watch(
         this.#o.watchPath,
         query,
-        (type: string, obj: T & { code?: number; message?: string }) => {
+        (type: string, object: unknown) => {
           if (gen !== this.#generation) return;
+          const obj = object as T & { code?: number; message?: string };
           if (type === "ERROR") {
             // The server ends the stream after an ERROR; do not wait for it.
             this.#restart(gen, obj?.code === 410 ? "gone" : "error", obj);

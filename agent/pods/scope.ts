@@ -9,8 +9,9 @@
 // The three namespace rules combine (all must let a namespace through). `configure()`
 // applies new settings live; `onChange` fires when the set of namespaces in scope may have
 // changed, so the owner can rescan the pods it knows.
-import { CoreV1Api, type KubeConfig, type V1Namespace } from "@kubernetes/client-node";
+import type { V1Namespace, V1NamespaceList } from "@kubernetes/client-node";
 import type { Clock } from "../../shared/clock.ts";
+import type { KubeHttp } from "../../shared/kube-http.ts";
 import type { Logger } from "../../shared/log.ts";
 import { SupervisedWatch } from "../../shared/supervised-watch.ts";
 import type { PodFacts } from "./facts.ts";
@@ -28,7 +29,7 @@ export interface NamespaceScopeOptions {
   optOutAnnotation: string;
   settings: ScopeSettings;
   /** Needed only in label-selected mode. */
-  kubeConfig?: KubeConfig;
+  kube?: KubeHttp;
   clock: Clock;
   log: Logger;
   staleAfterMs: number;
@@ -92,16 +93,16 @@ export class NamespaceScope {
     this.#watch = undefined;
     this.#labelled = new Set();
     if (selector === "") return;
-    const kubeConfig = this.#o.kubeConfig;
-    if (!kubeConfig) throw new Error("namespace label selector needs a kube client (kubeConfig)");
-    const api = kubeConfig.makeApiClient(CoreV1Api);
+    const kube = this.#o.kube;
+    if (!kube) throw new Error("namespace label selector needs a kube client (kube)");
     const name = (ns: V1Namespace) => ns.metadata?.name ?? "";
     this.#watch = new SupervisedWatch<V1Namespace>({
-      kubeConfig,
+      watcher: kube,
       clock: this.#o.clock,
       log: this.#o.log.child({ component: "namespace-watch" }),
       what: `namespaces matching ${selector}`,
-      list: (resourceVersion) => api.listNamespace({ labelSelector: selector, resourceVersion }),
+      list: (resourceVersion) =>
+        kube.get<V1NamespaceList>("/api/v1/namespaces", { labelSelector: selector, resourceVersion }),
       watchPath: "/api/v1/namespaces",
       watchQuery: { labelSelector: selector },
       staleAfterMs: this.#o.staleAfterMs,

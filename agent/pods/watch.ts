@@ -1,11 +1,13 @@
 // The pod watch: every pod on this node (field selector spec.nodeName), as PodFacts,
-// through a supervised list+watch (agent/pods/supervisor.ts, docs/adr/0003-pod-watch.md).
+// through a supervised list+watch (shared/supervised-watch.ts, docs/adr/0003-pod-watch.md)
+// over the thin client (shared/kube-http.ts).
 // `onPod(prev, next)` is called for every change — from a watch event, or from the diff
 // of a (re)list against what was known, so a transition that happened while the watch was
 // down is still seen exactly once; `next` undefined means the pod is gone.
-import { CoreV1Api, type KubeConfig, type V1Pod } from "@kubernetes/client-node";
+import type { V1Pod, V1PodList } from "@kubernetes/client-node";
 import type { Backoff } from "../../shared/backoff.ts";
 import type { Clock } from "../../shared/clock.ts";
+import type { KubeHttp } from "../../shared/kube-http.ts";
 import type { Logger } from "../../shared/log.ts";
 import { SupervisedWatch } from "../../shared/supervised-watch.ts";
 import type { PodDirectory } from "../types/index.ts";
@@ -20,7 +22,7 @@ export interface PodWatchSettings {
 }
 
 export interface PodWatchOptions {
-  kubeConfig: KubeConfig;
+  kube: KubeHttp;
   nodeName: string;
   clock: Clock;
   log: Logger;
@@ -43,16 +45,16 @@ export class PodWatch implements PodDirectory {
     this.#nodeName = options.nodeName;
     this.#clock = options.clock;
     this.#onPod = options.onPod;
-    const api = options.kubeConfig.makeApiClient(CoreV1Api);
+    const kube = options.kube;
     const fieldSelector = `spec.nodeName=${options.nodeName}`;
     const log = options.log.child({ component: "pod-watch" });
     this.#log = log;
     this.#supervisor = new SupervisedWatch<V1Pod>({
-      kubeConfig: options.kubeConfig,
+      watcher: kube,
       clock: options.clock,
       log,
       what: `pods on node ${options.nodeName}`,
-      list: (resourceVersion) => api.listPodForAllNamespaces({ fieldSelector, resourceVersion }),
+      list: (resourceVersion) => kube.get<V1PodList>("/api/v1/pods", { fieldSelector, resourceVersion }),
       watchPath: "/api/v1/pods",
       watchQuery: { fieldSelector },
       staleAfterMs: options.settings.staleAfterMs,

@@ -5,6 +5,7 @@
 import { CoreV1Api, type KubeConfig, type V1ConfigMap } from "@kubernetes/client-node";
 import type { Backoff } from "../../shared/backoff.ts";
 import type { Clock } from "../../shared/clock.ts";
+import { kubeHttpOf } from "../../shared/kube.ts";
 import type { Logger } from "../../shared/log.ts";
 import type { ConfigFrame } from "../../shared/proto.ts";
 import { SupervisedWatch } from "../../shared/supervised-watch.ts";
@@ -43,7 +44,7 @@ export class AgentConfigSource implements ConfigSourcePort {
     const { namespace, name } = deps;
     const fieldSelector = `metadata.name=${name}`;
     this.#watch = new SupervisedWatch<V1ConfigMap>({
-      kubeConfig: deps.kubeConfig,
+      watcher: kubeHttpOf(deps.kubeConfig),
       clock: deps.clock,
       log: this.#log,
       what: `agent ConfigMap ${namespace}/${name} (the aggregator needs list/watch on configmaps in its namespace)`,

@@ -4,7 +4,7 @@
 import { execFile } from "node:child_process";
 import { Backoff } from "../../../shared/backoff.ts";
 import { systemClock } from "../../../shared/clock.ts";
-import { loadKubeConfig } from "../../../shared/kube.ts";
+import { KubeHttp, loadKubeEndpoint } from "../../../shared/kube-http.ts";
 import { type Logger, silentLogger } from "../../../shared/log.ts";
 import { createRegistry } from "../../../shared/metrics.ts";
 import type { WireEvent } from "../../../shared/proto.ts";
@@ -60,7 +60,7 @@ export function startAgent(options: {
   cooldownMs?: number;
   log?: Logger;
 }): AgentHarness {
-  const kubeConfig = loadKubeConfig(options.kubeconfigPath);
+  const kube = new KubeHttp(loadKubeEndpoint(options.kubeconfigPath));
   const clock = systemClock;
   const log = options.log ?? silentLogger();
   const registry = createRegistry({ defaultMetrics: false });
@@ -90,7 +90,7 @@ export function startAgent(options: {
       deny: options.scope?.deny ?? ["kube-system", "kube-public", "kube-node-lease"],
       labelSelector: options.scope?.labelSelector ?? "",
     },
-    kubeConfig,
+    kube,
     clock,
     log,
     staleAfterMs: 180_000,
@@ -100,7 +100,7 @@ export function startAgent(options: {
   });
   const reporter = new PodReporter({ scope, failures, births });
   watch = new PodWatch({
-    kubeConfig,
+    kube,
     nodeName: options.node,
     clock,
     log,
@@ -126,6 +126,7 @@ export function startAgent(options: {
     stop() {
       w.stop();
       scope.stop();
+      kube.close();
     },
   };
 }
