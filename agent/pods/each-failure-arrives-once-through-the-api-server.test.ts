@@ -55,7 +55,10 @@ async function playCase(
     await waitFor(() => agent.watch.byUid(uid)?.resourceVersion === rv, `${name} at resourceVersion ${rv}`);
   }
   if (c.deleteAfter) {
-    await kubectl(kubeconfig, ["delete", "pod", name, "-n", namespace, "--wait=true"]);
+    // As on a real node: the pod turns Terminating, then its kubelet confirms and it is gone.
+    await kubectl(kubeconfig, ["delete", "pod", name, "-n", namespace, "--wait=false"]);
+    await waitFor(() => agent.watch.byUid(uid)?.deletingSinceMs !== undefined, `${name} Terminating`);
+    api.confirmPodDeletion(namespace, name);
     await waitFor(() => agent.watch.byUid(uid) === undefined, `${name} gone`);
   }
   return uid;

@@ -2,8 +2,18 @@
  * Deletion: preconditions, finalizers, propagation policies, and the garbage
  * collector that deletes dependents whose ownerReferences name deleted owners
  * (asynchronously, like kube-controller-manager's GC). Namespaces terminate by
- * deleting their content first; pods bound to a node linger briefly with a
- * deletionTimestamp, as if the kubelet confirmed the kill right away.
+ * deleting their content first.
+ *
+ * Pods follow kube-apiserver's graceful deletion (pkg/registry/core/pod/strategy.go
+ * CheckGracefulDelete, apiserver registry/rest/delete.go BeforeDelete): the grace period is
+ * the request's gracePeriodSeconds, else the pod's terminationGracePeriodSeconds, else 30 —
+ * and 0 for a pod not bound to a node or already Succeeded/Failed. Every pod delete is an
+ * update first (MODIFIED: deletionTimestamp = now + grace, deletionGracePeriodSeconds);
+ * with grace 0 the pod is then removed (DELETED). A bound pod with a grace period stays,
+ * Terminating, until the kubelet confirms: a delete with gracePeriodSeconds=0 (what the
+ * kubelet sends once the containers stopped; also `kubectl delete --force --grace-period=0`)
+ * or `KubeApi.confirmPodDeletion`, the test's kubelet. A later delete with a longer grace
+ * period changes nothing; a shorter one shortens it (MODIFIED).
  */
 import { type Registry, type ResourceType, storageKey } from "./registry.ts";
 import { conflict, notFound } from "./status.ts";
@@ -30,22 +40,14 @@ export class Deletes {
   private readonly registry: Registry;
   private readonly clock: () => number;
   private readonly hooks: DeleteHooks;
-  private readonly podTerminationMs: number;
   private gcTimer: NodeJS.Timeout | undefined;
   private readonly timers = new Set<NodeJS.Timeout>();
 
-  constructor(
-    store: Store,
-    registry: Registry,
-    clock: () => number,
-    hooks: DeleteHooks,
-    podTerminationMs: number,
-  ) {
+  constructor(store: Store, registry: Registry, clock: () => number, hooks: DeleteHooks) {
     this.store = store;
     this.registry = registry;
     this.clock = clock;
     this.hooks = hooks;
-    this.podTerminationMs = podTerminationMs;
   }
 
   close(): void {
@@ -84,19 +86,16 @@ export class Deletes {
     const finalizers: string[] = [...(old.metadata.finalizers ?? [])];
     if (o.propagationPolicy === "Foreground" && !finalizers.includes(FOREGROUND)) finalizers.push(FOREGROUND);
     if (o.propagationPolicy === "Orphan" && !finalizers.includes(ORPHAN)) finalizers.push(ORPHAN);
-    const bound = key === "/pods" && old.spec?.nodeName && o.gracePeriodSeconds !== 0;
+    if (key === "/pods") return this.deletePod(old, finalizers, o.gracePeriodSeconds);
     const terminating = key === "/namespaces" || key === "apiextensions.k8s.io/customresourcedefinitions";
-    if (finalizers.length || bound || terminating) {
+    if (finalizers.length || terminating) {
       if (old.metadata.deletionTimestamp) return old;
       const next = clone(old);
       next.metadata.deletionTimestamp = nowTime(this.clock);
-      next.metadata.deletionGracePeriodSeconds = bound
-        ? (o.gracePeriodSeconds ?? old.spec?.terminationGracePeriodSeconds ?? 30)
-        : 0;
+      next.metadata.deletionGracePeriodSeconds = 0;
       if (finalizers.length) next.metadata.finalizers = finalizers;
       if (key === "/namespaces") next.status = { ...next.status, phase: "Terminating" };
       const stored = this.store.put(key, next);
-      if (bound) this.later(this.podTerminationMs, () => this.finish(key, ns, name));
       if (key === "/namespaces") this.later(1, () => this.terminateNamespace(name));
       if (terminating && key !== "/namespaces") this.later(1, () => this.finish(key, ns, name));
       this.scheduleGc();
@@ -105,6 +104,36 @@ export class Deletes {
     const gone = this.store.remove(key, ns, name);
     this.scheduleGc();
     return gone ?? old;
+  }
+
+  /** Graceful deletion of a pod (see the top of this file). */
+  private deletePod(old: KObj, finalizers: string[], requested: number | undefined): KObj {
+    const { namespace: ns, name } = old.metadata;
+    const phase = old.status?.phase;
+    let grace = requested ?? old.spec?.terminationGracePeriodSeconds ?? 30;
+    if (!old.spec?.nodeName || phase === "Succeeded" || phase === "Failed") grace = 0;
+    grace = Math.max(0, Math.trunc(grace));
+    const pending = old.metadata.deletionGracePeriodSeconds;
+    if (old.metadata.deletionTimestamp && typeof pending === "number" && grace >= pending) return old;
+    const next = clone(old);
+    next.metadata.deletionTimestamp = `${new Date(this.clock() + grace * 1000).toISOString().slice(0, 19)}Z`;
+    next.metadata.deletionGracePeriodSeconds = grace;
+    if (finalizers.length) next.metadata.finalizers = finalizers;
+    const stored = this.store.put("/pods", next);
+    this.scheduleGc();
+    if (grace > 0 || finalizers.length) return stored;
+    return this.store.remove("/pods", ns, name) ?? stored;
+  }
+
+  /**
+   * The kubelet's confirmation that a Terminating pod's containers stopped: the delete with
+   * gracePeriodSeconds=0 it sends (MODIFIED, then DELETED). False when there is no such pod.
+   */
+  confirmPodDeletion(ns: string, name: string): boolean {
+    const pod = this.store.get("/pods", ns, name);
+    if (!pod?.metadata.deletionTimestamp) return false;
+    this.deletePod(pod, [...(pod.metadata.finalizers ?? [])], 0);
+    return true;
   }
 
   /** Remove an object whose deletion was pending (kubelet / controller done). */
@@ -157,7 +186,11 @@ export class Deletes {
       const live = refs.filter((r) => this.store.existsUid(r.uid));
       const orphaning = live.filter((r) => orphaningOwners.has(r.uid));
       if (live.length === 0) {
-        this.store.remove(key, obj.metadata.namespace, obj.metadata.name);
+        // Like kube-controller-manager's GC, a DELETE: a bound pod terminates gracefully.
+        if (key !== "/pods") this.store.remove(key, obj.metadata.namespace, obj.metadata.name);
+        else if (!obj.metadata.deletionTimestamp)
+          this.deletePod(obj, [...(obj.metadata.finalizers ?? [])], undefined);
+        else continue; // Terminating already: the kubelet confirms
         changed = true;
       } else if (orphaning.length || live.length !== refs.length) {
         const next = clone(obj);

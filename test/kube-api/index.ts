@@ -37,8 +37,6 @@ export interface KubeApiOptions {
   bookmarkIntervalMs?: number;
   /** watch history kept for replay (events), default 10000 */
   historyWindow?: number;
-  /** how long a deleted pod bound to a node stays Terminating, default 50 ms */
-  podTerminationMs?: number;
   clock?: () => number;
   /** default true. kubectl sends tokens only over TLS; plain http is for raw HTTP clients. */
   tls?: boolean;
@@ -55,6 +53,12 @@ export interface KubeApi {
   store: StoreView;
   /** add an identity after start-up */
   addToken(t: TokenSpec): void;
+  /**
+   * Acts as the node's kubelet once a Terminating pod's containers stopped: the delete with
+   * gracePeriodSeconds=0 (MODIFIED, then DELETED). A gracefully deleted pod bound to a node
+   * stays until this (or a forced delete) happens. False when the pod is not Terminating.
+   */
+  confirmPodDeletion(namespace: string, name: string): boolean;
   close(): Promise<void>;
 }
 
@@ -77,7 +81,7 @@ export async function startKubeApi(o: KubeApiOptions = {}): Promise<KubeApi> {
     // watches on a resource that is no longer served end, as on a real server
     faults.dropWatches({ resource: crd.spec?.names?.plural, graceful: true });
   };
-  const deletes = new Deletes(store, registry, clock, { removeCrd }, o.podTerminationMs ?? 50);
+  const deletes = new Deletes(store, registry, clock, { removeCrd });
   const writes = new Writes(store, clock, {
     beforeWrite(rt, obj) {
       if (!isCrd(rt)) return [];
@@ -159,6 +163,7 @@ export async function startKubeApi(o: KubeApiOptions = {}): Promise<KubeApi> {
     counters,
     store: new StoreView(store),
     addToken: (t) => auth.add(t),
+    confirmPodDeletion: (namespace, name) => deletes.confirmPodDeletion(namespace, name),
     async close() {
       if (closed) return;
       closed = true;

@@ -86,6 +86,8 @@ describe("client-node ListWatch with a field selector", () => {
     api.faults.dropWatches({ resource: "pods", graceful: true });
     await eventually(() => api.counters.get("watch", "pods") === watches + 1, 5000);
     await call(api, "DELETE", "/api/v1/namespaces/n/pods/a2");
+    await eventually(() => seen.includes("update a2 Pending")); // Terminating, bound to node-a
+    expect(api.confirmPodDeletion("n", "a2")).toBe(true); // node-a's kubelet: containers stopped
     await eventually(() => seen.includes("delete a2"));
     expect(errors).toEqual([]);
   });

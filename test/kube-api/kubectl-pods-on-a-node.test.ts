@@ -141,16 +141,66 @@ describe("kubectl with pods on nodes", () => {
     expect(r.stdout).toMatch(/^QoS Class:\s+BestEffort$/m);
   });
 
-  it("streams changes to kubectl get -w and deletes pods", async () => {
+  it("streams changes to kubectl get -w; a deleted pod bound to a node stays Terminating until its kubelet confirms", async () => {
     const w = kubectlStream(api, ["get", "pods", "-n", "shop", "-w"]);
     try {
       await w.waitFor(3);
       expect(headers(w.lines[0] ?? "")).toEqual(["NAME", "READY", "STATUS", "RESTARTS", "AGE"]);
-      const d = await kubectl(api, ["delete", "pod", "web-b", "-n", "shop"]);
-      expect(d.stdout).toBe('pod "web-b" deleted\n');
+      // kubectl delete waits (--wait=true) until the pod is gone, as on a real cluster.
+      const deleting = kubectl(api, ["delete", "pod", "web-b", "-n", "shop"]);
       await w.waitFor(4);
       expect(w.lines.slice(3).join("\n")).toMatch(/^web-b\s+0\/1\s+Terminating\s+0/m);
+      const terminating = api.store.get("", "pods", "shop", "web-b") as {
+        metadata: { deletionTimestamp?: string; deletionGracePeriodSeconds?: number };
+      };
+      expect(terminating.metadata.deletionGracePeriodSeconds).toBe(30);
+      expect(Date.parse(terminating.metadata.deletionTimestamp ?? "")).toBeGreaterThan(Date.now() + 20_000);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(api.store.get("", "pods", "shop", "web-b")).toBeDefined(); // nobody confirmed yet
+      expect(api.confirmPodDeletion("shop", "web-b")).toBe(true); // node-b's kubelet
+      const d = await deleting;
+      expect(d.stdout).toBe('pod "web-b" deleted\n');
       await eventually(() => !api.store.get("", "pods", "shop", "web-b"));
+    } finally {
+      w.stop();
+    }
+  });
+
+  it("shows kube-apiserver's watch events for a graceful delete and a forced one (--output-watch-events)", async () => {
+    for (const name of ["grace", "force"]) await kubectl(api, ["apply", "-f", "-"], pod(name, "node-a"));
+    const watches = api.counters.get("watch", "pods");
+    const w = kubectlStream(api, ["get", "pods", "-n", "shop", "--watch-only", "--output-watch-events"]);
+    await eventually(() => api.counters.get("watch", "pods") > watches, 10_000); // kubectl is watching
+    const events = () => w.lines.slice(1).map((l) => l.trim().split(/\s+/).slice(0, 4).join(" "));
+    try {
+      // Graceful: MODIFIED (deletionTimestamp set, Terminating); the kubelet's delete with
+      // gracePeriodSeconds=0: MODIFIED, then DELETED.
+      const graceful = await kubectl(api, ["delete", "pod", "grace", "-n", "shop", "--wait=false"]);
+      expect(graceful.stdout).toBe('pod "grace" deleted\n');
+      await w.waitFor(2);
+      expect(events()).toEqual(["MODIFIED grace 0/1 Terminating"]);
+      expect(api.confirmPodDeletion("shop", "grace")).toBe(true);
+      await w.waitFor(4);
+      expect(events()).toEqual([
+        "MODIFIED grace 0/1 Terminating",
+        "MODIFIED grace 0/1 Terminating",
+        "DELETED grace 0/1 Terminating",
+      ]);
+      // Forced (kubectl delete --force --grace-period=0): MODIFIED before DELETED, no kubelet needed.
+      const forced = await kubectl(api, [
+        "delete",
+        "pod",
+        "force",
+        "-n",
+        "shop",
+        "--force",
+        "--grace-period=0",
+      ]);
+      expect(forced.code).toBe(0);
+      await w.waitFor(6);
+      expect(events().slice(3)).toEqual(["MODIFIED force 0/1 Terminating", "DELETED force 0/1 Terminating"]);
+      expect(api.store.get("", "pods", "shop", "force")).toBeUndefined();
+      expect(api.confirmPodDeletion("shop", "force")).toBe(false);
     } finally {
       w.stop();
     }
