@@ -77,6 +77,11 @@ export const ERRORS = {
     closeCode: 4403,
     hint: "an agent may only report pods on its own node; check NODE_NAME in the agent DaemonSet",
   },
+  KG_EVENT_INVALID: {
+    message: "event field holds a value no real agent sends",
+    closeCode: 4400,
+    hint: "the batch is refused and dropped by the agent; the Reject names the field (Reject.field). A real agent sends this only with a badly wrong node clock (check NTP) or a bug: report it with the message",
+  },
   KG_PROTOCOL_UNSUPPORTED: {
     message: "agent speaks a protocol version this aggregator does not support",
     closeCode: 4426,

@@ -50,6 +50,7 @@ export const NON_RETRYABLE = new Set([
   "KG_BATCH_TOO_MANY_EVENTS",
   "KG_FRAME_TOO_LARGE",
   "KG_FRAME_MALFORMED",
+  "KG_EVENT_INVALID",
 ]);
 
 /** How long the aggregator may take to close after a Reject before the agent closes itself. */

@@ -152,19 +152,19 @@ export class AgentConnection {
     this.reject("KG_SHUTTING_DOWN", "replica is stopping; reconnect to another one");
   }
 
-  reject(code: ErrorCode, detail: string, seq?: number): void {
+  reject(code: ErrorCode, detail: string, seq?: number, field?: string): void {
     if (this.#closing) return;
     this.#closing = true;
     this.#deps.metrics.rejects.inc({ code });
     const level = code === "KG_SHUTTING_DOWN" ? "info" : "warn";
     this.#log[level](
-      { code, seq, node: this.info.node, hint: ERRORS[code].hint },
+      { code, seq, field, node: this.info.node, hint: ERRORS[code].hint },
       `rejected agent frame: ${detail}`,
     );
     const message = `${ERRORS[code].message}: ${detail}`;
     // Batches already being written are still acked before the close (unless shutting down),
     // so one refused batch does not make the agent resend the good ones around it.
-    this.#send({ reject: { code, message, seq: seq ?? 0 } }, () => {
+    this.#send({ reject: { code, message, seq: seq ?? 0, field: field ?? "" } }, () => {
       this.#closeWhenDrained = { code: ERRORS[code].closeCode, reason: code };
       if (this.#inFlight === 0 || this.#silenced) this.#closeNow();
       else setTimeout(() => this.#closeNow(), DRAIN_BEFORE_CLOSE_MS).unref();
@@ -186,7 +186,7 @@ export class AgentConnection {
         return;
       case "reject":
         metrics.framesReceived.inc({ type: "invalid" });
-        this.reject(outcome.code, outcome.detail, outcome.seq);
+        this.reject(outcome.code, outcome.detail, outcome.seq, outcome.field);
         return;
       case "hello": {
         metrics.framesReceived.inc({ type: "hello" });

@@ -7,12 +7,14 @@
 // batch: events per batch, its pod table (Batch.pods: entries on the connection's node, each
 // uid once, every uid-only event's uid listed — the events get their full pod from it here,
 // so nothing after the frame handler knows tables exist), each event well formed (id, pod
-// with node), each event about a pod on the connection's node, and the per-connection rate.
+// with node), each event about a pod on the connection's node, every field of every event
+// within what a real agent sends (event-limits.ts), and the per-connection rate.
 
 import type { kernelgossip } from "../../proto/gen/kernel_gossip.js";
 import type { Clock } from "../../shared/clock.ts";
 import type { ErrorCode } from "../../shared/errors.ts";
 import { decodeEnvelope, type Envelope, fillFromPodTable, PROTOCOL_VERSION } from "../../shared/proto.ts";
+import { checkEvent } from "./event-limits.ts";
 import { TokenBucket } from "./rate-limit.ts";
 
 type Hello = kernelgossip.v1.Hello.$Properties;
@@ -35,7 +37,7 @@ export const RATE_BURST_SECONDS = 4;
 export type FrameOutcome =
   | { kind: "hello"; hello: Hello; node: string }
   | { kind: "batch"; seq: number; events: DecodedEvent[] }
-  | { kind: "reject"; code: ErrorCode; detail: string; seq?: number }
+  | { kind: "reject"; code: ErrorCode; detail: string; seq?: number; field?: string }
   | { kind: "ignored" };
 
 type State = "hello" | "streaming" | "rejected";
@@ -47,11 +49,13 @@ export class FrameHandler {
   #node: string | undefined;
   #limits: FrameLimits;
   #bucket: TokenBucket;
+  #clock: Clock;
 
   /** boundNode: the node the token binds this connection to; undefined trusts Hello.node. */
   constructor(options: { boundNode?: string; limits: FrameLimits; clock: Clock }) {
     this.#node = options.boundNode;
     this.#limits = options.limits;
+    this.#clock = options.clock;
     this.#bucket = new TokenBucket(options.limits.maxEventsPerSecond, RATE_BURST_SECONDS, options.clock);
   }
 
@@ -174,6 +178,18 @@ export class FrameHandler {
         );
       }
     }
+    const now = this.#clock.now();
+    for (const event of events) {
+      const problem = checkEvent(event, now);
+      if (problem) {
+        return this.#reject(
+          "KG_EVENT_INVALID",
+          `batch ${seq} event ${JSON.stringify(event.id.slice(0, 200))}: ${problem.detail}`,
+          seq,
+          problem.field,
+        );
+      }
+    }
     if (!this.#bucket.take(events.length)) {
       return this.#reject(
         "KG_RATE_LIMITED",
@@ -184,9 +200,12 @@ export class FrameHandler {
     return { kind: "batch", seq, events };
   }
 
-  #reject(code: ErrorCode, detail: string, seq?: number): FrameOutcome {
+  #reject(code: ErrorCode, detail: string, seq?: number, field?: string): FrameOutcome {
     this.#state = "rejected";
-    return seq === undefined ? { kind: "reject", code, detail } : { kind: "reject", code, detail, seq };
+    const outcome: FrameOutcome = { kind: "reject", code, detail };
+    if (seq !== undefined) outcome.seq = seq;
+    if (field !== undefined) outcome.field = field;
+    return outcome;
   }
 }
 

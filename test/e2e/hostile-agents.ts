@@ -77,7 +77,7 @@ export function startAggregatorProcess(
 /** One agent connection speaking protobuf frames; every Ack and Reject is kept with its arrival time. */
 export class WireAgent {
   readonly acks = new Map<number, { dropped: number; at: number }>();
-  readonly rejects: { code: string; message: string; seq: number }[] = [];
+  readonly rejects: { code: string; message: string; seq: number; field: string }[] = [];
   closeCode: number | undefined;
   #ws: WebSocket;
   #seq = 0;
@@ -92,6 +92,7 @@ export class WireAgent {
           code: env.reject.code ?? "",
           message: env.reject.message ?? "",
           seq: Number(env.reject.seq ?? 0),
+          field: env.reject.field ?? "",
         });
       }
     });
@@ -151,7 +152,7 @@ export function crashLoopEvent(
       namespace,
       name,
       node,
-      labels: { "workload-id": name.replace(/-[^-]+$/, "") },
+      labels: { "workload-id": name.split("-")[0] ?? name },
       owners: [],
       qosClass: "Burstable",
     },

@@ -95,6 +95,28 @@ function typeOk(v: unknown, s: Json): boolean {
   return true;
 }
 
+/**
+ * RFC 3339 date-time as go-openapi strfmt accepts it (what kube-apiserver checks for
+ * `format: date-time`): a four-digit year 0000-9999, a real calendar day, hours < 24,
+ * minutes < 60, seconds < 60 (a leap second 60 is allowed), optional fraction, Z or ±hh:mm.
+ * So "+010000-01-01T00:00:00.000Z" (what Date#toISOString gives past year 9999) is refused.
+ */
+const DATE_TIME = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-](\d{2}):(\d{2}))$/;
+
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+export function isDateTime(v: string): boolean {
+  const m = DATE_TIME.exec(v);
+  if (!m) return false;
+  const [year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0] = m.slice(1, 7).map(Number);
+  const leap = (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
+  const days = month === 2 && leap ? 29 : (DAYS_IN_MONTH[month - 1] ?? 0);
+  if (day < 1 || day > days) return false;
+  if (hour > 23 || minute > 59 || second > 60) return false;
+  if (m[9] !== undefined && (Number(m[9]) > 23 || Number(m[10]) > 59)) return false;
+  return true;
+}
+
 const inv = (field: string, value: unknown, detail: string): FieldError => ({
   type: "Invalid",
   field,
@@ -156,6 +178,10 @@ export function validateSchema(v: Json, s: Json, path = "", errs: FieldError[] =
     }
     if (s.pattern !== undefined && !new RegExp(s.pattern, "u").test(v)) {
       errs.push(inv(at, v, `${at} in body should match '${s.pattern}'`));
+    }
+    if (s.format === "date-time" && !isDateTime(v)) {
+      // kube-openapi's strfmt check, reported as apiextensions-apiserver does.
+      errs.push(inv(at, v, `${at} in body must be of type date-time: ${JSON.stringify(v)}`));
     }
   }
   if (Array.isArray(v)) validateArray(v, s, at, path, errs);

@@ -1,0 +1,212 @@
+// What a real agent can send, field by field: the limits every incoming event is checked
+// against once, at the edge (the frame handler), before anything renders it. Each limit is
+// what a kubelet, the kernel or the agent itself can produce, with room to spare; a value
+// outside is a broken or hostile agent, and its batch is refused with KG_EVENT_INVALID
+// naming the field (Reject.field), never clamped into something that looks real.
+//
+// Timestamps are checked against the aggregator's clock: at most EVENT_FUTURE_SKEW_MS ahead
+// (node clocks drift; NTP keeps them within seconds) and no earlier than year 2000 (an agent
+// resends what was not acknowledged after an outage, and a pod's creation can be old; an old
+// time is harmless, a date no API server accepts is not). 0 means "not known" wherever the
+// agent may leave a time out. So every date renders as RFC 3339 with a four-digit year,
+// which is what the API server accepts for `format: date-time`.
+import type { DecodedEvent } from "./frame-handler.ts";
+
+export const EVENT_FUTURE_SKEW_MS = 3_600_000;
+/** 2000-01-01T00:00:00Z: the earliest time accepted. */
+export const EARLIEST_TIME_MS = 946_684_800_000;
+
+export const EVENT_LIMITS = {
+  /** `<pod uid>/<container>/<restart count>/<reason>` and the throttle/birth forms: < 200 in practice. */
+  idChars: 512,
+  uidChars: 128,
+  /** A namespace is a DNS label. */
+  namespaceChars: 63,
+  /** Pod and node names are DNS subdomains. */
+  nameChars: 253,
+  /** A container name is a DNS label; "" for pod-level records. */
+  containerChars: 63,
+  labels: 256,
+  /** Prefix (DNS subdomain, 253) + "/" + name (63). */
+  labelKeyChars: 317,
+  labelValueChars: 63,
+  owners: 16,
+  ownerFieldChars: 317,
+  /** Occurrences one event stands for (dedup folds repeats into one event). */
+  count: 1_000_000,
+  reasonChars: 128,
+  /** Termination messages are capped at 4 KiB by the kubelet; waiting messages run longer. */
+  messageChars: 32_768,
+  restartCount: 2 ** 31 - 1,
+  backoffSeconds: 86_400,
+  bytes: Number.MAX_SAFE_INTEGER,
+  kills: 1_000_000,
+  cores: 100_000,
+  windowSeconds: 86_400,
+  demandSamples: 10_000,
+  birthSteps: 256,
+  stepNameChars: 128,
+  /** A pod may wait long (image pulls, scheduling) before it is born: a year. */
+  durationMs: 365 * 86_400_000,
+  cpuSeconds: 1e12,
+  /** pid_max on 64-bit Linux. */
+  processCount: 4_194_304,
+} as const;
+
+export interface EventProblem {
+  /** The wire field, e.g. "observed_at_ms" or "pod.labels". */
+  field: string;
+  detail: string;
+}
+
+const L = EVENT_LIMITS;
+
+function chars(field: string, v: string | null | undefined, max: number): EventProblem | undefined {
+  const n = v?.length ?? 0;
+  return n > max ? { field, detail: `${field} is ${n} characters long, at most ${max}` } : undefined;
+}
+
+function range(
+  field: string,
+  v: number | null | undefined,
+  min: number,
+  max: number,
+): EventProblem | undefined {
+  const n = v ?? 0;
+  if (Number.isFinite(n) && n >= min && n <= max) return undefined;
+  return { field, detail: `${field} is ${n}, outside [${min}, ${max}]` };
+}
+
+/** A unix-millisecond time: 0 (unknown) when `optional`, else within [earliest, now + skew]. */
+function time(
+  field: string,
+  v: number | null | undefined,
+  earliest: number,
+  nowMs: number,
+  optional = true,
+): EventProblem | undefined {
+  const n = v ?? 0;
+  if (n === 0 && optional) return undefined;
+  const latest = nowMs + EVENT_FUTURE_SKEW_MS;
+  if (Number.isFinite(n) && n >= earliest && n <= latest) return undefined;
+  return {
+    field,
+    detail: `${field} is ${n} (${Number.isFinite(n) && Math.abs(n) <= 8.64e15 ? new Date(n).toISOString() : "not a date"}), outside [${new Date(earliest).toISOString()}, ${new Date(latest).toISOString()}] of the aggregator's clock`,
+  };
+}
+
+/** The first field of `ev` out of range, or undefined when every field is one a real agent can send. */
+export function checkEvent(ev: DecodedEvent, nowMs: number): EventProblem | undefined {
+  const pod = ev.pod;
+  let p =
+    chars("id", ev.id, L.idChars) ??
+    chars("container", ev.container, L.containerChars) ??
+    range("count", ev.count, 0, L.count) ??
+    time("observed_at_ms", ev.observedAtMs, EARLIEST_TIME_MS, nowMs);
+  if (p) return p;
+  if (pod) {
+    p =
+      chars("pod.uid", pod.uid, L.uidChars) ??
+      chars("pod.namespace", pod.namespace, L.namespaceChars) ??
+      chars("pod.name", pod.name, L.nameChars) ??
+      chars("pod.node", pod.node, L.nameChars) ??
+      chars("pod.qos_class", pod.qosClass, 16);
+    if (p) return p;
+    const labels = Object.entries(pod.labels ?? {});
+    if (labels.length > L.labels) {
+      return { field: "pod.labels", detail: `pod.labels has ${labels.length} labels, at most ${L.labels}` };
+    }
+    for (const [k, v] of labels) {
+      p = chars("pod.labels key", k, L.labelKeyChars) ?? chars(`pod.labels[${k}]`, v, L.labelValueChars);
+      if (p) return p;
+    }
+    const owners = pod.owners ?? [];
+    if (owners.length > L.owners) {
+      return { field: "pod.owners", detail: `pod.owners has ${owners.length} entries, at most ${L.owners}` };
+    }
+    for (const o of owners) {
+      p =
+        chars("pod.owners.api_version", o.apiVersion, L.ownerFieldChars) ??
+        chars("pod.owners.kind", o.kind, L.ownerFieldChars) ??
+        chars("pod.owners.name", o.name, L.nameChars) ??
+        chars("pod.owners.uid", o.uid, L.uidChars);
+      if (p) return p;
+    }
+  }
+  if (ev.failure) {
+    const f = ev.failure;
+    return (
+      chars("failure.reason", f.reason, L.reasonChars) ??
+      chars("failure.last_reason", f.lastReason, L.reasonChars) ??
+      chars("failure.message", f.message, L.messageChars) ??
+      range("failure.signal", f.signal, 0, 255) ??
+      range("failure.restart_count", f.restartCount, 0, L.restartCount) ??
+      range("failure.backoff_seconds", f.backoffSeconds, 0, L.backoffSeconds) ??
+      range("failure.memory_limit_bytes", f.memoryLimitBytes, 0, L.bytes) ??
+      time("failure.started_at_ms", f.startedAtMs, EARLIEST_TIME_MS, nowMs) ??
+      time("failure.finished_at_ms", f.finishedAtMs, EARLIEST_TIME_MS, nowMs)
+    );
+  }
+  if (ev.oom) {
+    const o = ev.oom;
+    return (
+      range("oom.kills", o.kills, 0, L.kills) ??
+      range("oom.memory_limit_bytes", o.memoryLimitBytes, 0, L.bytes) ??
+      range("oom.memory_peak_bytes", o.memoryPeakBytes, 0, L.bytes)
+    );
+  }
+  if (ev.throttle) {
+    const t = ev.throttle;
+    p =
+      range("throttle.throttled_ratio", t.throttledRatio, 0, 1) ??
+      range("throttle.throttled_seconds", t.throttledSeconds, 0, L.cores * L.windowSeconds) ??
+      range("throttle.cores_used", t.coresUsed, 0, L.cores) ??
+      range("throttle.limit_cores", t.limitCores, 0, L.cores) ??
+      range("throttle.demand_cores", t.demandCores, 0, L.cores) ??
+      range("throttle.window_seconds", t.windowSeconds, 0, L.windowSeconds) ??
+      range("throttle.nr_periods", t.nrPeriods, 0, L.bytes) ??
+      range("throttle.nr_throttled", t.nrThrottled, 0, L.bytes) ??
+      range("throttle.pressure_some_avg10", t.pressureSomeAvg10, -1, 100);
+    if (p) return p;
+    const samples = t.demandSamples ?? [];
+    if (samples.length > L.demandSamples) {
+      return {
+        field: "throttle.demand_samples",
+        detail: `throttle.demand_samples has ${samples.length} samples, at most ${L.demandSamples}`,
+      };
+    }
+    for (const s of samples) {
+      p = range("throttle.demand_samples", s, 0, L.cores);
+      if (p) return p;
+    }
+    return undefined;
+  }
+  if (ev.birth) {
+    const b = ev.birth;
+    p =
+      chars("birth.failure_reason", b.failureReason, L.reasonChars) ??
+      range("birth.total_ms", b.totalMs, 0, L.durationMs) ??
+      range("birth.cpu_seconds", b.cpuSeconds, 0, L.cpuSeconds) ??
+      range("birth.throttled_periods", b.throttledPeriods, 0, L.bytes) ??
+      range("birth.memory_peak_bytes", b.memoryPeakBytes, 0, L.bytes) ??
+      range("birth.process_count", b.processCount, 0, L.processCount) ??
+      time("birth.created_at_ms", b.createdAtMs, EARLIEST_TIME_MS, nowMs);
+    if (p) return p;
+    const steps = b.steps ?? [];
+    if (steps.length > L.birthSteps) {
+      return {
+        field: "birth.steps",
+        detail: `birth.steps has ${steps.length} steps, at most ${L.birthSteps}`,
+      };
+    }
+    for (const s of steps) {
+      p =
+        chars("birth.steps.name", s.name, L.stepNameChars) ??
+        chars("birth.steps.container", s.container, L.containerChars) ??
+        time("birth.steps.at_ms", s.atMs, EARLIEST_TIME_MS, nowMs) ??
+        range("birth.steps.duration_ms", s.durationMs, 0, L.durationMs);
+      if (p) return p;
+    }
+  }
+  return undefined;
+}
