@@ -95,6 +95,28 @@ function time(
   };
 }
 
+function warning(
+  field: string,
+  w:
+    | {
+        openedAtMs?: number | null;
+        resolvedAtMs?: number | null;
+        workingSetPeakBytes?: number | null;
+        limitBytes?: number | null;
+      }
+    | null
+    | undefined,
+  nowMs: number,
+): EventProblem | undefined {
+  if (!w) return undefined;
+  return (
+    time(`${field}.opened_at_ms`, w.openedAtMs, EARLIEST_TIME_MS, nowMs) ??
+    time(`${field}.resolved_at_ms`, w.resolvedAtMs, EARLIEST_TIME_MS, nowMs) ??
+    range(`${field}.working_set_peak_bytes`, w.workingSetPeakBytes, 0, L.bytes) ??
+    range(`${field}.limit_bytes`, w.limitBytes, 0, L.bytes)
+  );
+}
+
 /** The first field of `ev` out of range, or undefined when every field is one a real agent can send. */
 export function checkEvent(ev: DecodedEvent, nowMs: number): EventProblem | undefined {
   const pod = ev.pod;
@@ -144,7 +166,8 @@ export function checkEvent(ev: DecodedEvent, nowMs: number): EventProblem | unde
       range("failure.backoff_seconds", f.backoffSeconds, 0, L.backoffSeconds) ??
       range("failure.memory_limit_bytes", f.memoryLimitBytes, 0, L.bytes) ??
       time("failure.started_at_ms", f.startedAtMs, EARLIEST_TIME_MS, nowMs) ??
-      time("failure.finished_at_ms", f.finishedAtMs, EARLIEST_TIME_MS, nowMs)
+      time("failure.finished_at_ms", f.finishedAtMs, EARLIEST_TIME_MS, nowMs) ??
+      warning("failure.preceding_pressure", f.precedingPressure, nowMs)
     );
   }
   if (ev.oom) {
@@ -152,8 +175,50 @@ export function checkEvent(ev: DecodedEvent, nowMs: number): EventProblem | unde
     return (
       range("oom.kills", o.kills, 0, L.kills) ??
       range("oom.memory_limit_bytes", o.memoryLimitBytes, 0, L.bytes) ??
-      range("oom.memory_peak_bytes", o.memoryPeakBytes, 0, L.bytes)
+      range("oom.memory_peak_bytes", o.memoryPeakBytes, 0, L.bytes) ??
+      warning("oom.preceding_pressure", o.precedingPressure, nowMs)
     );
+  }
+  if (ev.memory) {
+    const m = ev.memory;
+    p =
+      range("memory.working_set_bytes", m.workingSetBytes, 0, L.bytes) ??
+      range("memory.limit_bytes", m.limitBytes, 0, L.bytes) ??
+      range("memory.usage_bytes", m.usageBytes, 0, L.bytes) ??
+      range("memory.peak_bytes", m.peakBytes, 0, L.bytes) ??
+      range("memory.working_set_peak_bytes", m.workingSetPeakBytes, 0, L.bytes) ??
+      range("memory.window_min_ratio", m.windowMinRatio, 0, 1) ??
+      range("memory.window_seconds", m.windowSeconds, 0, L.windowSeconds) ??
+      range("memory.limit_hits", m.limitHits, 0, L.bytes) ??
+      range("memory.limit_hits_total", m.limitHitsTotal, 0, L.bytes) ??
+      range("memory.high_events", m.highEvents, 0, L.bytes) ??
+      range("memory.samples", m.samples, 0, L.count) ??
+      range("memory.cgroup_version", m.cgroupVersion, 0, 2) ??
+      time("memory.opened_at_ms", m.openedAtMs, EARLIEST_TIME_MS, nowMs);
+    if (p) return p;
+    const ps = m.pressure;
+    if (ps) {
+      p =
+        range("memory.pressure.some_avg10", ps.someAvg10, 0, 100) ??
+        range("memory.pressure.some_avg60", ps.someAvg60, 0, 100) ??
+        range("memory.pressure.full_avg10", ps.fullAvg10, 0, 100) ??
+        range("memory.pressure.full_avg60", ps.fullAvg60, 0, 100) ??
+        range("memory.pressure.some_stall_seconds", ps.someStallSeconds, 0, L.windowSeconds) ??
+        range("memory.pressure.full_stall_seconds", ps.fullStallSeconds, 0, L.windowSeconds);
+      if (p) return p;
+    }
+    const triggers = m.triggers ?? [];
+    if (triggers.length > 16) {
+      return {
+        field: "memory.triggers",
+        detail: `memory.triggers has ${triggers.length} entries, at most 16`,
+      };
+    }
+    for (const t of triggers) {
+      p = chars("memory.triggers", t, L.reasonChars);
+      if (p) return p;
+    }
+    return undefined;
   }
   if (ev.throttle) {
     const t = ev.throttle;

@@ -49,6 +49,11 @@ describe("event fields at the edge", () => {
       "throttle.demand_samples",
       base({ failure: null, throttle: { state: 2, demandSamples: [1, Number.NaN] } }),
     ],
+    ["memory.window_min_ratio", base({ failure: null, memory: { state: 1, windowMinRatio: 7 } })],
+    [
+      "oom.preceding_pressure.opened_at_ms",
+      base({ failure: null, oom: { kills: 1, precedingPressure: { openedAtMs: 1.8e19 } } }),
+    ],
     ["birth.created_at_ms", base({ failure: null, birth: { createdAtMs: 3e17, ready: true } })],
     ["birth.steps.at_ms", base({ failure: null, birth: { steps: [{ name: "scheduled", atMs: 9e15 }] } })],
     ["birth.total_ms", base({ failure: null, birth: { totalMs: 9e15 } })],
