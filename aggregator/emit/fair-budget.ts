@@ -3,7 +3,9 @@
 //
 // Two lanes: first attempts, and retries (an object whose last write failed, or conflicted).
 // While both wait, retries get one token in RETRY_SHARE and first attempts the rest; either
-// lane alone gets every token. Within a lane, sources (the node whose batch made the object
+// lane alone gets every token. A third lane, state, holds writes no ack waits for (throttle
+// samples are acked once folded, ADR 0011): it is served after the other two, except every
+// STATE_SHARE-th token while they wait too — late under pressure, never starved. Within a lane, sources (the node whose batch made the object
 // dirty) take turns round-robin, each source's own requests in order. So a node with 1,000
 // objects waiting delays another node's write by at most one token of each, and an object
 // failing again and again competes only with other retries.
@@ -11,10 +13,13 @@
 // The bucket's rate and burst are the bucket's business; this only orders who is served.
 import type { TokenBucket } from "./token-bucket.ts";
 
-export type Lane = "first" | "retry";
+export type Lane = "first" | "retry" | "state";
+const LANES = ["first", "retry", "state"] as const;
 
 /** While both lanes wait, every RETRY_SHARE-th token goes to a retry. */
 export const RETRY_SHARE = 4;
+/** While state writes wait behind the others, every STATE_SHARE-th token goes to one. */
+export const STATE_SHARE = 5;
 
 interface Waiter {
   resolve: () => void;
@@ -23,10 +28,11 @@ interface Waiter {
 
 export class FairBudget {
   #bucket: TokenBucket;
-  #lanes: Record<Lane, Map<string, Waiter[]>> = { first: new Map(), retry: new Map() };
-  #count: Record<Lane, number> = { first: 0, retry: 0 };
+  #lanes: Record<Lane, Map<string, Waiter[]>> = { first: new Map(), retry: new Map(), state: new Map() };
+  #count: Record<Lane, number> = { first: 0, retry: 0, state: 0 };
   #pumping = false;
   #grants = 0;
+  #stateGrants = 0;
   #closed: Error | undefined;
 
   constructor(bucket: TokenBucket) {
@@ -40,7 +46,7 @@ export class FairBudget {
 
   acquire(lane: Lane, source: string): Promise<void> {
     if (this.#closed) return Promise.reject(this.#closed);
-    if (this.#count.first + this.#count.retry === 0 && this.#bucket.tryTake()) return Promise.resolve();
+    if (this.#total() === 0 && this.#bucket.tryTake()) return Promise.resolve();
     return new Promise((resolve, reject) => {
       const queue = this.#lanes[lane];
       const list = queue.get(source);
@@ -55,7 +61,7 @@ export class FairBudget {
     if (this.#pumping) return;
     this.#pumping = true;
     try {
-      while (this.#count.first + this.#count.retry > 0) {
+      while (this.#total() > 0) {
         await this.#bucket.acquire();
         this.#next()?.resolve();
       }
@@ -66,15 +72,25 @@ export class FairBudget {
     }
   }
 
-  #next(): Waiter | undefined {
+  #total(): number {
+    return this.#count.first + this.#count.retry + this.#count.state;
+  }
+
+  #lane(): Lane {
+    const acked = this.#count.first + this.#count.retry;
+    if (this.#count.state > 0 && (acked === 0 || ++this.#stateGrants % STATE_SHARE === 0)) return "state";
     const both = this.#count.first > 0 && this.#count.retry > 0;
-    const lane: Lane = both
+    return both
       ? ++this.#grants % RETRY_SHARE === 0
         ? "retry"
         : "first"
       : this.#count.first > 0
         ? "first"
         : "retry";
+  }
+
+  #next(): Waiter | undefined {
+    const lane = this.#lane();
     const queue = this.#lanes[lane];
     for (const [source, list] of queue) {
       const w = list.shift();
@@ -93,7 +109,7 @@ export class FairBudget {
   close(err: Error): void {
     this.#closed ??= err;
     this.#bucket.close(err);
-    for (const lane of ["first", "retry"] as const) {
+    for (const lane of LANES) {
       for (const list of this.#lanes[lane].values()) for (const w of list) w.reject(err);
       this.#lanes[lane].clear();
       this.#count[lane] = 0;

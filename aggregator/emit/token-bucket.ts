@@ -1,10 +1,11 @@
 // Global write rate limit: a token bucket (rate per second, burst) on an injected clock.
-// `acquire()` resolves in FIFO order as tokens become available.
+// `acquire()` resolves in FIFO order as tokens become available. The rate can change at run
+// time (setRate: this replica's share of the cluster-wide budget, ADR 0011).
 import type { Clock, Timer } from "../../shared/clock.ts";
 
 export class TokenBucket {
-  readonly rate: number;
-  readonly burst: number;
+  #rate: number;
+  #burst: number;
   #clock: Clock;
   #tokens: number;
   #last: number;
@@ -12,11 +13,32 @@ export class TokenBucket {
   #timer: Timer | undefined;
 
   constructor(options: { rate: number; burst: number; clock: Clock }) {
-    this.rate = options.rate;
-    this.burst = Math.max(1, options.burst);
+    this.#rate = options.rate;
+    this.#burst = Math.max(1, options.burst);
     this.#clock = options.clock;
-    this.#tokens = this.burst;
+    this.#tokens = this.#burst;
     this.#last = options.clock.monotonic();
+  }
+
+  get rate(): number {
+    return this.#rate;
+  }
+
+  get burst(): number {
+    return this.#burst;
+  }
+
+  /** New rate and burst from now on (tokens already earned are kept, up to the new burst). */
+  setRate(rate: number, burst: number): void {
+    this.#refill();
+    this.#rate = rate;
+    this.#burst = Math.max(1, burst);
+    this.#tokens = Math.min(this.#tokens, this.#burst);
+    if (this.#timer) {
+      this.#clock.clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
+    this.#schedule();
   }
 
   get waiting(): number {
@@ -25,7 +47,7 @@ export class TokenBucket {
 
   #refill(): void {
     const now = this.#clock.monotonic();
-    this.#tokens = Math.min(this.burst, this.#tokens + ((now - this.#last) / 1000) * this.rate);
+    this.#tokens = Math.min(this.#burst, this.#tokens + ((now - this.#last) / 1000) * this.#rate);
     this.#last = now;
   }
 
@@ -50,7 +72,7 @@ export class TokenBucket {
   #schedule(): void {
     if (this.#timer || this.#waiters.length === 0) return;
     this.#refill();
-    const wait = this.#tokens >= 1 ? 0 : Math.ceil(((1 - this.#tokens) / this.rate) * 1000);
+    const wait = this.#tokens >= 1 ? 0 : Math.ceil(((1 - this.#tokens) / this.#rate) * 1000);
     this.#timer = this.#clock.setTimeout(() => {
       this.#timer = undefined;
       this.#refill();

@@ -67,6 +67,11 @@ export interface WriteWaiter {
   readonly source?: string;
   resolve(outcome: WriteOutcome): void;
   reject(err: Error): void;
+  /**
+   * False when nobody's ack waits for this write any more (state acked once folded, ADR
+   * 0010): the object's requests then wait behind urgent ones for a token. Default true.
+   */
+  readonly urgent?: boolean;
 }
 type Waiter = WriteWaiter;
 
@@ -270,7 +275,12 @@ export class CrWriter {
 
   async #request<T>(entry: Entry, call: () => Promise<T>): Promise<T> {
     const kind = entry.doc.kind;
-    const lane: Lane = entry.failures > 0 || entry.conflicts > 0 ? "retry" : "first";
+    // Writes no ack waits for (state, ADR 0011) queue behind the others (fair-budget.ts).
+    const lane: Lane = !entry.waiters.some((w) => w.urgent !== false)
+      ? "state"
+      : entry.failures > 0 || entry.conflicts > 0
+        ? "retry"
+        : "first";
     await this.#budget.acquire(lane, entry.source);
     const started = this.#o.clock.monotonic();
     try {

@@ -28,7 +28,7 @@ import { CrWriter, WriterStoppedError } from "../emit/writer.ts";
 import { Enricher, kubeLookupSource, type LookupSource } from "../enrich/index.ts";
 import type { AggregatorOptions } from "../options/index.ts";
 import { HpaLookup, type HpaSource, kubeHpaSource } from "../recommend/hpa.ts";
-import type { Enriched, PodIdentity } from "../types/index.ts";
+import { type Enriched, type PodIdentity, STATE_SIGNALS } from "../types/index.ts";
 import type { PipelineMetrics } from "./metrics.ts";
 import { ObjectWait, PendingBatch } from "./pending-batch.ts";
 import { identifyPod, NameMemo, type PrepareDeps, type Prepared, prepareEvent } from "./prepare.ts";
@@ -356,7 +356,12 @@ export class BatchPipeline implements BatchHandler {
     return groups;
   }
 
-  /** One change per object: the batch's occurrences folded at once, one waiter per object. */
+  /**
+   * One change per object: the batch's occurrences folded at once, one waiter per object.
+   * What the ack waits for depends on the signal (ADR 0010): a counted occurrence (OOM,
+   * crash loop, failure reasons) for the write that carries its count; CPU throttling —
+   * state the next sample supersedes — only for the fold.
+   */
   #submit(batch: PendingBatch, tag: DeliveryTag | undefined, groups: Map<string, Group>): undefined {
     for (const [key, group] of groups) {
       const { wait, occurrences } = group;
@@ -367,6 +372,7 @@ export class BatchPipeline implements BatchHandler {
         wait,
       );
       if (wait.ledgerHeld) this.#o.metrics.redeliveriesDropped.inc(wait.events);
+      if (STATE_SIGNALS.has(group.identity.signal)) wait.ackFolded();
     }
     batch.sealed();
     return undefined;

@@ -103,6 +103,10 @@ export class PendingBatch {
  * One (batch, object) pair waiting for the object's next write: what the writer keeps per
  * submit. `events` of the batch were folded into the object; `observed` holds their
  * node-side timestamps per event type, for the end-to-end latency, as plain numbers.
+ *
+ * A state object (CPU throttling, ADR 0010) is acknowledged once folded: `ackFolded()`
+ * releases the batch at once and the later write only records the latency; the write then
+ * takes its token behind the writes an ack waits for (`urgent` false).
  */
 export class ObjectWait implements WriteWaiter {
   readonly batch: PendingBatch;
@@ -113,11 +117,16 @@ export class ObjectWait implements WriteWaiter {
   #doc: WhisperState | undefined;
   #tag: DeliveryTag | undefined;
   #onWritten: (wait: ObjectWait) => void;
+  #ackedFolded = false;
 
   constructor(batch: PendingBatch, onWritten: (wait: ObjectWait) => void) {
     this.batch = batch;
     this.#onWritten = onWritten;
     batch.hold();
+  }
+
+  get urgent(): boolean {
+    return !this.#ackedFolded;
   }
 
   add(type: string, observedAtMs: number): void {
@@ -141,6 +150,14 @@ export class ObjectWait implements WriteWaiter {
     return r.escalate;
   }
 
+  /** State folded (ADR 0010): the batch stops waiting for this object's write. */
+  ackFolded(): void {
+    if (this.#ackedFolded || this.batch.done) return;
+    this.#ackedFolded = true;
+    if (this.ledgerHeld) this.batch.dropped += this.events;
+    this.batch.release();
+  }
+
   /** After a write: the object already counted the batch (here, or found on a re-read). */
   #redelivered(): boolean {
     return this.ledgerHeld || this.#doc?.wasRedelivered(this.#tag) === true;
@@ -152,15 +169,19 @@ export class ObjectWait implements WriteWaiter {
 
   resolve(outcome: WriteOutcome): void {
     if (outcome !== "written") {
-      this.batch.dropped += this.events;
+      // Counted as dropped whether or not the batch was acked already (state, ADR 0011).
       this.batch.onDropped?.(outcome, this.events);
-    } else if (this.#redelivered()) this.batch.dropped += this.events;
-    else this.#onWritten(this);
+      if (!this.#ackedFolded) this.batch.dropped += this.events;
+    } else if (this.#redelivered()) {
+      if (!this.#ackedFolded) this.batch.dropped += this.events;
+    } else this.#onWritten(this);
     this.observed = undefined;
+    if (this.#ackedFolded) return;
     this.batch.release();
   }
 
   reject(err: Error): void {
+    if (this.#ackedFolded) return; // acked already; a stopping writer leaves the state unwritten
     this.batch.fail(err);
   }
 }

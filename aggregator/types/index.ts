@@ -14,6 +14,14 @@ export const SIGNALS = [
 ] as const;
 export type Signal = (typeof SIGNALS)[number];
 
+/**
+ * Signals that are state, not counted occurrences: the agent's next sample supersedes a
+ * lost one within a scan interval, so their batches are acknowledged once folded into the
+ * object's pending write (ADR 0010). Every other signal counts occurrences and its ack
+ * waits for the write that carries the count (ADR 0004, 0008).
+ */
+export const STATE_SIGNALS: ReadonlySet<string> = new Set<Signal>(["CPUThrottling"]);
+
 export type Severity = "info" | "warning" | "critical";
 export const SEVERITY_RANK: Record<Severity, number> = { info: 0, warning: 1, critical: 2 };
 
