@@ -20,6 +20,12 @@ import {
   createTokenReviewAuthenticator,
   startStreamServer,
 } from "./stream/index.ts";
+import {
+  kubeReplicaLeaseStore,
+  replicaLeaseName,
+  WRITE_BUDGET_FAMILY,
+  WriteBudget,
+} from "./write-budget/index.ts";
 
 export interface AggregatorDeps {
   log: Logger;
@@ -77,6 +83,20 @@ export async function startAggregator(
     settings: { ...o, podName: identity },
   });
   pipeline.start();
+
+  // The cluster-wide write budget, divided among the replicas alive (docs/adr/0010).
+  const writeBudget = new WriteBudget({
+    store: kubeReplicaLeaseStore(kubeConfig, o.podNamespace, WRITE_BUDGET_FAMILY),
+    name: replicaLeaseName(identity),
+    qps: o.writeQps,
+    burst: o.writeBurst,
+    leaseDurationMs: o.leaseDuration,
+    bucket: pipeline.bucket,
+    clock,
+    log: log.child({ component: "write-budget" }),
+    onShare: (replicas) => metrics.pipeline.writeBudgetReplicas.set(replicas),
+  });
+  writeBudget.start();
 
   const configSource = new AgentConfigSource({
     kubeConfig,
@@ -138,6 +158,7 @@ export async function startAggregator(
       const streamClosed = stream.close({ drainMs: o.shutdownTimeout + 2_000 });
       configSource.stop();
       await pipeline.stop();
+      await writeBudget.stop();
       await streamClosed;
       await retention.stop();
       await ops.close();

@@ -36,6 +36,11 @@ export function createEmitMetrics(registry: Registry) {
       labelNames: ["kind"] as const,
       registers,
     }),
+    writeBudgetReplicas: new Gauge({
+      name: "kernel_gossip_aggregator_write_budget_replicas",
+      help: "Aggregator replicas this one counts alive (write-budget Leases); it writes at most the cluster-wide --write-qps divided by this.",
+      registers,
+    }),
     pendingObjects: new Gauge({
       name: "kernel_gossip_aggregator_pending_objects",
       help: "Objects with changes not yet written.",

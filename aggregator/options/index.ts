@@ -183,14 +183,14 @@ export const AGGREGATOR_OPTIONS = {
     env: "WRITE_QPS",
     default: "20",
     min: 0.1,
-    help: "Custom-resource writes per second, all objects together (token bucket).",
+    help: "Custom-resource writes per second for the whole cluster, all objects together: each replica takes an equal share of it (replicas counted through their Leases, docs/adr/0010).",
   },
   writeBurst: {
     type: "int",
     env: "WRITE_BURST",
     default: "40",
     min: 1,
-    help: "Burst of the write token bucket.",
+    help: "Burst of the cluster-wide write budget (divided among replicas like --write-qps).",
   },
   objectMinInterval: {
     type: "duration",

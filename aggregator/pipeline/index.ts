@@ -96,6 +96,8 @@ export interface PipelineOptions {
 
 export class BatchPipeline implements BatchHandler {
   readonly writer: CrWriter;
+  /** The write token bucket (its rate is this replica's share of the cluster budget). */
+  readonly bucket: TokenBucket;
   readonly podEvents: PodEvents;
   #o: PipelineOptions;
   #log: Logger;
@@ -153,12 +155,13 @@ export class BatchPipeline implements BatchHandler {
       instance: s.podName,
       enabled: s.podEvents,
     });
+    this.bucket = new TokenBucket({ rate: s.writeQps, burst: s.writeBurst, clock });
     this.writer = new CrWriter({
       client: options.client ?? kubeCrClient(kubeConfig, options.requestTimeoutMs),
       clock,
       log: options.log.child({ component: "cr-writer" }),
       metrics,
-      bucket: new TokenBucket({ rate: s.writeQps, burst: s.writeBurst, clock }),
+      bucket: this.bucket,
       minIntervalMs: s.objectMinInterval,
       retryInitialMs: options.retry?.initialMs,
       retryMaxMs: options.retry?.maxMs,

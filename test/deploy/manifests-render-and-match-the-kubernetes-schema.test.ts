@@ -36,10 +36,19 @@ describe("kustomize renders schema-valid objects", () => {
         "PodDisruptionBudget/kernel-gossip-aggregator",
         "NetworkPolicy/kernel-gossip-agent",
         "NetworkPolicy/kernel-gossip-aggregator",
+        "FlowSchema/kernel-gossip-aggregator",
+        "PriorityLevelConfiguration/kernel-gossip-aggregator",
       ]),
     );
     // Every namespaced object lands in kernel-gossip.
-    const cluster = new Set(["Namespace", "PriorityClass", "ClusterRole", "ClusterRoleBinding"]);
+    const cluster = new Set([
+      "Namespace",
+      "PriorityClass",
+      "ClusterRole",
+      "ClusterRoleBinding",
+      "FlowSchema",
+      "PriorityLevelConfiguration",
+    ]);
     for (const o of objects.filter((o) => !cluster.has(o.kind))) {
       expect(o.metadata.namespace, `${o.kind}/${o.metadata.name}`).toBe("kernel-gossip");
     }
@@ -110,6 +119,12 @@ describe("kustomize renders schema-valid objects", () => {
         "      namespace: observability",
         "    setRoleBindingSubjects: allServiceAccounts",
         "    unsetOnly: false",
+        "patches:",
+        "  - target: { kind: FlowSchema, name: kernel-gossip-aggregator }",
+        "    patch: |-",
+        "      - op: replace",
+        "        path: /spec/rules/0/subjects/0/serviceAccount/namespace",
+        "        value: observability",
         "",
       ].join("\n"),
     );

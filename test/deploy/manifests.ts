@@ -12,6 +12,7 @@ import {
 } from "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1";
 import { CustomResourceDefinition } from "kubernetes-models/apiextensions.k8s.io/v1";
 import { DaemonSet, Deployment } from "kubernetes-models/apps/v1";
+import { FlowSchema, PriorityLevelConfiguration } from "kubernetes-models/flowcontrol.apiserver.k8s.io/v1";
 import { NetworkPolicy } from "kubernetes-models/networking.k8s.io/v1";
 import { PodDisruptionBudget } from "kubernetes-models/policy/v1";
 import {
@@ -63,6 +64,8 @@ const MODELS: readonly Model[] = [
   NetworkPolicy,
   PodDisruptionBudget,
   PriorityClass,
+  FlowSchema,
+  PriorityLevelConfiguration,
   CustomResourceDefinition,
   PodMonitor,
   ServiceMonitor,

@@ -258,6 +258,11 @@ export const AGGREGATOR_METRICS: readonly MetricSpec[] = [
     ["reason"],
     "Events acknowledged but never written, by reason (namespace_not_found, namespace_terminating, invalid, unrenderable, pod_not_found, shed).",
   ),
+  g(
+    "kernel_gossip_aggregator_write_budget_replicas",
+    [],
+    "Replicas this one counts alive (write-budget Leases); its write rate is the cluster-wide --write-qps divided by this.",
+  ),
   c("kernel_gossip_aggregator_enrich_cache_hits_total", [], "Owner/namespace lookups served from the cache."),
   c(
     "kernel_gossip_aggregator_enrich_cache_misses_total",

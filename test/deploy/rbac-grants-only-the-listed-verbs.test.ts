@@ -41,7 +41,7 @@ const ALLOWED: Record<string, { cluster: Grants; namespaced: Grants }> = {
       "autoscaling/horizontalpodautoscalers": ["list"],
     },
     namespaced: {
-      "coordination.k8s.io/leases": ["get", "create", "update"],
+      "coordination.k8s.io/leases": ["get", "list", "create", "update", "delete"],
       "core/configmaps": ["get", "list", "watch"],
     },
   },
