@@ -84,7 +84,7 @@ export async function startAggregator(
   });
   pipeline.start();
 
-  // The cluster-wide write budget, divided among the replicas alive (docs/adr/0010).
+  // The cluster-wide write budget, divided among the replicas alive (docs/adr/0011).
   const writeBudget = new WriteBudget({
     store: kubeReplicaLeaseStore(kubeConfig, o.podNamespace, WRITE_BUDGET_FAMILY),
     name: replicaLeaseName(identity),

@@ -183,7 +183,7 @@ export const AGGREGATOR_OPTIONS = {
     env: "WRITE_QPS",
     default: "20",
     min: 0.1,
-    help: "Custom-resource writes per second for the whole cluster, all objects together: each replica takes an equal share of it (replicas counted through their Leases, docs/adr/0010).",
+    help: "Custom-resource writes per second for the whole cluster, all objects together: each replica takes an equal share of it (replicas counted through their Leases, docs/adr/0011).",
   },
   writeBurst: {
     type: "int",

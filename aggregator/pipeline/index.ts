@@ -361,7 +361,7 @@ export class BatchPipeline implements BatchHandler {
 
   /**
    * One change per object: the batch's occurrences folded at once, one waiter per object.
-   * What the ack waits for depends on the signal (ADR 0010): a counted occurrence (OOM,
+   * What the ack waits for depends on the signal (ADR 0011): a counted occurrence (OOM,
    * crash loop, failure reasons) for the write that carries its count; CPU throttling —
    * state the next sample supersedes — only for the fold.
    */

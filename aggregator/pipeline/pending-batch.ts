@@ -104,7 +104,7 @@ export class PendingBatch {
  * submit. `events` of the batch were folded into the object; `observed` holds their
  * node-side timestamps per event type, for the end-to-end latency, as plain numbers.
  *
- * A state object (CPU throttling, ADR 0010) is acknowledged once folded: `ackFolded()`
+ * A state object (CPU throttling, ADR 0011) is acknowledged once folded: `ackFolded()`
  * releases the batch at once and the later write only records the latency; the write then
  * takes its token behind the writes an ack waits for (`urgent` false).
  */
@@ -150,7 +150,7 @@ export class ObjectWait implements WriteWaiter {
     return r.escalate;
   }
 
-  /** State folded (ADR 0010): the batch stops waiting for this object's write. */
+  /** State folded (ADR 0011): the batch stops waiting for this object's write. */
   ackFolded(): void {
     if (this.#ackedFolded || this.batch.done) return;
     this.#ackedFolded = true;

@@ -1,4 +1,4 @@
-// What an ack promises depends on the event kind (ADR 0010): a batch of throttle samples
+// What an ack promises depends on the event kind (ADR 0011): a batch of throttle samples
 // (state) is acknowledged once folded into its whisper's pending write, even while that
 // write waits for the per-object interval; a batch with a crash loop (a counted occurrence)
 // only after the write that carries its count; both end up written.

@@ -17,7 +17,7 @@ export type Signal = (typeof SIGNALS)[number];
 /**
  * Signals that are state, not counted occurrences: the agent's next sample supersedes a
  * lost one within a scan interval, so their batches are acknowledged once folded into the
- * object's pending write (ADR 0010). Every other signal counts occurrences and its ack
+ * object's pending write (ADR 0011). Every other signal counts occurrences and its ack
  * waits for the write that carries the count (ADR 0004, 0008).
  */
 export const STATE_SIGNALS: ReadonlySet<string> = new Set<Signal>(["CPUThrottling"]);

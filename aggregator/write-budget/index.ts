@@ -1,4 +1,4 @@
-// The cluster-wide write budget, divided among the replicas that are alive (ADR 0010).
+// The cluster-wide write budget, divided among the replicas that are alive (ADR 0011).
 //
 // `--write-qps` / `--write-burst` are for the whole cluster. Each replica keeps its own
 // coordination.k8s.io Lease (`<lease-name>-replica-<identity>`, labelled with the family

@@ -2,7 +2,7 @@
 // its stages, base image, user and entry point — and what it ships is checked for real:
 // the build stage copies every source file the bundles are built from, and the bundles
 // (built here, as the build stage does) import nothing but Node built-ins and each other,
-// so the runtime stage needs no node_modules (docs/adr/0010).
+// so the runtime stage needs no node_modules (docs/adr/0011).
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { isBuiltin } from "node:module";
 import { tmpdir } from "node:os";
