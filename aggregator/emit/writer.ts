@@ -69,7 +69,7 @@ export interface WriteWaiter {
   reject(err: Error): void;
   /**
    * False when nobody's ack waits for this write any more (state acked once folded, ADR
-   * 0010): the object's requests then wait behind urgent ones for a token. Default true.
+   * 0011): the object's requests then wait behind urgent ones for a token. Default true.
    */
   readonly urgent?: boolean;
 }
