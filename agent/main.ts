@@ -116,6 +116,7 @@ export async function startAgent(o: AgentOptions, deps: AgentDeps): Promise<Runn
   let watchRef: PodWatch | undefined;
   const sampler = new CgroupSampler({
     root: o.cgroupRoot,
+    procRoot: o.procRoot,
     layout,
     // Only pods in scope are sampled; the directory reads the watch's current view.
     pods: {

@@ -60,6 +60,12 @@ export const AGENT_OPTIONS = {
     default: "/sys/fs/cgroup",
     help: "Where the node's cgroup filesystem is mounted (read-only is enough).",
   },
+  procRoot: {
+    type: "string",
+    env: "PROC_ROOT",
+    default: "/proc",
+    help: "The host's /proc, read for the threads of throttled containers (CPU demand, ADR 0011); needs the host PID namespace (hostPID).",
+  },
   metricsPort: {
     type: "int",
     env: "METRICS_PORT",

@@ -26,6 +26,8 @@ export interface CgroupFiles {
   pids?: string;
   /** cgroup.procs of the memory cgroup: empty once every process of the container is gone. */
   procs?: string;
+  /** Thread ids of the cgroup: v1 `tasks` (cpu hierarchy), v2 `cgroup.threads`. */
+  threads?: string;
 }
 
 export function cgroupFiles(layout: CgroupLayout, rel: string): CgroupFiles {
@@ -47,6 +49,7 @@ export function cgroupFiles(layout: CgroupLayout, rel: string): CgroupFiles {
       memoryPressure: join(dir, "memory.pressure"),
       pids: join(dir, "pids.current"),
       procs: join(dir, "cgroup.procs"),
+      threads: join(dir, "cgroup.threads"),
     };
   }
   const quota = at(h.cpu, "cpu.cfs_quota_us");
@@ -68,6 +71,7 @@ export function cgroupFiles(layout: CgroupLayout, rel: string): CgroupFiles {
     memoryPressure: at(h.unified, "memory.pressure"),
     pids: at(h.pids, "pids.current"),
     procs: at(h.memory, "cgroup.procs"),
+    threads: at(h.cpu, "tasks"),
   };
 }
 

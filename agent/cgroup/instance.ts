@@ -1,6 +1,7 @@
 // One container instance (one container id) as the sampler tracks it, and the reading of
 // its files in one scan. Reads of one container go out together; containers go one by one.
 import type { PodView } from "../types/index.ts";
+import type { DemandEstimate } from "./demand.ts";
 import {
   type CgroupFiles,
   type CpuCounters,
@@ -14,6 +15,7 @@ import { type PressureFigures, parsePressureFile } from "./parse.ts";
 import { PressureWindow } from "./pressure.ts";
 import { type FileReads, got, VANISHED } from "./reads.ts";
 import { ThrottleSignal } from "./signal.ts";
+import type { ThreadSnapshot } from "./threads.ts";
 import { CpuWindow } from "./window.ts";
 
 /** The CFS limit is re-read every this many scans (and for every new container). */
@@ -35,6 +37,20 @@ export interface Instance {
   limitReadAt: number;
   /** Last oom_kill value; undefined until first read (which is then a baseline, not kills). */
   oomKills?: number;
+  /** Thread figures of the previous scan, kept only while the container is throttled. */
+  threads?: { snapshot: ThreadSnapshot; scan: number };
+  /** The latest demand estimate and which quota limited (ADR 0011). */
+  demand?: DemandEstimate;
+  throttle?: ThrottleLevels;
+}
+
+/** Container and pod throttling over the window, and which one limited. */
+export interface ThrottleLevels {
+  limitedBy: "container" | "pod";
+  ratio: number;
+  podRatio: number;
+  /** undefined = no pod-level limit. */
+  podLimitCores?: number;
 }
 
 export function newInstance(

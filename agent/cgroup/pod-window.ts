@@ -8,13 +8,13 @@ import { cgroupFiles } from "./files.ts";
 import { type Instance, newInstance, readInstance } from "./instance.ts";
 import type { CgroupLayout } from "./layout.ts";
 import { type FileReads, VANISHED } from "./reads.ts";
+import type { WindowStats } from "./window.ts";
 
 export interface PodThrottle {
   /** Throttled share of periods over the window; undefined when the pod has no CPU limit. */
   ratio?: number;
   throttledSeconds: number;
   coresUsed: number;
-  demandCores: number;
   windowSeconds: number;
   /** undefined = no limit. */
   limitCores?: number;
@@ -57,10 +57,16 @@ export class PodWindows {
       ratio: inst.limit === undefined ? undefined : stats.ratio,
       throttledSeconds: stats.throttledSeconds,
       coresUsed: stats.coresUsed,
-      demandCores: stats.demandCores,
       windowSeconds: stats.windowSeconds,
       limitCores: inst.limit,
     };
+  }
+
+  /** The pod cgroup's last scan interval and CFS limit (undefined = no limit), for the demand estimate. */
+  lastStep(uid: string): { step: WindowStats; limitCores?: number } | undefined {
+    const inst = this.#pods.get(uid);
+    const step = inst?.window.lastStep();
+    return inst && step ? { step, limitCores: inst.limit } : undefined;
   }
 
   /** Forgets pods that left the directory. */

@@ -7,6 +7,7 @@
 // starts fresh; the first sight of an OOM counter is a baseline, never an event, so an
 // agent restart re-reports nothing; ENOENT because a container vanished is silent.
 
+import { cpus } from "node:os";
 import type { Clock, Timer } from "../../shared/clock.ts";
 import type { Logger } from "../../shared/log.ts";
 import type {
@@ -17,8 +18,9 @@ import type {
   PodView,
   ReportingSink,
 } from "../types/index.ts";
+import { cgroupUpperBound, type DemandEstimate, threadDemand } from "./demand.ts";
 import { cgroupFiles } from "./files.ts";
-import { type Instance, newInstance, readInstance } from "./instance.ts";
+import { type Instance, newInstance, readInstance, type ThrottleLevels } from "./instance.ts";
 import type { CgroupLayout } from "./layout.ts";
 import { CgroupLocator } from "./locator.ts";
 import { PressureHistory } from "./memory-event.ts";
@@ -33,7 +35,9 @@ import { type CgroupFs, nodeCgroupFs } from "./reader.ts";
 import { FileReads, VANISHED } from "./reads.ts";
 import { type SignalStep, type ThrottleSettings, validSettings } from "./signal.ts";
 import { podStats } from "./stats.ts";
+import { readThreads } from "./threads.ts";
 import { throttleEvent } from "./throttle-event.ts";
+import type { WindowStats } from "./window.ts";
 
 export interface CgroupSamplerDeps {
   root: string;
@@ -49,6 +53,10 @@ export interface CgroupSamplerDeps {
   memory?: Partial<MemorySettings>;
   /** File access; the real file system unless a test injects failures. */
   fs?: CgroupFs;
+  /** The host's /proc (thread figures for the demand estimate); default "/proc". */
+  procRoot?: string;
+  /** The node's CPUs, the ceiling of every demand estimate; default os.cpus().length. */
+  nodeCpus?: number;
 }
 
 export interface ScanReport {
@@ -77,6 +85,9 @@ export class CgroupSampler implements KernelStatsSource {
   readonly pressureHistory = new PressureHistory();
   readonly #instances = new Map<string, Instance>();
   readonly #log: Logger;
+  readonly #fs: CgroupFs;
+  readonly #procRoot: string;
+  readonly #nodeCpus: number;
   #scan = 0;
   /** Container ids the pod directory showed running in the previous scan. */
   #previousIds = new Set<string>();
@@ -91,6 +102,9 @@ export class CgroupSampler implements KernelStatsSource {
     this.#settings = { ...deps.settings };
     this.#log = deps.log.child({ component: "cgroup" });
     const fs = deps.fs ?? nodeCgroupFs;
+    this.#fs = fs;
+    this.#procRoot = deps.procRoot ?? "/proc";
+    this.#nodeCpus = Math.max(1, deps.nodeCpus ?? cpus().length);
     this.#locator = new CgroupLocator(deps.layout, fs);
     this.#reads = new FileReads(fs, deps.metrics, this.#log);
     this.#podWindows = new PodWindows(deps.layout, this.#reads);
@@ -225,6 +239,17 @@ export class CgroupSampler implements KernelStatsSource {
       for (const pod of [...this.#deps.pods.pods()]) {
         report.pods++;
         live.add(pod.uid);
+        // The pod level first: its last interval tells whether the pod's quota limited (ADR 0011).
+        const podDir = this.#locator.cached(pod.uid)?.dir;
+        if (podDir !== undefined) {
+          await this.#podWindows.sample(
+            pod,
+            podDir,
+            scan,
+            this.#deps.clock.monotonic(),
+            this.#settings.windowMs,
+          );
+        }
         for (const c of pod.containers) {
           const bareId = bareContainerId(c.containerId);
           if (!c.running || bareId === undefined) continue;
@@ -236,11 +261,12 @@ export class CgroupSampler implements KernelStatsSource {
           else if (outcome === "unlocated") report.unlocated++;
           else if (outcome === "vanished") report.vanished++;
         }
-        const podDir = this.#locator.cached(pod.uid)?.dir;
-        if (podDir !== undefined) {
+        // First sight of the pod: its directory is known only once a container was located.
+        const located = podDir === undefined ? this.#locator.cached(pod.uid)?.dir : undefined;
+        if (located !== undefined) {
           await this.#podWindows.sample(
             pod,
-            podDir,
+            located,
             scan,
             this.#deps.clock.monotonic(),
             this.#settings.windowMs,
@@ -333,13 +359,82 @@ export class CgroupSampler implements KernelStatsSource {
       memoryPressureSomeSeconds: mem?.pressure ? mem.pressure.someTotalUs / 1e6 : undefined,
     });
     let step: SignalStep | undefined;
-    if (inst.limit === undefined) step = inst.signal.close();
-    else if (stats) {
-      const demand = inst.window.lastStep()?.demandCores;
-      step = inst.signal.observe(this.#deps.clock.monotonic(), now, stats.ratio, demand, this.#settings);
+    const levels = stats && this.#levels(inst, stats, pod.uid);
+    if (!levels || (inst.limit === undefined && levels.limitedBy === "container")) {
+      inst.throttle = undefined;
+      inst.threads = undefined;
+      step = inst.signal.close();
+    } else {
+      inst.throttle = levels;
+      inst.demand = await this.#estimate(inst, levels, pod.uid, scan);
+      step = inst.signal.observe(
+        this.#deps.clock.monotonic(),
+        now,
+        levels.ratio,
+        inst.demand?.cores,
+        this.#settings,
+      );
     }
     if (step) this.#emitThrottle(pod, c.name, inst, step, inst.cpuPressure, report);
     return "read";
+  }
+
+  /**
+   * The container's own throttled ratio, or the pod cgroup's when the pod's quota throttled
+   * more and the container ran (the kubelet puts a quota on the pod cgroup too: its throttling
+   * stalls every container in it, while their own cpu.stat shows nothing).
+   */
+  #levels(inst: Instance, stats: WindowStats, uid: string): ThrottleLevels | undefined {
+    const podWindow = this.#podWindows.get(uid);
+    const own = inst.limit !== undefined ? stats.ratio : 0;
+    const podRatio = podWindow?.ratio ?? 0;
+    const podLimitCores = podWindow?.limitCores;
+    if (podRatio > own && stats.coresUsed > 0)
+      return { limitedBy: "pod", ratio: podRatio, podRatio, podLimitCores };
+    if (inst.limit === undefined && podLimitCores === undefined) return undefined;
+    return { limitedBy: "container", ratio: own, podRatio, podLimitCores };
+  }
+
+  /**
+   * Demand over the last scan interval (ADR 0011), read only while the container or its pod
+   * throttles or an episode is open. Undefined when the interval cannot support a number:
+   * the first interval of thread figures has no baseline.
+   */
+  async #estimate(
+    inst: Instance,
+    levels: ThrottleLevels,
+    uid: string,
+    scan: number,
+  ): Promise<DemandEstimate | undefined> {
+    const step = inst.window.lastStep();
+    const podStep = this.#podWindows.lastStep(uid)?.step;
+    const throttled = (step?.nrThrottled ?? 0) > 0 || (podStep?.nrThrottled ?? 0) > 0;
+    if (!step || inst.files.threads === undefined || (!throttled && !inst.signal.isOpen)) {
+      inst.threads = undefined;
+      return undefined;
+    }
+    const cgroupStep = {
+      usageSeconds: step.coresUsed * step.windowSeconds,
+      throttledSeconds: levels.limitedBy === "pod" ? (podStep?.throttledSeconds ?? 0) : step.throttledSeconds,
+      seconds: step.windowSeconds,
+    };
+    let read: Awaited<ReturnType<typeof readThreads>>;
+    try {
+      read = await readThreads(this.#fs, this.#procRoot, inst.files.threads, () =>
+        this.#deps.clock.monotonic(),
+      );
+    } catch {
+      read = { unavailable: "proc-unreadable", listed: 0 };
+    }
+    if ("snapshot" in read) {
+      const previous = inst.threads;
+      inst.threads = { snapshot: read.snapshot, scan };
+      return previous?.scan === scan - 1
+        ? threadDemand(previous.snapshot, read.snapshot, cgroupStep, this.#nodeCpus)
+        : undefined;
+    }
+    inst.threads = undefined;
+    return cgroupUpperBound(cgroupStep, read.listed, this.#nodeCpus);
   }
 
   #emitThrottle(
@@ -358,6 +453,7 @@ export class CgroupSampler implements KernelStatsSource {
       inst.limit,
       pressure,
       this.#deps.clock.now(),
+      { demand: inst.demand, levels: inst.throttle, nodeCpus: this.#nodeCpus },
     );
     this.#log.debug(
       { id: event.id, ratio: event.throttle?.throttledRatio, limitCores: inst.limit },

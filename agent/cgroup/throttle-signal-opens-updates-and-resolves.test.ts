@@ -59,7 +59,11 @@ describe("CPU throttling signal", () => {
     expect(open?.throttle?.nrThrottled).toBe(110);
     expect(open?.throttle?.throttledSeconds).toBeCloseTo(5.5, 9);
     expect(open?.throttle?.coresUsed).toBeCloseTo(0.4, 9);
-    expect(open?.throttle?.demandCores).toBeCloseTo((12 + 5.5) / 30, 9);
+    // The fixture has no thread list: the last interval's upper bound, usage + throttled time
+    // (4 s + 90 × 50 ms over 10 s), says how it was computed (ADR 0011).
+    expect(open?.throttle?.demandCores).toBeCloseTo((4 + 4.5) / 10, 9);
+    expect(open?.throttle?.demandMethod).toBe("cgroup-upper-bound");
+    expect(open?.throttle?.limitedBy).toBe("container");
     expect(open?.throttle?.pressureSomeAvg10).toBe(0);
     expect(open?.throttle?.demandSamples).toHaveLength(3);
     expect(open?.id).toBe(`${pod.uid}/api/cpu-throttle/${open?.observedAtMs}/open/0`);

@@ -15,10 +15,12 @@ export interface CpuSample {
 export interface WindowStats {
   /** Δnr_throttled / Δnr_periods; 0 when no period ran (idle). */
   ratio: number;
+  /**
+   * Throttled time over the window. The kernel sums it over the group's per-CPU run queues,
+   * so on a multi-CPU node it can exceed the window (ADR 0011): never read it as wall time.
+   */
   throttledSeconds: number;
   coresUsed: number;
-  /** (usage + throttled time) / wall time: what the container would have used unthrottled. */
-  demandCores: number;
   windowSeconds: number;
   nrPeriods: number;
   nrThrottled: number;
@@ -35,7 +37,6 @@ export function statsBetween(a: CpuSample, b: CpuSample): WindowStats | undefine
     ratio: nrPeriods > 0 ? nrThrottled / nrPeriods : 0,
     throttledSeconds,
     coresUsed: usage / seconds,
-    demandCores: (usage + throttledSeconds) / seconds,
     windowSeconds: seconds,
     nrPeriods,
     nrThrottled,
@@ -79,7 +80,7 @@ export class CpuWindow {
     return first && last && first !== last ? statsBetween(first, last) : undefined;
   }
 
-  /** Figures over the last scan interval only (for demand samples). */
+  /** Figures over the last scan interval only (for demand estimates). */
   lastStep(): WindowStats | undefined {
     const n = this.#samples.length;
     const a = this.#samples[n - 2];

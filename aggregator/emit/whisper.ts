@@ -293,10 +293,16 @@ export class WhisperState {
   recommendation(): Recommendation {
     const e = this.evidence;
     if (this.identity.signal === "CPUThrottling") {
+      const t = e.throttling;
       return recommendCpu({
         samples: this.samples,
-        limitCores: e.throttling?.limitCores ?? 0,
+        // Limited by the pod's quota alone (no container limit): that quota is the limit.
+        limitCores: t?.limitCores || (t?.limitedBy === "pod" ? t.podLimitCores : 0) || 0,
         hpa: this.hpa,
+        nodeCpus: t?.nodeCpus,
+        method: t?.demandMethod,
+        limitedBy: t?.limitedBy,
+        podLimitCores: t?.podLimitCores,
       });
     }
     if (this.identity.signal === "OOMKilled" && e.oom) return recommendMemory(e.oom, this.count);

@@ -60,6 +60,12 @@ const occurrence = (ratio: number, count: number, at: number): Occurrence => {
       demandCores: 0.9,
       windowSeconds: 10,
       pressureSomeAvg10: -1,
+      demandMethod: "threads",
+      nodeCpus: 2,
+      limitedBy: "container",
+      podLimitCores: 0,
+      podRatio: 0,
+      runnableThreads: 1,
     },
   };
   return {

@@ -3,7 +3,15 @@
 import { Actor, OomSource, type PodRef, ThrottleState, type WireEvent } from "../../shared/proto.ts";
 import { ACTORS, type ActorName, type BirthFacts } from "../emit/birth.ts";
 import { exitMeaning } from "../recommend/crash.ts";
-import type { Enriched, Evidence, PodIdentity, Signal, ThrottleStateName } from "../types/index.ts";
+import {
+  DEMAND_METHODS,
+  type DemandMethodName,
+  type Enriched,
+  type Evidence,
+  type PodIdentity,
+  type Signal,
+  type ThrottleStateName,
+} from "../types/index.ts";
 
 /** Failure reasons that are their own signal; any other reason becomes "Error". */
 const FAILURE_SIGNALS: Record<string, Signal> = {
@@ -113,8 +121,14 @@ export function signalFacts(ev: WireEvent): SignalFacts | undefined {
     const state = THROTTLE_STATES[t.state ?? 0] ?? "Update";
     const pressure =
       typeof t.pressureSomeAvg10 === "number" && t.pressureSomeAvg10 >= 0 ? t.pressureSomeAvg10 : -1;
-    const samples = (t.demandSamples ?? []).map((s) => round(num(s))).filter((s) => s > 0);
-    const demand = round(num(t.demandCores));
+    // No demand above the node's CPUs is physical (ADR 0011); 0 = an agent that did not say.
+    const nodeCpus = int(t.nodeCpus, 0, 100_000);
+    const most = nodeCpus > 0 ? nodeCpus : Number.MAX_SAFE_INTEGER;
+    const samples = (t.demandSamples ?? []).map((s) => round(num(s, 0, most))).filter((s) => s > 0);
+    const demand = round(num(t.demandCores, 0, most));
+    const method = (DEMAND_METHODS as readonly string[]).includes(t.demandMethod ?? "")
+      ? (t.demandMethod as DemandMethodName)
+      : "none";
     if (samples.length === 0 && demand > 0 && state !== "Resolved") samples.push(demand);
     return {
       signal: "CPUThrottling",
@@ -129,6 +143,12 @@ export function signalFacts(ev: WireEvent): SignalFacts | undefined {
           demandCores: demand,
           windowSeconds: int(t.windowSeconds),
           pressureSomeAvg10: round(num(pressure, -1, 100)),
+          demandMethod: method,
+          nodeCpus,
+          limitedBy: t.limitedBy === "pod" ? "pod" : "container",
+          podLimitCores: round(num(t.podLimitCores, 0, most)),
+          podRatio: round(num(t.podThrottledRatio, 0, 1)),
+          runnableThreads: int(t.runnableThreads, 0, 1_000_000),
         },
       },
       resolved: state === "Resolved",

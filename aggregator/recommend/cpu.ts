@@ -1,4 +1,5 @@
-// CPU limit recommendation from per-window demand (cores used + cores lost to throttling).
+// CPU limit recommendation from per-interval demand estimates (ADR 0011): never above the
+// node's CPUs, and it names how the demand was computed and which quota limited.
 import type { Confidence, Recommendation } from "../types/index.ts";
 import { formatCpu, percentile, roundUpCores } from "./quantity.ts";
 
@@ -29,7 +30,20 @@ export interface CpuInput {
   limitCores: number;
   /** Name of the HorizontalPodAutoscaler targeting the workload, when one does. */
   hpa?: string | undefined;
+  /** The node's CPUs; 0/undefined unknown (older agents). A limit above it is never recommended. */
+  nodeCpus?: number;
+  /** How the latest demand was computed ("threads", "cgroup-upper-bound", "none"). */
+  method?: string;
+  /** Which quota throttled, and the pod cgroup's limit in cores (0 none). */
+  limitedBy?: "container" | "pod";
+  podLimitCores?: number;
 }
+
+const METHOD_WORDS: Record<string, string> = {
+  threads: "demand from per-thread scheduler time",
+  "cgroup-upper-bound":
+    "demand is an upper bound (usage + throttled time; the agent could not read the threads)",
+};
 
 export function confidenceOf(samples: number, policy: CpuPolicy): Confidence {
   if (samples < policy.minSamples) return "none";
@@ -63,8 +77,17 @@ export function recommendCpu(input: CpuInput, policy: CpuPolicy = DEFAULT_CPU_PO
     };
   }
   const p = percentile(input.samples, policy.percentile);
-  const target = roundUpCores(p * (1 + policy.headroom));
-  const basis = `p${pct} demand ${cores(p)} + ${headroom} %, ${n} windows, confidence ${confidence}`;
+  const nodeCpus = input.nodeCpus ?? 0;
+  const wanted = roundUpCores(p * (1 + policy.headroom));
+  // A limit above the node's CPUs cannot be used: the node is the ceiling.
+  const target = nodeCpus > 0 ? Math.min(wanted, nodeCpus) : wanted;
+  const ceiling = nodeCpus > 0 && wanted > nodeCpus ? `, capped at the node's ${nodeCpus} CPUs` : "";
+  const how = METHOD_WORDS[input.method ?? ""];
+  const pod =
+    input.limitedBy === "pod"
+      ? `; the pod cgroup's quota${input.podLimitCores ? ` (${formatCpu(input.podLimitCores)})` : ""} throttled, which the kubelet sets to the sum of the containers' limits`
+      : "";
+  const basis = `p${pct} demand ${cores(p)} + ${headroom} %${ceiling}, ${n} windows, confidence ${confidence}${how ? `; ${how}` : ""}${pod}`;
   if (input.hpa) {
     return {
       action: "HPAManaged",

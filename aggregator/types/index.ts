@@ -54,10 +54,25 @@ export interface ThrottlingEvidence {
   throttledSeconds: number;
   coresUsed: number;
   limitCores: number;
+  /** The latest interval's demand estimate, cores (ADR 0011); 0 with demandMethod "none". */
   demandCores: number;
   windowSeconds: number;
   pressureSomeAvg10: number;
+  /** How demandCores was computed: "threads", "cgroup-upper-bound", or "none" (not enough data). */
+  demandMethod: DemandMethodName;
+  /** The node's CPUs (0 unknown: an older agent): no demand or limit above it is physical. */
+  nodeCpus: number;
+  /** Which CFS quota throttled: the container's or the pod cgroup's. */
+  limitedBy: "container" | "pod";
+  /** The pod cgroup's CPU limit (0 none) and throttled ratio over the window. */
+  podLimitCores: number;
+  podRatio: number;
+  /** Threads that ran or waited to run in the last interval; 0 unknown. */
+  runnableThreads: number;
 }
+
+export const DEMAND_METHODS = ["threads", "cgroup-upper-bound", "none"] as const;
+export type DemandMethodName = (typeof DEMAND_METHODS)[number];
 
 export interface OomEvidence {
   source: "kubelet" | "kernel";
