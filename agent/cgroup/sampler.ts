@@ -28,11 +28,12 @@ import { MemorySensor } from "./memory-sensor.ts";
 import { DEFAULT_MEMORY_SETTINGS, type MemorySettings, validMemorySettings } from "./memory-signal.ts";
 import type { CgroupMetrics } from "./metrics.ts";
 import { KernelOoms, type OomVerdict } from "./oom.ts";
+import { parseSingle } from "./parse.ts";
 import { bareContainerId } from "./paths.ts";
 import { type PodThrottle, PodWindows } from "./pod-window.ts";
 import type { PressureWindow } from "./pressure.ts";
 import { type CgroupFs, nodeCgroupFs } from "./reader.ts";
-import { FileReads, VANISHED } from "./reads.ts";
+import { FileReads, got, VANISHED } from "./reads.ts";
 import { type SignalStep, type ThrottleSettings, validSettings } from "./signal.ts";
 import { podStats } from "./stats.ts";
 import { readThreads } from "./threads.ts";
@@ -434,7 +435,14 @@ export class CgroupSampler implements KernelStatsSource {
         : undefined;
     }
     inst.threads = undefined;
-    return cgroupUpperBound(cgroupStep, read.listed, this.#nodeCpus);
+    // No thread ids visible (no host PID namespace): pids.current still counts the threads.
+    const pids =
+      read.listed > 0
+        ? read.listed
+        : (got(
+            await this.#reads.read(inst.files, inst.files.pids, (t) => parseSingle(t, "pids.current"), true),
+          ) ?? 0);
+    return cgroupUpperBound(cgroupStep, pids, this.#nodeCpus);
   }
 
   #emitThrottle(
