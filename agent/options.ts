@@ -64,7 +64,7 @@ export const AGENT_OPTIONS = {
     type: "string",
     env: "PROC_ROOT",
     default: "/proc",
-    help: "The host's /proc, read for the threads of throttled containers (CPU demand, ADR 0011); needs the host PID namespace (hostPID).",
+    help: "The host's /proc, read for the threads of throttled containers (CPU demand, ADR 0012); needs the host PID namespace (hostPID).",
   },
   metricsPort: {
     type: "int",

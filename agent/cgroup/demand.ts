@@ -1,5 +1,5 @@
 // CPU demand of a throttled container over one scan interval: the cores it would have used
-// had nothing made it wait (ADR 0011). Pure arithmetic, no I/O.
+// had nothing made it wait (ADR 0012). Pure arithmetic, no I/O.
 //
 // "threads" (the method used whenever the threads can be read): each thread's window splits
 // into running (schedstat run), waiting runnable (schedstat run_delay: throttled by the

@@ -39,7 +39,7 @@ export interface Instance {
   oomKills?: number;
   /** Thread figures of the previous scan, kept only while the container is throttled. */
   threads?: { snapshot: ThreadSnapshot; scan: number };
-  /** The latest demand estimate and which quota limited (ADR 0011). */
+  /** The latest demand estimate and which quota limited (ADR 0012). */
   demand?: DemandEstimate;
   throttle?: ThrottleLevels;
 }

@@ -182,7 +182,7 @@ describe("on this machine's kernel (cgroup v1)", () => {
         expect(t?.coresUsed).toBeLessThanOrEqual(0.11);
         expect(t?.limitCores).toBeCloseTo(0.1, 9);
         // One interval: the threads were read for the first time, with no baseline to compare,
-        // so there is no demand estimate yet ("not enough data", ADR 0011), never a guess.
+        // so there is no demand estimate yet ("not enough data", ADR 0012), never a guess.
         expect(t?.demandMethod).toBe("");
         expect(t?.demandCores).toBe(0);
         expect(t?.nodeCpus).toBeGreaterThanOrEqual(1);

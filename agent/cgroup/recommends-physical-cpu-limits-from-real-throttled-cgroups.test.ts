@@ -1,6 +1,6 @@
 // On this machine's real cgroup v1 (root only): loads under real CFS quotas, read by the real
 // sampler, their throttle events encoded to protobuf bytes and decoded as the aggregator does,
-// folded into a KernelWhisper's state and turned into its recommendation (ADR 0011).
+// folded into a KernelWhisper's state and turned into its recommendation (ADR 0012).
 //
 // The machine is shared and loaded: contention lowers what a load gets, but a busy thread
 // stays runnable (it never blocks), and a duty-cycle thread still blocks for the same 175 ms;

@@ -240,7 +240,7 @@ export class CgroupSampler implements KernelStatsSource {
       for (const pod of [...this.#deps.pods.pods()]) {
         report.pods++;
         live.add(pod.uid);
-        // The pod level first: its last interval tells whether the pod's quota limited (ADR 0011).
+        // The pod level first: its last interval tells whether the pod's quota limited (ADR 0012).
         const podDir = this.#locator.cached(pod.uid)?.dir;
         if (podDir !== undefined) {
           await this.#podWindows.sample(
@@ -397,7 +397,7 @@ export class CgroupSampler implements KernelStatsSource {
   }
 
   /**
-   * Demand over the last scan interval (ADR 0011), read only while the container or its pod
+   * Demand over the last scan interval (ADR 0012), read only while the container or its pod
    * throttles or an episode is open. Undefined when the interval cannot support a number:
    * the first interval of thread figures has no baseline.
    */

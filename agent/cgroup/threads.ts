@@ -1,4 +1,4 @@
-// Per-thread scheduler figures of one cgroup, for the demand estimate (ADR 0011).
+// Per-thread scheduler figures of one cgroup, for the demand estimate (ADR 0012).
 //
 // The cgroup lists its threads (v1 `tasks`, v2 `cgroup.threads`, ids in the agent's PID
 // namespace: the DaemonSet runs with hostPID). For each thread the kernel keeps, in

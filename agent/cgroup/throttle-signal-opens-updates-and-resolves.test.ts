@@ -60,7 +60,7 @@ describe("CPU throttling signal", () => {
     expect(open?.throttle?.throttledSeconds).toBeCloseTo(5.5, 9);
     expect(open?.throttle?.coresUsed).toBeCloseTo(0.4, 9);
     // The fixture has no thread list: the last interval's upper bound, usage + throttled time
-    // (4 s + 90 × 50 ms over 10 s), says how it was computed (ADR 0011).
+    // (4 s + 90 × 50 ms over 10 s), says how it was computed (ADR 0012).
     expect(open?.throttle?.demandCores).toBeCloseTo((4 + 4.5) / 10, 9);
     expect(open?.throttle?.demandMethod).toBe("cgroup-upper-bound");
     expect(open?.throttle?.limitedBy).toBe("container");

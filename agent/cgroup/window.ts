@@ -17,7 +17,7 @@ export interface WindowStats {
   ratio: number;
   /**
    * Throttled time over the window. The kernel sums it over the group's per-CPU run queues,
-   * so on a multi-CPU node it can exceed the window (ADR 0011): never read it as wall time.
+   * so on a multi-CPU node it can exceed the window (ADR 0012): never read it as wall time.
    */
   throttledSeconds: number;
   coresUsed: number;

@@ -121,7 +121,7 @@ export function signalFacts(ev: WireEvent): SignalFacts | undefined {
     const state = THROTTLE_STATES[t.state ?? 0] ?? "Update";
     const pressure =
       typeof t.pressureSomeAvg10 === "number" && t.pressureSomeAvg10 >= 0 ? t.pressureSomeAvg10 : -1;
-    // No demand above the node's CPUs is physical (ADR 0011); 0 = an agent that did not say.
+    // No demand above the node's CPUs is physical (ADR 0012); 0 = an agent that did not say.
     const nodeCpus = int(t.nodeCpus, 0, 100_000);
     const most = nodeCpus > 0 ? nodeCpus : Number.MAX_SAFE_INTEGER;
     const samples = (t.demandSamples ?? []).map((s) => round(num(s, 0, most))).filter((s) => s > 0);

@@ -1,4 +1,4 @@
-// CPU limit recommendation from per-interval demand estimates (ADR 0011): never above the
+// CPU limit recommendation from per-interval demand estimates (ADR 0012): never above the
 // node's CPUs, and it names how the demand was computed and which quota limited.
 import type { Confidence, Recommendation } from "../types/index.ts";
 import { formatCpu, percentile, roundUpCores } from "./quantity.ts";

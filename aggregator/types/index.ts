@@ -54,7 +54,7 @@ export interface ThrottlingEvidence {
   throttledSeconds: number;
   coresUsed: number;
   limitCores: number;
-  /** The latest interval's demand estimate, cores (ADR 0011); 0 with demandMethod "none". */
+  /** The latest interval's demand estimate, cores (ADR 0012); 0 with demandMethod "none". */
   demandCores: number;
   windowSeconds: number;
   pressureSomeAvg10: number;
