@@ -192,9 +192,9 @@ export const AGENT_OPTIONS = {
   watchStaleAfter: {
     type: "duration",
     env: "WATCH_STALE_AFTER",
-    default: "3m",
+    default: "150s",
     min: 1_000,
-    help: "Restart the pod watch when no event or bookmark arrived for this long.",
+    help: "Restart the pod watch when no event or bookmark arrived for this long: 2.5× the API server's bookmark interval (about 1 minute in kube-apiserver), so a quiet healthy watch is never restarted and a stalled one is within 2.5 minutes.",
   },
   heartbeatInterval: {
     type: "duration",

@@ -105,6 +105,7 @@ export async function startAggregator(
     clock,
     log,
     metrics: metrics.configPush,
+    staleAfterMs: o.configWatchStaleAfter,
   });
   void configSource.start();
 

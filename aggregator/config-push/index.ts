@@ -51,7 +51,7 @@ export class AgentConfigSource implements ConfigSourcePort {
       list: (resourceVersion) => core.listNamespacedConfigMap({ namespace, fieldSelector, resourceVersion }),
       watchPath: `/api/v1/namespaces/${namespace}/configmaps`,
       watchQuery: { fieldSelector },
-      staleAfterMs: deps.staleAfterMs ?? 5 * 60_000,
+      staleAfterMs: deps.staleAfterMs ?? 150_000,
       ...(deps.backoff && { backoff: deps.backoff }),
       onList: (items) => {
         const cm = items[0];

@@ -133,6 +133,13 @@ export const AGGREGATOR_OPTIONS = {
     default: "kernel-gossip-agent-config",
     help: "ConfigMap (in --pod-namespace) whose keys are pushed to agents live.",
   },
+  configWatchStaleAfter: {
+    type: "duration",
+    env: "CONFIG_WATCH_STALE_AFTER",
+    default: "150s",
+    min: 1_000,
+    help: "Restart the agent ConfigMap watch when no event or bookmark arrived for this long: 2.5× the API server's bookmark interval (about 1 minute in kube-apiserver).",
+  },
   projectLabel: {
     type: "string",
     env: "PROJECT_LABEL",

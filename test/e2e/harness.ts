@@ -32,9 +32,12 @@ export interface Installation {
   close(): Promise<void>;
 }
 
-export async function install(env: Record<string, string> = {}): Promise<Installation> {
+export async function install(
+  env: Record<string, string> = {},
+  apiOptions: Parameters<typeof startKubeApi>[0] = {},
+): Promise<Installation> {
   const dir = await mkdtemp(join(tmpdir(), "kg-e2e-"));
-  const api = await startKubeApi({ kubeconfigPath: join(dir, "kubeconfig.yaml") });
+  const api = await startKubeApi({ ...apiOptions, kubeconfigPath: join(dir, "kubeconfig.yaml") });
   const kubectl = async (...args: string[]) =>
     (await exec("kubectl", ["--kubeconfig", api.kubeconfigPath, ...args], { cwd: REPO })).stdout;
   await kubectl("apply", "-f", "crds/");

@@ -77,6 +77,8 @@ export function startAggregatorProcess(
 /** One agent connection speaking protobuf frames; every Ack and Reject is kept with its arrival time. */
 export class WireAgent {
   readonly acks = new Map<number, { dropped: number; at: number }>();
+  /** Config frames received (version of each). */
+  readonly configs: string[] = [];
   readonly rejects: { code: string; message: string; seq: number; field: string }[] = [];
   closeCode: number | undefined;
   #ws: WebSocket;
@@ -86,6 +88,7 @@ export class WireAgent {
     this.#ws = ws;
     ws.on("message", (data: Buffer) => {
       const env: Envelope = decodeEnvelope(new Uint8Array(data));
+      if (env.config) this.configs.push(env.config.version ?? "");
       if (env.ack) this.acks.set(Number(env.ack.seq ?? 0), { dropped: env.ack.dropped ?? 0, at: Date.now() });
       if (env.reject) {
         this.rejects.push({
