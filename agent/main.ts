@@ -4,6 +4,7 @@
 import { readFile } from "node:fs/promises";
 import type { Registry } from "prom-client";
 import type { Clock } from "../shared/clock.ts";
+import { listenError } from "../shared/errors.ts";
 import { startOpsServer } from "../shared/http.ts";
 import { KubeHttp, loadKubeEndpoint } from "../shared/kube-http.ts";
 import type { Logger } from "../shared/log.ts";
@@ -225,10 +226,7 @@ export async function startAgent(o: AgentOptions, deps: AgentDeps): Promise<Runn
     },
   });
 
-  scope.start();
-  watch.start();
-  sampler.start();
-  link.start();
+  // The port first: a port in use is a start-up failure before any watch or connection exists.
   const ops = await startOpsServer({
     port: o.metricsPort,
     registry,
@@ -241,7 +239,13 @@ export async function startAgent(o: AgentOptions, deps: AgentDeps): Promise<Runn
         return undefined;
       },
     },
+  }).catch((err: unknown) => {
+    throw listenError(err, o.metricsPort, "--metrics-port / $METRICS_PORT");
   });
+  scope.start();
+  watch.start();
+  sampler.start();
+  link.start();
   log.info(
     { aggregator: o.aggregatorUrl, metricsPort: ops.port, version: VERSION },
     `agent started for node ${o.nodeName}`,

@@ -5,14 +5,16 @@ import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import type { Registry } from "prom-client";
 import type { Clock } from "../shared/clock.ts";
+import { FatalError, listenError } from "../shared/errors.ts";
 import { startOpsServer } from "../shared/http.ts";
 import { loadKubeConfig } from "../shared/kube.ts";
 import type { Logger } from "../shared/log.ts";
 import { VERSION } from "../shared/version.ts";
 import { AgentConfigSource } from "./config-push/index.ts";
 import { createAggregatorMetrics } from "./metrics.ts";
-import type { AggregatorOptions } from "./options/index.ts";
+import { type AggregatorOptions, checkAggregatorOptions } from "./options/index.ts";
 import { BatchPipeline } from "./pipeline/index.ts";
+import { startReadiness } from "./readiness.ts";
 import { createRetention } from "./retention/index.ts";
 import {
   type Authenticator,
@@ -31,12 +33,25 @@ export interface AggregatorDeps {
   log: Logger;
   registry: Registry;
   clock: Clock;
+  /** How often /readyz's view of the API server is refreshed (default 10 s; tests use less). */
+  readinessIntervalMs?: number;
 }
 
 export interface RunningAggregator {
   streamPort: number;
   metricsPort: number;
   stop(): Promise<void>;
+}
+
+function readPem(file: string, option: string): string {
+  try {
+    return readFileSync(file, "utf8");
+  } catch (err) {
+    throw new FatalError(
+      `cannot read ${file} (${option}): ${(err as { code?: string }).code === "ENOENT" ? "no such file" : (err as Error).message}; mount the TLS secret there or unset the option`,
+      { cause: err },
+    );
+  }
 }
 
 export async function startAggregator(
@@ -65,12 +80,13 @@ export async function startAggregator(
       metrics: metrics.stream,
     });
   }
-  if ((o.tlsCertFile === undefined) !== (o.tlsKeyFile === undefined)) {
-    throw new Error("--tls-cert-file and --tls-key-file go together: set both to serve wss://, or neither");
-  }
+  checkAggregatorOptions(o);
   const tls =
     o.tlsCertFile !== undefined && o.tlsKeyFile !== undefined
-      ? { cert: readFileSync(o.tlsCertFile, "utf8"), key: readFileSync(o.tlsKeyFile, "utf8") }
+      ? {
+          cert: readPem(o.tlsCertFile, "--tls-cert-file ($TLS_CERT_FILE)"),
+          key: readPem(o.tlsKeyFile, "--tls-key-file ($TLS_KEY_FILE)"),
+        }
       : undefined;
 
   const pipeline = new BatchPipeline({
@@ -119,6 +135,11 @@ export async function startAggregator(
   });
   retention.start();
 
+  const stopStarted = async (): Promise<void> => {
+    configSource.stop();
+    await pipeline.stop();
+    await retention.stop();
+  };
   const stream = await startStreamServer({
     port: o.streamPort,
     ...(tls && { tls }),
@@ -135,12 +156,26 @@ export async function startAggregator(
       maxConnections: o.maxConnections,
       heartbeatIntervalMs: o.heartbeatInterval,
     },
+  }).catch(async (err: unknown) => {
+    await stopStarted();
+    throw listenError(err, o.streamPort, "--stream-port / $STREAM_PORT");
+  });
+  const readiness = startReadiness({
+    kubeConfig,
+    clock,
+    log,
+    streamListening: stream.listening,
+    ...(deps.readinessIntervalMs !== undefined && { intervalMs: deps.readinessIntervalMs }),
   });
   const ops = await startOpsServer({
     port: o.metricsPort,
     registry,
     log,
-    health: { live: () => true, notReadyReason: () => undefined },
+    health: { live: () => true, notReadyReason: readiness.notReadyReason },
+  }).catch(async (err: unknown) => {
+    readiness.stop();
+    await Promise.all([stream.close({ drainMs: 0 }), stopStarted()]);
+    throw listenError(err, o.metricsPort, "--metrics-port / $METRICS_PORT");
   });
   log.info(
     { streamPort: stream.port, metricsPort: ops.port, identity, version: VERSION, authMode: o.authMode },
@@ -162,6 +197,7 @@ export async function startAggregator(
       await writeBudget.stop();
       await streamClosed;
       await retention.stop();
+      readiness.stop();
       await ops.close();
     },
   };

@@ -2,6 +2,7 @@
 // a clear message naming any bad value, and runs the role until SIGTERM/SIGINT.
 import { AGENT_OPTIONS } from "../agent/options.ts";
 import { AGGREGATOR_OPTIONS, checkAggregatorOptions } from "../aggregator/options/index.ts";
+import { causeChain, FatalError } from "../shared/errors.ts";
 import { OptionError, type OptionSpecs, parseOptions, renderHelp } from "../shared/options.ts";
 import { VERSION } from "../shared/version.ts";
 
@@ -82,18 +83,54 @@ async function main(argv: readonly string[]): Promise<number> {
       process.stderr.write(`kernel-gossip ${name}: ${err.message}\n`);
       return 2;
     }
-    throw err;
+    throw new FatalIn(name, err);
   }
 }
 
-main(process.argv.slice(2)).then(
+/** A failure of a command, remembered with the command's name for the one-line message. */
+class FatalIn extends Error {
+  readonly command: string;
+  constructor(command: string, cause: unknown) {
+    super(command, { cause });
+    this.command = command;
+  }
+}
+
+const debugging = (argv: readonly string[]): boolean => {
+  const flag = argv.findIndex((a) => a === "--log-level" || a.startsWith("--log-level="));
+  const level =
+    flag === -1
+      ? process.env.LOG_LEVEL
+      : argv[flag]?.includes("=")
+        ? argv[flag]?.split("=")[1]
+        : argv[flag + 1];
+  return level === "debug" || level === "trace";
+};
+
+/**
+ * A fatal error ends the process at once with status 1, whatever is still open (watches,
+ * sockets, timers would keep it alive otherwise): one line saying what and what to do; the
+ * stack only at debug level.
+ */
+function fatal(err: unknown, argv: readonly string[]): never {
+  const command = err instanceof FatalIn ? err.command : undefined;
+  const cause = err instanceof FatalIn ? err.cause : err;
+  const prefix = `kernel-gossip${command ? ` ${command}` : ""}:`;
+  const line =
+    cause instanceof FatalError
+      ? `${prefix} ${cause.message}`
+      : `${prefix} fatal: ${causeChain(cause)}${debugging(argv) ? "" : " (run with LOG_LEVEL=debug for the stack)"}`;
+  process.stderr.write(`${line}\n`);
+  if (debugging(argv)) {
+    for (let e: unknown = cause; e instanceof Error; e = e.cause) process.stderr.write(`${e.stack}\n`);
+  }
+  process.exit(1);
+}
+
+const argv = process.argv.slice(2);
+main(argv).then(
   (code) => {
     process.exitCode = code;
   },
-  (err: unknown) => {
-    process.stderr.write(
-      `kernel-gossip: fatal: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
-    );
-    process.exitCode = 1;
-  },
+  (err: unknown) => fatal(err, argv),
 );

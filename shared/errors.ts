@@ -123,3 +123,39 @@ export class KernelGossipError extends Error {
     return ERRORS[this.code].closeCode;
   }
 }
+
+/**
+ * A start-up failure the operator can fix: the message is the whole story in one line (what
+ * failed, which option, file or URL, what to do). The CLI prints it without a stack and
+ * exits 1; the stack (of `cause`) is printed only with LOG_LEVEL=debug.
+ */
+export class FatalError extends Error {
+  override name = "FatalError";
+}
+
+/** A server that could not listen, as a FatalError naming the port and the option that set it. */
+export function listenError(err: unknown, port: number, option: string): unknown {
+  const code = (err as { code?: unknown }).code;
+  if (code === "EADDRINUSE")
+    return new FatalError(
+      `port ${port} (${option}) is already in use by another process: stop it or choose another port`,
+      { cause: err },
+    );
+  if (code === "EACCES")
+    return new FatalError(
+      `not allowed to listen on port ${port} (${option}): choose a port above 1023 or grant CAP_NET_BIND_SERVICE`,
+      { cause: err },
+    );
+  return err;
+}
+
+/** "fetch failed: connect ECONNREFUSED 127.0.0.1:6443": every message down err.cause. */
+export function causeChain(err: unknown): string {
+  const parts: string[] = [];
+  for (let e = err, depth = 0; e !== undefined && e !== null && depth < 5; depth++) {
+    const message = e instanceof Error ? e.message : String(e);
+    if (message && !parts.includes(message)) parts.push(message);
+    e = e instanceof Error ? e.cause : undefined;
+  }
+  return parts.join(": ") || "unknown error";
+}

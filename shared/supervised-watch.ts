@@ -15,6 +15,7 @@
 // are ignored (generation counter). Owner callbacks that throw are logged, never fatal.
 import { Backoff } from "./backoff.ts";
 import type { Clock, Timer } from "./clock.ts";
+import { causeChain } from "./errors.ts";
 import type { Watcher } from "./kube-http.ts";
 import type { Logger } from "./log.ts";
 
@@ -192,7 +193,7 @@ export class SupervisedWatch<T extends KubeObject> {
     const log = cause === "closed" ? this.#o.log.debug.bind(this.#o.log) : this.#o.log.warn.bind(this.#o.log);
     const hint = hintFor(detail, this.#o.what);
     log(
-      { cause, err: describe(detail), retryInMs: delay, resume },
+      { cause, err: describe(detail), watch: this.#o.watchPath, retryInMs: delay, resume },
       `watch of ${this.#o.what} restarting (${cause}); ${resume ? "resuming from the last resourceVersion" : "relisting and diffing, so no transition is lost"}${hint ? `; ${hint}` : ""}`,
     );
     if (this.#retryTimer !== undefined) this.#o.clock.clearTimeout(this.#retryTimer);
@@ -254,8 +255,9 @@ function isGone(err: unknown): boolean {
   return e?.code === 410 || e?.statusCode === 410;
 }
 
+/** The error with its whole cause chain: "fetch failed: connect ECONNREFUSED 10.0.0.1:443". */
 function describe(detail: unknown): unknown {
   if (detail instanceof Error)
-    return { name: detail.name, message: detail.message, code: (detail as { code?: unknown }).code };
+    return { name: detail.name, message: causeChain(detail), code: (detail as { code?: unknown }).code };
   return detail;
 }

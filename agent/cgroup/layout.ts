@@ -9,6 +9,7 @@
 // under kind's kubelet --cgroup-root=/kubelet: `kubelet.slice/kubelet-kubepods.slice`, `kubelet/kubepods`).
 import { stat } from "node:fs/promises";
 import { join } from "node:path";
+import { FatalError } from "../../shared/errors.ts";
 import { type CgroupDriver, cgroupfsPath, systemdPath } from "./paths.ts";
 
 export interface CgroupHierarchies {
@@ -99,8 +100,8 @@ export async function detectLayout(root: string): Promise<CgroupLayout> {
   };
   if (await exists(join(root, "unified", "cgroup.controllers"))) hierarchies.unified = join(root, "unified");
   if (hierarchies.cpu === undefined && hierarchies.memory === undefined) {
-    throw new Error(
-      `no cgroup filesystem found at ${root}: expected cgroup.controllers (cgroup v2) or cpu/ and memory/ mounts (cgroup v1); set CGROUP_ROOT to where the host's /sys/fs/cgroup is mounted`,
+    throw new FatalError(
+      `no cgroup filesystem found at ${root} (--cgroup-root / $CGROUP_ROOT): expected cgroup.controllers (cgroup v2) or cpu/ and memory/ mounts (cgroup v1); set CGROUP_ROOT to where the host's /sys/fs/cgroup is mounted`,
     );
   }
   const { driver, kubeletRoot } = await driverOf(hierarchies.cpu ?? hierarchies.memory);

@@ -58,6 +58,8 @@ export interface StreamServerDeps {
 export interface StreamServer {
   port: number;
   connections(): ConnectionInfo[];
+  /** True while agents can connect (false once close() began). */
+  listening(): boolean;
   /**
    * Graceful: stops accepting agents and reading frames, lets the batches in flight finish and
    * acks them (up to `drainMs`, default 10 s; the pipeline must be flushing meanwhile), then
@@ -214,6 +216,7 @@ export async function startStreamServer(deps: StreamServerDeps): Promise<StreamS
   return {
     port,
     connections: () => [...connections].map((c) => ({ ...c.info })),
+    listening: () => server.listening && !closing,
     async close(options) {
       if (closing) return;
       closing = true;

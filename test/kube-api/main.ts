@@ -22,11 +22,26 @@ if (values.help) {
   process.exit(0);
 }
 
+const port = Number(values.port);
+if (!Number.isInteger(port) || port < 0 || port > 65535) {
+  process.stderr.write(`kube-api: --port ${JSON.stringify(values.port)} is not a port number (0-65535)\n`);
+  process.exit(2);
+}
 const api = await startKubeApi({
-  port: Number(values.port),
+  port,
   host: values.host,
   ...(values.kubeconfig ? { kubeconfigPath: values.kubeconfig } : {}),
   ...(values["bookmark-interval-ms"] ? { bookmarkIntervalMs: Number(values["bookmark-interval-ms"]) } : {}),
+}).catch((err: { code?: string; message?: string }) => {
+  // One line for the operator, like the product's own start-up failures.
+  const why =
+    err.code === "EADDRINUSE"
+      ? `port ${port} on ${values.host} is already in use (another kube-api or API server?): stop it or pass another --port (0 picks a free one)`
+      : err.code === "ENOENT" || err.code === "EACCES"
+        ? `cannot write the kubeconfig ${values.kubeconfig}: ${err.message}`
+        : `${err.message}`;
+  process.stderr.write(`kube-api: ${why}\n`);
+  process.exit(1);
 });
 process.stdout.write(`kube-api serving on ${api.url}\nkubeconfig: ${api.kubeconfigPath}\n`);
 
