@@ -66,7 +66,10 @@ export class KeepAliveKubeConfig extends KubeConfig {
         httpApi: EXPLAINING_HTTP,
         promiseMiddleware: [
           {
-            pre: async (c) => (c.setHeaderParam("User-Agent", `kernel-gossip/${VERSION}`), c),
+            pre: async (c) => {
+              c.setHeaderParam("User-Agent", `kernel-gossip/${VERSION}`);
+              return c;
+            },
             post: async (r) => r,
           },
         ],
