@@ -4,9 +4,9 @@
 import { readFile } from "node:fs/promises";
 import type { Registry } from "prom-client";
 import type { Clock } from "../shared/clock.ts";
-import { listenError } from "../shared/errors.ts";
+import { FatalError, listenError } from "../shared/errors.ts";
 import { startOpsServer } from "../shared/http.ts";
-import { KubeHttp, loadKubeEndpoint } from "../shared/kube-http.ts";
+import { type KubeEndpoint, KubeHttp, loadKubeEndpoint } from "../shared/kube-http.ts";
 import type { Logger } from "../shared/log.ts";
 import { VERSION } from "../shared/version.ts";
 import { CgroupSampler, detectLayout, syncReadCgroupFs } from "./cgroup/index.ts";
@@ -37,11 +37,25 @@ export interface RunningAgent {
   stop(): Promise<{ delivered: number; undelivered: number; droppedEarlier: number }>;
 }
 
+/**
+ * The API server's credentials, checked once at start-up: an unreadable kubeconfig, or no
+ * kubeconfig outside a pod, is a one-line fatal error, not a watch that retries for ever.
+ */
+function apiEndpoint(kubeconfig: string | undefined): KubeEndpoint {
+  try {
+    const endpoint = loadKubeEndpoint(kubeconfig);
+    endpoint.server();
+    return endpoint;
+  } catch (err) {
+    throw new FatalError(err instanceof Error ? err.message : String(err), { cause: err });
+  }
+}
+
 export async function startAgent(o: AgentOptions, deps: AgentDeps): Promise<RunningAgent> {
   const { clock, registry } = deps;
   const log = deps.log;
   // Thin list/watch client, not client-node (docs/adr/0010: ~70 MiB less RSS per node).
-  const kube = new KubeHttp(loadKubeEndpoint(o.kubeconfig));
+  const kube = new KubeHttp(apiEndpoint(o.kubeconfig));
   const metrics = createAgentMetrics(registry);
 
   const layout = await detectLayout(o.cgroupRoot);

@@ -112,8 +112,13 @@ describe("start-up failures", () => {
   it("a kubeconfig that does not exist is one line naming the file and the option", async () => {
     const ended = await run(["agent"], { ...agentEnv(), KUBECONFIG: "/nonexistent" });
     expect(ended.status).toBe(1);
-    expect(expectOneLine(ended.stderr)).toBe(
-      "kernel-gossip agent: cannot load kubeconfig /nonexistent (--kubeconfig / $KUBECONFIG): no such file; point it at a readable kubeconfig, or leave it unset inside a cluster to use the pod's service account",
+    expect(expectOneLine(ended.stderr)).toMatch(
+      /^kernel-gossip agent: cannot read kubeconfig \/nonexistent: .*no such file.*; check --kubeconfig \(KUBECONFIG\)$/i,
+    );
+    const aggregator = await run(["aggregator"], { ...aggregatorEnv(), KUBECONFIG: "/nonexistent" });
+    expect(aggregator.status).toBe(1);
+    expect(expectOneLine(aggregator.stderr)).toBe(
+      "kernel-gossip aggregator: cannot load kubeconfig /nonexistent (--kubeconfig / $KUBECONFIG): no such file; point it at a readable kubeconfig, or leave it unset inside a cluster to use the pod's service account",
     );
   }, 60_000);
 
@@ -122,7 +127,13 @@ describe("start-up failures", () => {
     const ended = await run(["agent"], env);
     expect(ended.status).toBe(1);
     expect(expectOneLine(ended.stderr)).toBe(
-      "kernel-gossip agent: not running inside a Kubernetes pod ($KUBERNETES_SERVICE_HOST is unset) and no --kubeconfig ($KUBECONFIG) given: pass --kubeconfig to run outside a cluster",
+      "kernel-gossip agent: no API server: KUBERNETES_SERVICE_HOST/KUBERNETES_SERVICE_PORT are not set (not running in a pod) and no --kubeconfig was given; pass --kubeconfig (or KUBECONFIG) outside a cluster",
+    );
+    const { KUBECONFIG: __, ...aggregatorOutside } = aggregatorEnv();
+    const aggregator = await run(["aggregator"], aggregatorOutside);
+    expect(aggregator.status).toBe(1);
+    expect(expectOneLine(aggregator.stderr)).toBe(
+      "kernel-gossip aggregator: not running inside a Kubernetes pod ($KUBERNETES_SERVICE_HOST is unset) and no --kubeconfig ($KUBECONFIG) given: pass --kubeconfig to run outside a cluster",
     );
   }, 60_000);
 
@@ -145,8 +156,8 @@ describe("start-up failures", () => {
   it("prints the stack only at debug level", async () => {
     const ended = await run(["agent"], { ...agentEnv(), KUBECONFIG: "/nonexistent", LOG_LEVEL: "debug" });
     expect(ended.status).toBe(1);
-    expect(ended.stderr.split("\n")[0]).toContain("cannot load kubeconfig /nonexistent");
-    expect(ended.stderr).toMatch(/^\s+at loadKubeConfig /m);
+    expect(ended.stderr.split("\n")[0]).toContain("cannot read kubeconfig /nonexistent");
+    expect(ended.stderr).toMatch(/^\s+at kubeconfigEndpoint /m);
   }, 60_000);
 
   it("npm run kube-api on a busy port is one line too", async () => {
