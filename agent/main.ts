@@ -21,6 +21,7 @@ import { PodWatch } from "./pods/watch.ts";
 import { Deduplicator } from "./queue/dedup.ts";
 import { Outbox } from "./queue/outbox.ts";
 import { createConfigApplier, type RemoteSettings } from "./remote-config/index.ts";
+import { Spool, type SpoolMetrics } from "./spool/index.ts";
 
 export interface AgentDeps {
   log: Logger;
@@ -34,7 +35,7 @@ export interface RunningAgent {
    * Decides pending kernel OOMs, hands on every count dedup holds, flushes and waits for acks
    * up to the shutdown timeout; says what was not delivered (at shutdown and earlier).
    */
-  stop(): Promise<{ delivered: number; undelivered: number; droppedEarlier: number }>;
+  stop(): Promise<{ delivered: number; undelivered: number; droppedEarlier: number; spooled?: number }>;
 }
 
 /**
@@ -75,6 +76,9 @@ export async function startAgent(o: AgentOptions, deps: AgentDeps): Promise<Runn
       `cgroup layout detected: ${layout.description}`,
     );
 
+  // What survives a restart: unacknowledged batches and what was already reported (ADR 0010).
+  const spool = openSpool(o, log, metrics.spool);
+
   let link: AgentLink | undefined;
   const outbox = new Outbox({
     clock,
@@ -113,6 +117,7 @@ export async function startAgent(o: AgentOptions, deps: AgentDeps): Promise<Runn
         samplerRef ? samplerRef.oomVerdict(containerId, deleting) : deleting ? "pod-deleted" : "unknown",
     },
   });
+  if (spool) failures.remember(spool.memory.reportedIds());
   let watch: PodWatch | undefined;
   let reporter: PodReporter | undefined;
   const scope = new NamespaceScope({
@@ -141,6 +146,10 @@ export async function startAgent(o: AgentOptions, deps: AgentDeps): Promise<Runn
       byUid: (uid) => watchRef?.byUid(uid),
     },
     sink: dedup,
+    // The first scan waits for the first pod list: a container it did not know would look
+    // newly started on the next scan, and its whole OOM counter like new kills.
+    ready: () => (watchRef?.ready() ?? false) && scope.ready(),
+    ...(spool && { recall: spool.memory }),
     // cgroupfs files are kernel memory: a synchronous read costs ~9 µs of CPU against
     // 120-260 µs through fs/promises' thread pool (ADR 0002), and a whole scan ~7 ms.
     fs: syncReadCgroupFs,
@@ -230,6 +239,7 @@ export async function startAgent(o: AgentOptions, deps: AgentDeps): Promise<Runn
       cgroupLayout: layout.description,
     }),
     onConfig: config.onConfig,
+    ...(spool && { journal: spool }),
     clock,
     log,
     metrics: metrics.link,
@@ -275,8 +285,23 @@ export async function startAgent(o: AgentOptions, deps: AgentDeps): Promise<Runn
       dedup.stop();
       const result = await link.stop(o.shutdownTimeout);
       kube.close();
+      spool?.close();
       await ops.close();
       return result;
     },
   };
+}
+
+/** The spool when SPOOL_DIR is set and usable; else the agent runs with memory only (logged). */
+function openSpool(o: AgentOptions, log: Logger, metrics: SpoolMetrics): Spool | undefined {
+  if (o.spoolDir === "") return undefined;
+  try {
+    return Spool.open({ dir: o.spoolDir, node: o.nodeName, maxBytes: o.spoolMaxBytes }, { log, metrics });
+  } catch (err) {
+    log.error(
+      { err: (err as Error).message, spoolDir: o.spoolDir },
+      `cannot use the spool under ${o.spoolDir}: unacknowledged batches and what was reported will not survive a restart; check the hostPath mount and that it is writable by the agent's user`,
+    );
+    return undefined;
+  }
 }

@@ -5,6 +5,7 @@ import { createCgroupMetrics } from "./cgroup/metrics.ts";
 import { createLinkMetrics } from "./link/metrics.ts";
 import { createPodsMetrics } from "./pods/metrics.ts";
 import { createQueueMetrics } from "./queue/metrics.ts";
+import { createSpoolMetrics } from "./spool/metrics.ts";
 
 export function createAgentMetrics(registry: Registry) {
   return {
@@ -12,6 +13,7 @@ export function createAgentMetrics(registry: Registry) {
     queue: createQueueMetrics(registry),
     cgroup: createCgroupMetrics(registry),
     link: createLinkMetrics(registry),
+    spool: createSpoolMetrics(registry),
   };
 }
 

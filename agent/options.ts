@@ -159,6 +159,19 @@ export const AGENT_OPTIONS = {
     min: 1,
     help: "Batches sent but not yet acknowledged, at most; the rest waits in the queue.",
   },
+  spoolDir: {
+    type: "string",
+    env: "SPOOL_DIR",
+    default: "",
+    help: "Directory (a hostPath, e.g. /var/lib/kernel-gossip) where unacknowledged batches and what was already reported survive agent restarts; empty: memory only. The DaemonSet sets it.",
+  },
+  spoolMaxBytes: {
+    type: "int",
+    env: "SPOOL_MAX_BYTES",
+    default: "16777216",
+    min: 65536,
+    help: "Bound of the unacknowledged batches kept in the spool; beyond it the oldest is evicted (counted). The file holds at most about 3× this while compacting.",
+  },
   extraReasons: {
     type: "list",
     env: "EXTRA_REASONS",

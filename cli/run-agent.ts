@@ -15,8 +15,13 @@ export async function runAgentProcess(options: AgentOptions): Promise<number> {
     { signal, deadlineMs: options.shutdownTimeout },
     "shutting down: flushing and waiting for acknowledgements",
   );
-  const { delivered, undelivered, droppedEarlier } = await agent.stop();
-  if (undelivered > 0) {
+  const { delivered, undelivered, droppedEarlier, spooled = 0 } = await agent.stop();
+  if (undelivered > 0 && spooled >= undelivered) {
+    log.info(
+      { delivered, undelivered, spooled, droppedEarlier, spoolDir: options.spoolDir },
+      `stopped; ${undelivered} events not yet acknowledged are kept in the spool and resent when the agent starts again`,
+    );
+  } else if (undelivered > 0) {
     log.warn(
       { delivered, undelivered, droppedEarlier },
       `${undelivered} events were not acknowledged by the aggregator before the deadline and are lost; raise --shutdown-timeout if this happens on every rollout`,

@@ -5,11 +5,17 @@
 // Invariants: scans never overlap (the next is scheduled when one ends); a container is
 // keyed by pod uid + name and its state belongs to one instance (container id) — a new id
 // starts fresh; the first sight of an OOM counter is a baseline, never an event, so an
-// agent restart re-reports nothing; ENOENT because a container vanished is silent.
+// agent restart re-reports nothing — unless the node's spool remembers the counter value last
+// reported for that instance (`recall`), which is then the baseline, so kills made while the
+// agent was down are reported too; the first scan waits until the pod directory has listed
+// (`ready`), so no running container is mistaken for one started since the previous scan;
+// a throttling episode the spool remembers as open is continued, or resolved when its
+// container is gone; ENOENT because a container vanished is silent.
 
 import { cpus } from "node:os";
 import type { Clock, Timer } from "../../shared/clock.ts";
 import type { Logger } from "../../shared/log.ts";
+import type { PodRef } from "../../shared/proto.ts";
 import type {
   ContainerView,
   KernelStats,
@@ -58,7 +64,21 @@ export interface CgroupSamplerDeps {
   procRoot?: string;
   /** The node's CPUs, the ceiling of every demand estimate; default os.cpus().length. */
   nodeCpus?: number;
+  /** False until the pod directory has listed the node's pods: scans wait for it. */
+  ready?: () => boolean;
+  /** What an earlier run of this agent reported (agent/spool). */
+  recall?: SamplerRecall;
 }
+
+export interface SamplerRecall {
+  /** Highest oom_kill counter value already reported for this container instance. */
+  oomBaseline(podUid: string, container: string, bareId: string): number | undefined;
+  /** Throttling episodes open when the earlier run stopped, by `podUid/container`. */
+  openEpisodes(): ReadonlyMap<string, { openedAtMs: number; seq: number; limitCores: number; pod: PodRef }>;
+}
+
+/** How often a sampler waiting for the pod directory's first list checks again. */
+const READY_POLL_MS = 200;
 
 export interface ScanReport {
   scan: number;
@@ -97,6 +117,8 @@ export class CgroupSampler implements KernelStatsSource {
   #running = false;
   #inFlight?: Promise<void>;
   #stopped = true;
+  /** Episodes the spool remembers as open, until their container is seen (or the first scan ends). */
+  #resume: Map<string, { openedAtMs: number; seq: number; limitCores: number; pod: PodRef }>;
 
   constructor(deps: CgroupSamplerDeps) {
     this.#deps = deps;
@@ -118,6 +140,7 @@ export class CgroupSampler implements KernelStatsSource {
       settings: this.#memorySettings,
       log: this.#log,
     });
+    this.#resume = new Map(deps.recall?.openEpisodes() ?? []);
     this.#ooms = new KernelOoms({
       reads: this.#reads,
       version: deps.layout.version,
@@ -205,6 +228,10 @@ export class CgroupSampler implements KernelStatsSource {
       this.#schedule(this.#settings.scanIntervalMs);
       return;
     }
+    if (this.#deps.ready && !this.#deps.ready()) {
+      this.#schedule(Math.min(READY_POLL_MS, this.#settings.scanIntervalMs));
+      return;
+    }
     try {
       await this.scanOnce();
     } catch (err) {
@@ -275,6 +302,7 @@ export class CgroupSampler implements KernelStatsSource {
         }
       }
       this.#podWindows.retain(live);
+      if (this.#resume.size > 0) this.#resolveGone(report);
       for (const [key, inst] of this.#instances) if (!seen.has(key)) this.#evict(inst, report);
       for (const uid of [...this.#locator.cachedPods()]) if (!live.has(uid)) this.#locator.forgetPod(uid);
       this.#locator.forgetMissing((uid) => live.has(uid));
@@ -310,8 +338,25 @@ export class CgroupSampler implements KernelStatsSource {
       inst = newInstance(pod, c.name, bareId, cgroupFiles(this.#deps.layout, rel), this.#settings.windowMs);
       // A container that started since the previous scan has a fresh cgroup whose counter began
       // at 0: a kill in its first seconds is a kill. Anything seen before (or at agent start-up)
-      // gets its current value as the baseline, so old kills are never re-reported.
-      if (scan > 1 && !this.#previousIds.has(bareId)) inst.oomKills = 0;
+      // gets its current value as the baseline, so old kills are never re-reported — or the
+      // value an earlier run of the agent last reported, so kills while it was down are not lost.
+      const reported = this.#deps.recall?.oomBaseline(pod.uid, c.name, bareId);
+      if (reported !== undefined) inst.oomKills = reported;
+      else if (scan > 1 && !this.#previousIds.has(bareId)) inst.oomKills = 0;
+      const episode = this.#resume.get(key);
+      if (episode) {
+        inst.signal.resume(episode.openedAtMs, episode.seq, this.#deps.clock.monotonic());
+        this.#resume.delete(key);
+        this.#log.info(
+          {
+            pod: pod.ref.name,
+            namespace: pod.ref.namespace,
+            container: c.name,
+            openedAtMs: episode.openedAtMs,
+          },
+          "CPU throttling episode opened before the agent restarted continues (not counted again)",
+        );
+      }
       this.#instances.set(key, inst);
     }
     inst.pod = pod;
@@ -469,6 +514,42 @@ export class CgroupSampler implements KernelStatsSource {
     );
     this.#deps.sink.emit(event);
     report.events++;
+  }
+
+  /** After the first scan: remembered episodes whose container is gone are resolved. */
+  #resolveGone(report: ScanReport): void {
+    for (const [key, episode] of this.#resume) {
+      const uid = episode.pod.uid ?? "";
+      const container = key.slice(uid.length + 1);
+      const view: PodView = { uid, ref: episode.pod, qosClass: "Burstable", containers: [] };
+      const step = {
+        state: "resolved",
+        openedAtMs: episode.openedAtMs,
+        seq: episode.seq + 1,
+        demandSamples: [],
+      };
+      const event = throttleEvent(
+        view,
+        container,
+        step as SignalStep,
+        undefined,
+        episode.limitCores || undefined,
+        undefined,
+        this.#deps.clock.now(),
+      );
+      this.#log.info(
+        {
+          pod: episode.pod.name,
+          namespace: episode.pod.namespace,
+          container,
+          openedAtMs: episode.openedAtMs,
+        },
+        "CPU throttling episode opened before the agent restarted is resolved: its container is gone",
+      );
+      this.#deps.sink.emit(event);
+      report.events++;
+    }
+    this.#resume.clear();
   }
 
   #evict(inst: Instance, report: ScanReport): void {

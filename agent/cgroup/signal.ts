@@ -95,6 +95,14 @@ export class ThrottleSignal {
     return undefined;
   }
 
+  /**
+   * Continues an episode an earlier run of the agent opened (agent/spool): its next step is an
+   * update (seq + 1) or the resolve, never a second open.
+   */
+  resume(openedAtMs: number, seq: number, nowMono: number): void {
+    this.#episode = { openedAtMs, seq, lastEventMono: nowMono };
+  }
+
   /** Ends an open episode (resolved, the container went away or lost its limit). */
   close(): SignalStep | undefined {
     const episode = this.#episode;

@@ -26,6 +26,7 @@ import {
   encodeEnvelope,
   eventType,
   PROTOCOL_VERSION,
+  type WireEvent,
 } from "../../shared/proto.ts";
 import {
   type AgentLinkDeps,
@@ -36,11 +37,12 @@ import {
   REJECT_CLOSE_GRACE_MS,
 } from "./ports.ts";
 import { closeGracefully, dial, Heartbeat } from "./socket.ts";
-import { DeliveryWindow, type PendingBatch, withFullPodRefs } from "./unacked.ts";
+import { DeliveryWindow, type PendingBatch, recoveredBatch, withFullPodRefs } from "./unacked.ts";
 
 export { createLinkMetrics, type LinkMetrics } from "./metrics.ts";
 export {
   type AgentLinkDeps,
+  type BatchJournal,
   type HelloInit,
   HIGH_WATER_BYTES,
   type LinkSettings,
@@ -69,18 +71,34 @@ export class AgentLink {
   #drained: (() => void) | undefined;
   /** The connected aggregator announced Batch.pods support (Config.capabilities) on this connection. */
   #podTable = false;
-  /** Names this process's batches (Hello.instance_id): sequence numbers restart with it. */
-  readonly instanceId = randomUUID();
+  /**
+   * Names this agent's batches (Hello.instance_id): the journal's persisted id, so batches
+   * resent after a restart keep their names; else one per process (seqs restart with it).
+   */
+  readonly instanceId: string;
 
   constructor(deps: AgentLinkDeps) {
     this.#deps = deps;
     this.#settings = { ...deps.settings };
     this.#log = deps.log.child({ component: "link", aggregator: deps.url });
+    this.instanceId = deps.journal?.instanceId ?? randomUUID();
     this.#unacked = new DeliveryWindow({
       clock: deps.clock,
       metrics: deps.metrics,
       audit: deps.log.child({ component: "audit" }),
+      journal: deps.journal,
     });
+    for (const { seq, frame } of deps.journal?.recovered ?? []) {
+      try {
+        this.#unacked.restore(recoveredBatch(seq, frame));
+      } catch (err) {
+        this.#log.error(
+          { err: (err as Error).message, seq, file: deps.journal?.file },
+          `cannot resend spooled batch ${seq}; skipping it`,
+        );
+        deps.journal?.settle(seq);
+      }
+    }
     this.#backoff = deps.backoff ?? new Backoff();
     this.#heartbeat = new Heartbeat(deps.clock);
   }
@@ -123,7 +141,7 @@ export class AgentLink {
    */
   async stop(
     deadlineMs: number,
-  ): Promise<{ delivered: number; undelivered: number; droppedEarlier: number }> {
+  ): Promise<{ delivered: number; undelivered: number; droppedEarlier: number; spooled?: number }> {
     const { clock } = this.#deps;
     this.#stopping = true;
     if (this.#reconnect && deadlineMs > 0) {
@@ -146,9 +164,18 @@ export class AgentLink {
     if (this.#reconnect) clock.clearTimeout(this.#reconnect);
     this.#heartbeat.stop();
     await this.#closeSocket();
+    const journal = this.#deps.journal;
+    let queued: WireEvent[] = [];
+    if (journal) {
+      // Everything still queued goes into the spool as batches, resent after the restart.
+      for (;;) {
+        const events = this.#deps.outbox.take(this.#settings.maxBatchEvents);
+        if (events.length === 0) break;
+        this.#unacked.open(events);
+      }
+    } else queued = this.#deps.outbox.take(Number.MAX_SAFE_INTEGER);
     const left = [...this.#unacked.inOrder()];
     for (const batch of left) this.#unacked.drop(batch, "shutdown");
-    const queued = this.#deps.outbox.take(Number.MAX_SAFE_INTEGER);
     for (const event of queued)
       this.#deps.metrics.eventsDropped.inc({ type: eventType(event), cause: "shutdown" });
     const undelivered = left.reduce((n, b) => n + b.events, 0) + queued.length;
@@ -164,6 +191,13 @@ export class AgentLink {
       unackedBatches: left.length,
       queued: queued.length,
     };
+    if (undelivered > 0 && journal) {
+      this.#log.info(
+        { ...summary, spool: journal.file },
+        `link stopped with ${undelivered} events not yet acknowledged; they are kept in the spool (${left.length} batches) and resent after restart`,
+      );
+      return { delivered: this.#unacked.delivered, undelivered, droppedEarlier, spooled: undelivered };
+    }
     if (undelivered > 0) {
       this.#log.warn(
         summary,

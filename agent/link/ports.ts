@@ -30,10 +30,26 @@ export interface HelloInit {
   configVersion: string;
   cgroupLayout: string;
   /**
-   * This agent process's id, the same for the link's whole life (its batch sequence numbers
-   * start at 1 with it); the link makes a random UUID when absent.
+   * This agent's id, the same for the link's whole life (its batch sequence numbers count up
+   * under it); the journal's persisted id when there is one, else the link makes a random UUID.
    */
   instanceId?: string;
+}
+
+/**
+ * Where batches are kept across restarts (agent/spool). The link appends each batch before
+ * sending it and settles it when acked or refused for good; a batch left unacked at shutdown
+ * stays. Batches it hands back (`recovered`) are resent first, under `instanceId` and their
+ * own sequence numbers, so the aggregator's ledger recognises any it already counted.
+ */
+export interface BatchJournal {
+  readonly instanceId: string;
+  readonly nextSeq: number;
+  readonly recovered: readonly { seq: number; frame: Uint8Array }[];
+  append(seq: number, frame: Uint8Array, events: readonly WireEvent[]): void;
+  settle(seq: number): void;
+  /** Where it lives, for log lines. */
+  readonly file: string;
 }
 
 export interface LinkSettings {
@@ -73,4 +89,6 @@ export interface AgentLinkDeps {
   settings: LinkSettings;
   /** Reconnect backoff; defaults to 1 s → 30 s full jitter. */
   backoff?: Backoff;
+  /** Keeps batches across agent restarts; without it, unacked batches live in memory only. */
+  journal?: BatchJournal;
 }

@@ -13,6 +13,7 @@ import {
 } from "../../shared/proto.ts";
 import { encodeBatchFrame } from "./encode.ts";
 import type { LinkMetrics } from "./metrics.ts";
+import type { BatchJournal } from "./ports.ts";
 
 export interface PendingBatch {
   seq: number;
@@ -60,6 +61,18 @@ export function withFullPodRefs(batch: PendingBatch): void {
   batch.podTable = false;
 }
 
+/**
+ * A batch read back from the journal after a restart, ready to resend with full pod refs (the
+ * new connection's aggregator has not announced pod tables yet). Same seq, sent_at_ms, events.
+ */
+export function recoveredBatch(seq: number, frame: Uint8Array): PendingBatch {
+  const decoded = decodeEnvelope(frame).batch;
+  const events = decoded?.events ?? [];
+  const problem = fillFromPodTable(decoded?.pods ?? [], events);
+  if (problem) throw new Error(`spooled batch ${seq} cannot be re-encoded: ${problem}`);
+  return buildBatch(seq, events, Number(decoded?.sentAtMs ?? 0));
+}
+
 export class DeliveryWindow {
   #batches = new Map<number, PendingBatch>();
   #nextSeq = 1;
@@ -68,11 +81,26 @@ export class DeliveryWindow {
   #clock: Clock;
   #metrics: LinkMetrics;
   #audit: Logger;
+  #journal: BatchJournal | undefined;
 
-  constructor(deps: { clock: Clock; metrics: LinkMetrics; audit: Logger }) {
+  constructor(deps: {
+    clock: Clock;
+    metrics: LinkMetrics;
+    audit: Logger;
+    journal?: BatchJournal | undefined;
+  }) {
     this.#clock = deps.clock;
     this.#metrics = deps.metrics;
     this.#audit = deps.audit;
+    this.#journal = deps.journal;
+    if (deps.journal) this.#nextSeq = Math.max(1, deps.journal.nextSeq);
+  }
+
+  /** Takes back a batch from the journal (agent restart): it is resent before anything new. */
+  restore(batch: PendingBatch): void {
+    this.#batches.set(batch.seq, batch);
+    this.#nextSeq = Math.max(this.#nextSeq, batch.seq + 1);
+    this.#metrics.unackedBatches.set(this.#batches.size);
   }
 
   get size(): number {
@@ -92,6 +120,8 @@ export class DeliveryWindow {
   /** Numbers the events as the next batch and holds it until acked or dropped. */
   open(events: WireEvent[], options: { podTable?: boolean } = {}): PendingBatch {
     const batch = buildBatch(this.#nextSeq++, events, this.#clock.now(), options);
+    // On disk before it is on the wire: a crash after the send cannot lose it.
+    this.#journal?.append(batch.seq, batch.frame, events);
     this.#batches.set(batch.seq, batch);
     this.#metrics.unackedBatches.set(this.#batches.size);
     return batch;
@@ -108,6 +138,7 @@ export class DeliveryWindow {
     const batch = this.#batches.get(seq);
     if (!batch) return undefined;
     this.#batches.delete(seq);
+    this.#journal?.settle(seq);
     this.#metrics.unackedBatches.set(this.#batches.size);
     this.#metrics.eventsDelivered.inc(batch.events);
     if (batch.firstSentAt !== undefined) {
@@ -121,9 +152,19 @@ export class DeliveryWindow {
     return batch;
   }
 
-  /** Gives up on a batch, counting its events as dropped with `cause`. */
+  /**
+   * Gives up on a batch, counting its events as dropped with `cause`. A batch let go at
+   * shutdown stays in the journal (resent after the restart) and is not counted as dropped.
+   */
   drop(batch: PendingBatch, cause: "rejected" | "shutdown"): void {
     if (!this.#batches.delete(batch.seq)) return;
+    if (this.#journal) {
+      if (cause === "shutdown") {
+        this.#metrics.unackedBatches.set(this.#batches.size);
+        return;
+      }
+      this.#journal.settle(batch.seq);
+    }
     this.#metrics.unackedBatches.set(this.#batches.size);
     for (const [type, n] of Object.entries(batch.types)) this.#metrics.eventsDropped.inc({ type, cause }, n);
   }

@@ -1,8 +1,9 @@
 // The stateful side of failure detection: runs the pure detector on every pod change and
 // remembers (bounded, LRU) which occurrences it already reported, so a relist, a pod that
 // leaves and re-enters scope, or a status that flaps between shapes never emits the same
-// occurrence twice. Across agent restarts the aggregator's redelivery dedup (by event id)
-// and the first-sight rules of the detector do that job.
+// occurrence twice. Across agent restarts the node's spool hands back what was reported
+// (`remember`); without a spool the aggregator's redelivery dedup (by event id) and the
+// first-sight rules of the detector do that job.
 //
 // A kubelet OOMKilled is checked against the kernel's oom_kill counter first (`kernel`,
 // agent/cgroup/oom.ts): containerd reports a container OOMKilled once any process in it was
@@ -73,6 +74,14 @@ export class FailureReporter {
     const known = new Set<string>(EXTRA_REASONS);
     this.#extra = new Set(settings.extraReasons.filter((r) => known.has(r)));
     this.#recentMs = settings.cooldownMs;
+  }
+
+  /**
+   * Occurrence ids an earlier run of this agent already reported (agent/spool): a restart's
+   * relist does not report them again.
+   */
+  remember(ids: Iterable<string>): void {
+    for (const id of ids) this.#reported.set(id, true);
   }
 
   /** Called for every pod change; `next` undefined means the pod is gone. */

@@ -92,6 +92,39 @@ export const AGENT_METRICS: readonly MetricSpec[] = [
   ),
   g("kernel_gossip_agent_unacked_batches", [], "Batches sent and not yet acknowledged."),
   c("kernel_gossip_agent_batches_sent_total", [], "Batches sent to the aggregator (resends included)."),
+  g(
+    "kernel_gossip_agent_spool_file_bytes",
+    [],
+    "Size of the node's spool file (SPOOL_DIR): unacknowledged batches, settled records until the next compaction, the snapshot.",
+  ),
+  g("kernel_gossip_agent_spool_batches", [], "Unacknowledged batches in the spool (resent after a restart)."),
+  c("kernel_gossip_agent_spool_written_bytes_total", [], "Bytes written to the spool, compactions included."),
+  c(
+    "kernel_gossip_agent_spool_fsyncs_total",
+    [],
+    "fsync calls on the spool (one per batch, two per compaction).",
+  ),
+  c(
+    "kernel_gossip_agent_spool_replayed_batches_total",
+    [],
+    "Unacknowledged batches read back from the spool at start and resent.",
+  ),
+  c(
+    "kernel_gossip_agent_spool_damaged_records_total",
+    ["kind"],
+    "Unreadable stretches of the spool skipped at start (torn: cut short at the end; corrupt: bad checksum inside).",
+  ),
+  c(
+    "kernel_gossip_agent_spool_evicted_batches_total",
+    [],
+    "Unacknowledged batches evicted (oldest first) to stay within SPOOL_MAX_BYTES: still sent, not kept across a restart.",
+  ),
+  c(
+    "kernel_gossip_agent_spool_write_errors_total",
+    [],
+    "Failed writes or fsyncs to the spool (disk full, I/O error).",
+  ),
+
   h(
     "kernel_gossip_agent_batch_send_latency_seconds",
     [],

@@ -154,8 +154,35 @@ describe("agent DaemonSet", () => {
     expect(mount?.readOnly).toBe(true);
     const volume = pod.volumes?.find((v) => v.name === mount?.name);
     expect(volume?.hostPath?.path).toBe("/sys/fs/cgroup");
-    // The only hostPath, and the only writable mounts are in-memory scratch space.
-    expect(pod.volumes?.filter((v) => v.hostPath).length).toBe(1);
+    // Two hostPaths: this one, read-only, and the spool (below).
+    expect(pod.volumes?.filter((v) => v.hostPath).map((v) => v.hostPath?.path)).toEqual([
+      "/sys/fs/cgroup",
+      "/var/lib/kernel-gossip",
+    ]);
+  });
+
+  it("keeps its spool on a hostPath where SPOOL_DIR points, handed to its user by a CAP_CHOWN-only init container", () => {
+    const options = expectEnvParses(agent, AGENT_OPTIONS);
+    expect(options.spoolDir).toBe("/var/lib/kernel-gossip");
+    const mount = c.volumeMounts?.find((m) => m.mountPath === options.spoolDir);
+    expect(mount?.readOnly ?? false).toBe(false);
+    const volume = pod.volumes?.find((v) => v.name === mount?.name) as
+      | { hostPath?: { path: string; type?: string } }
+      | undefined;
+    expect(volume?.hostPath).toEqual({ path: "/var/lib/kernel-gossip", type: "DirectoryOrCreate" });
+    const init = (pod as { initContainers?: Container[] }).initContainers ?? [];
+    expect(init.map((i) => i.name)).toEqual(["spool-owner"]);
+    const owner = init[0] as Container & { command?: string[] };
+    expect(owner.securityContext).toMatchObject({
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      capabilities: { drop: ["ALL"], add: ["CHOWN"] },
+    });
+    const uid = (pod.securityContext as { runAsUser?: number }).runAsUser;
+    expect(owner.command?.join(" ")).toContain(`chown ${uid}:`);
+    expect(owner.volumeMounts?.map((m) => m.mountPath)).toEqual([options.spoolDir]);
+    // The agent's own container stays non-root with a read-only root filesystem.
+    expect(c.securityContext).toMatchObject({ readOnlyRootFilesystem: true, runAsNonRoot: true });
   });
 
   it("mounts a projected token for audience kernel-gossip where TOKEN_FILE points", () => {

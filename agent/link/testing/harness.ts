@@ -17,6 +17,7 @@ export function testLink(options: {
   settings?: Partial<LinkSettings>;
   onConfig?: (frame: ConfigFrame) => void;
   log?: AgentLinkDeps["log"];
+  journal?: AgentLinkDeps["journal"];
 }): {
   link: AgentLink;
   outbox: MemoryOutbox;
@@ -43,6 +44,7 @@ export function testLink(options: {
     metrics: createLinkMetrics(registry),
     settings: { heartbeatIntervalMs: 1_000, maxUnackedBatches: 8, maxBatchEvents: 10, ...options.settings },
     backoff: new Backoff({ initialMs: 100, maxMs: 1_000, random: () => 0.5 }),
+    ...(options.journal && { journal: options.journal }),
   });
   const metric = async (name: string, labels: Record<string, string> = {}): Promise<number> => {
     const values = (await registry.getSingleMetric(name)?.get())?.values ?? [];

@@ -1,0 +1,59 @@
+import { expect, it } from "vitest";
+import { kernelOomEvent } from "../cgroup/oom.ts";
+import { throttleEvent } from "../cgroup/throttle-event.ts";
+import { failureEvent } from "../link/testing/memory-outbox.ts";
+import type { PodView } from "../types/index.ts";
+import { SpoolMemory } from "./memory.ts";
+
+const pod: PodView = {
+  uid: "u-1",
+  qosClass: "Burstable",
+  ref: { uid: "u-1", namespace: "shop", name: "cart-1", node: "node-a", labels: { app: "cart" } },
+  containers: [],
+};
+const bareId = "a".repeat(64);
+
+function oom(counterValue: number, kills: number) {
+  return kernelOomEvent(
+    {
+      podUid: "u-1",
+      container: "app",
+      bareId,
+      kills,
+      counterValue,
+      memoryLimitBytes: 1,
+      memoryPeakBytes: 1,
+      observedAtMs: 1,
+      mainProcessSurvived: true,
+    },
+    pod,
+  );
+}
+
+const step = (state: "open" | "update" | "resolved", openedAtMs: number, seq: number) =>
+  throttleEvent(pod, "app", { state, openedAtMs, seq, demandSamples: [] }, undefined, 0.1, undefined, 2);
+
+it("remembers reported failures, the highest kernel OOM counter per instance and open throttling episodes, through a snapshot", () => {
+  const m = new SpoolMemory();
+  m.fold([failureEvent(7, "node-a"), oom(3, 3), oom(5, 2), step("open", 1000, 0), step("update", 1000, 1)]);
+  m.fold([oom(4, 1)]); // an older value never lowers the baseline
+  const back = SpoolMemory.from(JSON.parse(JSON.stringify(m.toJSON())));
+  for (const mem of [m, back]) {
+    expect([...mem.reportedIds()]).toEqual([failureEvent(7, "node-a").id]);
+    expect(mem.oomBaseline("u-1", "app", bareId)).toBe(5);
+    expect(mem.oomBaseline("u-1", "app", "b".repeat(64))).toBeUndefined();
+    const episode = mem.openEpisodes().get("u-1/app");
+    expect(episode).toMatchObject({ openedAtMs: 1000, seq: 1, limitCores: 0.1 });
+    expect(episode?.pod).toMatchObject({
+      uid: "u-1",
+      namespace: "shop",
+      name: "cart-1",
+      labels: { app: "cart" },
+    });
+  }
+  back.fold([step("resolved", 1000, 2)]);
+  expect(back.openEpisodes().size).toBe(0);
+  // A resolve of an older episode does not close a newer one.
+  back.fold([step("open", 2000, 0), step("resolved", 1000, 9)]);
+  expect(back.openEpisodes().get("u-1/app")?.openedAtMs).toBe(2000);
+});
