@@ -536,6 +536,7 @@ export class CgroupSampler implements KernelStatsSource {
         episode.limitCores || undefined,
         undefined,
         this.#deps.clock.now(),
+        { nodeCpus: this.#nodeCpus },
       );
       this.#log.info(
         {

@@ -31,7 +31,9 @@ function oom(counterValue: number, kills: number) {
 }
 
 const step = (state: "open" | "update" | "resolved", openedAtMs: number, seq: number) =>
-  throttleEvent(pod, "app", { state, openedAtMs, seq, demandSamples: [] }, undefined, 0.1, undefined, 2);
+  throttleEvent(pod, "app", { state, openedAtMs, seq, demandSamples: [] }, undefined, 0.1, undefined, 2, {
+    nodeCpus: 2,
+  });
 
 it("remembers reported failures, the highest kernel OOM counter per instance and open throttling episodes, through a snapshot", () => {
   const m = new SpoolMemory();
