@@ -75,6 +75,7 @@ export async function startAggregator(
       audience: o.tokenAudience,
       serviceAccount: o.agentServiceAccount,
       cacheTtlMs: o.tokenCacheTtl,
+      negativeCacheTtlMs: o.tokenNegativeCacheTtl,
       clock,
       log,
       metrics: metrics.stream,
@@ -155,6 +156,7 @@ export async function startAggregator(
       maxEventsPerSecond: o.maxEventsPerSecond,
       maxConnections: o.maxConnections,
       heartbeatIntervalMs: o.heartbeatInterval,
+      authFailuresPerMinute: o.authFailuresPerMinute,
     },
   }).catch(async (err: unknown) => {
     await stopStarted();

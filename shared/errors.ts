@@ -67,6 +67,11 @@ export const ERRORS = {
     closeCode: 4403,
     hint: "use a projected pod-bound token; the aggregator needs get on pods to bind the connection to a node",
   },
+  KG_AUTH_RATE_LIMITED: {
+    message: "too many failed authentications from this address",
+    closeCode: 4429,
+    hint: "fix the token (audience kernel-gossip, not expired); the address may try again after Retry-After. Raise --auth-failures-per-minute if many agents share one address",
+  },
   KG_AUTH_UNAVAILABLE: {
     message: "TokenReview API unavailable",
     closeCode: 4503,

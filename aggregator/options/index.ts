@@ -77,6 +77,20 @@ export const AGGREGATOR_OPTIONS = {
     min: 0,
     help: "How long a successful TokenReview is cached.",
   },
+  tokenNegativeCacheTtl: {
+    type: "duration",
+    env: "TOKEN_NEGATIVE_CACHE_TTL",
+    default: "10s",
+    min: 0,
+    help: "How long a refused token is answered without a new TokenReview (0: never cached).",
+  },
+  authFailuresPerMinute: {
+    type: "int",
+    env: "AUTH_FAILURES_PER_MINUTE",
+    default: "30",
+    min: 0,
+    help: "Failed authentications allowed per source address and minute (burst 10); past that upgrades get 429 KG_AUTH_RATE_LIMITED without a TokenReview. 0 turns the limit off.",
+  },
   tlsCertFile: {
     type: "string",
     env: "TLS_CERT_FILE",

@@ -15,6 +15,7 @@ import type { ConfigFrame } from "../../shared/proto.ts";
 import { type Authenticator, bearerToken } from "./auth.ts";
 import { AgentConnection, type BatchHandler, type ConnectionInfo } from "./connection.ts";
 import type { StreamMetrics } from "./metrics.ts";
+import { AUTH_FAILURE_BURST, UpgradeLimiter } from "./upgrade-limit.ts";
 
 export { type Authenticator, type AuthResult, bearerToken, createStaticAuthenticator } from "./auth.ts";
 export {
@@ -39,6 +40,8 @@ export interface StreamLimits {
   maxEventsPerSecond: number;
   maxConnections: number;
   heartbeatIntervalMs: number;
+  /** Failed authentications allowed per source address and minute (0: unlimited); see upgrade-limit.ts. */
+  authFailuresPerMinute?: number;
 }
 
 export interface StreamServerDeps {
@@ -75,6 +78,7 @@ const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
   KG_AUTH_FORBIDDEN: 403,
   KG_AUTH_NO_NODE: 403,
   KG_AUTH_UNAVAILABLE: 503,
+  KG_AUTH_RATE_LIMITED: 429,
   KG_TOO_MANY_CONNECTIONS: 503,
   KG_SHUTTING_DOWN: 503,
 };
@@ -115,7 +119,14 @@ export async function startStreamServer(deps: StreamServerDeps): Promise<StreamS
     currentConfig: () => deps.configSource?.current(),
   };
 
-  const refuse = (socket: Socket, code: ErrorCode, detail: string, status?: number): void => {
+  const limiter = new UpgradeLimiter({ perMinute: limits.authFailuresPerMinute ?? 0, clock });
+  const refuse = (
+    socket: Socket,
+    code: ErrorCode,
+    detail: string,
+    status?: number,
+    retryAfterSeconds?: number,
+  ): void => {
     const httpStatus = status ?? HTTP_STATUS[code] ?? 400;
     metrics.connections.inc({ outcome: code });
     metrics.rejects.inc({ code });
@@ -129,7 +140,7 @@ export async function startStreamServer(deps: StreamServerDeps): Promise<StreamS
       hint: ERRORS[code].hint,
     });
     socket.end(
-      `HTTP/1.1 ${httpStatus} ${STATUS_CODES[httpStatus] ?? ""}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      `HTTP/1.1 ${httpStatus} ${STATUS_CODES[httpStatus] ?? ""}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${retryAfterSeconds ? `Retry-After: ${retryAfterSeconds}\r\n` : ""}Connection: close\r\n\r\n${body}`,
     );
   };
 
@@ -142,6 +153,18 @@ export async function startStreamServer(deps: StreamServerDeps): Promise<StreamS
     const full = (): boolean => connections.size + pendingUpgrades >= limits.maxConnections;
     if (closing) return refuse(socket, "KG_SHUTTING_DOWN", "replica is stopping");
     if (full()) return refuse(socket, "KG_TOO_MANY_CONNECTIONS", `${limits.maxConnections} connections open`);
+    const address = socket.remoteAddress ?? "";
+    const wait = limiter.retryInMs(address);
+    if (wait > 0) {
+      const seconds = Math.ceil(wait / 1000);
+      return refuse(
+        socket,
+        "KG_AUTH_RATE_LIMITED",
+        `${address} failed authentication more than ${limiter.perMinute} times a minute (burst ${AUTH_FAILURE_BURST}); retry in ${seconds} s`,
+        undefined,
+        seconds,
+      );
+    }
     pendingUpgrades++;
     let result: Awaited<ReturnType<Authenticator["authenticate"]>>;
     try {
@@ -152,7 +175,10 @@ export async function startStreamServer(deps: StreamServerDeps): Promise<StreamS
       pendingUpgrades--;
     }
     if (socket.destroyed) return;
-    if (!result.ok) return refuse(socket, result.code, result.detail);
+    if (!result.ok) {
+      if (result.code !== "KG_AUTH_UNAVAILABLE") limiter.failed(address);
+      return refuse(socket, result.code, result.detail);
+    }
     if (closing) return refuse(socket, "KG_SHUTTING_DOWN", "replica is stopping");
     if (full()) return refuse(socket, "KG_TOO_MANY_CONNECTIONS", `${limits.maxConnections} connections open`);
     const boundNode = result.node;

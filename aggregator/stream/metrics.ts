@@ -36,7 +36,7 @@ export function createStreamMetrics(registry: Registry) {
     }),
     tokenReviews: new Counter({
       name: "kernel_gossip_aggregator_token_reviews_total",
-      help: "Agent token validations by outcome (authenticated, cached, rejected, error).",
+      help: "Agent token validations by outcome (authenticated, cached, cached_rejected, rejected, error).",
       labelNames: ["outcome"] as const,
       registers,
     }),

@@ -3,7 +3,9 @@
 // account, and binds the connection to the node its pod runs on — from the token's
 // `authentication.kubernetes.io/node-name` extra when present, else by reading the token's
 // pod (`authentication.kubernetes.io/pod-name`, namespace from the user name) → spec.nodeName.
-// Successful reviews are cached for cacheTtlMs, keyed by the token's SHA-256 (never the token).
+// Successful reviews are cached for cacheTtlMs, refused ones for negativeCacheTtlMs (a client
+// retrying a bad token costs one review, not one per attempt), keyed by the token's SHA-256
+// (never the token).
 import { createHash } from "node:crypto";
 import { AuthenticationV1Api, CoreV1Api, type KubeConfig, type V1TokenReview } from "@kubernetes/client-node";
 import { LRUCache } from "lru-cache";
@@ -24,6 +26,8 @@ export interface TokenReviewAuthOptions {
   /** The only user allowed, e.g. system:serviceaccount:kernel-gossip:kernel-gossip-agent. */
   serviceAccount: string;
   cacheTtlMs: number;
+  /** How long a refused token is answered from the cache (0: never); unavailable reviews are not cached. */
+  negativeCacheTtlMs?: number;
   clock: Clock;
   log: Logger;
   metrics: Pick<StreamMetrics, "tokenReviews">;
@@ -43,6 +47,15 @@ export function createTokenReviewAuthenticator(options: TokenReviewAuthOptions):
       ? new LRUCache<string, Accepted>({
           max: options.cacheSize ?? 20_000,
           ttl: options.cacheTtlMs,
+          perf: { now: () => clock.monotonic() },
+        })
+      : undefined;
+
+  const negative =
+    (options.negativeCacheTtlMs ?? 0) > 0
+      ? new LRUCache<string, AuthResult>({
+          max: 10_000,
+          ttl: options.negativeCacheTtlMs,
           perf: { now: () => clock.monotonic() },
         })
       : undefined;
@@ -141,6 +154,11 @@ export function createTokenReviewAuthenticator(options: TokenReviewAuthOptions):
         metrics.tokenReviews.inc({ outcome: "cached" });
         return cached;
       }
+      const refused = negative?.get(key);
+      if (refused) {
+        metrics.tokenReviews.inc({ outcome: "cached_rejected" });
+        return refused;
+      }
       const pending = inFlight.get(key);
       if (pending) return pending;
       const started = review(token)
@@ -148,7 +166,7 @@ export function createTokenReviewAuthenticator(options: TokenReviewAuthOptions):
           if (result.ok) {
             metrics.tokenReviews.inc({ outcome: "authenticated" });
             cache?.set(key, result);
-          }
+          } else if (result.code !== "KG_AUTH_UNAVAILABLE") negative?.set(key, result);
           return result;
         })
         .finally(() => inFlight.delete(key));

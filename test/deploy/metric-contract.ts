@@ -237,7 +237,7 @@ export const AGGREGATOR_METRICS: readonly MetricSpec[] = [
   c(
     "kernel_gossip_aggregator_token_reviews_total",
     ["outcome"],
-    "Agent token validations by outcome (authenticated, cached, rejected, error).",
+    "Agent token validations by outcome (authenticated, cached, cached_rejected, rejected, error).",
   ),
   c("kernel_gossip_aggregator_config_pushes_total", [], "Config frames sent to agents."),
   c(

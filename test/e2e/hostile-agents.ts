@@ -104,10 +104,12 @@ export class WireAgent {
     });
   }
 
-  static async connect(port: number, token: string, node: string): Promise<WireAgent> {
+  /** `localAddress`: the source address to connect from (any of 127.0.0.0/8 on loopback). */
+  static async connect(port: number, token: string, node: string, localAddress?: string): Promise<WireAgent> {
     const ws = new WebSocket(`ws://127.0.0.1:${port}/stream`, {
       headers: { authorization: `Bearer ${token}` },
       perMessageDeflate: false,
+      ...(localAddress ? { localAddress } : {}),
     });
     await new Promise<void>((resolve, reject) => {
       ws.once("open", () => resolve());
@@ -188,4 +190,40 @@ export async function waitFor<T>(
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** One upgrade attempt with `token`; resolves with the HTTP status (101 when accepted). */
+export function tryUpgrade(
+  port: number,
+  token: string,
+  localAddress?: string,
+): Promise<{ status: number; retryAfter?: string; code?: string }> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/stream`, {
+      headers: { authorization: `Bearer ${token}` },
+      perMessageDeflate: false,
+      ...(localAddress ? { localAddress } : {}),
+    });
+    ws.once("open", () => {
+      ws.terminate();
+      resolve({ status: 101 });
+    });
+    ws.once("unexpected-response", (_req, res) => {
+      let body = "";
+      res.on("data", (c: Buffer) => {
+        body += c.toString();
+      });
+      res.on("end", () => {
+        const retryAfter = res.headers["retry-after"];
+        resolve({
+          status: res.statusCode ?? 0,
+          code: (JSON.parse(body || "{}") as { code?: string }).code,
+          ...(typeof retryAfter === "string" ? { retryAfter } : {}),
+        });
+      });
+    });
+    ws.once("error", (err) => {
+      if (!String(err.message).includes("Unexpected server response")) reject(err);
+    });
+  });
 }
