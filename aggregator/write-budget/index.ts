@@ -89,7 +89,7 @@ export interface WriteBudgetOptions {
 export class WriteBudget {
   #o: WriteBudgetOptions;
   #seen = new Map<string, { resourceVersion: string; changedMono: number }>();
-  #replicas = 1;
+  #replicas = 0;
   #timer: Timer | undefined;
   #stopped = false;
   #tick: Promise<void> = Promise.resolve();
@@ -98,7 +98,7 @@ export class WriteBudget {
     this.#o = options;
   }
 
-  /** Replicas counted alive (this one included). */
+  /** Replicas counted alive (this one included; 0 before start). */
   get replicas(): number {
     return this.#replicas;
   }

@@ -2,17 +2,30 @@
 // client (ws, deflate off) that authenticates, sends Hello, then one real protobuf Batch
 // every `intervalMs` (starts staggered over the interval, like agents started at random
 // times). Run as a child process so its work is not charged to the aggregator or the
-// bench process. Prints one JSON line per state change on stdout:
+// bench process. Agent i connects to urls[i % urls.length] (several replicas behind a
+// Service). Each batch is classed by the kind its ack waits for (ADR 0011): "failure" when it
+// carries a failure or OOM event, else "birth" when it carries a birth, else "throttle".
+// Prints one JSON line per state change on stdout:
 //   {"ready":true,"connected":N}   once every agent has sent Hello
-//   {"stats":{...}}                on SIGTERM, then exits
+//   {"stats":{...}}                on SIGTERM: stops sending, waits up to drainMs for the
+//                                  acks still due, reports, exits
 //
 //   node bench/fan-in/load.ts '<json LoadOptions>'
 import WebSocket from "ws";
-import { decodeEnvelope, encodeEnvelope, PROTOCOL_VERSION, type WireEvent } from "../../shared/proto.ts";
+import {
+  decodeEnvelope,
+  encodeEnvelope,
+  PROTOCOL_VERSION,
+  ThrottleState,
+  type WireEvent,
+} from "../../shared/proto.ts";
 import { mixEvents } from "../events/mix.ts";
 
+export type BatchKind = "throttle" | "birth" | "failure";
+
 export interface LoadOptions {
-  url: string;
+  /** The aggregator replicas' stream URLs. */
+  urls: string[];
   token: string;
   agents: number;
   /** Index of the first simulated node (node names are `<nodePrefix><index>`). */
@@ -22,17 +35,37 @@ export interface LoadOptions {
   intervalMs: number;
   /** Connections opened at once while ramping up. */
   rampConcurrency: number;
+  /** On SIGTERM, how long to wait for the acks still due before reporting. */
+  drainMs: number;
 }
 
-interface Stats {
+export interface LoadStats {
   connected: number;
   batchesSent: number;
   eventsSent: number;
   acks: number;
+  /** Batches sent and never acked (after the drain). */
+  unacked: number;
   rejects: Record<string, number>;
   closes: number;
   errors: number;
-  ackLatencyMs: number[];
+  /** Send → Ack per batch, by the kind its ack waits for. */
+  ackLatencyMs: Record<BatchKind, number[]>;
+  /** What the acked batches add to whisper counts, by signal (exact-count check). */
+  countedAcked: Record<string, number>;
+}
+
+/** The whisper signal an event counts in and how much (births count nothing). */
+function counts(ev: WireEvent): [string, number] | undefined {
+  if (ev.failure) return [ev.failure.reason === "OOMKilled" ? "OOMKilled" : "CrashLoopBackOff", 1];
+  if (ev.oom) return ["OOMKilled", Math.max(1, Number(ev.oom.kills ?? 1))];
+  if (ev.throttle) return ["CPUThrottling", ev.throttle.state === ThrottleState.THROTTLE_STATE_OPEN ? 1 : 0];
+  return undefined;
+}
+
+function kindOf(events: readonly WireEvent[]): BatchKind {
+  if (events.some((e) => e.failure || e.oom)) return "failure";
+  return events.some((e) => e.birth) ? "birth" : "throttle";
 }
 
 // Steady state of a large cluster: mostly throttle updates; births at ~2/s over 1,000 nodes
@@ -44,19 +77,29 @@ function agentEvents(node: string, seed: number): WireEvent[] {
   return mixEvents(200, { seed, node, pods: 110, workloads: 40, mix: SAMPLE_MIX });
 }
 
-function startAgent(options: LoadOptions, index: number, stats: Stats, onHello: () => void): () => void {
+interface Agent {
+  stop(): void;
+  /** Stops sending new batches; acks of those sent still arrive. */
+  quiesce(): void;
+  /** Batches sent and not acked yet. */
+  outstanding(): number;
+}
+
+function startAgent(options: LoadOptions, index: number, stats: LoadStats, onHello: () => void): Agent {
   const node = `${options.nodePrefix}${index}`;
   const pool = agentEvents(node, index + 1);
   let seq = 0;
   let cursor = 0;
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const sentAt = new Map<number, number>();
-  const ws = new WebSocket(options.url, {
+  let sending = true;
+  const sent = new Map<number, { at: number; kind: BatchKind; counted: [string, number][] }>();
+  const url = options.urls[index % options.urls.length] as string;
+  const ws = new WebSocket(url, {
     perMessageDeflate: false,
     headers: { authorization: `Bearer ${options.token}` },
   });
   const sendBatch = (): void => {
-    if (ws.readyState !== WebSocket.OPEN) return;
+    if (ws.readyState !== WebSocket.OPEN || !sending) return;
     const now = Date.now();
     seq++;
     const events: WireEvent[] = [];
@@ -64,7 +107,12 @@ function startAgent(options: LoadOptions, index: number, stats: Stats, onHello: 
       const template = pool[cursor++ % pool.length] as WireEvent;
       events.push({ ...template, id: `${template.id}#${seq}.${k}`, observedAtMs: now });
     }
-    sentAt.set(seq, performance.now());
+    const counted: [string, number][] = [];
+    for (const e of events) {
+      const c = counts(e);
+      if (c && c[1] > 0) counted.push(c);
+    }
+    sent.set(seq, { at: performance.now(), kind: kindOf(events), counted });
     ws.send(encodeEnvelope({ batch: { seq, events, sentAtMs: now } }), { binary: true }, (err) => {
       if (err) stats.errors++;
     });
@@ -95,10 +143,12 @@ function startAgent(options: LoadOptions, index: number, stats: Stats, onHello: 
     if (envelope.ack) {
       stats.acks++;
       const ackSeq = Number(envelope.ack.seq);
-      const t = sentAt.get(ackSeq);
-      if (t !== undefined) {
-        stats.ackLatencyMs.push(performance.now() - t);
-        sentAt.delete(ackSeq);
+      const batch = sent.get(ackSeq);
+      if (batch !== undefined) {
+        stats.ackLatencyMs[batch.kind].push(performance.now() - batch.at);
+        for (const [signal, n] of batch.counted)
+          stats.countedAcked[signal] = (stats.countedAcked[signal] ?? 0) + n;
+        sent.delete(ackSeq);
       }
     } else if (envelope.reject) {
       const code = String(envelope.reject.code);
@@ -112,31 +162,51 @@ function startAgent(options: LoadOptions, index: number, stats: Stats, onHello: 
     stats.closes++;
     if (timer) clearTimeout(timer);
   });
-  return () => {
-    if (timer) clearTimeout(timer);
-    ws.terminate();
+  return {
+    stop() {
+      if (timer) clearTimeout(timer);
+      ws.terminate();
+    },
+    quiesce() {
+      sending = false;
+      if (timer) clearTimeout(timer);
+    },
+    outstanding: () => sent.size,
   };
 }
 
 async function main(): Promise<void> {
   const options = JSON.parse(process.argv[2] ?? "{}") as LoadOptions;
-  const stats: Stats = {
+  const stats: LoadStats = {
     connected: 0,
     batchesSent: 0,
     eventsSent: 0,
     acks: 0,
+    unacked: 0,
     rejects: {},
     closes: 0,
     errors: 0,
-    ackLatencyMs: [],
+    ackLatencyMs: { throttle: [], birth: [], failure: [] },
+    countedAcked: {},
   };
-  const stops: (() => void)[] = [];
+  const agents: Agent[] = [];
   let hellos = 0;
   const print = (o: unknown) => process.stdout.write(`${JSON.stringify(o)}\n`);
   process.on("SIGTERM", () => {
-    for (const stop of stops) stop();
-    print({ stats });
-    setTimeout(() => process.exit(0), 50);
+    for (const a of agents) a.quiesce();
+    const outstanding = () => agents.reduce((n, a) => n + a.outstanding(), 0);
+    const deadline = performance.now() + options.drainMs;
+    const finish = () => {
+      if (outstanding() > 0 && performance.now() < deadline) {
+        setTimeout(finish, 100);
+        return;
+      }
+      stats.unacked = outstanding();
+      for (const a of agents) a.stop();
+      print({ stats });
+      setTimeout(() => process.exit(0), 50);
+    };
+    finish();
   });
   // Ramp up in waves so the connection storm stays that of real agents restarting, not a SYN flood.
   for (let i = 0; i < options.agents; i += options.rampConcurrency) {
@@ -147,7 +217,7 @@ async function main(): Promise<void> {
         hellos++;
         if (hellos >= target) resolve();
       };
-      for (let k = 0; k < wave; k++) stops.push(startAgent(options, options.first + i + k, stats, done));
+      for (let k = 0; k < wave; k++) agents.push(startAgent(options, options.first + i + k, stats, done));
       setTimeout(resolve, 10_000); // a slow wave does not stall the ramp; "ready" reports the real count
     });
   }

@@ -1,0 +1,278 @@
+// The fan-in measurement both fan-in cases share: `agents` simulated agents — real WebSocket
+// clients in `generators` load-generator processes, each sending Hello then one real
+// protobuf Batch every 10 s — spread round-robin over `replicas` real aggregator processes
+// (like a Service) that write to one local API server. Measured per replica: RSS and CPU
+// from /proc at steady state; for the whole run: ack latency per batch kind (ADR 0011),
+// write requests the API server served, and whether the whispers' counts equal what the
+// acked batches carried once everything is written (exact counts).
+import { join } from "node:path";
+import { type BenchKube, startBenchKube } from "../cluster/kube.ts";
+import { type RunningRole, startAggregator } from "../cluster/roles.ts";
+import { type Child, REPO_ROOT, startChild, tempDir, waitFor } from "../proc/child.ts";
+import { memoryBreakdown } from "../proc/memory.ts";
+import { metricValue, scrape } from "../proc/metrics.ts";
+import { sampleUsage, type Usage } from "../proc/stat.ts";
+import { round, summarize } from "../stats.ts";
+import type { BenchRow } from "../types.ts";
+import type { BatchKind, LoadOptions, LoadStats } from "./load.ts";
+
+const MiB = 1024 * 1024;
+export const INTERVAL_MS = 10_000;
+const EVENTS_PER_BATCH = 10;
+/** The aggregator's default --object-min-interval: a counted occurrence's ack waits up to it. */
+const OBJECT_MIN_INTERVAL_MS = 10_000;
+
+export interface FanInSetup {
+  agents: number;
+  replicas: number;
+  generators: number;
+  windowMs: number;
+  quick: boolean;
+  /** Cluster-wide --write-qps (each replica takes its share); burst is twice it. */
+  writeQps: number;
+  /** Row label, e.g. "1,000 agents". */
+  label: string;
+}
+
+const KIND_TARGET_MS: Record<BatchKind, number> = {
+  throttle: 2_000,
+  birth: 2_000,
+  failure: OBJECT_MIN_INTERVAL_MS + 2_000,
+};
+const KIND_LABEL: Record<BatchKind, string> = {
+  throttle: "throttle samples only",
+  birth: "with a birth (no failure)",
+  failure: "with a failure/OOM",
+};
+
+/** Write requests the API server served, by resource, from its counters. */
+function writes(counters: Record<string, number>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [key, n] of Object.entries(counters)) {
+    const [verb, resource] = key.split(" ") as [string, string];
+    if (!["create", "patch", "update", "delete"].includes(verb)) continue;
+    const r = resource.split("/")[0] as string;
+    out[r] = (out[r] ?? 0) + n;
+  }
+  return out;
+}
+
+const diff = (a: Record<string, number>, b: Record<string, number>) =>
+  Object.fromEntries(Object.entries(b).map(([k, v]) => [k, v - (a[k] ?? 0)]));
+
+export async function runFanIn(setup: FanInSetup): Promise<BenchRow[]> {
+  const { agents, replicas, generators, windowMs, quick, writeQps } = setup;
+  const tmp = tempDir("fan-in");
+  const children: Child[] = [];
+  let kube: BenchKube | undefined;
+  try {
+    kube = await startBenchKube(tmp.path);
+    // The namespaces the simulated pods live in (bench/events/mix.ts: one per 4 workloads).
+    for (let n = 0; n < 10; n++) {
+      await kube.request("POST", "/api/v1/namespaces", {
+        apiVersion: "v1",
+        kind: "Namespace",
+        metadata: { name: `team-${n}` },
+      });
+    }
+    const aggregators: RunningRole[] = [];
+    for (let r = 0; r < replicas; r++) {
+      const aggregator = await startAggregator({
+        name: `aggregator-${r}`,
+        logDir: tmp.path,
+        kubeconfig: kube.api.kubeconfigPath,
+        // One unbound static token: the simulated agents name their node in Hello.
+        tokens: ["fan-in"],
+        args: ["--write-qps", String(writeQps), "--write-burst", String(2 * writeQps)],
+        env: { POD_NAME: `aggregator-bench-${r}` },
+      });
+      children.push(aggregator.child);
+      aggregators.push(aggregator);
+    }
+    // Every replica counts the others before the load starts (write-budget Leases).
+    for (const a of aggregators) {
+      await waitFor(
+        `${a.child.name} to count ${replicas} replica(s) in the write budget`,
+        async () =>
+          metricValue(await scrape(a.metricsUrl), "kernel_gossip_aggregator_write_budget_replicas") ===
+          replicas
+            ? true
+            : undefined,
+        { timeoutMs: 60_000, intervalMs: 500, child: a.child },
+      );
+    }
+    const urls = aggregators.map((a) => a.streamUrl ?? "");
+    const ready: boolean[] = [];
+    const stats: LoadStats[] = [];
+    const loads: Child[] = [];
+    const per = Math.ceil(agents / generators);
+    for (let g = 0; g < generators; g++) {
+      const options: LoadOptions = {
+        // Rotated so generator g's first agent lands on replica g % replicas: agent i of the
+        // whole run goes to replica i % replicas.
+        urls: urls.map((_, k) => urls[(k + g * per) % urls.length] as string),
+        token: "fan-in",
+        agents: Math.min(per, agents - g * per),
+        first: g * per,
+        nodePrefix: "node-",
+        eventsPerBatch: EVENTS_PER_BATCH,
+        intervalMs: INTERVAL_MS,
+        rampConcurrency: 100,
+        drainMs: 60_000,
+      };
+      const load = startChild({
+        name: `load-${g}`,
+        logDir: tmp.path,
+        args: [join(REPO_ROOT, "bench/fan-in/load.ts"), JSON.stringify(options)],
+        onLine: (line) => {
+          const msg = JSON.parse(line) as { ready?: boolean; stats?: LoadStats };
+          if (msg.ready) ready[g] = true;
+          if (msg.stats) stats[g] = msg.stats;
+        },
+      });
+      children.push(load);
+      loads.push(load);
+    }
+    for (const [g, load] of loads.entries()) {
+      await waitFor(`load generator ${g} to connect its agents`, () => (ready[g] ? true : undefined), {
+        timeoutMs: 180_000,
+        child: load,
+      });
+    }
+    let connected = 0;
+    for (const a of aggregators)
+      connected += metricValue(await scrape(a.metricsUrl), "kernel_gossip_aggregator_connected_agents");
+    // One full interval so every agent has sent at least one batch, then the window.
+    await new Promise((r) => setTimeout(r, quick ? 2_000 : INTERVAL_MS));
+    const eventsBefore = await Promise.all(
+      aggregators.map(async (a) =>
+        metricValue(await scrape(a.metricsUrl), "kernel_gossip_aggregator_events_received_total"),
+      ),
+    );
+    const writesBefore = writes(await kube.counters());
+    const t0 = performance.now();
+    const usages: Usage[] = await Promise.all(
+      aggregators.map((a) => sampleUsage(a.child.pid, { durationMs: windowMs, everyMs: 1_000 })),
+    );
+    const writesInWindow = diff(writesBefore, writes(await kube.counters()));
+    const windowSeconds = (performance.now() - t0) / 1000;
+    const after = await Promise.all(aggregators.map((a) => scrape(a.metricsUrl)));
+    const eventsPerSecond =
+      after.reduce(
+        (s, text, i) =>
+          s + metricValue(text, "kernel_gossip_aggregator_events_received_total") - (eventsBefore[i] ?? 0),
+        0,
+      ) / windowSeconds;
+    const pendingAtEnd = after.map((t) => metricValue(t, "kernel_gossip_aggregator_pending_objects"));
+
+    // Stop sending; each generator waits for the acks still due, then reports.
+    await Promise.all(loads.map((l) => l.stop(90_000)));
+    for (const [g, load] of loads.entries())
+      if (!stats[g]) throw new Error(`load generator ${g} did not report:\n${load.tail()}`);
+    // Then every pending write (throttle state is acked before it is written) reaches the API.
+    for (const a of aggregators) {
+      await waitFor(
+        `${a.child.name} to write everything pending`,
+        async () =>
+          metricValue(await scrape(a.metricsUrl), "kernel_gossip_aggregator_pending_objects") === 0
+            ? true
+            : undefined,
+        { timeoutMs: 180_000, intervalMs: 1_000, child: a.child },
+      );
+    }
+    const whispers = (await kube.request("GET", "/apis/kernel.gossip.io/v1alpha1/kernelwhispers")) as {
+      items: { spec: { signal: string }; status?: { count?: number } }[];
+    };
+    const inCluster: Record<string, number> = {};
+    for (const w of whispers.items)
+      inCluster[w.spec.signal] = (inCluster[w.spec.signal] ?? 0) + (w.status?.count ?? 0);
+
+    const total = {
+      batches: stats.reduce((s, x) => s + x.batchesSent, 0),
+      acks: stats.reduce((s, x) => s + x.acks, 0),
+      unacked: stats.reduce((s, x) => s + x.unacked, 0),
+      closes: stats.reduce((s, x) => s + x.closes, 0),
+      rejects: stats.reduce((s, x) => s + Object.values(x.rejects).reduce((a, b) => a + b, 0), 0),
+    };
+    const acked: Record<string, number> = {};
+    for (const x of stats)
+      for (const [k, v] of Object.entries(x.countedAcked)) acked[k] = (acked[k] ?? 0) + v;
+
+    const rows: BenchRow[] = [];
+    const perReplica = replicas > 1 ? " per replica" : "";
+    const rssP99 = usages.map((u) => summarize(u.rss.map((b) => b / MiB)).p99);
+    const rssMedian = usages.map((u) => summarize(u.rss.map((b) => b / MiB)).median);
+    const worst = rssP99.indexOf(Math.max(...rssP99));
+    rows.push({
+      figure: `aggregator RSS${perReplica}, ${setup.label}`,
+      value: round(rssMedian[worst] ?? Number.NaN),
+      p99: round(rssP99[worst] ?? Number.NaN),
+      unit: "MiB",
+      target: "≤ 256 MiB",
+      pass: Math.max(...rssP99) <= 256,
+      note: `${replicas > 1 ? `the replica with the highest p99 of ${replicas} (p99 each: ${rssP99.map((v) => round(v)).join(", ")} MiB); ` : ""}VmRSS every 1 s over ${round(windowSeconds)} s at steady state; ${memoryBreakdown(after[worst] ?? "")}; objects with writes pending at the end of the window: ${pendingAtEnd.join(", ")}`,
+    });
+    const cores = usages.map((u) => u.cores);
+    rows.push({
+      figure: `aggregator CPU${perReplica}, ${setup.label}`,
+      value: round(Math.max(...cores)),
+      unit: "cores",
+      target: "≤ 0.2 core",
+      pass: Math.max(...cores) <= 0.2,
+      note: `${replicas > 1 ? `the busiest of ${replicas} replicas (each: ${cores.map((c) => round(c)).join(", ")}); ` : ""}(utime+stime)/wall from /proc over the same window; each agent sends a ${EVENTS_PER_BATCH}-event Batch every ${INTERVAL_MS / 1000} s (${round((agents * EVENTS_PER_BATCH * 1000) / INTERVAL_MS)} events/s in all, ${round(eventsPerSecond)} received in the window), load generators in ${generators} separate process(es)`,
+    });
+    for (const kind of ["throttle", "birth", "failure"] as const) {
+      const lat = stats.flatMap((x) => x.ackLatencyMs[kind]);
+      // Births are 0.2 % of events: a quick run may have none; a full run always has some.
+      if (lat.length === 0 && quick) continue;
+      const s = summarize(lat);
+      rows.push({
+        figure: `batch ack latency, ${KIND_LABEL[kind]}`,
+        value: round(s.median),
+        p99: round(s.p99),
+        unit: "ms",
+        target: `p99 ≤ ${KIND_TARGET_MS[kind].toLocaleString("en-US")} ms`,
+        pass: lat.length > 0 && s.p99 <= KIND_TARGET_MS[kind],
+        note: `${lat.length} batches of this kind acked (send → Ack, every batch of the run); ${connected} agents connected; ${total.batches} batches sent, ${total.acks} acked, ${total.unacked} unacked after a 60 s drain, ${total.rejects} rejects, ${total.closes} closes`,
+      });
+    }
+    const crWrites =
+      (writesInWindow.kernelwhispers ?? 0) +
+      (writesInWindow.podbirthcertificates ?? 0) +
+      (writesInWindow.events ?? 0);
+    const crRate = crWrites / windowSeconds;
+    rows.push({
+      figure: `API writes, all replicas, ${setup.label}`,
+      value: round(crRate),
+      unit: "writes/s",
+      target: `≤ ${writeQps}/s (cluster-wide --write-qps)`,
+      // The bucket allows its burst on top of the rate; a window this long averages it out.
+      pass: crRate <= writeQps * 1.05 + (2 * writeQps) / windowSeconds,
+      note: `create/patch/update/delete requests the local API server served in the window, by resource: ${Object.entries(
+        writesInWindow,
+      )
+        .filter(([, n]) => n > 0)
+        .map(([r, n]) => `${r} ${round(n / windowSeconds)}/s`)
+        .join(
+          ", ",
+        )} (leases: the write-budget and GC Leases, outside the CR budget); ${replicas} replica(s) each writing at most ${round(writeQps / replicas)}/s`,
+    });
+    const signals = [...new Set([...Object.keys(acked), ...Object.keys(inCluster)])].sort();
+    const exact = total.unacked === 0 && signals.every((k) => (acked[k] ?? 0) === (inCluster[k] ?? 0));
+    rows.push({
+      figure: `exact counts after the drain, ${setup.label}`,
+      value: Object.values(inCluster).reduce((a, b) => a + b, 0),
+      unit: "counted",
+      target: "= carried by acked batches",
+      pass: exact,
+      note: `whisper status.count summed per signal (cluster) vs what every acked batch carried: ${signals
+        .map((k) => `${k} ${inCluster[k] ?? 0} / ${acked[k] ?? 0}`)
+        .join(", ")}; ${total.unacked} batches never acked; ${whispers.items.length} whispers`,
+    });
+    return rows;
+  } finally {
+    for (const child of children.reverse()) await child.stop();
+    await kube?.close();
+    tmp.cleanup();
+  }
+}
