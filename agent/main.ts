@@ -281,6 +281,10 @@ export async function startAgent(o: AgentOptions, deps: AgentDeps): Promise<Runn
       watch.stop();
       scope.stop();
       await sampler.stop(); // a scan in progress emits its events first
+      // One last read of the counters: a kernel OOM kill since the last scan is still counted.
+      await sampler
+        .scanOnce()
+        .catch((err: unknown) => log.warn({ err }, "the last cgroup scan before stopping failed"));
       dedup.flush();
       dedup.stop();
       const result = await link.stop(o.shutdownTimeout);

@@ -193,7 +193,14 @@ export class Writes {
   commit(rt: ResourceType, old: KObj | undefined, next: KObj, o: WriteOptions): KObj {
     if (old && deepEqual(withoutVolatile(old), withoutVolatile(next))) return old;
     if (o.dryRun) return next;
-    if (old?.metadata.deletionTimestamp && !(next.metadata.finalizers ?? []).length) {
+    // An update that leaves a deleted object without finalizers removes it (kube-apiserver's
+    // "last finalizer removed"), unless a graceful deletion is still pending: a Terminating
+    // pod's status updates are stored, it goes when its kubelet confirms (deletes.ts).
+    if (
+      old?.metadata.deletionTimestamp &&
+      !(next.metadata.finalizers ?? []).length &&
+      !(old.metadata.deletionGracePeriodSeconds > 0)
+    ) {
       this.hooks.finalize(rt, next);
       return this.store.remove(storageKey(rt), next.metadata.namespace, next.metadata.name) ?? next;
     }
