@@ -6,14 +6,24 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { type Child, freePort, REPO_ROOT, startChild, waitFor } from "../proc/child.ts";
 
-/** The command-line entry the role processes run, and a label for the report. */
-export function roleEntry(): { path: string; label: string } {
+/**
+ * How the role processes are started: bin/kernel-gossip, the image's entry point — with
+ * KERNEL_GOSSIP_BUILD=dist it runs dist/kernel-gossip.mjs with the Node flags the image uses
+ * (the script execs Node, so the pid measured is Node's).
+ */
+export function roleEntry(): { command: string; env: Record<string, string>; label: string } {
+  const command = join(REPO_ROOT, "bin/kernel-gossip");
   if (process.env.BENCH_FROM_SOURCES === "1")
-    return { path: join(REPO_ROOT, "cli/main.ts"), label: "TypeScript sources (cli/main.ts)" };
-  const path = join(REPO_ROOT, "dist/kernel-gossip.mjs");
-  if (!existsSync(path))
-    throw new Error(`${path} is missing: build it with \`make build-dist\` (or set BENCH_FROM_SOURCES=1)`);
-  return { path, label: "built artifact (dist/kernel-gossip.mjs)" };
+    return { command, env: { KERNEL_GOSSIP_BUILD: "" }, label: "TypeScript sources (cli/main.ts)" };
+  if (!existsSync(join(REPO_ROOT, "dist/kernel-gossip.mjs")))
+    throw new Error(
+      "dist/kernel-gossip.mjs is missing: build it with `make build-dist` (or set BENCH_FROM_SOURCES=1)",
+    );
+  return {
+    command,
+    env: { KERNEL_GOSSIP_BUILD: "dist" },
+    label: "the image's entry point: bin/kernel-gossip → dist/kernel-gossip.mjs",
+  };
 }
 
 export interface RunningRole {
@@ -65,8 +75,8 @@ export async function startAggregator(options: {
   const child = startChild({
     name: options.name ?? "aggregator",
     logDir: options.logDir,
+    command: roleEntry().command,
     args: [
-      roleEntry().path,
       "aggregator",
       "--stream-port",
       String(listenPort),
@@ -84,6 +94,7 @@ export async function startAggregator(options: {
     ],
     // Tokens via the environment (it may be long and is secret-ish).
     env: {
+      ...roleEntry().env,
       STATIC_TOKENS: options.tokens.join(","),
       POD_NAME: "aggregator-bench-0",
       ...profileEnv(options.name ?? "aggregator"),
@@ -123,8 +134,8 @@ export async function startAgent(options: {
   const child = startChild({
     name: "agent",
     logDir: options.logDir,
+    command: roleEntry().command,
     args: [
-      roleEntry().path,
       "agent",
       "--node-name",
       options.node,
@@ -140,7 +151,20 @@ export async function startAgent(options: {
       String(metricsPort),
       ...(options.args ?? []),
     ],
-    env: { AGENT_TOKEN: options.token, ...profileEnv("agent"), ...options.env },
+    env: {
+      ...roleEntry().env,
+      AGENT_TOKEN: options.token,
+      ...profileEnv("agent"),
+      // Experiments only (V8 flags, say so next to any figure taken this way).
+      ...(process.env.BENCH_AGENT_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_AGENT_NODE_OPTIONS } : {}),
+      ...Object.fromEntries(
+        (process.env.BENCH_AGENT_ENV ?? "")
+          .split(",")
+          .filter(Boolean)
+          .map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]),
+      ),
+      ...options.env,
+    },
   });
   try {
     await ready(child, metricsPort, 30_000);

@@ -74,6 +74,8 @@ export function tempDir(prefix: string): { path: string; cleanup(): void } {
 export function startChild(options: {
   name: string;
   args: string[];
+  /** The executable, default the project's Node 24 (NODE_BIN). */
+  command?: string;
   env?: Record<string, string>;
   logDir: string;
   /** Receive the child's stdout lines too (they still go to the log file). */
@@ -81,7 +83,7 @@ export function startChild(options: {
 }): Child {
   const logFile = join(options.logDir, `${options.name}.log`);
   const fd = openSync(logFile, "a");
-  const child = spawn(NODE_BIN, options.args, {
+  const child = spawn(options.command ?? NODE_BIN, options.args, {
     cwd: REPO_ROOT,
     env: { ...process.env, ...options.env },
     stdio: ["ignore", options.onLine ? "pipe" : fd, fd],
