@@ -115,6 +115,7 @@ export async function startAgent(o: AgentOptions, deps: AgentDeps): Promise<Runn
     kernel: {
       oomVerdict: async (containerId, deleting) =>
         samplerRef ? samplerRef.oomVerdict(containerId, deleting) : deleting ? "pod-deleted" : "unknown",
+      pressureBefore: (uid, container, atMs) => samplerRef?.pressureBefore(uid, container, atMs),
     },
   });
   if (spool) failures.remember(spool.memory.reportedIds());

@@ -15,7 +15,7 @@
 import { cpus } from "node:os";
 import type { Clock, Timer } from "../../shared/clock.ts";
 import type { Logger } from "../../shared/log.ts";
-import type { PodRef } from "../../shared/proto.ts";
+import type { PodRef, WirePressureWarning } from "../../shared/proto.ts";
 import type {
   ContainerView,
   KernelStats,
@@ -191,6 +191,11 @@ export class CgroupSampler implements KernelStatsSource {
       this.#deps.clock.clearTimeout(this.#timer);
       this.#schedule(this.#settings.scanIntervalMs);
     }
+  }
+
+  /** The MemoryPressure episode before a kill of this container at `atMs` (a kubelet OOMKilled). */
+  pressureBefore(uid: string, container: string, atMs: number): WirePressureWarning | undefined {
+    return this.pressureHistory.before(uid, container, atMs, this.#memorySettings.linkLookbackMs);
   }
 
   /** Applies live MemoryPressure settings; an invalid value is logged and ignored. */

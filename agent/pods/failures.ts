@@ -13,7 +13,7 @@
 import { LRUCache } from "lru-cache";
 import type { Clock } from "../../shared/clock.ts";
 import type { Logger } from "../../shared/log.ts";
-import type { WireEvent } from "../../shared/proto.ts";
+import type { WireEvent, WirePressureWarning } from "../../shared/proto.ts";
 import type { EventSink } from "../types/index.ts";
 import { EXTRA_REASONS, newOccurrences, type Occurrence } from "./detector.ts";
 import type { PodFacts } from "./facts.ts";
@@ -24,6 +24,8 @@ export interface OomCheck {
     containerId: string | undefined,
     deleting: boolean,
   ): Promise<"confirmed" | "unknown" | "kernel-counter-unchanged" | "pod-deleted">;
+  /** The MemoryPressure episode the sensors saw for the container before a kill at `atMs`. */
+  pressureBefore?(podUid: string, container: string, atMs: number): WirePressureWarning | undefined;
 }
 
 const NOT_A_KILL = {
@@ -116,7 +118,10 @@ export class FailureReporter {
       verdict = "unknown";
     }
     if (verdict === "confirmed" || verdict === "unknown") {
-      this.#sink.emit(o.event);
+      const f = o.event.failure;
+      const killedAt = Number(f?.finishedAtMs ?? 0) || this.#clock.now();
+      const warning = this.#options.kernel?.pressureBefore?.(pod.uid, o.event.container ?? "", killedAt);
+      this.#sink.emit(f && warning ? { ...o.event, failure: { ...f, precedingPressure: warning } } : o.event);
       return;
     }
     const f = o.event.failure;

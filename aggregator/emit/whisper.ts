@@ -11,7 +11,14 @@
 // kept per (agent, batch seq), the object's delivery ledger (status.deliveries, ledger.ts)
 // says which batches its count already holds, and a batch found there — on first touch, or
 // in the object re-read after a 409 — is not counted again (docs/adr/0008).
-import { recommendCpu, recommendMemory, recommendTermination } from "../recommend/index.ts";
+
+import {
+  recommendCpu,
+  recommendMemory,
+  recommendMemoryPressure,
+  recommendTermination,
+} from "../recommend/index.ts";
+import { formatMemory } from "../recommend/quantity.ts";
 import { type SeverityThresholds, severityOf } from "../recommend/severity.ts";
 import {
   type Enriched,
@@ -305,6 +312,7 @@ export class WhisperState {
         podLimitCores: t?.podLimitCores,
       });
     }
+    if (this.identity.signal === "MemoryPressure" && e.memory) return recommendMemoryPressure(e.memory);
     if (this.identity.signal === "OOMKilled" && e.oom) return recommendMemory(e.oom, this.count);
     if (e.termination) return recommendTermination(e.termination);
     return { action: "Investigate", summary: `${this.count} occurrences. See the evidence.` };
@@ -363,6 +371,7 @@ export class WhisperState {
     } else {
       status.throttled = "-";
     }
+    status.memory = memoryColumn(this.identity.signal, this.evidence);
     const metadata: KObj = { name: this.name, namespace: this.namespace };
     if (resourceVersion) metadata.resourceVersion = resourceVersion;
     const delta: WrittenDelta = {
@@ -399,10 +408,42 @@ export class WhisperState {
   }
 }
 
+/**
+ * The Memory printer column, one word so the table stays readable: MemoryPressure's working set
+ * against its limit ("97%/64Mi", "no-limit"); an OOM kill warned of in advance, the warning's
+ * lead ("warned-42s"); else "-".
+ */
+function memoryColumn(signal: string, e: Evidence): string {
+  const m = e.memory;
+  if (signal === "MemoryPressure" && m) {
+    return m.limitBytes > 0
+      ? `${Math.round(m.workingSetRatio * 100)}%/${formatMemory(m.limitBytes)}`
+      : "no-limit";
+  }
+  const w = e.oom?.precededBy;
+  if (signal === "OOMKilled" && w) return `warned-${Math.round(w.leadSeconds)}s`.slice(0, 32);
+  return "-";
+}
+
 function renderEvidence(e: Evidence): KObj {
   const out: KObj = {};
   if (e.throttling) out.throttling = { ...e.throttling };
-  if (e.oom) out.oom = { ...e.oom };
+  if (e.memory) {
+    const { openedAtMs, ...m } = e.memory;
+    out.memory = { ...m, ...(openedAtMs > 0 && { openedAt: iso(openedAtMs) }) };
+  }
+  if (e.oom) {
+    const { precededBy, ...o } = e.oom;
+    out.oom = { ...o };
+    if (precededBy) {
+      const { openedAtMs, resolvedAtMs, ...p } = precededBy;
+      out.oom.precededBy = {
+        ...p,
+        openedAt: iso(openedAtMs),
+        ...(resolvedAtMs > 0 && { resolvedAt: iso(resolvedAtMs) }),
+      };
+    }
+  }
   if (e.termination) {
     const t = e.termination;
     out.termination = { ...t, message: truncate(t.message, MESSAGE_MAX) };

@@ -199,6 +199,18 @@ export const AGGREGATOR_OPTIONS = {
     default: "0.8",
     help: "Throttled ratio above which a whisper is critical.",
   },
+  memoryWarning: {
+    type: "ratio",
+    env: "MEMORY_WARNING",
+    default: "0.9",
+    help: "Working set / memory limit, held over the agent's window, from which a MemoryPressure whisper is a warning.",
+  },
+  memoryCritical: {
+    type: "ratio",
+    env: "MEMORY_CRITICAL",
+    default: "0.95",
+    help: "Working set / memory limit held over the window from which MemoryPressure is critical (also: the limit hit while the working set is at it).",
+  },
   writeQps: {
     type: "number",
     env: "WRITE_QPS",
@@ -277,6 +289,11 @@ export function checkAggregatorOptions(o: AggregatorOptions): void {
   if (o.throttleWarning >= o.throttleCritical) {
     throw new OptionError(
       `--throttle-warning ($THROTTLE_WARNING) ${o.throttleWarning} must be below --throttle-critical ($THROTTLE_CRITICAL) ${o.throttleCritical}: a whisper is a warning above the first and critical above the second`,
+    );
+  }
+  if (o.memoryWarning >= o.memoryCritical) {
+    throw new OptionError(
+      `--memory-warning ($MEMORY_WARNING) ${o.memoryWarning} must be below --memory-critical ($MEMORY_CRITICAL) ${o.memoryCritical}: a MemoryPressure whisper is a warning from the first and critical from the second`,
     );
   }
   if ((o.tlsCertFile === undefined) !== (o.tlsKeyFile === undefined)) {

@@ -1,6 +1,14 @@
 // The pipeline's edge: wire events → the aggregator's own types. Numbers are sanitised
 // here (finite, in range) so that builders always produce objects the CRD schema accepts.
-import { Actor, OomSource, type PodRef, ThrottleState, type WireEvent } from "../../shared/proto.ts";
+import {
+  Actor,
+  OomSource,
+  type PodRef,
+  ThrottleState,
+  type WireEvent,
+  type WirePressure,
+  type WirePressureWarning,
+} from "../../shared/proto.ts";
 import { ACTORS, type ActorName, type BirthFacts } from "../emit/birth.ts";
 import { exitMeaning } from "../recommend/crash.ts";
 import {
@@ -8,7 +16,10 @@ import {
   type DemandMethodName,
   type Enriched,
   type Evidence,
+  type MemoryTriggerName,
   type PodIdentity,
+  type PrecedingPressure,
+  type PressureEvidence,
   type Signal,
   type ThrottleStateName,
 } from "../types/index.ts";
@@ -68,7 +79,45 @@ const THROTTLE_STATES: Record<number, ThrottleStateName> = {
   [ThrottleState.THROTTLE_STATE_RESOLVED]: "Resolved",
 };
 
-/** What a failure, OOM or throttle event says; undefined for births and empty events. */
+/** PSI as sent; percentages clamped to 0-100, stall seconds to a day. Undefined when absent. */
+function pressureOf(p: WirePressure | null | undefined): PressureEvidence | undefined {
+  if (!p) return undefined;
+  const pct = (v: unknown) => round(num(v, 0, 100), 2);
+  const secs = (v: unknown) => round(num(v, 0, 86_400), 3);
+  return {
+    someAvg10: pct(p.someAvg10),
+    someAvg60: pct(p.someAvg60),
+    fullAvg10: pct(p.fullAvg10),
+    fullAvg60: pct(p.fullAvg60),
+    someStallSeconds: secs(p.someStallSeconds),
+    fullStallSeconds: secs(p.fullStallSeconds),
+  };
+}
+
+const TRIGGERS: readonly MemoryTriggerName[] = ["NearLimit", "LimitHit", "Stall"];
+
+/**
+ * The warning before an OOM kill at `killedAtMs`; the whisper name is filled in once the
+ * workload is known (prepare.ts). Undefined when absent or when it opened after the kill.
+ */
+function precedingOf(
+  w: WirePressureWarning | null | undefined,
+  killedAtMs: number,
+): PrecedingPressure | undefined {
+  const openedAtMs = int(w?.openedAtMs);
+  if (!w || openedAtMs <= 0 || openedAtMs > killedAtMs) return undefined;
+  const resolvedAtMs = int(w.resolvedAtMs);
+  return {
+    whisper: "",
+    openedAtMs,
+    resolvedAtMs: resolvedAtMs >= openedAtMs ? resolvedAtMs : 0,
+    leadSeconds: round((killedAtMs - openedAtMs) / 1000, 1),
+    workingSetPeakBytes: int(w.workingSetPeakBytes),
+    limitBytes: int(w.limitBytes),
+  };
+}
+
+/** What a failure, OOM, throttle or memory event says; undefined for births and empty events. */
 export function signalFacts(ev: WireEvent): SignalFacts | undefined {
   const count = Math.max(1, int(ev.count));
   if (ev.failure) {
@@ -96,11 +145,15 @@ export function signalFacts(ev: WireEvent): SignalFacts | undefined {
         peakBytes: 0,
         mainProcessSurvived: false,
       };
+      const killedAt = int(f.finishedAtMs) || int(ev.observedAtMs);
+      const precededBy = precedingOf(f.precedingPressure, killedAt);
+      if (precededBy) evidence.oom.precededBy = precededBy;
     }
     return { signal, count, evidence, resolved: false, demandSamples: [] };
   }
   if (ev.oom) {
     const o = ev.oom;
+    const precededBy = precedingOf(o.precedingPressure, int(ev.observedAtMs));
     return {
       signal: "OOMKilled",
       count: Math.max(count, int(o.kills)),
@@ -110,6 +163,7 @@ export function signalFacts(ev: WireEvent): SignalFacts | undefined {
           limitBytes: int(o.memoryLimitBytes),
           peakBytes: int(o.memoryPeakBytes),
           mainProcessSurvived: o.mainProcessSurvived === true,
+          ...(precededBy && { precededBy }),
         },
       },
       resolved: false,
@@ -149,10 +203,45 @@ export function signalFacts(ev: WireEvent): SignalFacts | undefined {
           podLimitCores: round(num(t.podLimitCores, 0, most)),
           podRatio: round(num(t.podThrottledRatio, 0, 1)),
           runnableThreads: int(t.runnableThreads, 0, 1_000_000),
+          ...(t.pressure && { pressure: pressureOf(t.pressure) }),
         },
       },
       resolved: state === "Resolved",
       demandSamples: samples,
+    };
+  }
+  if (ev.memory) {
+    const m = ev.memory;
+    const state = THROTTLE_STATES[m.state ?? 0] ?? "Update";
+    const limitBytes = int(m.limitBytes);
+    const workingSetBytes = int(m.workingSetBytes);
+    const pressure = pressureOf(m.pressure);
+    return {
+      signal: "MemoryPressure",
+      count: state === "Open" ? 1 : 0,
+      evidence: {
+        memory: {
+          state,
+          workingSetBytes,
+          limitBytes,
+          usageBytes: int(m.usageBytes),
+          peakBytes: int(m.peakBytes),
+          workingSetPeakBytes: Math.max(workingSetBytes, int(m.workingSetPeakBytes)),
+          workingSetRatio: limitBytes > 0 ? round(Math.min(1, workingSetBytes / limitBytes)) : 0,
+          windowMinRatio: limitBytes > 0 ? round(num(m.windowMinRatio, 0, 1)) : 0,
+          windowSeconds: int(m.windowSeconds, 0, 2 ** 31 - 1),
+          limitHits: int(m.limitHits),
+          limitHitsTotal: int(m.limitHitsTotal),
+          highEvents: int(m.highEvents),
+          triggers: TRIGGERS.filter((t) => (m.triggers ?? []).includes(t)),
+          samples: int(m.samples, 0, 2 ** 31 - 1),
+          cgroupVersion: m.cgroupVersion === 1 || m.cgroupVersion === 2 ? m.cgroupVersion : 0,
+          openedAtMs: int(m.openedAtMs),
+          ...(pressure && { pressure }),
+        },
+      },
+      resolved: state === "Resolved",
+      demandSamples: [],
     };
   }
   return undefined;

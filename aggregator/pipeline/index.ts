@@ -64,6 +64,8 @@ export type PipelineSettings = Pick<
   | "redeliveryCacheSize"
   | "throttleWarning"
   | "throttleCritical"
+  | "memoryWarning"
+  | "memoryCritical"
   | "writeQps"
   | "writeBurst"
   | "objectMinInterval"
@@ -143,7 +145,12 @@ export class BatchPipeline implements BatchHandler {
       onRedelivered: (n) => metrics.redeliveriesDropped.inc(n),
     };
     this.#whisperSettings = {
-      thresholds: { warning: s.throttleWarning, critical: s.throttleCritical },
+      thresholds: {
+        warning: s.throttleWarning,
+        critical: s.throttleCritical,
+        memoryWarning: s.memoryWarning,
+        memoryCritical: s.memoryCritical,
+      },
       maxAffectedPods: s.maxAffectedPods,
       onRedelivered: (n) => metrics.redeliveriesDropped.inc(n),
     };

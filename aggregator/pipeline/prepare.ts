@@ -109,8 +109,11 @@ export function prepareEvent(
     );
     return { kind: "dropped" };
   }
-  const type = ev.failure ? "failure" : ev.oom ? "oom" : "throttle";
+  const type = ev.failure ? "failure" : ev.oom ? "oom" : ev.memory ? "memory" : "throttle";
   const container = ev.container || POD_LEVEL_CONTAINER;
+  // An OOM kill names the MemoryPressure whisper that warned of it (same workload and container).
+  const precededBy = facts.evidence.oom?.precededBy;
+  if (precededBy) precededBy.whisper = whisperName(enriched.workload, container, "MemoryPressure");
   return {
     kind: "whisper",
     key: names.key(pod.namespace, enriched.workload, container, facts.signal),

@@ -94,6 +94,8 @@ export const TEST_SETTINGS: PipelineSettings = {
   redeliveryCacheSize: 100_000,
   throttleWarning: 0.5,
   throttleCritical: 0.8,
+  memoryWarning: 0.9,
+  memoryCritical: 0.95,
   writeQps: 100,
   writeBurst: 100,
   objectMinInterval: 0,

@@ -230,16 +230,25 @@ describe("whispers name the right workload and project", () => {
     const kw = await cluster.kubectl("get", "kw", "-n", "shop");
     const lines = kw.trim().split("\n");
     expect(lines[0]).toMatch(
-      /^NAME\s+WORKLOAD\s+CONTAINER\s+SIGNAL\s+SEVERITY\s+THROTTLED\s+COUNT\s+LAST SEEN\s+AGE$/,
+      /^NAME\s+WORKLOAD\s+CONTAINER\s+SIGNAL\s+SEVERITY\s+THROTTLED\s+MEMORY\s+COUNT\s+LAST SEEN\s+AGE$/,
     );
     const row = lines.find((l) => l.startsWith("statefulset-db.postgres.cpu-throttling")) ?? "";
-    expect(row.split(/\s+/).slice(1, 7)).toEqual(["db", "postgres", "CPUThrottling", "critical", "87%", "1"]);
+    expect(row.split(/\s+/).slice(1, 8)).toEqual([
+      "db",
+      "postgres",
+      "CPUThrottling",
+      "critical",
+      "87%",
+      "-",
+      "1",
+    ]);
     const crashRow = lines.find((l) => l.startsWith("deployment-web.app.crash-loop-back-off")) ?? "";
-    expect(crashRow.split(/\s+/).slice(1, 7)).toEqual([
+    expect(crashRow.split(/\s+/).slice(1, 8)).toEqual([
       "web",
       "app",
       "CrashLoopBackOff",
       "critical",
+      "-",
       "-",
       "2",
     ]);

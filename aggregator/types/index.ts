@@ -5,6 +5,7 @@
 /** Signals a KernelWhisper can carry (crds/kernelwhispers.yaml spec.signal enum). */
 export const SIGNALS = [
   "CPUThrottling",
+  "MemoryPressure",
   "OOMKilled",
   "CrashLoopBackOff",
   "ImagePullBackOff",
@@ -69,6 +70,57 @@ export interface ThrottlingEvidence {
   podRatio: number;
   /** Threads that ran or waited to run in the last interval; 0 unknown. */
   runnableThreads: number;
+  /** cpu.pressure in full; absent when the node has no PSI for the cgroup. */
+  pressure?: PressureEvidence;
+}
+
+/** PSI of one resource: percent averages as the kernel writes them, stall seconds over the window. */
+export interface PressureEvidence {
+  someAvg10: number;
+  someAvg60: number;
+  fullAvg10: number;
+  fullAvg60: number;
+  someStallSeconds: number;
+  fullStallSeconds: number;
+}
+
+export type MemoryTriggerName = "NearLimit" | "LimitHit" | "Stall";
+
+/** MemoryPressure: OOM risk before the kill, read from the container's memory cgroup. */
+export interface MemoryPressureEvidence {
+  state: ThrottleStateName;
+  workingSetBytes: number;
+  /** 0 = no limit. */
+  limitBytes: number;
+  usageBytes: number;
+  peakBytes: number;
+  workingSetPeakBytes: number;
+  /** Working set / limit now (0-1); 0 without a limit. */
+  workingSetRatio: number;
+  /** Lowest working set / limit over the window (0-1); 0 without a limit. */
+  windowMinRatio: number;
+  windowSeconds: number;
+  limitHits: number;
+  limitHitsTotal: number;
+  highEvents: number;
+  triggers: MemoryTriggerName[];
+  samples: number;
+  cgroupVersion: number;
+  openedAtMs: number;
+  pressure?: PressureEvidence;
+}
+
+/** The MemoryPressure episode that preceded an OOM kill. */
+export interface PrecedingPressure {
+  /** The MemoryPressure whisper of the same workload and container ("" until named). */
+  whisper: string;
+  openedAtMs: number;
+  /** 0 = still open at the kill. */
+  resolvedAtMs: number;
+  /** Kill time minus the episode's opening: how long before the kill the warning came. */
+  leadSeconds: number;
+  workingSetPeakBytes: number;
+  limitBytes: number;
 }
 
 export const DEMAND_METHODS = ["threads", "cgroup-upper-bound", "none"] as const;
@@ -79,6 +131,7 @@ export interface OomEvidence {
   limitBytes: number;
   peakBytes: number;
   mainProcessSurvived: boolean;
+  precededBy?: PrecedingPressure;
 }
 
 export interface TerminationEvidence {
@@ -94,6 +147,7 @@ export interface TerminationEvidence {
 
 export interface Evidence {
   throttling?: ThrottlingEvidence;
+  memory?: MemoryPressureEvidence;
   oom?: OomEvidence;
   termination?: TerminationEvidence;
 }

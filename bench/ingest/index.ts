@@ -120,6 +120,8 @@ export async function run({ quick }: BenchOptions): Promise<BenchCaseResult> {
         redeliveryCacheSize: 200_000,
         throttleWarning: 0.5,
         throttleCritical: 0.8,
+        memoryWarning: 0.9,
+        memoryCritical: 0.95,
         writeQps: 20,
         writeBurst: 40,
         objectMinInterval: 10_000,
