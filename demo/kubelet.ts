@@ -1,27 +1,30 @@
 // The kubelet's part in the demo: pod statuses shaped the way the kubelet writes them,
 // applied with the real `kubectl patch --subresource=status`.
+//
+// Every time in a status is the pod's creationTimestamp plus whole seconds, and has
+// one-second resolution like the kubelet's (metav1.Time): the birth timelines the agent
+// derives from them are the same on every run, on any machine, however loaded — which is
+// what lets the README show the demo's real output and a test compare the two.
 import type { DemoPod } from "./workloads.ts";
 
 const iso = (ms: number): string => new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
 
-export function scheduledStatus(at: number) {
-  return {
-    status: {
-      phase: "Pending",
-      conditions: [
-        { type: "PodScheduled", status: "True", lastProbeTime: null, lastTransitionTime: iso(at) },
-      ],
-    },
-  };
+/** Seconds after creation at which each step happens (a readiness probe makes Ready last). */
+export const TIMELINE = { scheduled: 1, sandboxReady: 1, initialized: 1, started: 2, ready: 4 } as const;
+
+/** Seconds after creation when the status below is true, so when the kubelet may write it. */
+export function reportedAfter(pod: DemoPod): number {
+  return pod.role === "oom-killed" ? TIMELINE.started + 3 : TIMELINE.ready;
 }
 
 /** The status once the kubelet has run the pod; `containerId` is the runtime's id. */
-export function runningStatus(pod: DemoPod, containerId: string, startedAt: number, now: number) {
-  const condition = (type: string, status: string, at: number) => ({
+export function kubeletStatus(pod: DemoPod, containerId: string, createdMs: number) {
+  const at = (seconds: number): string => iso(createdMs + seconds * 1000);
+  const condition = (type: string, status: string, seconds: number) => ({
     type,
     status,
     lastProbeTime: null,
-    lastTransitionTime: iso(at),
+    lastTransitionTime: at(seconds),
   });
   const base = {
     name: pod.container,
@@ -29,18 +32,19 @@ export function runningStatus(pod: DemoPod, containerId: string, startedAt: numb
     imageID: `registry.example/${pod.name.split("-")[0]}@sha256:${"0".repeat(64)}`,
     containerID: `containerd://${containerId}`,
   };
-  const scheduled = condition("PodScheduled", "True", startedAt - 900);
-  const initialized = condition("Initialized", "True", startedAt - 400);
+  const started = [
+    condition("PodScheduled", "True", TIMELINE.scheduled),
+    condition("PodReadyToStartContainers", "True", TIMELINE.sandboxReady),
+    condition("Initialized", "True", TIMELINE.initialized),
+  ];
   if (pod.role === "crash-loop") {
     return {
       status: {
         phase: "Running",
         conditions: [
-          condition("PodReadyToStartContainers", "True", startedAt - 300),
-          initialized,
-          condition("Ready", "False", startedAt),
-          condition("ContainersReady", "False", startedAt),
-          scheduled,
+          ...started,
+          condition("Ready", "False", TIMELINE.sandboxReady),
+          condition("ContainersReady", "False", TIMELINE.sandboxReady),
         ],
         containerStatuses: [
           {
@@ -59,8 +63,8 @@ export function runningStatus(pod: DemoPod, containerId: string, startedAt: numb
                 exitCode: 1,
                 reason: "Error",
                 message: "panic: dial tcp 10.0.12.7:5432: connect: connection refused",
-                startedAt: iso(now - 2_000),
-                finishedAt: iso(now - 1_000),
+                startedAt: at(TIMELINE.started),
+                finishedAt: at(TIMELINE.started + 1),
                 containerID: `containerd://${containerId}`,
               },
             },
@@ -69,31 +73,30 @@ export function runningStatus(pod: DemoPod, containerId: string, startedAt: numb
       },
     };
   }
-  const ready = [
-    condition("PodReadyToStartContainers", "True", startedAt - 300),
-    initialized,
-    condition("Ready", "True", startedAt + 700),
-    condition("ContainersReady", "True", startedAt + 700),
-    scheduled,
-  ];
   if (pod.role === "oom-killed") {
+    // Killed a second after it started, restarted by the kubelet, then Ready.
+    const restarted = TIMELINE.started + 2;
     return {
       status: {
         phase: "Running",
-        conditions: ready,
+        conditions: [
+          ...started,
+          condition("Ready", "True", restarted + 1),
+          condition("ContainersReady", "True", restarted + 1),
+        ],
         containerStatuses: [
           {
             ...base,
             ready: true,
             started: true,
             restartCount: 1,
-            state: { running: { startedAt: iso(now - 500) } },
+            state: { running: { startedAt: at(restarted) } },
             lastState: {
               terminated: {
                 exitCode: 137,
                 reason: "OOMKilled",
-                startedAt: iso(startedAt),
-                finishedAt: iso(now - 1_000),
+                startedAt: at(TIMELINE.started),
+                finishedAt: at(TIMELINE.started + 1),
                 containerID: `containerd://${"f".repeat(64)}`,
               },
             },
@@ -105,17 +108,33 @@ export function runningStatus(pod: DemoPod, containerId: string, startedAt: numb
   return {
     status: {
       phase: "Running",
-      conditions: ready,
+      conditions: [
+        ...started,
+        condition("Ready", "True", TIMELINE.ready),
+        condition("ContainersReady", "True", TIMELINE.ready),
+      ],
       containerStatuses: [
         {
           ...base,
           ready: true,
           started: true,
           restartCount: 0,
-          state: { running: { startedAt: iso(startedAt) } },
+          state: { running: { startedAt: at(TIMELINE.started) } },
           lastState: {},
         },
       ],
     },
   };
+}
+
+/** What the patch says, in a few words: the demo shows this instead of 1.4 KB of JSON. */
+export function statusSummary(pod: DemoPod): string {
+  switch (pod.role) {
+    case "crash-loop":
+      return "CrashLoopBackOff, restartCount 4, last exit code 1";
+    case "oom-killed":
+      return "Running, restartCount 1, last termination OOMKilled (exit 137)";
+    default:
+      return "Running and Ready";
+  }
 }

@@ -11,6 +11,8 @@ export interface DemoPod {
   namespace: string;
   name: string;
   uid: string;
+  /** metadata.creationTimestamp (whole seconds, as the API server stamps it), ms since the epoch */
+  createdMs: number;
   container: string;
   role: Role;
   qos: "Guaranteed" | "Burstable" | "BestEffort";
@@ -58,8 +60,6 @@ export async function createWorkloads(kubeConfig: KubeConfig): Promise<DemoPod[]
     metadata: { name: "shop", labels: { "project-id": "webshop" } },
   });
   await create({ apiVersion: "v1", kind: "Namespace", metadata: { name: "reports" } });
-  // Where kernel-gossip itself runs: the aggregator's GC Lease and the agent ConfigMap live here.
-  await create({ apiVersion: "v1", kind: "Namespace", metadata: { name: "kernel-gossip" } });
 
   const pods: DemoPod[] = [];
   const pod = async (
@@ -83,6 +83,7 @@ export async function createWorkloads(kubeConfig: KubeConfig): Promise<DemoPod[]
       namespace: ns,
       name,
       uid: created.metadata?.uid ?? "",
+      createdMs: new Date(created.metadata?.creationTimestamp ?? 0).getTime(),
       container,
       role,
       qos: status?.qosClass ?? "Burstable",

@@ -31,12 +31,19 @@ export interface BirthFacts {
 
 const iso = (ms: number): string => new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
 
-/** 4200 → "4.2s", 95000 → "1m35s", 850 → "850ms". */
+/**
+ * A birth duration at the precision its timestamps have. creationTimestamp, condition
+ * transitions and container startedAt/finishedAt are metav1.Time — whole seconds on every
+ * real cluster — so a phase is shown in whole seconds, and one that began and ended within
+ * the same second as "<1s" (never "0ms", a precision nobody measured). 4200 → "4s",
+ * 95000 → "1m35s", 0 or 850 → "<1s".
+ */
 export function humanDuration(ms: number): string {
-  if (ms < 1000) return `${Math.round(ms)}ms`;
-  if (ms < 60_000) return `${(ms / 1000).toFixed(1).replace(/\.0$/, "")}s`;
-  const minutes = Math.floor(ms / 60_000);
-  const seconds = Math.round((ms % 60_000) / 1000);
+  if (ms < 1000) return "<1s";
+  const total = Math.round(ms / 1000);
+  if (total < 60) return `${total}s`;
+  const minutes = Math.floor(total / 60);
+  const seconds = total % 60;
   return seconds ? `${minutes}m${seconds}s` : `${minutes}m`;
 }
 
