@@ -26,6 +26,7 @@ export const CASES: readonly CaseEntry[] = [
     name: "detection latency",
     load: () => importCase("./detection-latency/index.ts"),
   },
+  { id: "kernel-oom", name: "kernel OOM latency", load: () => importCase("./kernel-oom/index.ts") },
   { id: "fan-in", name: "fan-in", load: () => importCase("./fan-in/index.ts") },
   { id: "scale-out", name: "scale-out (3 replicas)", load: () => importCase("./scale-out/index.ts") },
   { id: "agent", name: "agent memory & CPU", load: () => importCase("./agent/index.ts") },
