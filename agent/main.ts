@@ -164,6 +164,13 @@ export async function startAgent(o: AgentOptions, deps: AgentDeps): Promise<Runn
       resolveAfterMs: o.throttleResolveAfter,
       updateIntervalMs: o.throttleUpdateInterval,
     },
+    memory: {
+      windowMs: o.memoryWindow,
+      openRatio: o.memoryThreshold,
+      stallPercent: o.memoryStallThreshold,
+      resolveAfterMs: o.memoryResolveAfter,
+      updateIntervalMs: o.memoryUpdateInterval,
+    },
   });
   samplerRef = sampler;
   const births = new BirthRecorder({ clock, sink: dedup, metrics: metrics.pods, log, stats: sampler });
@@ -196,6 +203,13 @@ export async function startAgent(o: AgentOptions, deps: AgentDeps): Promise<Runn
       ...(s.throttleResolveAfterMs !== undefined && { resolveAfterMs: s.throttleResolveAfterMs }),
       ...(s.throttleUpdateIntervalMs !== undefined && { updateIntervalMs: s.throttleUpdateIntervalMs }),
     });
+    sampler.configureMemory({
+      ...(s.memoryOpenRatio !== undefined && { openRatio: s.memoryOpenRatio }),
+      ...(s.memoryWindowMs !== undefined && { windowMs: s.memoryWindowMs }),
+      ...(s.memoryResolveAfterMs !== undefined && { resolveAfterMs: s.memoryResolveAfterMs }),
+      ...(s.memoryUpdateIntervalMs !== undefined && { updateIntervalMs: s.memoryUpdateIntervalMs }),
+      ...(s.memoryStallPercent !== undefined && { stallPercent: s.memoryStallPercent }),
+    });
     if (s.namespaceAllow || s.namespaceDeny || s.namespaceLabelSelector !== undefined) {
       scopeSettings = {
         allow: s.namespaceAllow ?? scopeSettings.allow,
@@ -215,6 +229,11 @@ export async function startAgent(o: AgentOptions, deps: AgentDeps): Promise<Runn
     throttleOpenRatio: o.throttleThreshold,
     throttleResolveAfterMs: o.throttleResolveAfter,
     throttleUpdateIntervalMs: o.throttleUpdateInterval,
+    memoryOpenRatio: o.memoryThreshold,
+    memoryWindowMs: o.memoryWindow,
+    memoryResolveAfterMs: o.memoryResolveAfter,
+    memoryUpdateIntervalMs: o.memoryUpdateInterval,
+    memoryStallPercent: o.memoryStallThreshold,
     scanIntervalMs: o.scanInterval,
     namespaceAllow: o.namespaceAllow,
     namespaceDeny: o.namespaceDeny,
@@ -235,7 +254,7 @@ export async function startAgent(o: AgentOptions, deps: AgentDeps): Promise<Runn
       node: o.nodeName,
       cluster: o.clusterName,
       agentVersion: VERSION,
-      capabilities: ["pod-failure", "kernel-oom", "cpu-throttle", "pod-birth"],
+      capabilities: ["pod-failure", "kernel-oom", "cpu-throttle", "memory-pressure", "pod-birth"],
       configVersion: config.version(),
       cgroupLayout: layout.description,
     }),

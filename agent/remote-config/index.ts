@@ -14,6 +14,11 @@ export interface RemoteSettings {
   throttleOpenRatio?: number;
   throttleResolveAfterMs?: number;
   throttleUpdateIntervalMs?: number;
+  memoryOpenRatio?: number;
+  memoryWindowMs?: number;
+  memoryResolveAfterMs?: number;
+  memoryUpdateIntervalMs?: number;
+  memoryStallPercent?: number;
   scanIntervalMs?: number;
   namespaceAllow?: string[];
   namespaceDeny?: string[];
@@ -46,6 +51,19 @@ export function toAgentSettings(
   set("scanIntervalMs", seconds("scan_interval_seconds", frame.scanIntervalSeconds, 3_600));
   set("throttleResolveAfterMs", seconds("throttle_resolve_seconds", frame.throttleResolveSeconds, DAY_S));
   set("throttleUpdateIntervalMs", seconds("throttle_update_seconds", frame.throttleUpdateSeconds, DAY_S));
+  set("memoryWindowMs", seconds("memory_window_seconds", frame.memoryWindowSeconds, DAY_S));
+  set("memoryResolveAfterMs", seconds("memory_resolve_seconds", frame.memoryResolveSeconds, DAY_S));
+  set("memoryUpdateIntervalMs", seconds("memory_update_seconds", frame.memoryUpdateSeconds, DAY_S));
+  if (frame.memoryOpenRatio) {
+    const r = frame.memoryOpenRatio;
+    if (!(r > 0 && r <= 1)) errors.push(`memory_open_ratio=${r} must be above 0 and at most 1`);
+    else settings.memoryOpenRatio = r;
+  }
+  if (frame.memoryStallPercent) {
+    const p = frame.memoryStallPercent;
+    if (!(p > 0 && p <= 100)) errors.push(`memory_stall_percent=${p} must be above 0 and at most 100`);
+    else settings.memoryStallPercent = p;
+  }
   if (frame.maxBatchEvents) {
     if (frame.maxBatchEvents > 10_000) errors.push(`max_batch_events=${frame.maxBatchEvents} is above 10000`);
     else settings.maxBatchEvents = frame.maxBatchEvents;

@@ -29,6 +29,11 @@ export const CONFIG_KEYS = [
   "throttleThreshold",
   "throttleResolveAfter",
   "throttleUpdateInterval",
+  "memoryThreshold",
+  "memoryWindow",
+  "memoryStallThreshold",
+  "memoryResolveAfter",
+  "memoryUpdateInterval",
   "scanInterval",
   "namespaceAllow",
   "namespaceDeny",
@@ -113,6 +118,31 @@ export function parseAgentConfig(data: Record<string, string> | undefined, versi
       case "throttleUpdateInterval":
         frame.throttleUpdateSeconds = seconds(key, value);
         break;
+      case "memoryWindow":
+        frame.memoryWindowSeconds = seconds(key, value);
+        break;
+      case "memoryResolveAfter":
+        frame.memoryResolveSeconds = seconds(key, value);
+        break;
+      case "memoryUpdateInterval":
+        frame.memoryUpdateSeconds = seconds(key, value);
+        break;
+      case "memoryThreshold": {
+        const percent = value.endsWith("%");
+        const n = Number(percent ? value.slice(0, -1) : value);
+        const ratio = percent ? n / 100 : n;
+        if (value === "" || !Number.isFinite(n)) fail(key, raw, "is not a ratio (0.9 or 90%)");
+        else if (ratio <= 0 || ratio > 1) fail(key, raw, "must be above 0 and at most 1 (or 100%)");
+        else frame.memoryOpenRatio = ratio;
+        break;
+      }
+      case "memoryStallThreshold": {
+        const n = Number(value.endsWith("%") ? value.slice(0, -1) : value);
+        if (value === "" || !Number.isFinite(n)) fail(key, raw, "is not a percentage (10 or 10%)");
+        else if (n <= 0 || n > 100) fail(key, raw, "must be above 0 and at most 100");
+        else frame.memoryStallPercent = n;
+        break;
+      }
       case "flushInterval": {
         const ms = parseDuration(value);
         if (ms === undefined) fail(key, raw, 'is not a duration (e.g. "250ms", "1s")');
