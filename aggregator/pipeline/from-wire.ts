@@ -175,11 +175,15 @@ export function signalFacts(ev: WireEvent): SignalFacts | undefined {
     const state = THROTTLE_STATES[t.state ?? 0] ?? "Update";
     const pressure =
       typeof t.pressureSomeAvg10 === "number" && t.pressureSomeAvg10 >= 0 ? t.pressureSomeAvg10 : -1;
-    // No demand above the node's CPUs is physical (ADR 0012); 0 = an agent that did not say.
+    // No demand above the node's CPUs is physical (ADR 0012). An agent that does not say its
+    // node's CPUs predates ADR 0012: its "demand" is usage + throttled time, which is not
+    // demand and has no bound, so it is not used (the recommendation says not enough data).
     const nodeCpus = int(t.nodeCpus, 0, 100_000);
-    const most = nodeCpus > 0 ? nodeCpus : Number.MAX_SAFE_INTEGER;
-    const samples = (t.demandSamples ?? []).map((s) => round(num(s, 0, most))).filter((s) => s > 0);
-    const demand = round(num(t.demandCores, 0, most));
+    const physical = nodeCpus > 0;
+    const samples = physical
+      ? (t.demandSamples ?? []).map((s) => round(num(s, 0, nodeCpus))).filter((s) => s > 0)
+      : [];
+    const demand = physical ? round(num(t.demandCores, 0, nodeCpus)) : 0;
     const method = (DEMAND_METHODS as readonly string[]).includes(t.demandMethod ?? "")
       ? (t.demandMethod as DemandMethodName)
       : "none";
@@ -200,7 +204,7 @@ export function signalFacts(ev: WireEvent): SignalFacts | undefined {
           demandMethod: method,
           nodeCpus,
           limitedBy: t.limitedBy === "pod" ? "pod" : "container",
-          podLimitCores: round(num(t.podLimitCores, 0, most)),
+          podLimitCores: round(num(t.podLimitCores, 0, 100_000)),
           podRatio: round(num(t.podThrottledRatio, 0, 1)),
           runnableThreads: int(t.runnableThreads, 0, 1_000_000),
           ...(t.pressure && { pressure: pressureOf(t.pressure) }),

@@ -64,7 +64,15 @@ describe("wire events become signals", () => {
       pod,
       container: "c",
       count: 1,
-      throttle: { state, throttledRatio: 0.9, limitCores: 1, demandCores: 1.4, demandSamples: [1.2, 1.4] },
+      throttle: {
+        state,
+        throttledRatio: 0.9,
+        limitCores: 1,
+        demandCores: 1.4,
+        demandSamples: [1.2, 1.4],
+        nodeCpus: 2,
+        demandMethod: "threads",
+      },
     });
     expect(signalFacts(t(ThrottleState.THROTTLE_STATE_OPEN))).toMatchObject({
       count: 1,
@@ -76,6 +84,27 @@ describe("wire events become signals", () => {
     expect(signalFacts(t(ThrottleState.THROTTLE_STATE_UNSPECIFIED))?.evidence.throttling?.state).toBe(
       "Update",
     );
+  });
+
+  it("demand is physical: never above the node's CPUs; an agent that predates the bound gives none (ADR 0012)", () => {
+    const t = (throttle: WireEvent["throttle"]): WireEvent => ({
+      id: "t",
+      pod,
+      container: "c",
+      count: 1,
+      throttle,
+    });
+    const bounded = signalFacts(
+      t({ state: ThrottleState.THROTTLE_STATE_UPDATE, nodeCpus: 2, demandCores: 7, demandSamples: [1, 3.5] }),
+    );
+    expect(bounded?.demandSamples).toEqual([1, 2]);
+    expect(bounded?.evidence.throttling).toMatchObject({ demandCores: 2, nodeCpus: 2, demandMethod: "none" });
+    // An old agent: "usage + throttled time", summed over per-CPU run queues, is not demand.
+    const old = signalFacts(
+      t({ state: ThrottleState.THROTTLE_STATE_OPEN, demandCores: 1.87, demandSamples: [1.87, 2.25] }),
+    );
+    expect(old?.demandSamples).toEqual([]);
+    expect(old?.evidence.throttling).toMatchObject({ demandCores: 0, demandMethod: "none", nodeCpus: 0 });
   });
 
   it("an event without pod identity has none; the connection's node fills a missing pod node", () => {

@@ -226,6 +226,8 @@ export function throttle(
       nrThrottled: Math.round(100 * ratio),
       pressureSomeAvg10: 12.5,
       demandSamples: [0.9, 0.95, 1.0],
+      nodeCpus: 4,
+      demandMethod: "threads",
     },
   };
 }

@@ -69,9 +69,13 @@ export function recommendCpu(input: CpuInput, policy: CpuPolicy = DEFAULT_CPU_PO
     };
   }
   if (n < policy.minSamples) {
+    const old =
+      !input.nodeCpus && n === 0
+        ? " The agent predates physical demand estimates (ADR 0012): upgrade it to get a recommendation."
+        : "";
     return {
       action: "NotEnoughData",
-      summary: `limit ${formatCpu(input.limitCores)}, ${n} of ${policy.minSamples} windows. Not enough data yet to recommend a CPU limit.`,
+      summary: `limit ${formatCpu(input.limitCores)}, ${n} of ${policy.minSamples} windows. Not enough data yet to recommend a CPU limit.${old}`,
       confidence,
       samples: n,
     };

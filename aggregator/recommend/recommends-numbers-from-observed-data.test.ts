@@ -63,6 +63,38 @@ describe("CPU limit recommendation", () => {
       cpuLimit: "2400m",
       text: "HorizontalPodAutoscaler (web)",
     },
+    {
+      name: "never above the node's CPUs: two busy threads on a 2-CPU node get 2000m, not 2400m",
+      input: { samples: repeat(10, 2), limitCores: 0.1, nodeCpus: 2, method: "threads" },
+      action: "SetCPULimit",
+      confidence: "low",
+      cpuLimit: "2000m",
+      text: "capped at the node's 2 CPUs",
+    },
+    {
+      name: "throttled by the pod cgroup's quota: says so, and that quota is the limit",
+      input: { samples: repeat(8, 1), limitCores: 0.2, limitedBy: "pod", podLimitCores: 0.2, nodeCpus: 2 },
+      action: "SetCPULimit",
+      confidence: "low",
+      cpuLimit: "1200m",
+      text: "the pod cgroup's quota (200m) throttled",
+    },
+    {
+      name: "an upper bound is called one",
+      input: { samples: repeat(8, 1), limitCores: 0.1, nodeCpus: 2, method: "cgroup-upper-bound" },
+      action: "SetCPULimit",
+      confidence: "low",
+      cpuLimit: "1200m",
+      text: "demand is an upper bound",
+    },
+    {
+      name: "an agent that sends no physical demand: not enough data, and why",
+      input: { samples: [], limitCores: 0.1 },
+      action: "NotEnoughData",
+      confidence: "none",
+      cpuLimit: undefined,
+      text: "The agent predates physical demand estimates",
+    },
   ] as const;
   for (const c of cases) {
     it(c.name, () => {

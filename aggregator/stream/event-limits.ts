@@ -231,7 +231,17 @@ export function checkEvent(ev: DecodedEvent, nowMs: number): EventProblem | unde
       range("throttle.window_seconds", t.windowSeconds, 0, L.windowSeconds) ??
       range("throttle.nr_periods", t.nrPeriods, 0, L.bytes) ??
       range("throttle.nr_throttled", t.nrThrottled, 0, L.bytes) ??
-      range("throttle.pressure_some_avg10", t.pressureSomeAvg10, -1, 100);
+      range("throttle.pressure_some_avg10", t.pressureSomeAvg10, -1, 100) ??
+      range("throttle.node_cpus", t.nodeCpus, 0, L.cores) ??
+      range("throttle.pod_limit_cores", t.podLimitCores, 0, L.cores) ??
+      range("throttle.pod_throttled_ratio", t.podThrottledRatio, 0, 1) ??
+      range("throttle.runnable_threads", t.runnableThreads, 0, L.processCount) ??
+      chars("throttle.demand_method", t.demandMethod, L.reasonChars) ??
+      chars("throttle.limited_by", t.limitedBy, L.reasonChars);
+    if (p) return p;
+    // No demand above the node's CPUs is physical (ADR 0012); 0 = an agent that did not say.
+    const most = typeof t.nodeCpus === "number" && t.nodeCpus > 0 ? t.nodeCpus : L.cores;
+    p = range("throttle.demand_cores", t.demandCores, 0, most);
     if (p) return p;
     const samples = t.demandSamples ?? [];
     if (samples.length > L.demandSamples) {
@@ -241,7 +251,7 @@ export function checkEvent(ev: DecodedEvent, nowMs: number): EventProblem | unde
       };
     }
     for (const s of samples) {
-      p = range("throttle.demand_samples", s, 0, L.cores);
+      p = range("throttle.demand_samples", s, 0, most);
       if (p) return p;
     }
     return undefined;

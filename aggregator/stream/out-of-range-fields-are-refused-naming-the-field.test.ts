@@ -49,6 +49,14 @@ describe("event fields at the edge", () => {
       "throttle.demand_samples",
       base({ failure: null, throttle: { state: 2, demandSamples: [1, Number.NaN] } }),
     ],
+    ["throttle.node_cpus", base({ failure: null, throttle: { state: 1, nodeCpus: 1e9 } })],
+    ["throttle.pod_throttled_ratio", base({ failure: null, throttle: { state: 1, podThrottledRatio: 1.5 } })],
+    // Above the node's CPUs: no thread could have used it (ADR 0012).
+    [
+      "throttle.demand_samples",
+      base({ failure: null, throttle: { state: 2, nodeCpus: 2, demandSamples: [1, 2.5] } }),
+    ],
+    ["throttle.demand_cores", base({ failure: null, throttle: { state: 2, nodeCpus: 2, demandCores: 3 } })],
     ["memory.window_min_ratio", base({ failure: null, memory: { state: 1, windowMinRatio: 7 } })],
     [
       "oom.preceding_pressure.opened_at_ms",
@@ -76,6 +84,10 @@ describe("event fields at the edge", () => {
       base({
         failure: null,
         throttle: { state: 1, throttledRatio: 1, demandSamples: [0.5, 64], pressureSomeAvg10: -1 },
+      }),
+      base({
+        failure: null,
+        throttle: { state: 2, nodeCpus: 64, demandCores: 64, demandSamples: [0.5, 64], limitedBy: "pod" },
       }),
       base({ failure: null, oom: { kills: 3, memoryLimitBytes: 2 ** 40, memoryPeakBytes: 2 ** 40 } }),
       base({

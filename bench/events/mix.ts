@@ -139,6 +139,10 @@ export function mixEvents(count: number, options: MixOptions & { nowMs?: number 
           nrThrottled: Math.floor(nrPeriods * ratio),
           pressureSomeAvg10: Math.round(rand() * 4000) / 100,
           demandSamples: Array.from({ length: 6 }, () => Math.round(limit * (1 + rand()) * 1000) / 1000),
+          // What agents send since ADR 0012: the node's CPUs bound every estimate.
+          nodeCpus: 8,
+          demandMethod: "threads",
+          limitedBy: "container",
         },
       });
     } else if (r < mix.throttle + mix.failure) {
