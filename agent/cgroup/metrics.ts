@@ -113,7 +113,7 @@ export function createCgroupMetrics(registry: Registry) {
     ),
     throttledSeconds: counter(
       "kernel_gossip_container_cpu_throttled_seconds_total",
-      "Time the container's tasks were throttled by CFS, from cpu.stat.",
+      "Throttled time from cpu.stat, as the kernel sums it over the cgroup's per-CPU run queues (can grow faster than wall time on a multi-CPU node; not lost demand, ADR 0012).",
       "throttledSeconds",
     ),
     periods: counter(
