@@ -118,7 +118,7 @@ export async function startAgent(o: AgentOptions, deps: AgentDeps): Promise<Runn
       pressureBefore: (uid, container, atMs) => samplerRef?.pressureBefore(uid, container, atMs),
     },
   });
-  if (spool) failures.remember(spool.memory.reportedIds());
+  if (spool) failures.remember(spool.memory.reportedIds(), spool.memory.waitingIndexes());
   let watch: PodWatch | undefined;
   let reporter: PodReporter | undefined;
   const scope = new NamespaceScope({

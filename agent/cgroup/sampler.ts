@@ -411,7 +411,10 @@ export class CgroupSampler implements KernelStatsSource {
     });
     let step: SignalStep | undefined;
     const levels = stats && this.#levels(inst, stats, pod.uid);
-    if (!levels || (inst.limit === undefined && levels.limitedBy === "container")) {
+    if (!stats) {
+      // The instance's first read: no window yet. Nothing to say — and an episode resumed from
+      // the spool must not be resolved for want of data.
+    } else if (!levels || (inst.limit === undefined && levels.limitedBy === "container")) {
       inst.throttle = undefined;
       inst.threads = undefined;
       step = inst.signal.close();

@@ -61,6 +61,8 @@ export class FailureReporter {
   #extra = new Set<string>();
   #recentMs = 0;
   #reported: LRUCache<string, true>;
+  /** From an earlier run (agent/spool): highest restart index reported per `uid/container/reason`. */
+  #lastIndex = new Map<string, number>();
   #lastObservedMs: number | undefined;
   #options: FailureReporterOptions;
 
@@ -82,8 +84,36 @@ export class FailureReporter {
    * Occurrence ids an earlier run of this agent already reported (agent/spool): a restart's
    * relist does not report them again.
    */
-  remember(ids: Iterable<string>): void {
+  remember(ids: Iterable<string>, lastIndexes: ReadonlyMap<string, number> = new Map()): void {
     for (const id of ids) this.#reported.set(id, true);
+    for (const [key, index] of lastIndexes) this.#lastIndex.set(key, index);
+  }
+
+  /**
+   * A waiting reason first seen after an agent restart at restart index m, when the earlier run
+   * reported index r of the same container and reason: the m − r restarts in between (held by
+   * dedup, queued, or while the agent was down) are counted now, once.
+   */
+  #catchUp(o: Occurrence, pod: PodFacts): WireEvent {
+    const f = o.event.failure;
+    const key = `${pod.uid}/${o.event.container ?? ""}/${f?.reason ?? ""}`;
+    const last = this.#lastIndex.get(key);
+    if (last === undefined || !f || o.termination) return o.event;
+    this.#lastIndex.delete(key);
+    const index = f.restartCount ?? 0;
+    if (index <= last + 1) return o.event;
+    this.#options.log?.info(
+      {
+        namespace: pod.namespace,
+        pod: pod.name,
+        container: o.event.container,
+        reason: f.reason,
+        from: last,
+        to: index,
+      },
+      `${f.reason} of ${pod.namespace}/${pod.name} container ${o.event.container}: restarts ${last + 1}-${index} happened since the last one this agent reported before it restarted; counted now`,
+    );
+    return { ...o.event, count: index - last };
   }
 
   /** Called for every pod change; `next` undefined means the pod is gone. */
@@ -105,7 +135,7 @@ export class FailureReporter {
       this.#reported.set(o.key, true);
       this.#reported.set(id, true);
       if (o.event.failure?.reason === "OOMKilled" && this.#options.kernel) void this.#checkOom(o, next);
-      else this.#sink.emit(o.event);
+      else this.#sink.emit(prev ? o.event : this.#catchUp(o, next));
     }
   }
 

@@ -2,7 +2,8 @@
 // agent does not report it again (docs/adr/0010-counting-across-agent-restarts.md):
 //  - the ids of kubelet-reported occurrences (PodFailure events: CrashLoopBackOff, OOMKilled,
 //    …; ids `podUID/container/index/reason` are deterministic), handed to the failure
-//    reporter as "already reported";
+//    reporter as "already reported", and for waiting reasons (one per restart) the highest
+//    restart index reported, so the restarted reporter counts the restarts it did not see;
 //  - per container instance, the highest kernel oom_kill counter value a kernel OOM event
 //    carried: the restarted sampler's baseline for that instance, so kills made while the
 //    agent was down are reported and older ones are not;
@@ -29,6 +30,8 @@ export interface OpenEpisode {
 
 export interface MemorySnapshot {
   reported: string[];
+  /** `podUid/container/reason` → highest restart index reported for a waiting reason. */
+  waiting?: [string, number][];
   oom: [string, number][];
   /** The pod as protobuf PodRef bytes, base64. */
   episodes: [string, Omit<OpenEpisode, "pod"> & { pod: string }][];
@@ -39,6 +42,14 @@ export interface MemorySnapshot {
 //   `${podUid}/${container}/${bareId12}/oom-kill/${counterValue}`
 //   `${podUid}/${container}/cpu-throttle/${openedAtMs}/${state}/${seq}`
 const KERNEL_OOM_ID = /^(.+)\/oom-kill\/(\d+)$/;
+// agent/pods/detector.ts: `${podUid}/${container}/${index}/${reason}` (index: the restart count).
+const FAILURE_ID = /^(.+)\/(\d+)\/([A-Za-z]+)$/;
+/** Waiting reasons: one occurrence per restart, so a gap in restart counts is missed restarts. */
+export const WAITING_REASONS: ReadonlySet<string> = new Set([
+  "CrashLoopBackOff",
+  "ImagePullBackOff",
+  "CreateContainerConfigError",
+]);
 const THROTTLE_ID = /\/cpu-throttle\/(\d+)\/(open|update|resolved)\/(\d+)$/;
 
 export const oomKey = (podUid: string, container: string, bareId: string): string =>
@@ -47,12 +58,15 @@ export const episodeKey = (podUid: string, container: string): string => `${podU
 
 export class SpoolMemory {
   readonly #reported = new Map<string, true>();
+  readonly #waiting = new Map<string, number>();
   readonly #oom = new Map<string, number>();
   readonly #episodes = new Map<string, OpenEpisode>();
 
   static from(snapshot: Partial<MemorySnapshot> | undefined): SpoolMemory {
     const m = new SpoolMemory();
     for (const id of snapshot?.reported ?? []) if (typeof id === "string") bounded(m.#reported, id, true);
+    for (const [k, v] of snapshot?.waiting ?? [])
+      if (typeof k === "string" && Number.isFinite(v)) bounded(m.#waiting, k, v);
     for (const [k, v] of snapshot?.oom ?? [])
       if (typeof k === "string" && Number.isFinite(v)) bounded(m.#oom, k, v);
     for (const [k, e] of snapshot?.episodes ?? []) {
@@ -68,8 +82,15 @@ export class SpoolMemory {
   fold(events: Iterable<WireEvent>): void {
     for (const event of events) {
       const id = event.id ?? "";
-      if (event.failure && id) bounded(this.#reported, id, true);
-      else if (event.oom && event.oom.source === OomSource.OOM_SOURCE_KERNEL) {
+      if (event.failure && id) {
+        bounded(this.#reported, id, true);
+        const m = FAILURE_ID.exec(id);
+        const reason = event.failure.reason ?? "";
+        if (m && m[3] === reason && WAITING_REASONS.has(reason)) {
+          const key = `${m[1]}/${reason}`;
+          if (Number(m[2]) > (this.#waiting.get(key) ?? -1)) bounded(this.#waiting, key, Number(m[2]));
+        }
+      } else if (event.oom && event.oom.source === OomSource.OOM_SOURCE_KERNEL) {
         const m = KERNEL_OOM_ID.exec(id);
         if (!m) continue;
         const key = m[1] as string;
@@ -102,6 +123,11 @@ export class SpoolMemory {
     return this.#reported.keys();
   }
 
+  /** Highest restart index reported per `podUid/container/reason` (waiting reasons), oldest first. */
+  waitingIndexes(): ReadonlyMap<string, number> {
+    return this.#waiting;
+  }
+
   /** Highest oom_kill counter value reported for this container instance, if any. */
   oomBaseline(podUid: string, container: string, bareId: string): number | undefined {
     return this.#oom.get(oomKey(podUid, container, bareId));
@@ -113,12 +139,13 @@ export class SpoolMemory {
   }
 
   get size(): number {
-    return this.#reported.size + this.#oom.size + this.#episodes.size;
+    return this.#reported.size + this.#waiting.size + this.#oom.size + this.#episodes.size;
   }
 
   toJSON(): MemorySnapshot {
     return {
       reported: [...this.#reported.keys()],
+      waiting: [...this.#waiting],
       oom: [...this.#oom],
       episodes: [...this.#episodes].map(([k, e]) => [
         k,
