@@ -3,7 +3,7 @@
 // both wait; the bucket follows a new rate (the replica's share of the cluster budget) at once.
 import { describe, expect, it } from "vitest";
 import { ManualClock } from "../../shared/clock.ts";
-import { FairBudget, STATE_SHARE } from "./fair-budget.ts";
+import { BIRTH_SHARE, FairBudget, STATE_SHARE } from "./fair-budget.ts";
 import { TokenBucket } from "./token-bucket.ts";
 
 const settle = () => new Promise((r) => setImmediate(r));
@@ -39,6 +39,23 @@ describe("write budget lanes", () => {
     expect(order).toHaveLength(24);
     expect(order.slice(0, 10).filter((x) => x === "s")).toHaveLength(2);
     expect(order.filter((x) => x === "s")).toHaveLength(4);
+  });
+
+  it(`births go ahead of counted writes, but only ${BIRTH_SHARE - 1} token in ${BIRTH_SHARE} while those wait`, async () => {
+    const clock = new ManualClock(0);
+    const bucket = new TokenBucket({ rate: 10, burst: 1, clock });
+    const budget = new FairBudget(bucket);
+    await budget.acquire("first", "n0");
+    const order: string[] = [];
+    for (let i = 0; i < 6; i++) void budget.acquire("first", `n${i}`).then(() => order.push("f"));
+    for (let i = 0; i < 6; i++) void budget.acquire("birth", `n${i}`).then(() => order.push("b"));
+    for (let i = 0; i < 12; i++) {
+      await settle();
+      clock.advance(100);
+    }
+    await settle();
+    expect(order.slice(0, 4)).toEqual(["b", "f", "b", "f"]);
+    expect(order).toHaveLength(12);
   });
 
   it("setRate takes effect for a request already waiting", async () => {

@@ -5,19 +5,24 @@
 // While both wait, retries get one token in RETRY_SHARE and first attempts the rest; either
 // lane alone gets every token. A third lane, state, holds writes no ack waits for (throttle
 // samples are acked once folded, ADR 0011): it is served after the other two, except every
-// STATE_SHARE-th token while they wait too — late under pressure, never starved. Within a lane, sources (the node whose batch made the object
-// dirty) take turns round-robin, each source's own requests in order. So a node with 1,000
+// STATE_SHARE-th token while they wait too — late under pressure, never starved. A fourth,
+// birth, holds PodBirthCertificate writes (first writes whose ack promises the certificate
+// within seconds, ADR 0011): served before the others, but only every other token while
+// they wait, so a rollout's births cannot starve failure counts. Within a lane, sources (the
+// node whose batch made the object dirty) take turns round-robin, each source's own requests in order. So a node with 1,000
 // objects waiting delays another node's write by at most one token of each, and an object
 // failing again and again competes only with other retries.
 //
 // The bucket's rate and burst are the bucket's business; this only orders who is served.
 import type { TokenBucket } from "./token-bucket.ts";
 
-export type Lane = "first" | "retry" | "state";
-const LANES = ["first", "retry", "state"] as const;
+export type Lane = "birth" | "first" | "retry" | "state";
+const LANES = ["birth", "first", "retry", "state"] as const;
 
 /** While both lanes wait, every RETRY_SHARE-th token goes to a retry. */
 export const RETRY_SHARE = 4;
+/** While births and other writes wait, every BIRTH_SHARE-th token goes to the others. */
+export const BIRTH_SHARE = 2;
 /** While state writes wait behind the others, every STATE_SHARE-th token goes to one. */
 export const STATE_SHARE = 5;
 
@@ -28,8 +33,14 @@ interface Waiter {
 
 export class FairBudget {
   #bucket: TokenBucket;
-  #lanes: Record<Lane, Map<string, Waiter[]>> = { first: new Map(), retry: new Map(), state: new Map() };
-  #count: Record<Lane, number> = { first: 0, retry: 0, state: 0 };
+  #lanes: Record<Lane, Map<string, Waiter[]>> = {
+    birth: new Map(),
+    first: new Map(),
+    retry: new Map(),
+    state: new Map(),
+  };
+  #count: Record<Lane, number> = { birth: 0, first: 0, retry: 0, state: 0 };
+  #birthGrants = 0;
   #pumping = false;
   #grants = 0;
   #stateGrants = 0;
@@ -73,10 +84,12 @@ export class FairBudget {
   }
 
   #total(): number {
-    return this.#count.first + this.#count.retry + this.#count.state;
+    return this.#count.birth + this.#count.first + this.#count.retry + this.#count.state;
   }
 
   #lane(): Lane {
+    const others = this.#total() - this.#count.birth;
+    if (this.#count.birth > 0 && (others === 0 || ++this.#birthGrants % BIRTH_SHARE !== 0)) return "birth";
     const acked = this.#count.first + this.#count.retry;
     if (this.#count.state > 0 && (acked === 0 || ++this.#stateGrants % STATE_SHARE === 0)) return "state";
     const both = this.#count.first > 0 && this.#count.retry > 0;

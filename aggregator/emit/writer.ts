@@ -276,11 +276,14 @@ export class CrWriter {
   async #request<T>(entry: Entry, call: () => Promise<T>): Promise<T> {
     const kind = entry.doc.kind;
     // Writes no ack waits for (state, ADR 0011) queue behind the others (fair-budget.ts).
+    const retrying = entry.failures > 0 || entry.conflicts > 0;
     const lane: Lane = !entry.waiters.some((w) => w.urgent !== false)
       ? "state"
-      : entry.failures > 0 || entry.conflicts > 0
+      : retrying
         ? "retry"
-        : "first";
+        : kind === "PodBirthCertificate"
+          ? "birth"
+          : "first";
     await this.#budget.acquire(lane, entry.source);
     const started = this.#o.clock.monotonic();
     try {
