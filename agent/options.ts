@@ -149,7 +149,7 @@ export const AGENT_OPTIONS = {
     env: "DEDUP_COOLDOWN",
     default: "3m",
     min: 0,
-    help: "Repeats of the same namespace/pod/container/reason within this time are counted, not sent (remote).",
+    help: "Repeats of the same namespace/pod/container/reason within this time are counted and leave together, as one event carrying the count, when it ends (remote).",
   },
   dedupMaxKeys: {
     type: "int",
