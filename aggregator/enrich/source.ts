@@ -8,6 +8,7 @@ import {
   type V1OwnerReference,
 } from "@kubernetes/client-node";
 import { DEFAULT_REQUEST_TIMEOUT_MS, statusOf, timeoutOptions } from "../../shared/kube.ts";
+import type { PodSource } from "./pods.ts";
 
 export interface OwnerLink {
   kind: string;
@@ -54,6 +55,33 @@ export function kubeLookupSource(
     async namespaceLabels(namespace) {
       const ns = await orUndefined(() => core.readNamespace({ name: namespace }, timeout));
       return ns ? (ns.metadata?.labels ?? {}) : undefined;
+    },
+  };
+}
+
+/** Reads a pod for node binding (enrich/pods.ts): GET, 404 → undefined. */
+export function kubePodSource(kubeConfig: KubeConfig, timeoutMs = DEFAULT_REQUEST_TIMEOUT_MS): PodSource {
+  const core = kubeConfig.makeApiClient(CoreV1Api);
+  const timeout = timeoutOptions(timeoutMs);
+  return {
+    async pod(namespace, name) {
+      const pod = await orUndefined(() => core.readNamespacedPod({ namespace, name }, timeout));
+      if (!pod) return undefined;
+      return {
+        uid: pod.metadata?.uid ?? "",
+        namespace,
+        name,
+        node: pod.spec?.nodeName ?? "",
+        labels: pod.metadata?.labels ?? {},
+        owners: (pod.metadata?.ownerReferences ?? []).map((o) => ({
+          apiVersion: o.apiVersion,
+          kind: o.kind,
+          name: o.name,
+          uid: o.uid,
+          controller: o.controller === true,
+        })),
+        qosClass: pod.status?.qosClass ?? "",
+      };
     },
   };
 }

@@ -154,6 +154,12 @@ export const AGGREGATOR_OPTIONS = {
     min: 1_000,
     help: "Restart the agent ConfigMap watch when no event or bookmark arrived for this long: 2.5× the API server's bookmark interval (about 1 minute in kube-apiserver).",
   },
+  verifyPods: {
+    type: "bool",
+    env: "VERIFY_PODS",
+    default: "true",
+    help: "Check every event's pod with the API server (GET, cached): bound to the agent's node (else KG_NODE_MISMATCH), workload identity from its labels and owners there; events about pods gone and never seen alive are dropped. false trusts the agents (tests with made-up pods only).",
+  },
   projectLabel: {
     type: "string",
     env: "PROJECT_LABEL",

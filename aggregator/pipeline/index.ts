@@ -12,6 +12,7 @@
 import type { KubeConfig } from "@kubernetes/client-node";
 import { LRUCache } from "lru-cache";
 import type { Clock } from "../../shared/clock.ts";
+import { KernelGossipError } from "../../shared/errors.ts";
 import type { Logger } from "../../shared/log.ts";
 import type { WireEvent } from "../../shared/proto.ts";
 import { type CrClient, kubeCrClient } from "../emit/kube.ts";
@@ -26,6 +27,8 @@ import {
 } from "../emit/whisper.ts";
 import { CrWriter, WriterStoppedError } from "../emit/writer.ts";
 import { Enricher, kubeLookupSource, type LookupSource } from "../enrich/index.ts";
+import { type Binding, PodBinder, type PodSource } from "../enrich/pods.ts";
+import { kubePodSource } from "../enrich/source.ts";
 import type { AggregatorOptions } from "../options/index.ts";
 import { HpaLookup, type HpaSource, kubeHpaSource } from "../recommend/hpa.ts";
 import { type Enriched, type PodIdentity, STATE_SIGNALS } from "../types/index.ts";
@@ -72,6 +75,7 @@ export type PipelineSettings = Pick<
   | "maxAffectedPods"
   | "podEvents"
   | "podName"
+  | "verifyPods"
 >;
 
 export interface PipelineOptions {
@@ -92,9 +96,16 @@ export interface PipelineOptions {
   lookup?: LookupSource;
   hpa?: HpaSource;
   events?: EventSink;
+  pods?: PodSource;
 }
 
 /** "redelivered": the object already held the event's batch (delivery ledger). */
+
+/**
+ * How long a pod seen alive vouches for events about it after it is gone (a crash loop, then
+ * deletion; an agent resending after an outage): docs/security.md.
+ */
+export const POD_SEEN_TTL_MS = 3_600_000;
 
 export class BatchPipeline implements BatchHandler {
   readonly writer: CrWriter;
@@ -114,6 +125,8 @@ export class BatchPipeline implements BatchHandler {
   #preparing = new Set<Promise<void>>();
   #stopping = false;
   #prepareDeps: PrepareDeps;
+  /** Node binding against the API server's pods (settings.verifyPods); undefined: trust the frame handler's check. */
+  #binder: PodBinder | undefined;
 
   constructor(options: PipelineOptions) {
     this.#o = options;
@@ -130,6 +143,13 @@ export class BatchPipeline implements BatchHandler {
       cacheSize: s.ownerCacheSize,
       cacheTtlMs: s.ownerCacheTtl,
     });
+    if (s.verifyPods) {
+      this.#binder = new PodBinder({
+        source: options.pods ?? kubePodSource(kubeConfig, options.requestTimeoutMs),
+        cacheSize: Math.max(s.ownerCacheSize, 10_000),
+        seenTtlMs: POD_SEEN_TTL_MS,
+      });
+    }
     this.#hpa = new HpaLookup({
       source: options.hpa ?? kubeHpaSource(kubeConfig, options.requestTimeoutMs),
       log: this.#log,
@@ -270,6 +290,78 @@ export class BatchPipeline implements BatchHandler {
    * never holds part of a batch (docs/adr/0008). Returns a promise only when it had to wait.
    */
   #apply(ctx: BatchContext, batch: PendingBatch, fresh: Fresh[]): Promise<void> | undefined {
+    const binder = this.#binder;
+    if (!binder) return this.#enrich(ctx, batch, fresh);
+    const bindings: (Binding | undefined)[] = new Array(fresh.length);
+    let lookups: Promise<void>[] | undefined;
+    for (let i = 0; i < fresh.length; i++) {
+      const pod = (fresh[i] as Fresh).ev.pod;
+      if (!pod?.uid || !pod.namespace || !pod.name) continue; // identifyPod drops it, warned
+      const known = binder.bindCached(pod, ctx.node);
+      if (known) bindings[i] = known;
+      else {
+        lookups ??= [];
+        lookups.push(
+          binder.bind(pod, ctx.node).then((b) => {
+            bindings[i] = b;
+          }),
+        );
+      }
+    }
+    const bound = (): Promise<void> | undefined =>
+      this.#enrich(ctx, batch, this.#bound(ctx, batch, fresh, bindings));
+    if (lookups) return Promise.all(lookups).then(bound);
+    return bound();
+  }
+
+  /**
+   * Applies the bindings: a pod on another node refuses the whole batch (nothing of it was
+   * handed to the writer yet), a pod gone and never seen alive drops its event, and every
+   * other event gets the pod as the API server has it (labels and owners included).
+   */
+  #bound(ctx: BatchContext, batch: PendingBatch, fresh: Fresh[], bindings: (Binding | undefined)[]): Fresh[] {
+    for (let i = 0; i < fresh.length; i++) {
+      const b = bindings[i];
+      if (b?.kind !== "mismatch") continue;
+      const { ev } = fresh[i] as Fresh;
+      throw new KernelGossipError(
+        "KG_NODE_MISMATCH",
+        `batch ${ctx.seq ?? 0} event ${ev.id} is about pod ${ev.pod?.namespace}/${ev.pod?.name}, which the API server has on node "${b.actualNode}", connection is bound to node "${ctx.node}"`,
+      );
+    }
+    const kept: Fresh[] = [];
+    let gone = 0;
+    for (let i = 0; i < fresh.length; i++) {
+      const f = fresh[i] as Fresh;
+      const b = bindings[i];
+      if (b?.kind === "gone") {
+        gone++;
+        this.#forget(batch, f);
+        continue;
+      }
+      if (b?.kind === "ok") f.ev.pod = b.pod;
+      kept.push(f);
+    }
+    if (gone > 0) {
+      batch.dropped += gone;
+      this.#o.metrics.eventsDropped.inc({ reason: "pod_not_found" }, gone);
+      this.#log.debug(
+        { node: ctx.node, seq: ctx.seq, events: gone },
+        "events about pods that no longer exist and were never seen alive by this replica dropped",
+      );
+    }
+    return kept;
+  }
+
+  /** An event that will not reach an object leaves the in-flight map (not remembered as done). */
+  #forget(batch: PendingBatch, f: Fresh): void {
+    if (f.id < 0) return;
+    const id = batch.ids[f.id] as string;
+    if (this.#inflight.get(id) === batch) this.#inflight.delete(id);
+    batch.ids[f.id] = "";
+  }
+
+  #enrich(ctx: BatchContext, batch: PendingBatch, fresh: Fresh[]): Promise<void> | undefined {
     const tag = deliveryTag(ctx);
     if (ctx.instance && !tag) {
       this.#log.warn(
@@ -333,12 +425,8 @@ export class BatchPipeline implements BatchHandler {
         pod && e ? prepareEvent(this.#prepareDeps, ctx, f.ev, pod, e, this.#names) : { kind: "dropped" };
       if (p.kind === "dropped") {
         batch.dropped++;
-        if (f.id >= 0) {
-          // Not remembered as done: only an event that reached an object is a redelivery.
-          const id = batch.ids[f.id] as string;
-          if (this.#inflight.get(id) === batch) this.#inflight.delete(id);
-          batch.ids[f.id] = "";
-        }
+        // Not remembered as done: only an event that reached an object is a redelivery.
+        this.#forget(batch, f);
       } else if (p.kind === "birth") {
         const cert = p.cert;
         const wait = new ObjectWait(batch, this.#observe);

@@ -7,7 +7,7 @@
 // then is never acked and the agent resends it — the delivery ledger makes that harmless).
 import type WebSocket from "ws";
 import type { Clock } from "../../shared/clock.ts";
-import { ERRORS, type ErrorCode } from "../../shared/errors.ts";
+import { ERRORS, type ErrorCode, KernelGossipError } from "../../shared/errors.ts";
 import type { Logger } from "../../shared/log.ts";
 import {
   CAPABILITY_BATCH_POD_TABLE,
@@ -262,6 +262,12 @@ export class AgentConnection {
       this.#acked++;
       this.#deps.metrics.batchDuration.observe((this.#deps.clock.monotonic() - started) / 1000);
     } catch (err) {
+      if (err instanceof KernelGossipError) {
+        // The pipeline refused the batch for good (e.g. a pod on another node): a Reject
+        // naming it, like a refused frame; batches already being written are still acked.
+        this.reject(err.code, err.detail, seq);
+        return;
+      }
       if (this.#draining) {
         // Not written before the replica's flush deadline: not acked, the agent resends it.
         this.#log.info(

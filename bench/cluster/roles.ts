@@ -97,6 +97,8 @@ export async function startAggregator(options: {
       ...roleEntry().env,
       STATIC_TOKENS: options.tokens.join(","),
       POD_NAME: "aggregator-bench-0",
+      // Synthetic agents report made-up pods (no pod objects exist): node binding off.
+      VERIFY_PODS: "false",
       ...profileEnv(options.name ?? "aggregator"),
       // Experiments only, e.g. "--inspect=127.0.0.1:9339" to sample its heap live.
       ...(process.env.BENCH_AGGREGATOR_NODE_OPTIONS

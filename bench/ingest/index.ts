@@ -124,6 +124,8 @@ export async function run({ quick }: BenchOptions): Promise<BenchCaseResult> {
         memoryCritical: 0.95,
         writeQps: 20,
         writeBurst: 40,
+        // Synthetic agents report made-up pods (no pod objects exist): node binding off.
+        verifyPods: false,
         objectMinInterval: 10_000,
         maxAffectedPods: 10,
         podEvents: true,

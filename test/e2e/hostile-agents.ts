@@ -227,3 +227,35 @@ export function tryUpgrade(
     });
   });
 }
+
+/** Creates a pod bound to `node` with the real kubectl; resolves with its uid. */
+export async function createPod(
+  kubectl: (...args: string[]) => Promise<string>,
+  namespace: string,
+  name: string,
+  node: string,
+  labels: Record<string, string>,
+): Promise<string> {
+  const { writeFile, mkdtemp, rm } = await import("node:fs/promises");
+  const { tmpdir } = await import("node:os");
+  const { join } = await import("node:path");
+  const dir = await mkdtemp(join(tmpdir(), "kg-pod-"));
+  const file = join(dir, "pod.json");
+  await writeFile(
+    file,
+    JSON.stringify({
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: { name, namespace, labels },
+      spec: { nodeName: node, containers: [{ name: "app", image: "registry.example/app:1" }] },
+    }),
+  );
+  try {
+    const created = JSON.parse(await kubectl("create", "-f", file, "-o", "json")) as {
+      metadata: { uid: string };
+    };
+    return created.metadata.uid;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}

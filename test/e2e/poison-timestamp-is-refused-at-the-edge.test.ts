@@ -10,6 +10,7 @@ import { kubectlFor, startKubeApiRetrying } from "./harness.ts";
 import {
   type AggregatorProcess,
   crashLoopEvent,
+  createPod,
   metricValue,
   startAggregatorProcess,
   WireAgent,
@@ -17,6 +18,7 @@ import {
 } from "./hostile-agents.ts";
 
 let api: KubeApi;
+let podUid = "";
 let aggregator: AggregatorProcess | undefined;
 const agents: WireAgent[] = [];
 
@@ -26,6 +28,7 @@ beforeAll(async () => {
   await kubectl("apply", "-f", "crds/");
   await kubectl("create", "namespace", "kernel-gossip");
   await kubectl("create", "namespace", "shop");
+  podUid = await createPod(kubectl, "shop", "payments-7d9f-b1", "node-b", { "workload-id": "payments" });
 }, 60_000);
 
 afterAll(async () => {
@@ -46,7 +49,9 @@ it("an event observed in year 570 million is refused naming the field, and anoth
   expect(reject.message).toContain("observed_at_ms is 18000000000000000000");
   expect(a.acks.has(poison.seq)).toBe(false);
 
-  const { seq, sentAt } = b.send([crashLoopEvent("node-b", "shop", "payments-7d9f-b1", 1)]);
+  const legit = crashLoopEvent("node-b", "shop", "payments-7d9f-b1", 1);
+  if (legit.pod) legit.pod.uid = podUid;
+  const { seq, sentAt } = b.send([legit]);
   const ack = await waitFor("node-b's ack", () => b.acks.get(seq), 20_000);
   console.log(`node-b's event acked ${ack.at - sentAt} ms after it was sent`);
   expect(ack.at - sentAt).toBeLessThan(5_000);
