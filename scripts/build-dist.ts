@@ -62,6 +62,23 @@ const versionInline: Plugin = {
   },
 };
 
+/** How every shipped file is bundled (the benchmarks' reference bundles use the same). */
+export const BUNDLE_OPTIONS: BuildOptions = {
+  bundle: true,
+  platform: "node",
+  format: "esm",
+  target: "node24",
+  minify: true,
+  treeShaking: true,
+  // Bundled CommonJS packages (pino, prom-client, ws) call require() for Node built-ins.
+  banner: {
+    js: 'import { createRequire as __kgRequire } from "node:module"; const require = __kgRequire(import.meta.url);',
+  },
+  legalComments: "eof",
+  logLevel: "warning",
+  external: [...OPTIONAL_PEERS],
+};
+
 export interface BuiltFile {
   file: string;
   bytes: number;
@@ -75,20 +92,8 @@ export async function buildDist(options: { outDir?: string; metafile?: boolean }
   rmSync(outDir, { recursive: true, force: true });
   mkdirSync(outDir, { recursive: true });
   const common: BuildOptions = {
-    bundle: true,
-    platform: "node",
-    format: "esm",
-    target: "node24",
-    minify: true,
-    treeShaking: true,
-    // Bundled CommonJS packages (pino, prom-client, ws) call require() for Node built-ins.
-    banner: {
-      js: 'import { createRequire as __kgRequire } from "node:module"; const require = __kgRequire(import.meta.url);',
-    },
-    legalComments: "eof",
-    logLevel: "warning",
+    ...BUNDLE_OPTIONS,
     metafile: options.metafile === true,
-    external: [...OPTIONAL_PEERS],
     plugins: [front, versionInline],
   };
   const built: BuiltFile[] = [];

@@ -14,6 +14,7 @@ import { metricValue, scrape } from "../proc/metrics.ts";
 import { cpuSeconds, rssBytes } from "../proc/stat.ts";
 import { round, summarize } from "../stats.ts";
 import type { BenchCase, BenchCaseResult, BenchOptions } from "../types.ts";
+import { buildReferenceBundles } from "./reference-bundles.ts";
 
 const MiB = 1024 * 1024;
 const NODE = "node-1";
@@ -123,6 +124,7 @@ export async function run({ quick }: BenchOptions): Promise<BenchCaseResult> {
       "protobufjs/minimal.js",
       "lru-cache",
     ]);
+    for (const { label, file } of await buildReferenceBundles(tmp.path)) await reference(label, [file]);
 
     ticker = setInterval(() => void node.tick(SCAN_SECONDS), SCAN_SECONDS * 1000);
     const t0 = performance.now();
