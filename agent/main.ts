@@ -76,7 +76,7 @@ export async function startAgent(o: AgentOptions, deps: AgentDeps): Promise<Runn
       `cgroup layout detected: ${layout.description}`,
     );
 
-  // What survives a restart: unacknowledged batches and what was already reported (ADR 0010).
+  // What survives a restart: unacknowledged batches and what was already reported (ADR 0013).
   const spool = openSpool(o, log, metrics.spool);
 
   let link: AgentLink | undefined;

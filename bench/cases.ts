@@ -30,6 +30,7 @@ export const CASES: readonly CaseEntry[] = [
   { id: "fan-in", name: "fan-in", load: () => importCase("./fan-in/index.ts") },
   { id: "scale-out", name: "scale-out (3 replicas)", load: () => importCase("./scale-out/index.ts") },
   { id: "agent", name: "agent memory & CPU", load: () => importCase("./agent/index.ts") },
+  { id: "spool", name: "node spool", load: () => importCase("./spool/index.ts") },
 ];
 
 function describe(err: unknown): string {

@@ -3,7 +3,7 @@
 // for good). A restarted agent reads the file back and resends the unsettled batches first,
 // in sequence order, under the same agent instance id and the same sequence numbers, so the
 // aggregator's delivery ledger (ADR 0008) counts each of them exactly once.
-// docs/adr/0010-counting-across-agent-restarts.md explains the choices.
+// docs/adr/0013-counting-across-agent-restarts.md explains the choices.
 //
 // Files, in `<dir>/<node>/` (one directory per node name, so agents never share one):
 //   instance   this node's agent instance id (Hello.instance_id), created once

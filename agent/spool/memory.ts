@@ -1,5 +1,5 @@
 // What this node's agent has already put in the spool, kept across restarts so a restarted
-// agent does not report it again (docs/adr/0010-counting-across-agent-restarts.md):
+// agent does not report it again (docs/adr/0013-counting-across-agent-restarts.md):
 //  - the ids of kubelet-reported occurrences (PodFailure events: CrashLoopBackOff, OOMKilled,
 //    …; ids `podUID/container/index/reason` are deterministic), handed to the failure
 //    reporter as "already reported", and for waiting reasons (one per restart) the highest
