@@ -3,9 +3,13 @@
 // that starts a kernel-gossip process runs the built artifact the image ships
 // (KERNEL_GOSSIP_BUILD=dist, vitest.config.ts).
 import { execFileSync } from "node:child_process";
+import { missingToolsNotice } from "./tools.ts";
 
 export default async function setup(): Promise<void> {
   execFileSync(process.execPath, ["scripts/gen-proto.ts", "--check"], { stdio: "inherit" });
+  // Said once, here, rather than as a skip buried in each test's output.
+  const notice = missingToolsNotice();
+  if (notice) process.stderr.write(`\n${notice}\n`);
   let build: typeof import("../scripts/build-dist.ts");
   try {
     build = await import("../scripts/build-dist.ts");

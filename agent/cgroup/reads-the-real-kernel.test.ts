@@ -4,8 +4,9 @@
 // Only directories this test creates are removed; a pod uid is random so nothing collides.
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { mkdirSync, readFileSync, rmdirSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, symlinkSync } from "node:fs";
 import { mkdir, readFile, rmdir, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { systemClock } from "../../shared/clock.ts";
@@ -15,21 +16,28 @@ import { OomSource, ThrottleState } from "../../shared/proto.ts";
 import type { PodView, QosClass } from "../types/index.ts";
 import { hexId } from "./fixtures/build.ts";
 import { DEFAULT_SETTINGS, ListSink, MapPodDirectory } from "./fixtures/harness.ts";
+import { assertOwnParent } from "./fixtures/own-parent.ts";
 import { detectLayout } from "./layout.ts";
 import { createCgroupMetrics } from "./metrics.ts";
 import { CgroupSampler } from "./sampler.ts";
 
-const ROOT = "/sys/fs/cgroup";
+const SYS = "/sys/fs/cgroup";
+// Never under a path a kubelet might own (`kubepods` at the top of a hierarchy): the test's
+// kubelet-like tree lives under a parent of its own in each hierarchy, and the agent's
+// CGROUP_ROOT is a temp dir whose hierarchy entries are symlinks to those parents.
+const PARENT = `kgtest-real-kernel-${process.pid}-${randomUUID().slice(0, 8)}`;
+const ROOT = mkdtempSync(join(tmpdir(), "kg-real-kernel-root-"));
+for (const h of ["cpu", "cpuacct", "memory"]) symlinkSync(join(SYS, h, PARENT), join(ROOT, h));
 
 /** Why the real-kernel tests cannot run here, or undefined when they can. */
 function probe(hierarchy: string): string | undefined {
   if (process.getuid?.() !== 0) return "needs root to create cgroups";
-  const dir = join(ROOT, hierarchy, `kgtest-probe-${process.pid}`);
+  const dir = join(SYS, hierarchy, `kgtest-probe-${process.pid}`);
   try {
     mkdirSync(dir);
     rmdirSync(dir);
   } catch (err) {
-    return `cannot create a cgroup under ${join(ROOT, hierarchy)} (${(err as Error).message}); a cgroup v1 ${hierarchy} hierarchy that root may write is needed`;
+    return `cannot create a cgroup under ${join(SYS, hierarchy)} (${(err as Error).message}); a cgroup v1 ${hierarchy} hierarchy that root may write is needed`;
   }
   return undefined;
 }
@@ -44,9 +52,10 @@ const children: ChildProcess[] = [];
 
 /** mkdir -p that remembers which directories it made, for bottom-up removal. */
 async function makeCgroup(hierarchy: string, rel: string): Promise<string> {
-  let path = join(ROOT, hierarchy);
-  for (const part of rel.split("/")) {
+  let path = join(SYS, hierarchy);
+  for (const part of [PARENT, ...rel.split("/")]) {
     path = join(path, part);
+    assertOwnParent(SYS, path);
     try {
       await mkdir(path);
       created.push(path);
@@ -84,7 +93,10 @@ async function cleanup(): Promise<void> {
   }
 }
 
-afterAll(cleanup);
+afterAll(async () => {
+  await cleanup();
+  rmSync(ROOT, { recursive: true, force: true });
+});
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -144,7 +156,7 @@ describe("on this machine's kernel (cgroup v1)", () => {
         await writeFile(join(cpuDir, "cpu.cfs_quota_us"), "10000");
         // Like the kubelet (which gives kubepods the node's allocatable CPU as shares), make sure a
         // busy shared machine cannot starve the test below its quota: the quota must be the limit.
-        for (const dir of created.filter((d) => d.startsWith(join(ROOT, "cpu/")))) {
+        for (const dir of created.filter((d) => d.startsWith(join(SYS, "cpu/")))) {
           await writeFile(join(dir, "cpu.shares"), "262144");
         }
         const busy = spawn("sh", ["-c", "while :; do :; done"], { stdio: "ignore" });
@@ -205,7 +217,7 @@ describe("on this machine's kernel (cgroup v1)", () => {
         );
         await writeFile(join(cpuDir, "cpu.cfs_period_us"), "100000");
         await writeFile(join(cpuDir, "cpu.cfs_quota_us"), "30000");
-        for (const dir of created.filter((d) => d.startsWith(join(ROOT, "cpu/")))) {
+        for (const dir of created.filter((d) => d.startsWith(join(SYS, "cpu/")))) {
           await writeFile(join(dir, "cpu.shares"), "262144");
         }
         // Bursty: 25 ms of work, then 55 ms asleep — some 100 ms periods need more than 30 ms.
