@@ -70,6 +70,26 @@ export const EXPECTED_WHISPERS: readonly WhisperSpec[] = [
     extra: (w) => [
       ...want("evidence.oom.source", "kernel", w.status?.evidence?.oom?.source),
       ...want("evidence.oom.mainProcessSurvived", true, w.status?.evidence?.oom?.mainProcessSurvived),
+      // The kill was warned of: the OOMKilled whisper names the MemoryPressure one.
+      ...want(
+        "evidence.oom.precededBy.whisper",
+        "statefulset-search.indexer.memory-pressure",
+        w.status?.evidence?.oom?.precededBy?.whisper,
+      ),
+    ],
+  },
+  {
+    namespace: "shop",
+    signal: "MemoryPressure",
+    workload: "search",
+    container: "indexer",
+    severity: "critical",
+    project: "webshop",
+    extra: (w) => [
+      ...want("evidence.memory.limitBytes", 512 * 2 ** 20, w.status?.evidence?.memory?.limitBytes),
+      ...want("evidence.memory.workingSetBytes", 495 * 2 ** 20, w.status?.evidence?.memory?.workingSetBytes),
+      ...want("memory", "97%/512Mi", w.status?.memory),
+      ...want("recommendation.memoryLimit", "595Mi", w.status?.recommendation?.memoryLimit),
     ],
   },
 ];

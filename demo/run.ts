@@ -145,6 +145,7 @@ export async function runDemoScenario(options: DemoOptions = {}): Promise<DemoRe
           SCAN_INTERVAL: "1s",
           THROTTLE_WINDOW: "4s",
           THROTTLE_UPDATE_INTERVAL: "5s",
+          MEMORY_WINDOW: "2s",
         },
       }),
     );
@@ -180,7 +181,8 @@ export async function runDemoScenario(options: DemoOptions = {}): Promise<DemoRe
       "crash-loop": "exits with code 1 and goes into CrashLoopBackOff",
       "oom-killed": "is OOM-killed (exit 137) and restarted by the kubelet",
       throttled: "runs into its 0.5-core CFS quota: ~90 % of periods throttled",
-      "kernel-oom": "keeps running while the kernel OOM-kills one of its child processes",
+      "kernel-oom":
+        "nears its memory limit (MemoryPressure), then keeps running while the kernel OOM-kills one of its child processes",
     };
     const cg = new Map<string, { fixture: FixturePod; id: string }>();
     for (const p of pods) {
@@ -245,9 +247,27 @@ export async function runDemoScenario(options: DemoOptions = {}): Promise<DemoRe
     const indexer = pods.find((p) => p.role === "kernel-oom");
     const i = indexer && cg.get(indexer.uid);
     if (i) {
+      // First the warning: its working set climbs to 495 of its 512 MiB and stays there, so the
+      // agent opens a MemoryPressure episode; the kill comes only once that whisper exists.
+      await fixture.writeMemoryUsage(i.fixture, i.fixture.containers[0], {
+        usage: 500 * 2 ** 20,
+        inactiveFile: 5 * 2 ** 20,
+        limit: 512 * 2 ** 20,
+      });
+      say(
+        `- the working set of ${indexer.namespace}/${indexer.name} climbs to 495Mi of its 512Mi memory limit and stays there\n`,
+      );
+      await until("the MemoryPressure whisper for the indexer", timeoutMs, async () => {
+        const items = JSON.parse(
+          await kubectl(["get", "kw", "-n", indexer.namespace, "-o", "json"], false),
+        ).items;
+        return items.some((w: { spec: { signal: string } }) => w.spec.signal === "MemoryPressure")
+          ? true
+          : undefined;
+      });
       await fixture.writeMemory(i.fixture, i.fixture.containers[0], {
         limit: 512 * 2 ** 20,
-        peak: 498 * 2 ** 20,
+        peak: 511 * 2 ** 20,
       });
       await fixture.writeOomKills(i.fixture, i.fixture.containers[0], 1);
       say(
