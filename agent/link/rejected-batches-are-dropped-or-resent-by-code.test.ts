@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { createStaticAuthenticator } from "../../aggregator/stream/auth.ts";
 import { createStreamMetrics, startStreamServer } from "../../aggregator/stream/index.ts";
 import { ManualClock, systemClock } from "../../shared/clock.ts";
-import { silentLogger } from "../../shared/log.ts";
+import { createLogger, silentLogger } from "../../shared/log.ts";
 import { createRegistry } from "../../shared/metrics.ts";
 import { testLink, until } from "./testing/harness.ts";
 import { failureEvent } from "./testing/memory-outbox.ts";
@@ -42,17 +42,18 @@ async function realAggregator(written: string[], overrides: Partial<typeof limit
 }
 
 describe("rejected batches", () => {
-  it("a batch about another node's pod is dropped and counted; the batches after it are delivered", async () => {
+  it("a batch about another node's pod is dropped and counted; the batches after it are delivered; the stop says so", async () => {
     const written: string[] = [];
     const server = await realAggregator(written);
     const clock = new ManualClock();
+    const lines: Record<string, unknown>[] = [];
     const { link, outbox, metric } = testLink({
       url: `ws://127.0.0.1:${server.port}/stream`,
       clock,
       settings: { maxBatchEvents: 5, maxUnackedBatches: 1 },
+      log: createLogger({ destination: { write: (s: string) => lines.push(JSON.parse(s)) } }),
     });
     link.start();
-    cleanup.push(() => link.stop(0));
     await until(() => link.connected(), "connected");
     for (let i = 0; i < 5; i++) outbox.push(failureEvent(i, "node-b")); // poison: a foreign pod
     await until(() => !link.connected(), "rejected and closed");
@@ -68,6 +69,13 @@ describe("rejected batches", () => {
       await metric("kernel_gossip_agent_events_dropped_total", { type: "failure", cause: "rejected" }),
     ).toBe(5);
     expect(await metric("kernel_gossip_agent_link_reconnects_total", { cause: "rejected" })).toBe(1);
+    // Everything queued at the stop was delivered, but not every event: no "every event was delivered".
+    expect(await link.stop(0)).toEqual({ delivered: 10, undelivered: 0, droppedEarlier: 5 });
+    expect(lines.map((l) => l.msg)).not.toContain("link stopped; every event was delivered");
+    expect(lines.find((l) => l.droppedEarlier === 5)).toMatchObject({
+      level: "warn",
+      msg: "link stopped; everything queued at shutdown was delivered, but 5 events were dropped earlier (kernel_gossip_agent_events_dropped_total says why)",
+    });
   });
 
   it("batches being written when a neighbour is refused are still acked, not resent", async () => {
