@@ -45,7 +45,8 @@ export type WriteOutcome =
   | "invalid"
   | "unrenderable"
   | "namespace_not_found"
-  | "namespace_terminating";
+  | "namespace_terminating"
+  | "shed";
 
 /** After a write found an object's namespace missing, changes for it are answered without a request for this long. */
 export const NAMESPACE_GONE_MS = 10_000;
@@ -110,6 +111,12 @@ export interface WriterOptions {
   minIntervalMs: number;
   retryInitialMs?: number;
   retryMaxMs?: number;
+  /**
+   * Objects held at most (pending or idle). When full, idle objects are forgotten (oldest
+   * first; re-read on their next change), then changes for new objects are shed: answered
+   * "shed" at once (the pipeline acks and counts them). Default unbounded.
+   */
+  maxObjects?: number;
   /** Idle whispers are forgotten after this long (re-read on next touch). Default 1 h. */
   idleEvictMs?: number;
   /** Called after a whisper was first created by this replica. */
@@ -129,6 +136,8 @@ export class CrWriter {
   #running = 0;
   #sweepTimer: Timer | undefined;
   #budget: FairBudget;
+  #shed = 0;
+  #shedLoggedAt = Number.NEGATIVE_INFINITY;
   /** Namespace → monotonic time until which it is known not to exist. */
   #goneNamespaces = new Map<string, number>();
   /** Permanent failures logged recently, by reason and namespace (log once per 10 min). */
@@ -203,6 +212,19 @@ export class CrWriter {
       return undefined;
     }
     let entry = this.#entries.get(key);
+    if (!entry && !this.#room()) {
+      this.#shed++;
+      const now = this.#o.clock.monotonic();
+      if (now - this.#shedLoggedAt > 60_000) {
+        this.#shedLoggedAt = now;
+        this.#o.log.warn(
+          { objects: this.#entries.size, maxObjects: this.#o.maxObjects, shedSoFar: this.#shed, key },
+          'the writer holds its maximum of objects, all waiting to be written: changes for new objects are shed (acknowledged, counted in kernel_gossip_aggregator_events_dropped_total{reason="shed"}). Is the API server refusing or throttling writes? Raise --max-pending-objects or --write-qps',
+        );
+      }
+      waiter.resolve("shed");
+      return undefined;
+    }
     if (!entry && this.#goneNamespaces.size > 0) {
       const namespace = key.split("/")[1] ?? "";
       const until = this.#goneNamespaces.get(namespace);
@@ -497,6 +519,20 @@ export class CrWriter {
           `the API server refused the ${what.kind} ${what.namespace}/${what.name} as invalid; dropped, ${tail}. Check that the installed CRDs (crds/) match this aggregator version`,
         );
     }
+  }
+
+  /** Room for one more object: true when under maxObjects, after forgetting idle ones if needed. */
+  #room(): boolean {
+    const max = this.#o.maxObjects;
+    if (max === undefined || this.#entries.size < max) return true;
+    // Oldest first (insertion order); an idle object is re-read on its next change. At most
+    // 256 looked at per call, so a writer full of pending objects sheds in O(1).
+    let looked = 0;
+    for (const [key, e] of this.#entries) {
+      if (this.#entries.size < max || ++looked > 256) break;
+      if (!e.running && !e.dirty && e.waiters.length === 0 && !e.timer) this.#entries.delete(key);
+    }
+    return this.#entries.size < max;
   }
 
   #sweep(): void {

@@ -186,6 +186,20 @@ export const AGGREGATOR_OPTIONS = {
     min: 0,
     help: "How long an owner/namespace lookup is cached.",
   },
+  redeliveryCacheBytes: {
+    type: "int",
+    env: "REDELIVERY_CACHE_BYTES",
+    default: "33554432",
+    min: 65_536,
+    help: "Bytes the remembered event ids may take (each id's length plus 64 bytes of bookkeeping); the least recently used go first.",
+  },
+  maxPendingObjects: {
+    type: "int",
+    env: "MAX_PENDING_OBJECTS",
+    default: "50000",
+    min: 10,
+    help: "Objects the writer holds (waiting to be written, or idle and remembered); when full, idle ones are forgotten first, then changes for new objects are shed: their events are acknowledged and counted in events_dropped_total{reason=shed}.",
+  },
   redeliveryCacheSize: {
     type: "int",
     env: "REDELIVERY_CACHE_SIZE",

@@ -65,6 +65,8 @@ export type PipelineSettings = Pick<
   | "ownerCacheSize"
   | "ownerCacheTtl"
   | "redeliveryCacheSize"
+  | "redeliveryCacheBytes"
+  | "maxPendingObjects"
   | "throttleWarning"
   | "throttleCritical"
   | "memoryWarning"
@@ -106,6 +108,8 @@ export interface PipelineOptions {
  * deletion; an agent resending after an outage): docs/security.md.
  */
 export const POD_SEEN_TTL_MS = 3_600_000;
+/** Bookkeeping bytes counted per remembered event id on top of its length (LRU node, map entry). */
+const ID_OVERHEAD_BYTES = 64;
 
 export class BatchPipeline implements BatchHandler {
   readonly writer: CrWriter;
@@ -132,7 +136,14 @@ export class BatchPipeline implements BatchHandler {
     this.#o = options;
     const { settings: s, clock, metrics, kubeConfig } = options;
     this.#log = options.log.child({ component: "pipeline" });
-    this.#done = new LRUCache({ max: s.redeliveryCacheSize });
+    // Bounded by count and by bytes: ids are short from real agents, but the bound must not
+    // depend on it (ids of up to EVENT_LIMITS.idChars pass the edge).
+    this.#done = new LRUCache({
+      max: s.redeliveryCacheSize,
+      maxSize: s.redeliveryCacheBytes,
+      sizeCalculation: (_value, id) => id.length + ID_OVERHEAD_BYTES,
+    });
+    metrics.redelivery.bytes = () => this.#done.calculatedSize;
     this.#enricher = new Enricher({
       source: options.lookup ?? kubeLookupSource(kubeConfig, options.requestTimeoutMs),
       log: this.#log,
@@ -190,6 +201,7 @@ export class BatchPipeline implements BatchHandler {
       metrics,
       bucket: this.bucket,
       minIntervalMs: s.objectMinInterval,
+      maxObjects: s.maxPendingObjects,
       retryInitialMs: options.retry?.initialMs,
       retryMaxMs: options.retry?.maxMs,
       onCreated: (w) => this.podEvents.whisperCreated(w),

@@ -92,6 +92,8 @@ export const TEST_SETTINGS: PipelineSettings = {
   ownerCacheSize: 1000,
   ownerCacheTtl: 600_000,
   redeliveryCacheSize: 100_000,
+  redeliveryCacheBytes: 32 << 20,
+  maxPendingObjects: 50_000,
   throttleWarning: 0.5,
   throttleCritical: 0.8,
   memoryWarning: 0.9,

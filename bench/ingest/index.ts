@@ -118,6 +118,8 @@ export async function run({ quick }: BenchOptions): Promise<BenchCaseResult> {
         ownerCacheSize: 20_000,
         ownerCacheTtl: 600_000,
         redeliveryCacheSize: 200_000,
+        redeliveryCacheBytes: 32 << 20,
+        maxPendingObjects: 50_000,
         throttleWarning: 0.5,
         throttleCritical: 0.8,
         memoryWarning: 0.9,

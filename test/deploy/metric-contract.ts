@@ -286,6 +286,11 @@ export const AGGREGATOR_METRICS: readonly MetricSpec[] = [
     [],
     "Objects whose last write failed with a temporary error and that wait to retry; stuck writes keep it up.",
   ),
+  g(
+    "kernel_gossip_aggregator_redelivery_cache_bytes",
+    [],
+    "Bytes the remembered event ids take (bounded by --redelivery-cache-bytes).",
+  ),
   c(
     "kernel_gossip_aggregator_events_dropped_total",
     ["reason"],
