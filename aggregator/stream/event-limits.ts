@@ -117,6 +117,32 @@ function warning(
   );
 }
 
+/** PSI as the kernel writes it: percentages, and stall seconds within the window. */
+function pressure(
+  field: string,
+  ps:
+    | {
+        someAvg10?: number | null;
+        someAvg60?: number | null;
+        fullAvg10?: number | null;
+        fullAvg60?: number | null;
+        someStallSeconds?: number | null;
+        fullStallSeconds?: number | null;
+      }
+    | null
+    | undefined,
+): EventProblem | undefined {
+  if (!ps) return undefined;
+  return (
+    range(`${field}.some_avg10`, ps.someAvg10, 0, 100) ??
+    range(`${field}.some_avg60`, ps.someAvg60, 0, 100) ??
+    range(`${field}.full_avg10`, ps.fullAvg10, 0, 100) ??
+    range(`${field}.full_avg60`, ps.fullAvg60, 0, 100) ??
+    range(`${field}.some_stall_seconds`, ps.someStallSeconds, 0, L.windowSeconds) ??
+    range(`${field}.full_stall_seconds`, ps.fullStallSeconds, 0, L.windowSeconds)
+  );
+}
+
 /** The first field of `ev` out of range, or undefined when every field is one a real agent can send. */
 export function checkEvent(ev: DecodedEvent, nowMs: number): EventProblem | undefined {
   const pod = ev.pod;
@@ -196,17 +222,8 @@ export function checkEvent(ev: DecodedEvent, nowMs: number): EventProblem | unde
       range("memory.cgroup_version", m.cgroupVersion, 0, 2) ??
       time("memory.opened_at_ms", m.openedAtMs, EARLIEST_TIME_MS, nowMs);
     if (p) return p;
-    const ps = m.pressure;
-    if (ps) {
-      p =
-        range("memory.pressure.some_avg10", ps.someAvg10, 0, 100) ??
-        range("memory.pressure.some_avg60", ps.someAvg60, 0, 100) ??
-        range("memory.pressure.full_avg10", ps.fullAvg10, 0, 100) ??
-        range("memory.pressure.full_avg60", ps.fullAvg60, 0, 100) ??
-        range("memory.pressure.some_stall_seconds", ps.someStallSeconds, 0, L.windowSeconds) ??
-        range("memory.pressure.full_stall_seconds", ps.fullStallSeconds, 0, L.windowSeconds);
-      if (p) return p;
-    }
+    p = pressure("memory.pressure", m.pressure);
+    if (p) return p;
     const triggers = m.triggers ?? [];
     if (triggers.length > 16) {
       return {
@@ -237,7 +254,8 @@ export function checkEvent(ev: DecodedEvent, nowMs: number): EventProblem | unde
       range("throttle.pod_throttled_ratio", t.podThrottledRatio, 0, 1) ??
       range("throttle.runnable_threads", t.runnableThreads, 0, L.processCount) ??
       chars("throttle.demand_method", t.demandMethod, L.reasonChars) ??
-      chars("throttle.limited_by", t.limitedBy, L.reasonChars);
+      chars("throttle.limited_by", t.limitedBy, L.reasonChars) ??
+      pressure("throttle.pressure", t.pressure);
     if (p) return p;
     // No demand above the node's CPUs is physical (ADR 0012); 0 = an agent that did not say.
     const most = typeof t.nodeCpus === "number" && t.nodeCpus > 0 ? t.nodeCpus : L.cores;

@@ -59,6 +59,14 @@ describe("event fields at the edge", () => {
     ["throttle.demand_cores", base({ failure: null, throttle: { state: 2, nodeCpus: 2, demandCores: 3 } })],
     ["memory.window_min_ratio", base({ failure: null, memory: { state: 1, windowMinRatio: 7 } })],
     [
+      "memory.pressure.full_avg10",
+      base({ failure: null, memory: { state: 1, pressure: { fullAvg10: 101 } } }),
+    ],
+    [
+      "throttle.pressure.some_avg10",
+      base({ failure: null, throttle: { state: 1, pressure: { someAvg10: -3 } } }),
+    ],
+    [
       "oom.preceding_pressure.opened_at_ms",
       base({ failure: null, oom: { kills: 1, precedingPressure: { openedAtMs: 1.8e19 } } }),
     ],
