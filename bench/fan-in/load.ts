@@ -11,6 +11,7 @@
 //                                  acks still due, reports, exits
 //
 //   node bench/fan-in/load.ts '<json LoadOptions>'
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import WebSocket from "ws";
 import {
   decodeEnvelope,
@@ -53,6 +54,8 @@ export interface LoadStats {
   ackLatencyMs: Record<BatchKind, number[]>;
   /** What the acked batches add to whisper counts, by signal (exact-count check). */
   countedAcked: Record<string, number>;
+  /** This process's own event-loop delay (it delays every ack it measures). */
+  loopDelayMs: { p50: number; p99: number };
 }
 
 /** The whisper signal an event counts in and how much (births count nothing). */
@@ -188,7 +191,10 @@ async function main(): Promise<void> {
     errors: 0,
     ackLatencyMs: { throttle: [], birth: [], failure: [] },
     countedAcked: {},
+    loopDelayMs: { p50: 0, p99: 0 },
   };
+  const loop = monitorEventLoopDelay({ resolution: 10 });
+  loop.enable();
   const agents: Agent[] = [];
   let hellos = 0;
   const print = (o: unknown) => process.stdout.write(`${JSON.stringify(o)}\n`);
@@ -202,6 +208,7 @@ async function main(): Promise<void> {
         return;
       }
       stats.unacked = outstanding();
+      stats.loopDelayMs = { p50: loop.percentile(50) / 1e6, p99: loop.percentile(99) / 1e6 };
       for (const a of agents) a.stop();
       print({ stats });
       setTimeout(() => process.exit(0), 50);
