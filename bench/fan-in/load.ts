@@ -210,8 +210,8 @@ async function main(): Promise<void> {
       stats.unacked = outstanding();
       stats.loopDelayMs = { p50: loop.percentile(50) / 1e6, p99: loop.percentile(99) / 1e6 };
       for (const a of agents) a.stop();
-      print({ stats });
-      setTimeout(() => process.exit(0), 50);
+      // Exit once the (large: every latency) line is flushed into the pipe, not before.
+      process.stdout.write(`${JSON.stringify({ stats })}\n`, () => process.exit(0));
     };
     finish();
   });

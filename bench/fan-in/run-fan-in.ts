@@ -190,8 +190,14 @@ export async function runFanIn(setup: FanInSetup): Promise<BenchRow[]> {
 
     // Stop sending; each generator waits for the acks still due, then reports.
     await Promise.all(loads.map((l) => l.stop(90_000)));
-    for (const [g, load] of loads.entries())
-      if (!stats[g]) throw new Error(`load generator ${g} did not report:\n${load.tail()}`);
+    // 'exit' can come before the last stdout chunk is read.
+    for (const [g, load] of loads.entries()) {
+      await waitFor(`load generator ${g}'s report`, () => (stats[g] ? true : undefined), {
+        timeoutMs: 15_000,
+      }).catch(() => {
+        throw new Error(`load generator ${g} did not report:\n${load.tail()}`);
+      });
+    }
     // Then every pending write (throttle state is acked before it is written) reaches the API.
     for (const a of aggregators) {
       await waitFor(
