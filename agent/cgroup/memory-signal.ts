@@ -153,6 +153,11 @@ export class MemorySignal {
     return undefined;
   }
 
+  /** Continues an episode an earlier run of the agent opened (agent/spool): not opened again. */
+  resume(openedAtMs: number, seq: number, peakBytes: number, nowMono: number): void {
+    this.#episode = { openedAtMs, seq, lastEventMono: nowMono, triggers: new Set(), peakBytes, samples: 0 };
+  }
+
   /** Ends an open episode (resolved, or the container went away). */
   close(): MemoryStep | undefined {
     const ep = this.#episode;

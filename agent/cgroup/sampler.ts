@@ -30,7 +30,7 @@ import { type Instance, newInstance, readInstance, type ThrottleLevels } from ".
 import type { CgroupLayout } from "./layout.ts";
 import { CgroupLocator } from "./locator.ts";
 import { PressureHistory } from "./memory-event.ts";
-import { MemorySensor } from "./memory-sensor.ts";
+import { MemorySensor, type RememberedMemoryEpisode } from "./memory-sensor.ts";
 import { DEFAULT_MEMORY_SETTINGS, type MemorySettings, validMemorySettings } from "./memory-signal.ts";
 import type { CgroupMetrics } from "./metrics.ts";
 import { KernelOoms, type OomVerdict } from "./oom.ts";
@@ -75,6 +75,8 @@ export interface SamplerRecall {
   oomBaseline(podUid: string, container: string, bareId: string): number | undefined;
   /** Throttling episodes open when the earlier run stopped, by `podUid/container`. */
   openEpisodes(): ReadonlyMap<string, { openedAtMs: number; seq: number; limitCores: number; pod: PodRef }>;
+  /** MemoryPressure episodes open when the earlier run stopped, by `podUid/container`. */
+  openMemoryEpisodes?(): ReadonlyMap<string, RememberedMemoryEpisode>;
 }
 
 /** How often a sampler waiting for the pod directory's first list checks again. */
@@ -139,6 +141,7 @@ export class CgroupSampler implements KernelStatsSource {
       history: this.pressureHistory,
       settings: this.#memorySettings,
       log: this.#log,
+      resume: deps.recall?.openMemoryEpisodes?.(),
     });
     this.#resume = new Map(deps.recall?.openEpisodes() ?? []);
     this.#ooms = new KernelOoms({
@@ -308,6 +311,7 @@ export class CgroupSampler implements KernelStatsSource {
       }
       this.#podWindows.retain(live);
       if (this.#resume.size > 0) this.#resolveGone(report);
+      this.#memory.resolveGone(this.#deps.clock.now(), () => report.events++);
       for (const [key, inst] of this.#instances) if (!seen.has(key)) this.#evict(inst, report);
       for (const uid of [...this.#locator.cachedPods()]) if (!live.has(uid)) this.#locator.forgetPod(uid);
       this.#locator.forgetMissing((uid) => live.has(uid));

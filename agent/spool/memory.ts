@@ -8,7 +8,9 @@
 //    carried: the restarted sampler's baseline for that instance, so kills made while the
 //    agent was down are reported and older ones are not;
 //  - per container, the open CPU throttling episode (opened at, last step): the restarted
-//    sampler continues it instead of opening a new one, or resolves it if the container is gone.
+//    sampler continues it instead of opening a new one, or resolves it if the container is gone;
+//  - the same for the open MemoryPressure episode (with its limit and working-set peak, which
+//    the OOM-kill link and a resolve after the container is gone still need).
 //
 // It is derived from the batches themselves — folded in when a batch record is appended and
 // again when the spool is replayed — so it is exactly as durable as the events it stands for:
@@ -28,6 +30,15 @@ export interface OpenEpisode {
   pod: PodRef;
 }
 
+/** A MemoryPressure episode open when last spooled. */
+export interface OpenMemoryEpisode {
+  openedAtMs: number;
+  seq: number;
+  limitBytes: number;
+  peakBytes: number;
+  pod: PodRef;
+}
+
 export interface MemorySnapshot {
   reported: string[];
   /** `podUid/container/reason` → highest restart index reported for a waiting reason. */
@@ -35,6 +46,8 @@ export interface MemorySnapshot {
   oom: [string, number][];
   /** The pod as protobuf PodRef bytes, base64. */
   episodes: [string, Omit<OpenEpisode, "pod"> & { pod: string }][];
+  /** Absent in spools written before MemoryPressure existed. */
+  memoryEpisodes?: [string, Omit<OpenMemoryEpisode, "pod"> & { pod: string }][];
 }
 
 // Event id formats (built in agent/cgroup/oom.ts kernelOomEvent and
@@ -51,6 +64,8 @@ export const WAITING_REASONS: ReadonlySet<string> = new Set([
   "CreateContainerConfigError",
 ]);
 const THROTTLE_ID = /\/cpu-throttle\/(\d+)\/(open|update|resolved)\/(\d+)$/;
+// agent/cgroup/memory-event.ts: `${podUid}/${container}/memory-pressure/${openedAtMs}/${state}/${seq}`
+const MEMORY_ID = /\/memory-pressure\/(\d+)\/(open|update|resolved)\/(\d+)$/;
 
 export const oomKey = (podUid: string, container: string, bareId: string): string =>
   `${podUid}/${container}/${bareId.slice(0, 12)}`;
@@ -61,6 +76,7 @@ export class SpoolMemory {
   readonly #waiting = new Map<string, number>();
   readonly #oom = new Map<string, number>();
   readonly #episodes = new Map<string, OpenEpisode>();
+  readonly #memoryEpisodes = new Map<string, OpenMemoryEpisode>();
 
   static from(snapshot: Partial<MemorySnapshot> | undefined): SpoolMemory {
     const m = new SpoolMemory();
@@ -74,6 +90,18 @@ export class SpoolMemory {
         continue;
       const pod = wire.PodRef.decode(Buffer.from(e.pod, "base64"));
       bounded(m.#episodes, k, { openedAtMs: e.openedAtMs, seq: e.seq, limitCores: e.limitCores, pod });
+    }
+    for (const [k, e] of snapshot?.memoryEpisodes ?? []) {
+      if (typeof k !== "string" || !e || !Number.isFinite(e.openedAtMs) || typeof e.pod !== "string")
+        continue;
+      const pod = wire.PodRef.decode(Buffer.from(e.pod, "base64"));
+      bounded(m.#memoryEpisodes, k, {
+        openedAtMs: e.openedAtMs,
+        seq: e.seq,
+        limitBytes: e.limitBytes ?? 0,
+        peakBytes: e.peakBytes ?? 0,
+        pod,
+      });
     }
     return m;
   }
@@ -114,6 +142,26 @@ export class SpoolMemory {
           limitCores: event.throttle.limitCores ?? 0,
           pod: event.pod,
         });
+      } else if (event.memory && event.pod?.uid) {
+        const m = MEMORY_ID.exec(id);
+        if (!m) continue;
+        const key = episodeKey(event.pod.uid, event.container ?? "");
+        const openedAtMs = Number(m[1]);
+        const known = this.#memoryEpisodes.get(key);
+        if (event.memory.state === ThrottleState.THROTTLE_STATE_RESOLVED) {
+          if (known?.openedAtMs === openedAtMs) this.#memoryEpisodes.delete(key);
+          continue;
+        }
+        const seq = Number(m[3]);
+        if (known && known.openedAtMs === openedAtMs && known.seq >= seq) continue;
+        if (known && known.openedAtMs > openedAtMs) continue; // a step of an older episode
+        bounded(this.#memoryEpisodes, key, {
+          openedAtMs,
+          seq,
+          limitBytes: Number(event.memory.limitBytes ?? 0),
+          peakBytes: Number(event.memory.workingSetPeakBytes ?? 0),
+          pod: event.pod,
+        });
       }
     }
   }
@@ -138,8 +186,19 @@ export class SpoolMemory {
     return this.#episodes;
   }
 
+  /** MemoryPressure episodes open when last spooled, by `podUid/container`. */
+  openMemoryEpisodes(): ReadonlyMap<string, OpenMemoryEpisode> {
+    return this.#memoryEpisodes;
+  }
+
   get size(): number {
-    return this.#reported.size + this.#waiting.size + this.#oom.size + this.#episodes.size;
+    return (
+      this.#reported.size +
+      this.#waiting.size +
+      this.#oom.size +
+      this.#episodes.size +
+      this.#memoryEpisodes.size
+    );
   }
 
   toJSON(): MemorySnapshot {
@@ -148,6 +207,10 @@ export class SpoolMemory {
       waiting: [...this.#waiting],
       oom: [...this.#oom],
       episodes: [...this.#episodes].map(([k, e]) => [
+        k,
+        { ...e, pod: Buffer.from(wire.PodRef.encode(e.pod).finish()).toString("base64") },
+      ]),
+      memoryEpisodes: [...this.#memoryEpisodes].map(([k, e]) => [
         k,
         { ...e, pod: Buffer.from(wire.PodRef.encode(e.pod).finish()).toString("base64") },
       ]),
