@@ -114,6 +114,17 @@ describe.each([
     expect(memoryEvents(h)[0]?.memory?.pressure).toMatchObject({ fullAvg10: 35.5, someStallSeconds: 4 });
   });
 
+  it("applies a live threshold from the aggregator and ignores an invalid one", async () => {
+    h.sampler.configureMemory({ openRatio: 0, windowMs: Number.NaN }); // refused: stays 0.9 / 20 s
+    await write({ usage: 220 * MiB, inactiveFile: 0, limit: LIMIT }); // 86 %
+    await scan();
+    await scan();
+    expect(memoryEvents(h)).toHaveLength(0);
+    h.sampler.configureMemory({ openRatio: 0.85 });
+    await scan();
+    expect(memoryEvents(h)[0]?.memory).toMatchObject({ triggers: ["NearLimit"], limitBytes: LIMIT });
+  });
+
   it("links a kernel OOM kill to the episode that preceded it", async () => {
     await write({ usage: 250 * MiB, inactiveFile: 0, limit: LIMIT });
     await scan();
