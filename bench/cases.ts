@@ -1,12 +1,16 @@
 // Every benchmark case, in the order `make bench` runs them. Each is loaded lazily: a case
 // whose module (or a module it measures) is not there yet reports "not measured: …" instead
 // of taking the suite down.
+
+import { realMemoryCgroupProblem } from "./kernel-oom/probe.ts";
 import type { BenchCaseResult, BenchOptions } from "./types.ts";
 import { notMeasured } from "./types.ts";
 
 export interface CaseEntry {
   id: string;
   name: string;
+  /** Why the case cannot run on this machine (root, a cgroup hierarchy), or undefined. */
+  unavailable?: () => string | undefined;
   load(): Promise<{ run(options: BenchOptions): Promise<BenchCaseResult> }>;
 }
 
@@ -26,7 +30,12 @@ export const CASES: readonly CaseEntry[] = [
     name: "detection latency",
     load: () => importCase("./detection-latency/index.ts"),
   },
-  { id: "kernel-oom", name: "kernel OOM latency", load: () => importCase("./kernel-oom/index.ts") },
+  {
+    id: "kernel-oom",
+    name: "kernel OOM latency",
+    unavailable: realMemoryCgroupProblem,
+    load: () => importCase("./kernel-oom/index.ts"),
+  },
   { id: "fan-in", name: "fan-in", load: () => importCase("./fan-in/index.ts") },
   { id: "scale-out", name: "scale-out (3 replicas)", load: () => importCase("./scale-out/index.ts") },
   { id: "agent", name: "agent memory & CPU", load: () => importCase("./agent/index.ts") },

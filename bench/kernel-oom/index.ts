@@ -12,7 +12,7 @@
 // Needs root and a writable cgroup v1 memory hierarchy; otherwise the row says so.
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdirSync, rmdirSync, symlinkSync } from "node:fs";
+import { mkdirSync, symlinkSync } from "node:fs";
 import { mkdir, rmdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { type BenchKube, startBenchKube, watch } from "../cluster/kube.ts";
@@ -22,31 +22,17 @@ import { metricValue, scrape } from "../proc/metrics.ts";
 import { round, summarize } from "../stats.ts";
 import type { BenchCase, BenchCaseResult, BenchOptions } from "../types.ts";
 import { notMeasured } from "../types.ts";
+import { HIERARCHIES, realMemoryCgroupProblem } from "./probe.ts";
 
 const SYS = "/sys/fs/cgroup";
-const HIERARCHIES = ["memory", "cpu", "cpuacct"] as const;
 const NODE = "node-oom";
 const NS = "oombench";
 const SCAN_MS = 2_000;
 const TRIAL_TIMEOUT_MS = 30_000;
 
-function problem(): string | undefined {
-  if (process.getuid?.() !== 0) return "needs root to create memory cgroups";
-  for (const h of HIERARCHIES) {
-    const dir = join(SYS, h, `kgbench-probe-${process.pid}`);
-    try {
-      mkdirSync(dir);
-      rmdirSync(dir);
-    } catch (err) {
-      return `no writable cgroup v1 ${h} hierarchy at ${join(SYS, h)} (${(err as Error).message})`;
-    }
-  }
-  return undefined;
-}
-
 export async function run({ quick }: BenchOptions): Promise<BenchCaseResult> {
   const name = "kernel OOM latency";
-  const why = problem();
+  const why = realMemoryCgroupProblem();
   if (why) return { name, rows: [notMeasured("kernel OOM → KernelWhisper", why)] };
   const trials = quick ? 3 : 20;
   const tmp = tempDir("kernel-oom");
