@@ -10,6 +10,9 @@ export default defineConfig({
     env: { KERNEL_GOSSIP_BUILD: "dist" },
     testTimeout: 30_000,
     hookTimeout: 60_000,
+    // Tests wait on conditions with expect.poll; a loaded two-core machine needs a generous
+    // deadline (a passing condition returns at once; only a failing test waits this long).
+    expect: { poll: { timeout: 15_000 } },
     // Integration tests start real servers and child processes; two cores.
     pool: "forks",
     maxWorkers: 2,

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import protobuf from "protobufjs";
 import { afterAll, describe, expect, it } from "vitest";
 import { type WebSocket, WebSocketServer } from "ws";
-import { testLink, until } from "../agent/link/testing/harness.ts";
+import { testLink } from "../agent/link/testing/harness.ts";
 import { failureEvent } from "../agent/link/testing/memory-outbox.ts";
 import { FrameHandler } from "../aggregator/stream/frame-handler.ts";
 import { ManualClock } from "../shared/clock.ts";
@@ -229,10 +229,12 @@ describe("current agent → aggregator of before the pod table", () => {
     });
     try {
       link.start();
-      await until(() => configs.length === 1, "the old aggregator's config applied");
+      await expect
+        .poll(() => configs.length === 1, { message: "the old aggregator's config applied" })
+        .toBe(true);
       const pod = failureEvent(1, "node-a").pod;
       for (let i = 1; i <= 6; i++) outbox.push({ ...failureEvent(i, "node-a"), pod });
-      await until(() => link.isIdle() && outbox.size === 0, "batches acked");
+      await expect.poll(() => link.isIdle() && outbox.size === 0, { message: "batches acked" }).toBe(true);
       const hello = frames[0]?.hello as { capabilities?: string[] };
       expect(hello.capabilities).toContain(CAPABILITY_BATCH_POD_TABLE);
       const events = frames.flatMap(

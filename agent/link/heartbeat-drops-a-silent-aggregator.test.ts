@@ -6,7 +6,7 @@ import { ManualClock } from "../../shared/clock.ts";
 import { silentLogger } from "../../shared/log.ts";
 import { createRegistry } from "../../shared/metrics.ts";
 import { encodeEnvelope } from "../../shared/proto.ts";
-import { testLink, until } from "./testing/harness.ts";
+import { testLink } from "./testing/harness.ts";
 import { startScriptedAggregator } from "./testing/scripted-aggregator.ts";
 
 const cleanup: (() => Promise<unknown>)[] = [];
@@ -21,17 +21,17 @@ it("the agent terminates a link whose aggregator stops answering pings and recon
   const { link, metric } = testLink({ url: agg.url, clock, settings: { heartbeatIntervalMs: 1_000 } });
   link.start();
   cleanup.push(() => link.stop(0));
-  await until(() => link.connected(), "connected");
+  await expect.poll(() => link.connected(), { message: "connected" }).toBe(true);
 
   clock.advance(1_000); // ping 1
   clock.advance(1_000); // ping 2
   expect(link.connected()).toBe(true);
   clock.advance(1_000); // two pings unanswered → terminate
-  await until(() => !link.connected(), "link dropped");
+  await expect.poll(() => !link.connected(), { message: "link dropped" }).toBe(true);
   expect(await metric("kernel_gossip_agent_link_reconnects_total", { cause: "heartbeat" })).toBe(1);
 
   clock.advance(1_000); // backoff elapsed → reconnect
-  await until(() => link.connected() && agg.connections === 2, "reconnected");
+  await expect.poll(() => link.connected() && agg.connections === 2, { message: "reconnected" }).toBe(true);
 });
 
 it("the agent keeps a link whose aggregator answers pings", async () => {
@@ -41,7 +41,7 @@ it("the agent keeps a link whose aggregator answers pings", async () => {
   const { link } = testLink({ url: agg.url, clock, settings: { heartbeatIntervalMs: 1_000 } });
   link.start();
   cleanup.push(() => link.stop(0));
-  await until(() => link.connected(), "connected");
+  await expect.poll(() => link.connected(), { message: "connected" }).toBe(true);
   for (let i = 0; i < 5; i++) {
     const pongs = agg.sockets[0];
     clock.advance(1_000);
@@ -78,11 +78,15 @@ it("the aggregator terminates an agent that stops answering pings", async () => 
   const closed = new Promise<number>((r) => ws.on("close", (code) => r(code)));
   await new Promise((r) => ws.once("open", r));
   ws.send(encodeEnvelope({ hello: { node: "node-a", protocolVersion: 1 } }));
-  await until(() => server.connections()[0]?.node === "node-a", "hello processed");
+  await expect
+    .poll(() => server.connections()[0]?.node === "node-a", { message: "hello processed" })
+    .toBe(true);
   clock.advance(1_000);
   clock.advance(1_000);
   expect(server.connections()).toHaveLength(1);
   clock.advance(1_000);
   expect(await closed).toBe(1006); // terminated, no close handshake
-  await until(() => server.connections().length === 0, "server forgot the connection");
+  await expect
+    .poll(() => server.connections().length === 0, { message: "server forgot the connection" })
+    .toBe(true);
 });

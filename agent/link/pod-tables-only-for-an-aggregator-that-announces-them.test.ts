@@ -20,7 +20,7 @@ import {
   type WireEvent,
   wire,
 } from "../../shared/proto.ts";
-import { testLink, until } from "./testing/harness.ts";
+import { testLink } from "./testing/harness.ts";
 import { failureEvent } from "./testing/memory-outbox.ts";
 import { type ScriptedAggregator, startScriptedAggregator } from "./testing/scripted-aggregator.ts";
 
@@ -98,12 +98,16 @@ describe("per-batch pod tables", () => {
     });
     cleanup.push(() => link.stop(0));
     link.start();
-    await until(() => link.connected(), "link connected");
+    await expect.poll(() => link.connected(), { message: "link connected" }).toBe(true);
     // the announcement arrives right after Hello; wait for it before the events
-    await until(() => link.podTables(), "the aggregator's batch-pod-table announcement");
+    await expect
+      .poll(() => link.podTables(), { message: "the aggregator's batch-pod-table announcement" })
+      .toBe(true);
     const sent = [...tenEvents(1), ...tenEvents(11)];
     for (const e of sent) outbox.push(e);
-    await until(() => received.length === sent.length && link.isIdle(), "all events acked");
+    await expect
+      .poll(() => received.length === sent.length && link.isIdle(), { message: "all events acked" })
+      .toBe(true);
     expect(received.map(plain)).toEqual(sent.map(plain));
     expect(configs).toEqual([]); // capabilities only: the agent's settings are not touched
   });
@@ -120,7 +124,7 @@ describe("per-batch pod tables", () => {
     });
     cleanup.push(() => link.stop(0));
     link.start();
-    await until(() => configs.length === 1, "config applied");
+    await expect.poll(() => configs.length === 1, { message: "config applied" }).toBe(true);
     expect(configs[0]).toMatchObject({
       version: "12",
       cooldownSeconds: 90,
@@ -135,10 +139,14 @@ describe("per-batch pod tables", () => {
     const { link, outbox } = testLink({ url: agg.url, clock: systemClock, onConfig: (f) => configs.push(f) });
     cleanup.push(() => link.stop(0));
     link.start();
-    await until(() => configs.length === 1, "config applied");
+    await expect.poll(() => configs.length === 1, { message: "config applied" }).toBe(true);
     const sent = tenEvents(1);
     for (const e of sent) outbox.push(e);
-    await until(() => batches(agg.frames).reduce((n, b) => n + b.events.length, 0) === 10, "events sent");
+    await expect
+      .poll(() => batches(agg.frames).reduce((n, b) => n + b.events.length, 0) === 10, {
+        message: "events sent",
+      })
+      .toBe(true);
     expect(agg.frames[0]?.hello?.capabilities).toContain(CAPABILITY_BATCH_POD_TABLE);
     for (const batch of batches(agg.frames)) {
       expect(batch?.pods).toEqual([]);
@@ -160,10 +168,10 @@ describe("per-batch pod tables", () => {
     const { link, outbox } = testLink({ url: fresh.url, clock: systemClock });
     cleanup.push(() => link.stop(0));
     link.start();
-    await until(() => link.podTables(), "announcement");
+    await expect.poll(() => link.podTables(), { message: "announcement" }).toBe(true);
     const sent = tenEvents(1);
     for (const e of sent) outbox.push(e);
-    await until(() => batches(fresh.frames).length === 1, "batch sent");
+    await expect.poll(() => batches(fresh.frames).length === 1, { message: "batch sent" }).toBe(true);
     const first = batches(fresh.frames)[0];
     expect(first?.pods).toHaveLength(2);
     expect(first?.events.every((e) => e.pod?.namespace === "" && e.pod?.name === "")).toBe(true);
@@ -172,7 +180,7 @@ describe("per-batch pod tables", () => {
     await fresh.close();
     const old = await startScriptedAggregator({ port });
     cleanup.push(() => old.close());
-    await until(() => batches(old.frames).length === 1, "batch resent", 15_000);
+    await expect.poll(() => batches(old.frames).length === 1, { message: "batch resent" }).toBe(true);
     const resent = batches(old.frames)[0];
     expect(resent?.seq).toBe(first?.seq);
     expect(resent?.pods).toEqual([]);
@@ -192,7 +200,7 @@ describe("per-batch pod tables", () => {
     await new Promise((r) => ws.once("open", r));
     ws.send(encodeEnvelope({ hello: { node: "node-a", protocolVersion: 1, capabilities: ["pod-failure"] } }));
     ws.send(encodeEnvelope({ batch: { seq: 1, events: [failureEvent(1, "node-a")] } }));
-    await until(() => answers.length > 0, "an answer");
+    await expect.poll(() => answers.length > 0, { message: "an answer" }).toBe(true);
     expect(answers[0]?.body).toBe("ack");
     expect(answers.some((a) => a.config)).toBe(false);
   });

@@ -4,7 +4,7 @@ import { createStreamMetrics, startStreamServer } from "../../aggregator/stream/
 import { ManualClock, systemClock } from "../../shared/clock.ts";
 import { silentLogger } from "../../shared/log.ts";
 import { createRegistry } from "../../shared/metrics.ts";
-import { testLink, until } from "./testing/harness.ts";
+import { testLink } from "./testing/harness.ts";
 
 const cleanup: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
@@ -33,7 +33,7 @@ it("an agent with a wrong token learns the code from the HTTP refusal, counts it
   const { link, metric } = testLink({ url: `ws://127.0.0.1:${server.port}/stream`, clock, token: "wrong" });
   link.start();
   cleanup.push(() => link.stop(0));
-  await until(() => false === link.connected(), "first attempt");
+  await expect.poll(() => false === link.connected(), { message: "first attempt" }).toBe(true);
   const refused = () => metric("kernel_gossip_agent_rejects_total", { code: "KG_AUTH_INVALID" });
   const retries = () => metric("kernel_gossip_agent_link_reconnects_total", { cause: "refused" });
   for (let attempt = 1; attempt <= 3; attempt++) {

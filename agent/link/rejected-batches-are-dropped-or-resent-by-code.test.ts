@@ -4,7 +4,7 @@ import { createStreamMetrics, startStreamServer } from "../../aggregator/stream/
 import { ManualClock, systemClock } from "../../shared/clock.ts";
 import { createLogger, silentLogger } from "../../shared/log.ts";
 import { createRegistry } from "../../shared/metrics.ts";
-import { testLink, until } from "./testing/harness.ts";
+import { testLink } from "./testing/harness.ts";
 import { failureEvent } from "./testing/memory-outbox.ts";
 import { startScriptedAggregator } from "./testing/scripted-aggregator.ts";
 
@@ -54,12 +54,14 @@ describe("rejected batches", () => {
       log: createLogger({ destination: { write: (s: string) => lines.push(JSON.parse(s)) } }),
     });
     link.start();
-    await until(() => link.connected(), "connected");
+    await expect.poll(() => link.connected(), { message: "connected" }).toBe(true);
     for (let i = 0; i < 5; i++) outbox.push(failureEvent(i, "node-b")); // poison: a foreign pod
-    await until(() => !link.connected(), "rejected and closed");
+    await expect.poll(() => !link.connected(), { message: "rejected and closed" }).toBe(true);
     for (let i = 5; i < 15; i++) outbox.push(failureEvent(i, "node-a"));
     clock.advance(1_000); // reconnect backoff
-    await until(() => written.length === 10 && link.isIdle(), "good batches delivered");
+    await expect
+      .poll(() => written.length === 10 && link.isIdle(), { message: "good batches delivered" })
+      .toBe(true);
 
     expect(written).toEqual(
       Array.from({ length: 10 }, (_, i) => `uid-${i + 5}/app/${i + 5}/CrashLoopBackOff`),
@@ -107,21 +109,26 @@ describe("rejected batches", () => {
     });
     link.start();
     cleanup.push(() => link.stop(0));
-    await until(() => link.connected(), "connected");
+    await expect.poll(() => link.connected(), { message: "connected" }).toBe(true);
     outbox.push(failureEvent(1, "node-a"));
     outbox.push(failureEvent(2, "node-a"));
     outbox.push(failureEvent(3, "node-b"));
-    await until(() => calls.length === 1, "first batch being written");
-    await until(
-      async () => (await metric("kernel_gossip_agent_rejects_total")) === 1,
-      "second batch refused",
-    );
+    await expect.poll(() => calls.length === 1, { message: "first batch being written" }).toBe(true);
+    await expect
+      .poll(async () => (await metric("kernel_gossip_agent_rejects_total")) === 1, {
+        message: "second batch refused",
+      })
+      .toBe(true);
     release();
-    await until(() => link.isIdle() && !link.connected(), "first batch acked, then the connection closed");
+    await expect
+      .poll(() => link.isIdle() && !link.connected(), {
+        message: "first batch acked, then the connection closed",
+      })
+      .toBe(true);
     expect(await metric("kernel_gossip_agent_events_delivered_total")).toBe(2);
     expect(await metric("kernel_gossip_agent_events_dropped_total", { cause: "rejected" })).toBe(1);
     clock.advance(1_000);
-    await until(() => link.connected(), "reconnected");
+    await expect.poll(() => link.connected(), { message: "reconnected" }).toBe(true);
     expect(calls).toHaveLength(1); // nothing resent
   });
 
@@ -137,13 +144,19 @@ describe("rejected batches", () => {
     });
     link.start();
     cleanup.push(() => link.stop(0));
-    await until(() => link.connected(), "connected");
+    await expect.poll(() => link.connected(), { message: "connected" }).toBe(true);
     for (let i = 0; i < 16; i++) outbox.push(failureEvent(i, "node-a"));
-    await until(() => written.length === 8 && !link.connected(), "first batch in, second refused");
+    await expect
+      .poll(() => written.length === 8 && !link.connected(), { message: "first batch in, second refused" })
+      .toBe(true);
     expect(await metric("kernel_gossip_agent_rejects_total", { code: "KG_RATE_LIMITED" })).toBe(1);
     expect(link.isIdle()).toBe(false);
     clock.advance(1_000);
-    await until(() => written.length === 16 && link.isIdle(), "refused batch resent on a new connection");
+    await expect
+      .poll(() => written.length === 16 && link.isIdle(), {
+        message: "refused batch resent on a new connection",
+      })
+      .toBe(true);
     expect(await metric("kernel_gossip_agent_events_dropped_total")).toBe(0);
   });
 
@@ -158,14 +171,16 @@ describe("rejected batches", () => {
     });
     link.start();
     cleanup.push(() => link.stop(0));
-    await until(() => link.connected(), "connected");
+    await expect.poll(() => link.connected(), { message: "connected" }).toBe(true);
     const huge = failureEvent(0, "node-a", {});
     huge.failure = { reason: "CrashLoopBackOff", message: "x".repeat(10_000) };
     outbox.push(huge);
-    await until(() => !link.connected(), "closed by ws for the frame size");
+    await expect.poll(() => !link.connected(), { message: "closed by ws for the frame size" }).toBe(true);
     outbox.push(failureEvent(1, "node-a"));
     clock.advance(1_000);
-    await until(() => written.length === 1 && link.isIdle(), "the next batch delivered");
+    await expect
+      .poll(() => written.length === 1 && link.isIdle(), { message: "the next batch delivered" })
+      .toBe(true);
     expect(await metric("kernel_gossip_agent_rejects_total", { code: "KG_FRAME_TOO_LARGE" })).toBe(1);
     expect(await metric("kernel_gossip_agent_events_dropped_total", { cause: "rejected" })).toBe(1);
   });
@@ -181,17 +196,19 @@ describe("rejected batches", () => {
     });
     link.start();
     cleanup.push(() => link.stop(0));
-    await until(() => link.connected(), "connected");
+    await expect.poll(() => link.connected(), { message: "connected" }).toBe(true);
     const big = failureEvent(0, "node-a");
     big.failure = { reason: "CrashLoopBackOff", message: "x".repeat(10_000) };
     outbox.push(big);
-    await until(() => !link.connected(), "refused and closed");
+    await expect.poll(() => !link.connected(), { message: "refused and closed" }).toBe(true);
     expect(await metric("kernel_gossip_agent_rejects_total", { code: "KG_FRAME_TOO_LARGE" })).toBe(1);
     expect(await metric("kernel_gossip_agent_events_dropped_total", { cause: "rejected" })).toBe(1);
     expect(link.isIdle()).toBe(true);
     outbox.push(failureEvent(1, "node-a"));
     clock.advance(1_000);
-    await until(() => written.length === 1 && link.isIdle(), "the next batch delivered");
+    await expect
+      .poll(() => written.length === 1 && link.isIdle(), { message: "the next batch delivered" })
+      .toBe(true);
   });
 
   it("acks arriving out of order each release their own batch", async () => {
@@ -210,7 +227,9 @@ describe("rejected batches", () => {
     link.start();
     cleanup.push(() => link.stop(0));
     for (let i = 0; i < 6; i++) outbox.push(failureEvent(i, "node-a"));
-    await until(() => link.isIdle() && agg.frames.length === 4, "three batches acked");
+    await expect
+      .poll(() => link.isIdle() && agg.frames.length === 4, { message: "three batches acked" })
+      .toBe(true);
     expect(await metric("kernel_gossip_agent_events_delivered_total")).toBe(6);
     expect(agg.frames[0]?.hello?.protocolVersion).toBe(1);
   });

@@ -18,14 +18,6 @@ const limits = {
   heartbeatIntervalMs: 60_000,
 };
 
-async function until(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const start = Date.now();
-  while (!check()) {
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 const cleanup: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
   for (const fn of cleanup.splice(0).reverse()) await fn();
@@ -88,7 +80,9 @@ describe("agent link", () => {
     agent.start();
     cleanup.push(() => agent.stop(1_000));
     for (let i = 0; i < 95; i++) outbox.push(failureEvent(i, "node-a"));
-    await until(() => written.length === 95 && agent.isIdle(), "95 events acked");
+    await expect
+      .poll(() => written.length === 95 && agent.isIdle(), { message: "95 events acked" })
+      .toBe(true);
     expect(agent.connected()).toBe(true);
     expect(new Set(written).size).toBe(95);
     const delivered = await registry.getSingleMetric("kernel_gossip_agent_events_delivered_total")?.get();
@@ -113,7 +107,9 @@ describe("agent link", () => {
     agent.start();
     cleanup.push(() => agent.stop(1_000));
     for (let i = 0; i < 40; i++) outbox.push(failureEvent(i, "node-a"));
-    await until(() => seen.length === 40, "four batches received by the first aggregator");
+    await expect
+      .poll(() => seen.length === 40, { message: "four batches received by the first aggregator" })
+      .toBe(true);
     expect(agent.isIdle()).toBe(false);
     expect(outbox.size).toBe(0);
     await first.close({ drainMs: 0 }); // its writes never finish: nothing is acked
@@ -122,7 +118,11 @@ describe("agent link", () => {
     const secondBatches: string[] = [];
     const second = await server(port, async (ids) => void order.push(...ids), secondBatches);
     cleanup.push(() => second.close());
-    await until(() => order.length === 40 && agent.isIdle(), "resent batches acked by the second aggregator");
+    await expect
+      .poll(() => order.length === 40 && agent.isIdle(), {
+        message: "resent batches acked by the second aggregator",
+      })
+      .toBe(true);
     expect(order).toEqual(seen);
     // The resent batches carry the same agent process id and sequence numbers (what the
     // aggregator's delivery ledger recognises them by).

@@ -1,7 +1,7 @@
 import { afterEach, expect, it } from "vitest";
 import { systemClock } from "../../shared/clock.ts";
 import { openTestSpool, spoolDir } from "../spool/testing.ts";
-import { testLink, until } from "./testing/harness.ts";
+import { testLink } from "./testing/harness.ts";
 import { failureEvent } from "./testing/memory-outbox.ts";
 import { startScriptedAggregator } from "./testing/scripted-aggregator.ts";
 
@@ -31,9 +31,11 @@ it("batches unacknowledged at shutdown — sent or still queued — are resent b
     settings: { maxBatchEvents: 10, maxUnackedBatches: 3 },
   });
   one.link.start();
-  await until(() => one.link.connected(), "connected");
+  await expect.poll(() => one.link.connected(), { message: "connected" }).toBe(true);
   for (let i = 0; i < 40; i++) one.outbox.push(failureEvent(i, "node-a"));
-  await until(() => agg.frames.filter((f) => f.batch).length === 3, "three batches sent");
+  await expect
+    .poll(() => agg.frames.filter((f) => f.batch).length === 3, { message: "three batches sent" })
+    .toBe(true);
   expect(await one.link.stop(0)).toEqual({ delivered: 0, undelivered: 40, droppedEarlier: 0, spooled: 40 });
   expect(await one.metric("kernel_gossip_agent_events_dropped_total")).toBe(0);
   first.spool.close();
@@ -50,9 +52,11 @@ it("batches unacknowledged at shutdown — sent or still queued — are resent b
     settings: { maxBatchEvents: 10 },
   });
   two.link.start();
-  await until(() => two.link.connected(), "reconnected");
+  await expect.poll(() => two.link.connected(), { message: "reconnected" }).toBe(true);
   two.outbox.push(failureEvent(99, "node-a"));
-  await until(() => agg.frames.filter((f) => f.batch).length === 5, "replayed and new batches");
+  await expect
+    .poll(() => agg.frames.filter((f) => f.batch).length === 5, { message: "replayed and new batches" })
+    .toBe(true);
   const hello = agg.frames.find((f) => f.hello)?.hello;
   expect(hello?.instanceId).toBe(firstHello?.instanceId);
   const batches = agg.frames.filter((f) => f.batch).map((f) => f.batch);

@@ -2,7 +2,7 @@ import { Writable } from "node:stream";
 import { afterEach, expect, it } from "vitest";
 import { ManualClock, systemClock } from "../../shared/clock.ts";
 import { createLogger } from "../../shared/log.ts";
-import { testLink, until } from "./testing/harness.ts";
+import { testLink } from "./testing/harness.ts";
 import { failureEvent } from "./testing/memory-outbox.ts";
 import { startScriptedAggregator } from "./testing/scripted-aggregator.ts";
 
@@ -35,7 +35,7 @@ it("stop() flushes the queue and returns once the aggregator acked everything", 
     settings: { maxBatchEvents: 10 },
   });
   link.start();
-  await until(() => link.connected(), "connected");
+  await expect.poll(() => link.connected(), { message: "connected" }).toBe(true);
   for (let i = 0; i < 45; i++) outbox.push(failureEvent(i, "node-a"));
   const result = await link.stop(10_000);
   expect(result).toEqual({ delivered: 45, undelivered: 0, droppedEarlier: 0 });
@@ -60,9 +60,11 @@ it("stop() gives up at the deadline and says how many events were not delivered"
     settings: { maxBatchEvents: 10, maxUnackedBatches: 2 },
   });
   link.start();
-  await until(() => link.connected(), "connected");
+  await expect.poll(() => link.connected(), { message: "connected" }).toBe(true);
   for (let i = 0; i < 50; i++) outbox.push(failureEvent(i, "node-a"));
-  await until(() => agg.frames.filter((f) => f.batch).length === 3, "three batches sent");
+  await expect
+    .poll(() => agg.frames.filter((f) => f.batch).length === 3, { message: "three batches sent" })
+    .toBe(true);
   const stopped = link.stop(5_000);
   clock.advance(5_000);
   const result = await stopped;
@@ -71,10 +73,11 @@ it("stop() gives up at the deadline and says how many events were not delivered"
   expect(
     await metric("kernel_gossip_agent_events_dropped_total", { cause: "shutdown", type: "failure" }),
   ).toBe(40);
-  await until(
-    () => lines.some((l) => String(l.msg).includes("40 events not delivered")),
-    "the shutdown log line",
-  );
+  await expect
+    .poll(() => lines.some((l) => String(l.msg).includes("40 events not delivered")), {
+      message: "the shutdown log line",
+    })
+    .toBe(true);
   const line = lines.find((l) => String(l.msg).includes("40 events not delivered"));
   expect(line).toMatchObject({ level: "warn", undelivered: 40, unackedBatches: 2, queued: 20 });
   const audit = lines.filter((l) => l.audit === "delivered");
@@ -96,11 +99,13 @@ it("stop() while waiting out a reconnect backoff reconnects at once and delivers
   const clock = new ManualClock();
   const { link, outbox } = testLink({ url: agg.url, clock });
   link.start();
-  await until(() => link.connected(), "connected");
+  await expect.poll(() => link.connected(), { message: "connected" }).toBe(true);
   for (const ws of agg.sockets) ws.terminate(); // the aggregator drops us; backoff starts
-  await until(() => !link.connected(), "link down");
+  await expect.poll(() => !link.connected(), { message: "link down" }).toBe(true);
   for (let i = 0; i < 5; i++) outbox.push(failureEvent(i, "node-a"));
   const stopped = link.stop(10_000);
-  await until(() => agg.frames.some((f) => f.batch), "batch sent on the fresh connection");
+  await expect
+    .poll(() => agg.frames.some((f) => f.batch), { message: "batch sent on the fresh connection" })
+    .toBe(true);
   expect(await stopped).toEqual({ delivered: 5, undelivered: 0, droppedEarlier: 0 });
 });

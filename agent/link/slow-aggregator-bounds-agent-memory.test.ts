@@ -31,14 +31,6 @@ afterEach(async () => {
   for (const fn of cleanup.splice(0).reverse()) await fn();
 });
 
-async function until(check: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
-  const start = Date.now();
-  while (!check()) {
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 /** The real outgoing queue (agent/queue) in front of the real link, as in the agent. */
 function makeLink(port: number, settings: { maxUnackedBatches: number; maxBatchEvents: number }) {
   const registry = createRegistry({ defaultMetrics: false });
@@ -122,11 +114,13 @@ describe("agent memory under a slow aggregator", () => {
     cleanup.push(() => server.close());
     const { link, registry, outbox } = makeLink(server.port, { maxUnackedBatches: 8, maxBatchEvents: 500 });
     cleanup.push(() => link.stop(50));
-    await until(() => link.connected(), "connected");
+    await expect.poll(() => link.connected(), { message: "connected" }).toBe(true);
 
     const before = heapUsed();
     await pushMany(outbox, 200_000);
-    await until(() => received === 8 * 500, "the window of 8 batches in flight");
+    await expect
+      .poll(() => received === 8 * 500, { message: "the window of 8 batches in flight" })
+      .toBe(true);
     const after = heapUsed();
 
     const dropped = await metric(registry, "kernel_gossip_agent_events_dropped_total", {
@@ -157,7 +151,7 @@ describe("agent memory under a slow aggregator", () => {
     const port = (wss.address() as { port: number }).port;
     const { link, registry, outbox } = makeLink(port, { maxUnackedBatches: 10_000, maxBatchEvents: 1000 });
     cleanup.push(() => link.stop(50));
-    await until(() => link.connected(), "connected");
+    await expect.poll(() => link.connected(), { message: "connected" }).toBe(true);
 
     const before = heapUsed();
     await pushMany(outbox, 200_000);

@@ -10,7 +10,6 @@ import { ManualClock, systemClock } from "../../shared/clock.ts";
 import { silentLogger } from "../../shared/log.ts";
 import { createRegistry } from "../../shared/metrics.ts";
 import { AgentLink, createLinkMetrics } from "./index.ts";
-import { until } from "./testing/harness.ts";
 import { MemoryOutbox } from "./testing/memory-outbox.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "kg-token-"));
@@ -66,11 +65,17 @@ it("a missing token file is retried, and a rotated token is used on the next con
     ((await registry.getSingleMetric("kernel_gossip_agent_link_reconnects_total")?.get())?.values ?? [])
       .filter((v) => v.labels.cause === cause)
       .reduce((n, v) => n + v.value, 0);
-  await until(async () => (await retries("credentials")) === 1, "missing token noticed");
+  await expect
+    .poll(async () => (await retries("credentials")) === 1, { message: "missing token noticed" })
+    .toBe(true);
 
   writeFileSync(tokenFile, "first\n");
   clock.advance(100);
-  await until(() => server.connections()[0]?.identity === "static-token#0", "connected with the first token");
+  await expect
+    .poll(() => server.connections()[0]?.identity === "static-token#0", {
+      message: "connected with the first token",
+    })
+    .toBe(true);
 
   writeFileSync(tokenFile, "rotated\n");
   await server.close();
@@ -91,12 +96,15 @@ it("a missing token file is retried, and a rotated token is used on the next con
     },
   });
   cleanup.push(() => again.close());
-  await until(() => !link.connected(), "link dropped by the stopping aggregator");
+  await expect
+    .poll(() => !link.connected(), { message: "link dropped by the stopping aggregator" })
+    .toBe(true);
   clock.advance(100);
-  await until(
-    () => again.connections()[0]?.identity === "static-token#0" && link.connected(),
-    "rotated token accepted",
-  );
+  await expect
+    .poll(() => again.connections()[0]?.identity === "static-token#0" && link.connected(), {
+      message: "rotated token accepted",
+    })
+    .toBe(true);
   expect(again.connections().map((c) => c.identity)).toEqual(["static-token#0"]); // "rotated"
   expect(await retries("credentials")).toBe(1);
   expect(await retries("refused")).toBe(0);

@@ -10,7 +10,6 @@ import { silentLogger } from "../../shared/log.ts";
 import { createRegistry } from "../../shared/metrics.ts";
 import { selfSignedCert } from "../../test/kube-api/tls.ts";
 import { AgentLink, createLinkMetrics } from "./index.ts";
-import { until } from "./testing/harness.ts";
 import { failureEvent, MemoryOutbox } from "./testing/memory-outbox.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "kg-tls-"));
@@ -78,9 +77,11 @@ it("streams over wss:// when the agent trusts the aggregator's CA, and refuses a
   };
 
   const trusted = make(caFile);
-  await until(() => trusted.link.connected(), "TLS connection with the CA");
+  await expect.poll(() => trusted.link.connected(), { message: "TLS connection with the CA" }).toBe(true);
   trusted.outbox.push(failureEvent(1, "node-a"));
-  await until(() => written.length === 1 && trusted.link.isIdle(), "event delivered over TLS");
+  await expect
+    .poll(() => written.length === 1 && trusted.link.isIdle(), { message: "event delivered over TLS" })
+    .toBe(true);
 
   const untrusted = make(undefined);
   const reconnects = async () =>

@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type KubeApi, startKubeApi } from "../../test/kube-api/index.ts";
 import { type FailureCase, failureCases } from "./testdata/cases.ts";
-import { type AgentHarness, kubectl, startAgent, waitFor } from "./testdata/harness.ts";
+import { type AgentHarness, kubectl, startAgent } from "./testdata/harness.ts";
 
 const NODE = "node-a";
 let api: KubeApi;
@@ -52,14 +52,20 @@ async function playCase(
       "-o",
       "jsonpath={.metadata.resourceVersion}",
     ]);
-    await waitFor(() => agent.watch.byUid(uid)?.resourceVersion === rv, `${name} at resourceVersion ${rv}`);
+    await expect
+      .poll(() => agent.watch.byUid(uid)?.resourceVersion === rv, {
+        message: `${name} at resourceVersion ${rv}`,
+      })
+      .toBe(true);
   }
   if (c.deleteAfter) {
     // As on a real node: the pod turns Terminating, then its kubelet confirms and it is gone.
     await kubectl(kubeconfig, ["delete", "pod", name, "-n", namespace, "--wait=false"]);
-    await waitFor(() => agent.watch.byUid(uid)?.deletingSinceMs !== undefined, `${name} Terminating`);
+    await expect
+      .poll(() => agent.watch.byUid(uid)?.deletingSinceMs !== undefined, { message: `${name} Terminating` })
+      .toBe(true);
     api.confirmPodDeletion(namespace, name);
-    await waitFor(() => agent.watch.byUid(uid) === undefined, `${name} gone`);
+    await expect.poll(() => agent.watch.byUid(uid) === undefined, { message: `${name} gone` }).toBe(true);
   }
   return uid;
 }
@@ -97,7 +103,7 @@ describe("through the API server and kubectl", () => {
         scope: { allow: [namespace] },
       });
       agents.push(agent);
-      await waitFor(() => agent.watch.ready(), "first list");
+      await expect.poll(() => agent.watch.ready(), { message: "first list" }).toBe(true);
       const results: { c: FailureCase; uid: string }[] = [];
       for (const [i, c] of group.entries())
         results.push({ c, uid: await playCase(kc, namespace, `case-${i}`, c, agent) });

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createLogger } from "../../shared/log.ts";
 import { type KubeApi, startKubeApi } from "../../test/kube-api/index.ts";
 import { failureCases } from "./testdata/cases.ts";
-import { type AgentHarness, kubectl, startAgent, waitFor } from "./testdata/harness.ts";
+import { type AgentHarness, kubectl, startAgent } from "./testdata/harness.ts";
 
 const NODE = "node-a";
 let api: KubeApi;
@@ -65,7 +65,9 @@ describe("namespace scope", () => {
     const reported = await crashLooping("team-a", "cart");
     const a = startAgent({ kubeconfigPath: api.kubeconfigPath, node: NODE });
     agents.push(a);
-    await waitFor(() => a.watch.byUid(reported.uid)?.resourceVersion === reported.rv, "pods listed");
+    await expect
+      .poll(() => a.watch.byUid(reported.uid)?.resourceVersion === reported.rv, { message: "pods listed" })
+      .toBe(true);
     for (const p of [sys, own, optedOut]) expect(a.watch.byUid(p.uid)?.resourceVersion).toBe(p.rv);
     expect(a.events.filter((e) => e.failure).map((e) => e.pod?.name)).toEqual(["cart"]);
     a.stop();
@@ -80,20 +82,30 @@ describe("namespace scope", () => {
       scope: { labelSelector: "kernel-gossip.io/enabled=true" },
     });
     agents.push(a);
-    await waitFor(() => a.watch.byUid(before.uid)?.resourceVersion === before.rv && a.scope.ready(), "lists");
+    await expect
+      .poll(() => a.watch.byUid(before.uid)?.resourceVersion === before.rv && a.scope.ready(), {
+        message: "lists",
+      })
+      .toBe(true);
     expect(a.events.filter((e) => e.pod?.namespace === "team-b")).toEqual([]);
 
     await kubectl(kc, ["label", "namespace", "team-b", "kernel-gossip.io/enabled=true"]);
-    await waitFor(() => a.events.some((e) => e.pod?.uid === before.uid), "team-b in scope");
+    await expect
+      .poll(() => a.events.some((e) => e.pod?.uid === before.uid), { message: "team-b in scope" })
+      .toBe(true);
     expect(a.events.filter((e) => e.failure).map((e) => e.id)).toEqual([
       `${before.uid}/app/0/CrashLoopBackOff`,
     ]);
 
     // Out of scope again: new failures there are not reported.
     await kubectl(kc, ["label", "namespace", "team-b", "kernel-gossip.io/enabled-"]);
-    await waitFor(() => !a.scope.includesNamespace("team-b"), "team-b out of scope");
+    await expect
+      .poll(() => !a.scope.includesNamespace("team-b"), { message: "team-b out of scope" })
+      .toBe(true);
     const after = await crashLooping("team-b", "api");
-    await waitFor(() => a.watch.byUid(after.uid)?.resourceVersion === after.rv, "api seen");
+    await expect
+      .poll(() => a.watch.byUid(after.uid)?.resourceVersion === after.rv, { message: "api seen" })
+      .toBe(true);
     expect(a.events.filter((e) => e.failure).map((e) => e.id)).toEqual([
       `${before.uid}/app/0/CrashLoopBackOff`,
     ]);
@@ -123,12 +135,15 @@ describe("namespace scope", () => {
       scope: { labelSelector: "kernel-gossip.io/enabled=true" },
     });
     agents.push(a);
-    await waitFor(() => a.scope.ready() && a.watch.byUid(ok.uid) !== undefined, "lists");
+    await expect
+      .poll(() => a.scope.ready() && a.watch.byUid(ok.uid) !== undefined, { message: "lists" })
+      .toBe(true);
     a.scope.configure({ allow: [], deny: [], labelSelector: "a b c" });
-    await waitFor(
-      () => lines.some((l) => l.msg.includes("check the selector options")),
-      "an explanation in the log",
-    );
+    await expect
+      .poll(() => lines.some((l) => l.msg.includes("check the selector options")), {
+        message: "an explanation in the log",
+      })
+      .toBe(true);
     expect(a.scope.ready()).toBe(false);
     // Fixed live: back in business.
     a.scope.configure({ allow: ["team-c"], deny: [], labelSelector: "" });

@@ -3,7 +3,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type KubeApi, startKubeApi } from "../../test/kube-api/index.ts";
 import { failureCases } from "./testdata/cases.ts";
-import { type AgentHarness, kubectl, startAgent, waitFor } from "./testdata/harness.ts";
+import { type AgentHarness, kubectl, startAgent } from "./testdata/harness.ts";
 
 const NODE = "node-a";
 let api: KubeApi;
@@ -74,17 +74,17 @@ describe("supervised pod watch", () => {
   it("relists after a dropped watch and sees, once, the transition made while it was down", async () => {
     const p = await pod("OOM only in lastState after a fast restart");
     const a = agent({ scope: { allow: [p.namespace] } });
-    await waitFor(() => a.watch.ready(), "first list");
-    await waitFor(seen(a, p.uid, await p.write(0)), "running");
+    await expect.poll(() => a.watch.ready(), { message: "first list" }).toBe(true);
+    await expect.poll(seen(a, p.uid, await p.write(0)), { message: "running" }).toBe(true);
     // Keep the agent from relisting while the OOM kill and restart happen.
     api.faults.failNext({ verb: "list", resource: "pods", status: 503, count: 1_000_000 });
     expect(api.faults.dropWatches({ resource: "pods" })).toBeGreaterThan(0);
-    await waitFor(() => api.counters.get("list", "pods") > 1, "a failed relist");
+    await expect.poll(() => api.counters.get("list", "pods") > 1, { message: "a failed relist" }).toBe(true);
     const rv = await p.write(1);
     expect(a.watch.byUid(p.uid)?.resourceVersion).not.toBe(rv);
     api.faults.clear();
-    await waitFor(seen(a, p.uid, rv), "relist");
-    await waitFor(seen(a, p.uid, await p.write(2)), "next update");
+    await expect.poll(seen(a, p.uid, rv), { message: "relist" }).toBe(true);
+    await expect.poll(seen(a, p.uid, await p.write(2)), { message: "next update" }).toBe(true);
     expect(failuresOf(a, p.uid)).toEqual([`${p.uid}/app/0/OOMKilled`]);
     expect(
       await a.metric("kernel_gossip_agent_watch_restarts_total", { cause: "error" }),
@@ -97,24 +97,28 @@ describe("supervised pod watch", () => {
     api.faults.failNext({ verb: "list", resource: "pods", status: 500, count: 3 });
     const lists = api.counters.get("list", "pods");
     const a = agent({ scope: { allow: [p.namespace] } });
-    await waitFor(() => a.watch.ready(), "first list after three failures", 20_000);
+    await expect
+      .poll(() => a.watch.ready(), { message: "first list after three failures", timeout: 20_000 })
+      .toBe(true);
     expect(api.counters.get("list", "pods") - lists).toBe(4);
     expect(await a.metric("kernel_gossip_agent_watch_restarts_total", { cause: "error" })).toBe(3);
-    await waitFor(seen(a, p.uid, await p.write(1)), "watch works");
+    await expect.poll(seen(a, p.uid, await p.write(1)), { message: "watch works" }).toBe(true);
     expect(failuresOf(a, p.uid)).toEqual([`${p.uid}/app/0/OOMKilled`]);
   });
 
   it("resumes a watch the server ended normally without relisting", async () => {
     const p = await pod("crash loop");
     const a = agent({ scope: { allow: [p.namespace] } });
-    await waitFor(() => a.watch.ready(), "first list");
-    await waitFor(seen(a, p.uid, await p.write(0)), "running");
+    await expect.poll(() => a.watch.ready(), { message: "first list" }).toBe(true);
+    await expect.poll(seen(a, p.uid, await p.write(0)), { message: "running" }).toBe(true);
     const lists = api.counters.get("list", "pods");
     const watches = api.counters.get("watch", "pods");
     expect(api.faults.dropWatches({ resource: "pods", graceful: true })).toBeGreaterThan(0);
-    await waitFor(() => api.counters.get("watch", "pods") > watches, "a new watch");
-    await waitFor(seen(a, p.uid, await p.write(1)), "terminated");
-    await waitFor(seen(a, p.uid, await p.write(2)), "back-off");
+    await expect
+      .poll(() => api.counters.get("watch", "pods") > watches, { message: "a new watch" })
+      .toBe(true);
+    await expect.poll(seen(a, p.uid, await p.write(1)), { message: "terminated" }).toBe(true);
+    await expect.poll(seen(a, p.uid, await p.write(2)), { message: "back-off" }).toBe(true);
     expect(api.counters.get("list", "pods")).toBe(lists);
     expect(
       await a.metric("kernel_gossip_agent_watch_restarts_total", { cause: "closed" }),
@@ -125,17 +129,17 @@ describe("supervised pod watch", () => {
   it("relists consistently after 410 Gone without a duplicate or a lost transition", async () => {
     const p = await pod("OOM in state");
     const a = agent({ scope: { allow: [p.namespace] } });
-    await waitFor(() => a.watch.ready(), "first list");
-    await waitFor(seen(a, p.uid, await p.write(0)), "running");
-    await waitFor(seen(a, p.uid, await p.write(1)), "OOM killed");
+    await expect.poll(() => a.watch.ready(), { message: "first list" }).toBe(true);
+    await expect.poll(seen(a, p.uid, await p.write(0)), { message: "running" }).toBe(true);
+    await expect.poll(seen(a, p.uid, await p.write(1)), { message: "OOM killed" }).toBe(true);
     api.faults.failNext({ verb: "list", resource: "pods", status: 503, count: 1_000_000 });
     api.faults.expireResourceVersions();
-    await waitFor(() => api.counters.get("list", "pods") > 1, "a relist attempt");
+    await expect.poll(() => api.counters.get("list", "pods") > 1, { message: "a relist attempt" }).toBe(true);
     const rv2 = await p.write(2); // back-off, while the agent cannot list
     api.faults.clear();
-    await waitFor(seen(a, p.uid, rv2), "relist after 410");
+    await expect.poll(seen(a, p.uid, rv2), { message: "relist after 410" }).toBe(true);
     api.faults.expireResourceVersions();
-    await waitFor(seen(a, p.uid, await p.write(3)), "restarted");
+    await expect.poll(seen(a, p.uid, await p.write(3)), { message: "restarted" }).toBe(true);
     expect(failuresOf(a, p.uid)).toEqual([`${p.uid}/app/0/OOMKilled`, `${p.uid}/app/0/CrashLoopBackOff`]);
     expect(
       await a.metric("kernel_gossip_agent_watch_restarts_total", { cause: "gone" }),
@@ -145,12 +149,12 @@ describe("supervised pod watch", () => {
   it("restarts a stalled watch (stale) and catches up", async () => {
     const p = await pod("crash loop");
     const a = agent({ scope: { allow: [p.namespace] }, staleAfterMs: 1_500 });
-    await waitFor(() => a.watch.ready(), "first list");
-    await waitFor(seen(a, p.uid, await p.write(0)), "running");
+    await expect.poll(() => a.watch.ready(), { message: "first list" }).toBe(true);
+    await expect.poll(seen(a, p.uid, await p.write(0)), { message: "running" }).toBe(true);
     expect(api.faults.stallWatches({ resource: "pods" })).toBeGreaterThan(0);
     await p.write(1);
     const rv = await p.write(2);
-    await waitFor(seen(a, p.uid, rv), "catch-up after the stale restart");
+    await expect.poll(seen(a, p.uid, rv), { message: "catch-up after the stale restart" }).toBe(true);
     expect(
       await a.metric("kernel_gossip_agent_watch_restarts_total", { cause: "stale" }),
     ).toBeGreaterThanOrEqual(1);
@@ -162,10 +166,11 @@ describe("supervised pod watch", () => {
     const q = await pod("OOM only in lastState after a fast restart");
     const scope = { allow: [p.namespace, q.namespace] };
     const first = agent({ scope });
-    await waitFor(() => first.watch.ready(), "first list");
+    await expect.poll(() => first.watch.ready(), { message: "first list" }).toBe(true);
     for (let i = 0; i < p.c.statuses.length; i++)
-      await waitFor(seen(first, p.uid, await p.write(i)), `p status ${i}`);
-    for (let i = 0; i < 2; i++) await waitFor(seen(first, q.uid, await q.write(i)), `q status ${i}`);
+      await expect.poll(seen(first, p.uid, await p.write(i)), { message: `p status ${i}` }).toBe(true);
+    for (let i = 0; i < 2; i++)
+      await expect.poll(seen(first, q.uid, await q.write(i)), { message: `q status ${i}` }).toBe(true);
     // Graceful shutdown hands on what dedup held back.
     first.dedup.flush();
     first.stop();
@@ -177,7 +182,7 @@ describe("supervised pod watch", () => {
     ]);
 
     const second = agent({ scope });
-    await waitFor(() => second.watch.ready(), "second agent's first list");
+    await expect.poll(() => second.watch.ready(), { message: "second agent's first list" }).toBe(true);
     // Everything the new agent reports about what happened before it started carries an id
     // that was already delivered (the aggregator drops such redeliveries): the crash loop
     // still going on, and the OOM kill of a minute ago.
@@ -188,7 +193,7 @@ describe("supervised pod watch", () => {
     const r = await pod("OOM only in lastState after a fast restart");
     second.scope.configure({ allow: [...scope.allow, r.namespace], deny: [], labelSelector: "" });
     for (let i = 0; i < r.c.statuses.length; i++)
-      await waitFor(seen(second, r.uid, await r.write(i)), `r status ${i}`);
+      await expect.poll(seen(second, r.uid, await r.write(i)), { message: `r status ${i}` }).toBe(true);
     expect(second.events.filter((e) => e.failure).map((e) => e.id)).toEqual([
       ...again,
       `${r.uid}/app/0/OOMKilled`,

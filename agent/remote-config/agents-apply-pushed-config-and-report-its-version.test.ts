@@ -21,14 +21,6 @@ afterEach(async () => {
   for (const fn of cleanup.splice(0).reverse()) await fn();
 });
 
-async function until(check: () => boolean, what: string): Promise<void> {
-  const start = Date.now();
-  while (!check()) {
-    if (Date.now() - start > 10_000) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 it("a ConfigMap edit reaches a connected agent live; the agent reports the applied version in Hello and metrics", async () => {
   const api = await startKubeApi();
   cleanup.push(() => api.close());
@@ -99,7 +91,7 @@ it("a ConfigMap edit reaches a connected agent live; the agent reports the appli
   link.start();
   cleanup.push(() => link.stop(0));
 
-  await until(() => applied.length === 1, "config after Hello");
+  await expect.poll(() => applied.length === 1, { message: "config after Hello" }).toBe(true);
   expect(applied[0]).toEqual({
     version: first.metadata?.resourceVersion,
     settings: { dedupCooldownMs: 300_000, flushIntervalMs: 100 },
@@ -112,7 +104,7 @@ it("a ConfigMap edit reaches a connected agent live; the agent reports the appli
       data: { dedupCooldown: "1m", namespaceDeny: "kube-system,batch" },
     },
   });
-  await until(() => applied.length === 2, "edit pushed live");
+  await expect.poll(() => applied.length === 2, { message: "edit pushed live" }).toBe(true);
   expect(applied[1]).toEqual({
     version: edited.metadata?.resourceVersion,
     settings: { dedupCooldownMs: 60_000, namespaceDeny: ["kube-system", "batch"] },
@@ -139,8 +131,10 @@ it("a ConfigMap edit reaches a connected agent live; the agent reports the appli
     },
   });
   cleanup.push(() => server2.close());
-  await until(() => !link.connected(), "disconnected");
+  await expect.poll(() => !link.connected(), { message: "disconnected" }).toBe(true);
   clock.advance(100);
-  await until(() => server2.connections()[0]?.configVersion !== undefined, "reconnected with Hello");
+  await expect
+    .poll(() => server2.connections()[0]?.configVersion !== undefined, { message: "reconnected with Hello" })
+    .toBe(true);
   expect(server2.connections()[0]?.configVersion).toBe(edited.metadata?.resourceVersion);
 });

@@ -19,14 +19,6 @@ const pushed: ConfigFrame[] = [];
 const lines: Record<string, unknown>[] = [];
 const registry = createRegistry({ defaultMetrics: false });
 
-async function until(check: () => boolean, what: string): Promise<void> {
-  const start = Date.now();
-  while (!check()) {
-    if (Date.now() - start > 10_000) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 const replace = (data: Record<string, string>) =>
   core.replaceNamespacedConfigMap({ name: NAME, namespace: NS, body: { metadata: { name: NAME }, data } });
 
@@ -74,7 +66,9 @@ describe("agent ConfigMap watch", () => {
 
   it("pushes an edit live", async () => {
     const updated = await replace({ dedupCooldown: "1m", extraReasons: "Evicted" });
-    await until(() => pushed.at(-1)?.version === updated.metadata?.resourceVersion, "edit pushed");
+    await expect
+      .poll(() => pushed.at(-1)?.version === updated.metadata?.resourceVersion, { message: "edit pushed" })
+      .toBe(true);
     expect(pushed.at(-1)).toMatchObject({
       cooldownSeconds: 60,
       enabledReasons: ["CrashLoopBackOff", "OOMKilled", "Evicted"],
@@ -85,7 +79,9 @@ describe("agent ConfigMap watch", () => {
     const good = source.current();
     const count = pushed.length;
     await replace({ dedupCooldown: "soon", flushInterval: "250ms" });
-    await until(() => lines.some((l) => l.key === "dedupCooldown"), "error logged");
+    await expect
+      .poll(() => lines.some((l) => l.key === "dedupCooldown"), { message: "error logged" })
+      .toBe(true);
     const line = lines.find((l) => l.key === "dedupCooldown");
     expect(line).toMatchObject({
       level: "error",
@@ -100,7 +96,11 @@ describe("agent ConfigMap watch", () => {
   it("survives a dropped watch and still sees the next edit", async () => {
     expect(api.faults.dropWatches({ resource: "configmaps" })).toBeGreaterThan(0);
     const updated = await replace({ scanInterval: "30s" });
-    await until(() => source.current()?.version === updated.metadata?.resourceVersion, "edit after restart");
+    await expect
+      .poll(() => source.current()?.version === updated.metadata?.resourceVersion, {
+        message: "edit after restart",
+      })
+      .toBe(true);
     expect(source.current()?.scanIntervalSeconds).toBe(30);
     const restarts = (
       await registry.getSingleMetric("kernel_gossip_aggregator_config_watch_restarts_total")?.get()
@@ -110,7 +110,7 @@ describe("agent ConfigMap watch", () => {
 
   it("after deletion agents are told to go back to their local settings", async () => {
     await core.deleteNamespacedConfigMap({ name: NAME, namespace: NS });
-    await until(() => source.current()?.version === "", "deletion pushed");
+    await expect.poll(() => source.current()?.version === "", { message: "deletion pushed" }).toBe(true);
     expect(pushed.at(-1)).toEqual({ version: "" });
   });
   // Last: stalling affects every ConfigMap watch, the shared source's too.
@@ -133,10 +133,11 @@ describe("agent ConfigMap watch", () => {
         namespace: NS,
         body: { metadata: { name: NAME }, data: { scanInterval: "20s" } },
       });
-      await until(
-        () => watcher.current()?.version === updated.metadata?.resourceVersion,
-        "edit after stale restart",
-      );
+      await expect
+        .poll(() => watcher.current()?.version === updated.metadata?.resourceVersion, {
+          message: "edit after stale restart",
+        })
+        .toBe(true);
       const restarts = (
         await staleRegistry.getSingleMetric("kernel_gossip_aggregator_config_watch_restarts_total")?.get()
       )?.values;

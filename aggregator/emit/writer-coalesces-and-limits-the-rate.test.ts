@@ -82,14 +82,6 @@ const patches = () =>
   cluster.api.counters.get("patch", "kernelwhispers") +
   cluster.api.counters.get("patch", "kernelwhispers/status");
 
-async function until(what: string, check: () => boolean): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
 describe("CR writer", () => {
   it("a storm of repeats becomes one write per minimum interval carrying the count", async () => {
     const { clock, writer } = setup({ qps: 100, burst: 100, minIntervalMs: 10_000 });
@@ -150,12 +142,14 @@ describe("CR writer", () => {
       ),
     );
     clock.advance(0);
-    await until("the burst to be spent", () => patches() - before === 3);
+    await expect.poll(() => patches() - before === 3, { message: "the burst to be spent" }).toBe(true);
     await new Promise((r) => setTimeout(r, 50));
     expect(patches() - before).toBe(3); // nothing more without time passing
     for (let s = 1; s <= 4; s++) {
       clock.advance(1_000); // two more tokens per second
-      await until(`second ${s}`, () => patches() - before === Math.min(3 + 2 * s, 10));
+      await expect
+        .poll(() => patches() - before === Math.min(3 + 2 * s, 10), { message: `second ${s}` })
+        .toBe(true);
     }
     expect(await Promise.all(all)).toEqual(Array(5).fill("written"));
     await writer.stop(0);

@@ -36,18 +36,6 @@ async function writes(metrics: PipelineMetrics, outcome: string): Promise<number
   return values.filter((v) => v.labels.outcome === outcome).reduce((n, v) => n + v.value, 0);
 }
 
-async function until(
-  what: string,
-  check: () => boolean | Promise<boolean>,
-  timeoutMs = 20_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 describe("API faults lose nothing", () => {
   it("retries through 500s and 429s and writes every event", async () => {
     const metrics = createPipelineMetrics(createRegistry({ defaultMetrics: false }));
@@ -104,10 +92,12 @@ describe("API faults lose nothing", () => {
         return r;
       });
     const gets = cluster.api.counters.get("get", "kernelwhispers");
-    await until(
-      "retries during the outage",
-      () => cluster.api.counters.get("get", "kernelwhispers") - gets >= 6,
-    );
+    await expect
+      .poll(() => cluster.api.counters.get("get", "kernelwhispers") - gets >= 6, {
+        message: "retries during the outage",
+        timeout: 20_000,
+      })
+      .toBe(true);
     expect(acked).toBe(false);
     expect(pipeline.writer.pending).toBe(2);
     skewMs += 10_000; // the outage is over
@@ -129,11 +119,11 @@ describe("API faults lose nothing", () => {
       return r;
     });
     // a second attempt reaches the server long before the first could have been answered
-    await until(
-      "a retried request",
-      () => cluster.api.counters.get("get", "kernelwhispers") - gets >= 2,
-      4_000,
-    );
+    await expect
+      .poll(() => cluster.api.counters.get("get", "kernelwhispers") - gets >= 2, {
+        message: "a retried request",
+      })
+      .toBe(true);
     expect(acked).toBe(false);
     cluster.api.faults.latency(0);
     expect(await batch).toEqual({ dropped: 0 });

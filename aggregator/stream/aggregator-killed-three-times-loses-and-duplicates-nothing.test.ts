@@ -43,14 +43,6 @@ function startAggregator(port: number): Promise<{ child: ChildProcess; port: num
 const writtenIds = (): string[] =>
   existsSync(clusterFile) ? readFileSync(clusterFile, "utf8").split("\n").filter(Boolean) : [];
 
-async function until(check: () => boolean, what: string, timeoutMs = 25_000): Promise<void> {
-  const start = Date.now();
-  while (!check()) {
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
 it("10,000 events from two agents all land exactly once while the aggregator is SIGKILLed three times", async () => {
   let aggregator = await startAggregator(0);
   const port = aggregator.port;
@@ -94,16 +86,23 @@ it("10,000 events from two agents all land exactly once while the aggregator is 
   stops.push(async () => clearInterval(feeder));
 
   for (const threshold of [2_000, 5_000, 8_000]) {
-    await until(() => writtenIds().length >= threshold, `${threshold} events written`);
+    await expect
+      .poll(() => writtenIds().length >= threshold, {
+        message: `${threshold} events written`,
+        timeout: 25_000,
+      })
+      .toBe(true);
     aggregator.child.kill("SIGKILL");
     await new Promise((r) => aggregator.child.once("exit", r));
     aggregator = await startAggregator(port);
   }
 
-  await until(
-    () => pushed >= 10_000 && agents.every((a) => a.outbox.size === 0 && a.link.isIdle()),
-    "every batch acknowledged",
-  );
+  await expect
+    .poll(() => pushed >= 10_000 && agents.every((a) => a.outbox.size === 0 && a.link.isIdle()), {
+      message: "every batch acknowledged",
+      timeout: 25_000,
+    })
+    .toBe(true);
   const ids = writtenIds();
   expect(ids).toHaveLength(10_000);
   expect(new Set(ids).size).toBe(10_000);

@@ -102,14 +102,6 @@ class Agent {
   }
 }
 
-async function until(check: () => boolean, what: string): Promise<void> {
-  const start = Date.now();
-  while (!check()) {
-    if (Date.now() - start > 5_000) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
 describe("upgrade refusals", () => {
   it("no token → 401 with the code in a JSON body, counted by code", async () => {
     const registry = createRegistry({ defaultMetrics: false });
@@ -135,14 +127,14 @@ describe("upgrade refusals", () => {
     const server = await start({ maxConnections: 2 });
     const a = await new Agent(server.port).open();
     await new Agent(server.port).open();
-    await until(() => server.connections().length === 2, "two agents");
+    await expect.poll(() => server.connections().length === 2, { message: "two agents" }).toBe(true);
     const res = await upgrade(server.port, "/stream", "tok");
     expect(res.status).toBe(503);
     expect(JSON.parse(res.body).code).toBe("KG_TOO_MANY_CONNECTIONS");
     a.ws.close();
-    await until(() => server.connections().length === 1, "one left");
+    await expect.poll(() => server.connections().length === 1, { message: "one left" }).toBe(true);
     const c = await new Agent(server.port).open();
-    await until(() => server.connections().length === 2, "third admitted");
+    await expect.poll(() => server.connections().length === 2, { message: "third admitted" }).toBe(true);
     c.ws.close();
   });
 
@@ -155,7 +147,7 @@ describe("upgrade refusals", () => {
       },
     });
     await start({ log: createLogger({ destination }) });
-    await until(() => lines.length > 0, "log line");
+    await expect.poll(() => lines.length > 0, { message: "log line" }).toBe(true);
     expect(lines.find((l) => l.level === "warn")?.msg).toMatch(/NOT for production/);
   });
 });
@@ -173,7 +165,7 @@ describe("acks, failures, config and shutdown", () => {
     });
     const agent = await new Agent(server.port).open();
     agent.batch(1, 3);
-    await until(() => agent.frames.some((f) => f.ack), "ack");
+    await expect.poll(() => agent.frames.some((f) => f.ack), { message: "ack" }).toBe(true);
     expect(agent.frames.find((f) => f.ack)?.ack).toMatchObject({ seq: 1, dropped: 1 });
     fail = true;
     agent.batch(2);
@@ -189,11 +181,15 @@ describe("acks, failures, config and shutdown", () => {
     const server = await start({ config });
     const a = await new Agent(server.port).open();
     const b = await new Agent(server.port, "any").open("node-z");
-    await until(() => a.frames.length === 1 && b.frames.length === 1, "initial config");
+    await expect
+      .poll(() => a.frames.length === 1 && b.frames.length === 1, { message: "initial config" })
+      .toBe(true);
     expect(a.frames[0]?.config?.version).toBe("1");
     config.frame = { version: "2", maxBatchEvents: 200 };
     for (const l of config.listeners) l(config.frame);
-    await until(() => a.frames.length === 2 && b.frames.length === 2, "pushed config");
+    await expect
+      .poll(() => a.frames.length === 2 && b.frames.length === 2, { message: "pushed config" })
+      .toBe(true);
     expect(b.frames[1]?.config).toMatchObject({ version: "2", maxBatchEvents: 200 });
   });
 
@@ -227,7 +223,7 @@ describe("acks, failures, config and shutdown", () => {
     });
     const agent = await new Agent(server.port).open();
     agent.batch(1);
-    await until(() => handled.length === 1, "batch 1 in flight");
+    await expect.poll(() => handled.length === 1, { message: "batch 1 in flight" }).toBe(true);
     const closing = server.close({ drainMs: 10_000 });
     agent.batch(2); // arrives while draining: not read, never acked (the agent resends it)
     await new Promise((r) => setTimeout(r, 50));
@@ -244,7 +240,7 @@ describe("acks, failures, config and shutdown", () => {
     const server = await shutdownServer(() => new Promise((r) => setTimeout(() => r({ dropped: 0 }), 400)));
     const agent = await new Agent(server.port).open();
     agent.batch(1);
-    await until(() => server.connections()[0]?.node === "node-a", "hello");
+    await expect.poll(() => server.connections()[0]?.node === "node-a", { message: "hello" }).toBe(true);
     await new Promise((r) => setTimeout(r, 20));
     await server.close({ drainMs: 50 });
     expect(await agent.closed).toBe(1001);

@@ -2,7 +2,7 @@
 // real traffic, pass `promtool check metrics` (naming, units, help, types).
 import { spawnSync } from "node:child_process";
 import { afterEach, expect, it } from "vitest";
-import { testLink, until } from "../../agent/link/testing/harness.ts";
+import { testLink } from "../../agent/link/testing/harness.ts";
 import { failureEvent } from "../../agent/link/testing/memory-outbox.ts";
 import { createConfigApplier } from "../../agent/remote-config/index.ts";
 import { ManualClock, systemClock } from "../../shared/clock.ts";
@@ -63,7 +63,9 @@ it.runIf(hasPromtool)("link, stream and config metrics pass promtool check metri
   cleanup.push(() => link.stop(0));
   for (let i = 0; i < 25; i++) outbox.push(failureEvent(i, "node-a"));
   outbox.push(failureEvent(99, "node-b")); // refused: another node
-  await until(() => !link.connected() && outbox.size === 0, "delivered, then refused");
+  await expect
+    .poll(() => !link.connected() && outbox.size === 0, { message: "delivered, then refused" })
+    .toBe(true);
 
   const agentText = await registry.metrics();
   expect(agentText).toMatch(/kernel_gossip_agent_events_delivered_total 2\d/);

@@ -33,13 +33,6 @@ export function kubectl(kubeconfig: string, args: string[], input?: string): Pro
 }
 
 /** Polls `check` until it holds; event-driven tests wait with generous timeouts, never sleep. */
-export async function waitFor(check: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
-  const start = Date.now();
-  while (!check()) {
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 export interface AgentHarness {
   events: WireEvent[];
