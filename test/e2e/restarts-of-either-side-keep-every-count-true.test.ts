@@ -148,6 +148,28 @@ function watchLines(child: ChildProcess, onLine: (line: string) => void): void {
   if (child.stderr) createInterface({ input: child.stderr }).on("line", (l) => logs.push(`stderr: ${l}`));
 }
 
+/** The agent's metrics port, from its "agent started" line. */
+let agentMetricsPort = 0;
+
+/**
+ * Until the agent's first cgroup scan is done: a kill before it would be part of the counter's
+ * first-sight baseline (by design: kills before the agent ever looked are not reported).
+ */
+async function untilFirstScan(): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const text = await fetch(`http://127.0.0.1:${agentMetricsPort}/metrics`)
+      .then((r) => r.text())
+      .catch(() => "");
+    const count = Number(
+      /kernel_gossip_agent_cgroup_scan_duration_seconds_count\S* (\d+)/.exec(text)?.[1] ?? 0,
+    );
+    if (count >= 1) return;
+    if (Date.now() > deadline) throw new Error("the agent did not scan within 60 s");
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 function startProcess(role: "agent" | "aggregator", env: Record<string, string>, readyText: string) {
   const child = spawn(`${REPO}/bin/kernel-gossip`, [role], {
     env: {
@@ -166,6 +188,8 @@ function startProcess(role: "agent" | "aggregator", env: Record<string, string>,
     watchLines(child, (line) => {
       if (/"level":(40|50|60)/.test(line) || line.includes("spool")) logs.push(`${role}: ${line}`);
       if (process.env.KG_E2E_DEBUG) console.log(`${role}: ${line}`.slice(0, 400));
+      if (role === "agent" && line.includes("agent started"))
+        agentMetricsPort = Number(JSON.parse(line).metricsPort ?? 0);
       if (!ready && line.includes(readyText)) {
         ready = true;
         resolve(child);
@@ -314,6 +338,7 @@ describe.skipIf(problem !== undefined)(
     it("every KernelWhisper count equals the truth through agent SIGTERM and SIGKILL restarts and an aggregator SIGKILL, with kills and restarts while each is down", async () => {
       let aggregator = await startAggregator();
       let agent = await startAgent();
+      await untilFirstScan();
       await oomOnce();
       await oomOnce();
       await crashLoopOnce();
