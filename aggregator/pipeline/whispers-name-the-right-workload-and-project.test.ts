@@ -261,7 +261,7 @@ describe("whispers name the right workload and project", () => {
     const [head, first] = pbc.trim().split("\n");
     expect(head).toMatch(/^NAME\s+POD\s+NODE\s+READY\s+TO READY\s+SLOWEST PHASE\s+AGE$/);
     expect(first).toMatch(
-      /^web-5d9f7b-x2x9z-[0-9a-f]{6}\s+web-5d9f7b-x2x9z\s+node-1\s+true\s+4\.2s\s+started app \(Runtime\) 3s\s+/,
+      /^web-5d9f7b-x2x9z-[0-9a-f]{6}\s+web-5d9f7b-x2x9z\s+node-1\s+true\s+4s\s+started app \(Runtime\) 3s\s+/,
     );
 
     const describe = await cluster.kubectl(
