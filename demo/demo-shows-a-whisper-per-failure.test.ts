@@ -6,6 +6,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { parse } from "yaml";
 import { certificateExpectations, verify, whisperExpectations } from "./expected.ts";
 import { renderVerdict, runDemoScenario } from "./run.ts";
 
@@ -67,19 +68,20 @@ describe("make demo", () => {
         /^demo verified: 5 of 5 KernelWhispers and 5 of 5 PodBirthCertificates/m,
       );
 
-      // Column headers as kube-apiserver prints them from additionalPrinterColumns.
+      // Column headers as kube-apiserver prints them from the CRD's additionalPrinterColumns
+      // (priority 0; NAMESPACE and NAME added by kubectl for -A).
+      const crd = parse(
+        readFileSync(join(import.meta.dirname, "..", "crds", "kernelwhispers.yaml"), "utf8"),
+      ) as {
+        spec: { versions: { additionalPrinterColumns: { name: string; priority?: number }[] }[] };
+      };
+      const columns = (crd.spec.versions[0]?.additionalPrinterColumns ?? [])
+        .filter((c) => !c.priority)
+        .map((c) => c.name.toUpperCase());
       expect((result.whispers.split("\n")[0] ?? "").split(/\s{2,}/)).toEqual([
         "NAMESPACE",
         "NAME",
-        "WORKLOAD",
-        "CONTAINER",
-        "SIGNAL",
-        "SEVERITY",
-        "THROTTLED",
-        "MEMORY",
-        "COUNT",
-        "LAST SEEN",
-        "AGE",
+        ...columns,
       ]);
       expect(result.whispersWide).toMatch(/deployment-cart\S*\s.*webshop\s+demo-node/);
       expect(result.describe).toContain("Kind:         KernelWhisper");
