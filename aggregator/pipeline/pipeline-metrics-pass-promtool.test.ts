@@ -28,6 +28,9 @@ it.runIf(hasPromtool)("pipeline metrics pass promtool check metrics with real va
   const batch = [crashLoop(pod, "app", 1, Date.now() - 1500), throttle(pod, "app", 1, "open", 0.9)];
   await pipeline.handleBatch(CTX, batch);
   await pipeline.handleBatch(CTX, batch); // redelivery
+  // A throttle sample is acked once folded (ADR 0011): its whisper's write, and the pod
+  // Event that follows it, may still be on their way when handleBatch returns.
+  await pipeline.writer.settled();
   await pipeline.podEvents.drain();
   metrics.leader.set(1);
   const text = await registry.metrics();

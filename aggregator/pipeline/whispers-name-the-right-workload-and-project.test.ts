@@ -260,6 +260,8 @@ describe("whispers name the right workload and project", () => {
     const pbc = await cluster.kubectl("get", "pbc", "-n", "shop");
     const [head, first] = pbc.trim().split("\n");
     expect(head).toMatch(/^NAME\s+POD\s+NODE\s+READY\s+TO READY\s+SLOWEST PHASE\s+AGE$/);
+    // 4.2 s from whole-second API timestamps reads "4s": a certificate shows the precision
+    // its timestamps have (aggregator/emit/birth.ts).
     expect(first).toMatch(
       /^web-5d9f7b-x2x9z-[0-9a-f]{6}\s+web-5d9f7b-x2x9z\s+node-1\s+true\s+4s\s+started app \(Runtime\) 3s\s+/,
     );
