@@ -156,12 +156,12 @@ describe("CPU throttling signal", () => {
     h.clock.advance(0);
     // The timer's first scan (after beforeEach's and the three above) has finished, not merely started.
     await expect.poll(scanCount, { timeout: 10_000 }).toBe(5);
-    const scans = await scanCount();
+    // The manual clock fires due timers inside advance(), and a scan marks itself running before
+    // its first await: had the timer been due, a manual scan right after would be refused.
     h.clock.advance(9_999); // not yet: the interval is still 10 s
-    await new Promise((r) => setTimeout(r, 20));
-    expect(
-      (await h.metrics.scanDuration.get()).values.find((v) => v.metricName?.endsWith("_count"))?.value,
-    ).toBe(scans);
+    await expect(h.sampler.scanOnce()).resolves.toBeDefined();
+    h.clock.advance(1); // now the timer's next scan
+    await expect.poll(scanCount).toBe(7);
   });
 
   it("applies a live threshold change from the aggregator", async () => {

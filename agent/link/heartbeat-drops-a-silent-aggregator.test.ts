@@ -42,10 +42,19 @@ it("the agent keeps a link whose aggregator answers pings", async () => {
   link.start();
   cleanup.push(() => link.stop(0));
   await expect.poll(() => link.connected(), { message: "connected" }).toBe(true);
+  const socket = agg.sockets[0];
+  if (!socket) throw new Error("the scripted aggregator saw no connection");
   for (let i = 0; i < 5; i++) {
-    const pongs = agg.sockets[0];
+    const pinged = new Promise((resolve) => socket.once("ping", resolve));
     clock.advance(1_000);
-    await new Promise<void>((resolve) => pongs?.once("ping", () => setTimeout(resolve, 20)));
+    await pinged; // the aggregator has answered it with a pong
+    // A round trip of the aggregator's own: the agent answers this ping only after reading the
+    // pong sent before it (an incoming ping is not a sign of life to the agent).
+    await new Promise((resolve) => {
+      socket.once("pong", resolve);
+      socket.ping();
+    });
+    expect(link.connected()).toBe(true);
   }
   expect(link.connected()).toBe(true);
   expect(agg.connections).toBe(1);
