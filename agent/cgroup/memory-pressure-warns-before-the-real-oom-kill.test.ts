@@ -13,7 +13,7 @@ import { OomSource, ThrottleState, type WireEvent } from "../../shared/proto.ts"
 import type { PodView } from "../types/index.ts";
 import { hexId } from "./fixtures/build.ts";
 import { DEFAULT_SETTINGS, ListSink, MapPodDirectory, samples } from "./fixtures/harness.ts";
-import { MEMORY_HOG_PY, RealCgroups, realCgroupProblem } from "./fixtures/real-cgroups.ts";
+import { MEMORY_HOG_PY, RealCgroups, realCgroupProblem, stdoutLines } from "./fixtures/real-cgroups.ts";
 import { detectLayout } from "./layout.ts";
 import { createCgroupMetrics } from "./metrics.ts";
 import { CgroupSampler } from "./sampler.ts";
@@ -66,8 +66,7 @@ describe.skipIf(problem !== undefined)(
       await cg.make(rel);
       await cg.limitMemory(rel, LIMIT);
       hog = spawn(PYTHON as string, ["-c", MEMORY_HOG_PY], { stdio: ["pipe", "pipe", "inherit"] });
-      const lines: string[] = [];
-      hog.stdout?.on("data", (chunk) => lines.push(...String(chunk).trim().split("\n")));
+      const lines = stdoutLines(hog);
       const command = async (line: string, answer: string) => {
         const before = lines.length;
         hog?.stdin?.write(`${line}\n`);

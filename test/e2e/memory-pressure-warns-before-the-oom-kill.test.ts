@@ -11,7 +11,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, expect, it, vi } from "vitest";
 import { hexId } from "../../agent/cgroup/fixtures/build.ts";
-import { MEMORY_HOG_PY, RealCgroups, realCgroupProblem } from "../../agent/cgroup/fixtures/real-cgroups.ts";
+import {
+  MEMORY_HOG_PY,
+  RealCgroups,
+  realCgroupProblem,
+  stdoutLines,
+} from "../../agent/cgroup/fixtures/real-cgroups.ts";
 import type { KubeApi } from "../kube-api/index.ts";
 import { kubectlFor, REPO, startKubeApiRetrying } from "./harness.ts";
 import { type AggregatorProcess, startAggregatorProcess } from "./hostile-agents.ts";
@@ -84,8 +89,7 @@ it.skipIf(problem !== undefined)(
     await cg.limitMemory(rel, LIMIT);
     const hog = spawn(PYTHON as string, ["-c", MEMORY_HOG_PY], { stdio: ["pipe", "pipe", "inherit"] });
     cleanups.push(async () => void hog.kill("SIGKILL"));
-    const lines: string[] = [];
-    hog.stdout?.on("data", (chunk) => lines.push(...String(chunk).trim().split("\n")));
+    const lines = stdoutLines(hog);
     const command = async (line: string, answer: string) => {
       const before = lines.length;
       hog.stdin?.write(`${line}\n`);
