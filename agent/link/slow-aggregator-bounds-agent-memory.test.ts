@@ -155,7 +155,13 @@ describe("agent memory under a slow aggregator", () => {
 
     const before = heapUsed();
     await pushMany(outbox, 200_000);
-    await new Promise((r) => setTimeout(r, 200));
+    // Backpressure held the queue: it filled and dropped (a link that ignored the socket's
+    // buffer would have sent all 200 batches at once and never filled it).
+    await expect
+      .poll(async () => (await metric(registry, "kernel_gossip_agent_events_dropped_total")) > 0, {
+        message: "the queue filled behind the blocked socket",
+      })
+      .toBe(true);
     const after = heapUsed();
 
     const sent = await metric(registry, "kernel_gossip_agent_batches_sent_total");

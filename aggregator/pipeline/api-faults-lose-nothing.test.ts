@@ -140,7 +140,8 @@ describe("API faults lose nothing", () => {
       () => "acked",
       (err: Error) => err.name,
     );
-    await new Promise((r) => setTimeout(r, 100));
+    // The batch reached the writer and its write failed against the outage.
+    await expect.poll(() => pipeline.writer.retrying, { message: "a failed write" }).toBe(1);
     await pipeline.stop();
     expect(await outcome).toBe("WriterStoppedError");
     await expect(pipeline.handleBatch(CTX, [crashLoop(pod(4), "app", 2)])).rejects.toThrow(/stopping/);

@@ -93,6 +93,13 @@ class Agent {
     this.ws.send(encodeEnvelope({ hello: { node, protocolVersion: 1 } }));
     return this;
   }
+  /** Resolves once the server has read every frame sent before (ws answers a ping in order). */
+  roundTrip(): Promise<void> {
+    return new Promise((resolve) => {
+      this.ws.once("pong", () => resolve());
+      this.ws.ping();
+    });
+  }
   batch(seq: number, n = 1): void {
     this.ws.send(
       encodeEnvelope({
@@ -225,8 +232,8 @@ describe("acks, failures, config and shutdown", () => {
     agent.batch(1);
     await expect.poll(() => handled.length === 1, { message: "batch 1 in flight" }).toBe(true);
     const closing = server.close({ drainMs: 10_000 });
-    agent.batch(2); // arrives while draining: not read, never acked (the agent resends it)
-    await new Promise((r) => setTimeout(r, 50));
+    agent.batch(2); // arrives while draining: not handled, never acked (the agent resends it)
+    await agent.roundTrip(); // the server has read batch 2
     release?.(); // the pipeline's flush wrote batch 1
     await closing;
     expect(await agent.closed).toBe(1001);
@@ -237,14 +244,18 @@ describe("acks, failures, config and shutdown", () => {
   });
 
   it("close() never acks a batch not written by the drain deadline", async () => {
-    const server = await shutdownServer(() => new Promise((r) => setTimeout(() => r({ dropped: 0 }), 400)));
+    const writes: Promise<{ dropped: number }>[] = [];
+    // A write that takes 400 ms, far past the 50 ms drain deadline.
+    const server = await shutdownServer(() => {
+      writes.push(new Promise((r) => setTimeout(() => r({ dropped: 0 }), 400)));
+      return writes[0] as Promise<{ dropped: number }>;
+    });
     const agent = await new Agent(server.port).open();
     agent.batch(1);
-    await expect.poll(() => server.connections()[0]?.node === "node-a", { message: "hello" }).toBe(true);
-    await new Promise((r) => setTimeout(r, 20));
+    await expect.poll(() => writes.length, { message: "batch 1 handed to the pipeline" }).toBe(1);
     await server.close({ drainMs: 50 });
     expect(await agent.closed).toBe(1001);
-    await new Promise((r) => setTimeout(r, 450));
+    await writes[0]; // the write finished after the deadline: still no ack
     expect(agent.frames.map((f) => f.body)).toEqual(["reject"]);
     expect(agent.frames[0]?.reject?.code).toBe("KG_SHUTTING_DOWN");
   });
