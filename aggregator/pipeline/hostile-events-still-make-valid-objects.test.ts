@@ -78,6 +78,7 @@ describe("hostile events still make valid objects", () => {
 
     const result = await pipeline.handleBatch(CTX, events);
     expect(result.dropped).toBe(0);
+    await pipeline.writer.idle(); // throttle samples are acked once folded, written after (ADR 0011)
     const invalid = (await metrics.crWrites.get()).values.filter((v) => v.labels.outcome === "invalid");
     expect(invalid).toEqual([]);
 

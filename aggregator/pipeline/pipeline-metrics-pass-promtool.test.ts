@@ -30,7 +30,7 @@ it.runIf(hasPromtool)("pipeline metrics pass promtool check metrics with real va
   await pipeline.handleBatch(CTX, batch); // redelivery
   // A throttle sample is acked once folded (ADR 0011): its whisper's write, and the pod
   // Event that follows it, may still be on their way when handleBatch returns.
-  await pipeline.writer.settled();
+  await pipeline.writer.idle();
   await pipeline.podEvents.drain();
   metrics.leader.set(1);
   const text = await registry.metrics();

@@ -68,6 +68,8 @@ it("two replicas writing the same whispers keep one object each with the exact t
     ]);
     expect(results.every((r) => r.dropped === 0)).toBe(true);
   }
+  // Throttle samples are acked once folded and written after (ADR 0011).
+  await Promise.all([a.writer.idle(), b.writer.idle()]);
   const whispers = await getJson(cluster, "kw", "ha");
   expect(whispers.map((w) => w.metadata.name).sort()).toEqual([
     "label-api.server.cpu-throttling",

@@ -147,6 +147,7 @@ describe("whispers name the right workload and project", () => {
       birth(web),
     ]);
     expect(result.dropped).toBe(0);
+    await pipeline.writer.idle(); // throttle samples are acked once folded, written after (ADR 0011)
 
     const shop = await getJson(cluster, "kw", "shop");
     const byName = Object.fromEntries(shop.map((o) => [o.metadata.name, o]));

@@ -49,6 +49,7 @@ it("a throttled StatefulSet scaled by an HPA gets HPA advice with numbers", asyn
     ),
   ]);
   expect((await pipeline.handleBatch(CTX, events)).dropped).toBe(0);
+  await pipeline.writer.idle(); // throttle samples are acked once folded, written after (ADR 0011)
   const whispers = await getJson(cluster, "kw", "scaled");
   const worker = whispers.find((w) => w.spec.workload.name === "worker");
   const cache = whispers.find((w) => w.spec.workload.name === "cache");
