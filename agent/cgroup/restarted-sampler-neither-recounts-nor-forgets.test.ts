@@ -18,14 +18,11 @@ async function scans(x: Harness): Promise<number> {
     (await x.metrics.scanDuration.get()).values.find((v) => v.metricName?.endsWith("_count"))?.value ?? 0
   );
 }
-async function untilScans(x: Harness, n: number): Promise<void> {
-  for (let i = 0; i < 5_000 && (await scans(x)) < n; i++) await turn();
-  expect(await scans(x)).toBe(n);
-}
 
 it("does not scan before the pod list arrived, so a running container's old OOM kills are a baseline, not new kills", async () => {
   let listed = false;
-  h = await harness({ version: 2, driver: "systemd" }, { ready: () => listed });
+  const x = await harness({ version: 2, driver: "systemd" }, { ready: () => listed });
+  h = x;
   const pod = makePod("Burstable", "containerd", ["app"]);
   await h.fixture.addPod(pod);
   const c = pod.containers[0];
@@ -40,14 +37,14 @@ it("does not scan before the pod list arrived, so a running container's old OOM 
   h.pods.set(podView(pod));
   listed = true;
   h.clock.advance(200);
-  await untilScans(h, 1);
+  await expect.poll(() => scans(x)).toBe(1);
   h.clock.advance(10_000);
-  await untilScans(h, 2);
+  await expect.poll(() => scans(x)).toBe(2);
   expect(h.sink.events.filter((e) => e.oom)).toEqual([]);
   // A real kill after that is one kill.
   await h.fixture.writeOomKills(pod, c, 4);
   h.clock.advance(10_000);
-  await untilScans(h, 3);
+  await expect.poll(() => scans(x)).toBe(3);
   expect(h.sink.events.filter((e) => e.oom).map((e) => e.oom?.kills)).toEqual([1]);
 });
 

@@ -9,7 +9,7 @@
 // turn: resends land on the other replica.
 import { type ChildProcess, spawn } from "node:child_process";
 import { connect, createServer, type Server, type Socket } from "node:net";
-import { afterAll, beforeAll, expect, it } from "vitest";
+import { afterAll, beforeAll, expect, it, vi } from "vitest";
 import { AgentLink, createLinkMetrics } from "../../agent/link/index.ts";
 import { createQueueMetrics } from "../../agent/queue/metrics.ts";
 import { Outbox } from "../../agent/queue/outbox.ts";
@@ -137,12 +137,13 @@ function crashLoop(namespace: string, k: number, nodeIndex: number): WireEvent {
 }
 
 async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 30_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline)
-      throw new Error(`timed out waiting for ${what}; aggregator said: ${logs.join("").slice(-4000)}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  await vi.waitFor(
+    async () => {
+      if (!(await check()))
+        throw new Error(`timed out waiting for ${what}; aggregator said: ${logs.join("").slice(-4000)}`);
+    },
+    { timeout: timeoutMs, interval: 20 },
+  );
 }
 
 /** Two agents' links to `url`, each with its real bounded Outbox. */

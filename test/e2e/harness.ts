@@ -1,12 +1,14 @@
 // A whole kernel-gossip installation in one test process: the local API server with the
 // CRDs applied, an aggregator and an agent (each with its own registry), and a simulated
 // node cgroupfs. Everything is closed by `close()`.
+
 import { execFile } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import { vi } from "vitest";
 import { CgroupFixture } from "../../agent/cgroup/fixtures/build.ts";
 import { type RunningAgent, startAgent } from "../../agent/main.ts";
 import { AGENT_OPTIONS } from "../../agent/options.ts";
@@ -125,11 +127,12 @@ export async function until<T>(
   probe: () => Promise<T | undefined>,
   timeoutMs = 20_000,
 ): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  return vi.waitFor(
+    async () => {
+      const value = await probe();
+      if (value === undefined) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+      return value;
+    },
+    { timeout: timeoutMs, interval: 200 },
+  );
 }

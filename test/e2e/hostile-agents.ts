@@ -3,7 +3,9 @@
 // against the local API server, and agents speaking the wire protocol directly over a real
 // WebSocket, so a test controls every byte a hostile or careless agent sends and sees each
 // Ack or Reject as the agent would.
+
 import { type ChildProcess, spawn } from "node:child_process";
+import { vi } from "vitest";
 import WebSocket from "ws";
 import {
   decodeEnvelope,
@@ -183,13 +185,15 @@ export async function waitFor<T>(
   probe: () => T | undefined | Promise<T | undefined>,
   timeoutMs = 30_000,
 ): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  return vi.waitFor(
+    async () => {
+      const value = await probe();
+      if (value === undefined || value === false)
+        throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+      return value;
+    },
+    { timeout: timeoutMs, interval: 50 },
+  );
 }
 
 /** One upgrade attempt with `token`; resolves with the HTTP status (101 when accepted). */

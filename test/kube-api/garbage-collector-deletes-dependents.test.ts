@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type KubeApi, startKubeApi } from "./index.ts";
-import { call, eventually } from "./testing.ts";
+import { call } from "./testing.ts";
 
 const DEPLOY = "/apis/apps/v1/namespaces/gc/deployments";
 const RS = "/apis/apps/v1/namespaces/gc/replicasets";
@@ -68,10 +68,12 @@ describe("garbage collection", () => {
   it("background: deleting a Deployment deletes its ReplicaSet and then its Pod", async () => {
     await chain(api, "bg");
     expect((await call(api, "DELETE", `${DEPLOY}/bg`)).status).toBe(200);
-    await eventually(
-      () =>
-        !api.store.get("apps", "replicasets", "gc", "bg-rs") && !api.store.get("", "pods", "gc", "bg-pod"),
-    );
+    await expect
+      .poll(
+        () =>
+          !api.store.get("apps", "replicasets", "gc", "bg-rs") && !api.store.get("", "pods", "gc", "bg-pod"),
+      )
+      .toBe(true);
   });
 
   it("foreground: the owner stays (with a deletionTimestamp) until its dependents are gone", async () => {
@@ -79,14 +81,14 @@ describe("garbage collection", () => {
     const r = await call(api, "DELETE", `${DEPLOY}/fg`, { body: { propagationPolicy: "Foreground" } });
     expect(r.json.metadata.deletionTimestamp).toBeTruthy();
     expect(r.json.metadata.finalizers).toContain("foregroundDeletion");
-    await eventually(() => !api.store.get("apps", "deployments", "gc", "fg"));
+    await expect.poll(() => !api.store.get("apps", "deployments", "gc", "fg")).toBe(true);
     expect(api.store.get("apps", "replicasets", "gc", "fg-rs")).toBeUndefined();
   });
 
   it("orphan: dependents survive without the owner reference", async () => {
     await chain(api, "or");
     await call(api, "DELETE", `${DEPLOY}/or?propagationPolicy=Orphan`);
-    await eventually(() => !api.store.get("apps", "deployments", "gc", "or"));
+    await expect.poll(() => !api.store.get("apps", "deployments", "gc", "or")).toBe(true);
     const rs = api.store.get("apps", "replicasets", "gc", "or-rs");
     expect(rs).toBeDefined();
     expect(rs?.metadata.ownerReferences).toBeUndefined();
@@ -104,7 +106,7 @@ describe("garbage collection", () => {
       },
     });
     expect(r.status).toBe(201);
-    await eventually(() => !api.store.get("", "configmaps", "gc", "stray"));
+    await expect.poll(() => !api.store.get("", "configmaps", "gc", "stray")).toBe(true);
   });
 
   it("finalizers hold an object until an update removes the last one", async () => {
@@ -149,7 +151,7 @@ describe("garbage collection", () => {
     });
     const d = await call(api, "DELETE", "/api/v1/namespaces/doomed");
     expect(d.json.status.phase).toBe("Terminating");
-    await eventually(() => !api.store.get("", "namespaces", undefined, "doomed"));
+    await expect.poll(() => !api.store.get("", "namespaces", undefined, "doomed")).toBe(true);
     expect(api.store.list("", "configmaps", "doomed")).toEqual([]);
   });
 });

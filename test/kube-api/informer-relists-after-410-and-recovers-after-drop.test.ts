@@ -7,7 +7,7 @@
 import * as k8s from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type KubeApi, startKubeApi } from "./index.ts";
-import { call, eventually } from "./testing.ts";
+import { call } from "./testing.ts";
 
 function pod(name: string, node: string) {
   return {
@@ -67,7 +67,7 @@ describe("client-node ListWatch with a field selector", () => {
       body: { status: { phase: "Running" } },
       contentType: "application/merge-patch+json",
     });
-    await eventually(() => seen.includes("update a1 Running"));
+    await expect.poll(() => seen.includes("update a1 Running")).toBe(true);
     expect(names()).toEqual(["a1", "a2"]);
     expect(seen).not.toContain("add b2");
   });
@@ -75,29 +75,29 @@ describe("client-node ListWatch with a field selector", () => {
   it("relists after a 410 Gone on its watch", async () => {
     const lists = api.counters.get("list", "pods");
     api.faults.expireResourceVersions();
-    await eventually(() => api.counters.get("list", "pods") === lists + 1);
+    await expect.poll(() => api.counters.get("list", "pods") === lists + 1).toBe(true);
     await call(api, "POST", "/api/v1/namespaces/n/pods", { body: pod("a3", "node-a") });
-    await eventually(() => names().includes("a3"));
+    await expect.poll(() => names().includes("a3")).toBe(true);
     expect(errors).toEqual([]);
   });
 
   it("reconnects by itself after a graceful close, from its last resourceVersion", async () => {
     const watches = api.counters.get("watch", "pods");
     api.faults.dropWatches({ resource: "pods", graceful: true });
-    await eventually(() => api.counters.get("watch", "pods") === watches + 1, 5000);
+    await expect.poll(() => api.counters.get("watch", "pods") === watches + 1).toBe(true);
     await call(api, "DELETE", "/api/v1/namespaces/n/pods/a2");
-    await eventually(() => seen.includes("update a2 Pending")); // Terminating, bound to node-a
+    await expect.poll(() => seen.includes("update a2 Pending")).toBe(true); // Terminating, bound to node-a
     expect(api.confirmPodDeletion("n", "a2")).toBe(true); // node-a's kubelet: containers stopped
-    await eventually(() => seen.includes("delete a2"));
+    await expect.poll(() => seen.includes("delete a2")).toBe(true);
     expect(errors).toEqual([]);
   });
 
   it("reports a dropped connection as an error and recovers when restarted", async () => {
     api.faults.dropWatches({ resource: "pods" });
-    await eventually(() => errors.length === 1);
+    await expect.poll(() => errors.length === 1).toBe(true);
     await call(api, "POST", "/api/v1/namespaces/n/pods", { body: pod("a4", "node-a") });
     await informer.start();
-    await eventually(() => names().includes("a4"));
+    await expect.poll(() => names().includes("a4")).toBe(true);
     expect(names()).toEqual(["a1", "a3", "a4"]);
   });
 });

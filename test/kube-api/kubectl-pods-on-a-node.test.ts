@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type KubeApi, startKubeApi } from "./index.ts";
-import { eventually, kubectl, kubectlStream } from "./testing.ts";
+import { kubectl, kubectlStream } from "./testing.ts";
 
 const headers = (out: string) => (out.split("\n")[0] ?? "").trim().split(/\s{2,}/);
 
@@ -160,7 +160,7 @@ describe("kubectl with pods on nodes", () => {
       expect(api.confirmPodDeletion("shop", "web-b")).toBe(true); // node-b's kubelet
       const d = await deleting;
       expect(d.stdout).toBe('pod "web-b" deleted\n');
-      await eventually(() => !api.store.get("", "pods", "shop", "web-b"));
+      await expect.poll(() => !api.store.get("", "pods", "shop", "web-b")).toBe(true);
     } finally {
       w.stop();
     }
@@ -170,7 +170,7 @@ describe("kubectl with pods on nodes", () => {
     for (const name of ["grace", "force"]) await kubectl(api, ["apply", "-f", "-"], pod(name, "node-a"));
     const watches = api.counters.get("watch", "pods");
     const w = kubectlStream(api, ["get", "pods", "-n", "shop", "--watch-only", "--output-watch-events"]);
-    await eventually(() => api.counters.get("watch", "pods") > watches, 10_000); // kubectl is watching
+    await expect.poll(() => api.counters.get("watch", "pods") > watches).toBe(true); // kubectl is watching
     const events = () => w.lines.slice(1).map((l) => l.trim().split(/\s+/).slice(0, 4).join(" "));
     try {
       // Graceful: MODIFIED (deletionTimestamp set, Terminating); the kubelet's delete with

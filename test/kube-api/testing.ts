@@ -6,6 +6,7 @@
 import { execFile, spawn } from "node:child_process";
 import { request as httpsRequest } from "node:https";
 import { dirname, join } from "node:path";
+import { vi } from "vitest";
 import type { KubeApi } from "./index.ts";
 import type { Json } from "./types.ts";
 
@@ -163,25 +164,14 @@ export function kubectlStream(
   });
   return {
     lines,
-    async waitFor(n, ms = 5000) {
-      const deadline = Date.now() + ms;
-      while (lines.length < n) {
-        if (Date.now() > deadline)
-          throw new Error(`kubectl printed ${lines.length} lines, wanted ${n}: ${lines.join("\n")}`);
-        await new Promise((r) => setTimeout(r, 20));
-      }
-    },
+    waitFor: (n, ms = 15_000) =>
+      vi.waitFor(
+        () => {
+          if (lines.length < n)
+            throw new Error(`kubectl printed ${lines.length} lines, wanted ${n}: ${lines.join("\n")}`);
+        },
+        { timeout: ms, interval: 20 },
+      ),
     stop: () => child.kill("SIGTERM"),
   };
-}
-
-/** Poll until fn() is truthy (for asynchronous controllers like the GC). */
-export async function eventually<T>(fn: () => T | Promise<T>, ms = 3000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
