@@ -129,3 +129,49 @@ export class FairBudget {
     }
   }
 }
+
+/**
+ * At most `limit` first-touch reads (GET of an object this replica does not know yet) in
+ * flight, handed out round-robin by source like the write tokens: a node with 1,000 new
+ * objects does not fill the connection pool ahead of another node's one read.
+ */
+export class FairReads {
+  #limit: number;
+  #running = 0;
+  #queue = new Map<string, (() => void)[]>();
+
+  constructor(limit: number) {
+    this.#limit = limit;
+  }
+
+  /** Resolves with the function that gives the slot back. */
+  async acquire(source: string): Promise<() => void> {
+    if (this.#running >= this.#limit || this.#queue.size > 0) {
+      await new Promise<void>((resolve) => {
+        const list = this.#queue.get(source);
+        if (list) list.push(resolve);
+        else this.#queue.set(source, [resolve]);
+      });
+    } else this.#running++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.#next();
+    };
+  }
+
+  /** A slot came back: hand it to the next source in turn, or free it. */
+  #next(): void {
+    for (const [source, list] of this.#queue) {
+      const resolve = list.shift();
+      this.#queue.delete(source);
+      if (list.length > 0) this.#queue.set(source, list);
+      if (resolve) {
+        resolve();
+        return;
+      }
+    }
+    this.#running--;
+  }
+}

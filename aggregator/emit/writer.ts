@@ -31,7 +31,7 @@ import type { Clock, Timer } from "../../shared/clock.ts";
 import { statusOf } from "../../shared/kube.ts";
 import type { Logger } from "../../shared/log.ts";
 import { BIRTH_PLURAL, type BirthCertificate } from "./birth.ts";
-import { FairBudget, type Lane } from "./fair-budget.ts";
+import { FairBudget, FairReads, type Lane } from "./fair-budget.ts";
 import type { CrClient } from "./kube.ts";
 import type { EmitMetrics } from "./metrics.ts";
 import type { TokenBucket } from "./token-bucket.ts";
@@ -50,6 +50,8 @@ export type WriteOutcome =
 
 /** After a write found an object's namespace missing, changes for it are answered without a request for this long. */
 export const NAMESPACE_GONE_MS = 10_000;
+/** First-touch GETs in flight at most (fair-budget.ts FairReads). */
+export const FIRST_READS_IN_FLIGHT = 8;
 
 export class WriterStoppedError extends Error {
   override name = "WriterStoppedError";
@@ -136,6 +138,7 @@ export class CrWriter {
   #running = 0;
   #sweepTimer: Timer | undefined;
   #budget: FairBudget;
+  #reads = new FairReads(FIRST_READS_IN_FLIGHT);
   #shed = 0;
   #shedLoggedAt = Number.NEGATIVE_INFINITY;
   /** Namespace → monotonic time until which it is known not to exist. */
@@ -331,7 +334,13 @@ export class CrWriter {
     let phase: Phase = "read";
     try {
       if (!entry.loaded && doc.kind === "KernelWhisper") {
-        const observed = await client.get(WHISPER_PLURAL, doc.namespace, doc.name);
+        const release = await this.#reads.acquire(entry.source);
+        let observed: KObj | undefined;
+        try {
+          observed = await client.get(WHISPER_PLURAL, doc.namespace, doc.name);
+        } finally {
+          release();
+        }
         this.#adopt(doc, observed);
         entry.loaded = true;
         entry.exists = observed !== undefined;
