@@ -75,7 +75,7 @@ it("events in 1,000 missing namespaces are acked as dropped and another node's e
     `node-b's event acked ${latencyMs} ms after it was sent, behind ${MISSING} missing-namespace objects`,
   );
   expect(ack.dropped).toBe(0);
-  // Typically 0.3–2.5 s on a loaded 2-core machine (first GETs of 1,000 objects share the connection pool).
+  // 0.1–2.4 s measured on the loaded 2-core machine; generous for a slower one.
   expect(latencyMs).toBeLessThan(10_000);
   const written = api.store.list("kernel.gossip.io", "kernelwhispers", "shop");
   expect(written.map((w) => w.status?.count)).toEqual([1]);
