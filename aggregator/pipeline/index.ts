@@ -469,8 +469,10 @@ export class BatchPipeline implements BatchHandler {
   /**
    * One change per object: the batch's occurrences folded at once, one waiter per object.
    * What the ack waits for depends on the signal (ADR 0011): a counted occurrence (OOM,
-   * crash loop, failure reasons) for the write that carries its count; CPU throttling —
-   * state the next sample supersedes — only for the fold.
+   * crash loop, failure reasons) for the write that carries its count; a CPU throttling
+   * update — state the next sample supersedes — only for the fold. An episode's opening
+   * (it carries the episode count) and its resolution (no later sample would correct a
+   * lost one) wait for their write like any counted occurrence.
    */
   #submit(batch: PendingBatch, tag: DeliveryTag | undefined, groups: Map<string, Group>): undefined {
     for (const [key, group] of groups) {
@@ -482,7 +484,7 @@ export class BatchPipeline implements BatchHandler {
         wait,
       );
       if (wait.ledgerHeld) this.#o.metrics.redeliveriesDropped.inc(wait.events);
-      if (STATE_SIGNALS.has(group.identity.signal)) wait.ackFolded();
+      if (STATE_SIGNALS.has(group.identity.signal) && occurrences.every(isSuperseded)) wait.ackFolded();
     }
     batch.sealed();
     return undefined;
@@ -520,4 +522,9 @@ interface Fresh {
 
 export function createAggregatorPipeline(options: PipelineOptions): BatchPipeline {
   return new BatchPipeline(options);
+}
+
+/** A throttling update: no count, no resolution — the next sample supersedes it. */
+function isSuperseded(o: Occurrence): boolean {
+  return o.count === 0 && !o.resolved;
 }

@@ -55,3 +55,43 @@ it("a throttle batch is acked before its whisper's next write; a crash-loop batc
   expect(bySignal.CPUThrottling.count).toBe(1); // episodes opened: the update counts none
   expect(bySignal.CPUThrottling.evidence.throttling.ratio).toBeCloseTo(0.9);
 });
+
+it("an episode's opening and its resolution wait for their write: a crash must not lose the episode count or leave it open", async () => {
+  const pipeline = testPipeline(cluster.kubeConfig, {
+    settings: { objectMinInterval: 600_000, podEvents: false },
+    stopDeadlineMs: 10_000,
+  });
+  pipeline.start();
+  const other: TestPod = {
+    uid: "ack-pod-2",
+    namespace: "ack",
+    name: "api-1",
+    labels: { "workload-id": "api" },
+  };
+  const ctx = (seq: number) => ({ ...CTX, instance: "i-2", seq });
+  await pipeline.handleBatch(ctx(1), [throttle(other, "app", 1, "open", 0.6)]);
+
+  // The whisper's next write is 10 minutes away: the episode's resolution and a second
+  // episode's opening are not acknowledged on the fold, only with the write that carries them.
+  const settled: string[] = [];
+  const resolve = pipeline
+    .handleBatch(ctx(2), [throttle(other, "app", 2, "resolved", 0.1)])
+    .then(() => settled.push("resolved"));
+  const reopen = pipeline
+    .handleBatch(ctx(3), [throttle(other, "app", 3, "open", 0.7)])
+    .then(() => settled.push("open"));
+  const update = await pipeline.handleBatch(ctx(4), [throttle(other, "app", 4, "update", 0.2)]);
+  expect(update.dropped).toBe(0);
+  // The update's ack means it was folded, after the opening and the resolution before it.
+  expect(pipeline.writer.pending).toBe(1);
+  expect(settled).toEqual([]);
+
+  await pipeline.stop();
+  await Promise.all([reopen, resolve]);
+  expect(settled.sort()).toEqual(["open", "resolved"]);
+  const whispers = await getJson(cluster, "kernelwhispers", "ack");
+  const api = whispers.find(
+    (w) => w.spec.workload?.name === "api" || w.metadata.name.startsWith("label-api"),
+  );
+  expect(api?.status.count).toBe(2);
+});
