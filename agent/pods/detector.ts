@@ -19,10 +19,6 @@
 import { ContainerKind, type WireEvent } from "../../shared/proto.ts";
 import type { ContainerFacts, PodFacts, TerminatedFacts } from "./facts.ts";
 
-export const CORE_REASONS = ["CrashLoopBackOff", "OOMKilled"] as const;
-export const EXTRA_REASONS = ["ImagePullBackOff", "CreateContainerConfigError", "Evicted", "Error"] as const;
-export type ExtraReason = (typeof EXTRA_REASONS)[number];
-
 export interface DetectorSettings {
   /** Reasons reported besides CrashLoopBackOff and OOMKilled (EXTRA_REASONS). */
   extraReasons: ReadonlySet<string>;

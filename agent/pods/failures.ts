@@ -14,8 +14,9 @@ import { LRUCache } from "lru-cache";
 import type { Clock } from "../../shared/clock.ts";
 import type { Logger } from "../../shared/log.ts";
 import type { WireEvent, WirePressureWarning } from "../../shared/proto.ts";
+import { EXTRA_REASONS } from "../../shared/vocabulary.ts";
 import type { EventSink } from "../types/index.ts";
-import { EXTRA_REASONS, newOccurrences, type Occurrence } from "./detector.ts";
+import { newOccurrences, type Occurrence } from "./detector.ts";
 import type { PodFacts } from "./facts.ts";
 
 /** The kernel's word on a kubelet OOMKilled (the cgroup sampler). */

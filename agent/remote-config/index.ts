@@ -3,6 +3,7 @@
 // refused whole (the previous settings stay) and every problem is named.
 import type { Logger } from "../../shared/log.ts";
 import type { ConfigFrame } from "../../shared/proto.ts";
+import { EXTRA_REASONS, isNamespaceName, KNOWN_REASONS } from "../../shared/vocabulary.ts";
 import type { LinkMetrics } from "../link/metrics.ts";
 
 export interface RemoteSettings {
@@ -25,9 +26,6 @@ export interface RemoteSettings {
   namespaceLabelSelector?: string;
 }
 
-const BASE_REASONS = new Set(["CrashLoopBackOff", "OOMKilled"]);
-const EXTRA_REASONS = new Set(["ImagePullBackOff", "CreateContainerConfigError", "Evicted", "Error"]);
-const NAMESPACE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const DAY_S = 86_400;
 
 export function toAgentSettings(
@@ -80,9 +78,9 @@ export function toAgentSettings(
   }
   const reasons = frame.enabledReasons ?? [];
   if (reasons.length > 0) {
-    const unknown = reasons.filter((r) => !BASE_REASONS.has(r) && !EXTRA_REASONS.has(r));
+    const unknown = reasons.filter((r) => !KNOWN_REASONS.includes(r));
     if (unknown.length > 0) errors.push(`enabled_reasons has unknown reason(s) ${unknown.join(", ")}`);
-    else settings.extraReasons = reasons.filter((r) => EXTRA_REASONS.has(r));
+    else settings.extraReasons = reasons.filter((r) => (EXTRA_REASONS as readonly string[]).includes(r));
   }
   for (const [field, key] of [
     ["namespace_allow", "namespaceAllow"],
@@ -90,7 +88,7 @@ export function toAgentSettings(
   ] as const) {
     const names = frame[key] ?? [];
     if (names.length === 0) continue;
-    const bad = names.filter((n) => !NAMESPACE.test(n) || n.length > 63);
+    const bad = names.filter((n) => !isNamespaceName(n));
     if (bad.length > 0) errors.push(`${field} has invalid namespace name(s) ${bad.join(", ")}`);
     else settings[key] = [...names];
   }

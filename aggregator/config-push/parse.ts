@@ -5,6 +5,7 @@
 
 import { DEPRECATED_NAMES_REMOVED_IN, parseDuration } from "../../shared/options.ts";
 import type { ConfigFrame } from "../../shared/proto.ts";
+import { CORE_REASONS, isNamespaceName, KNOWN_REASONS } from "../../shared/vocabulary.ts";
 
 export interface ConfigProblem {
   key: string;
@@ -15,10 +16,6 @@ export interface ConfigProblem {
 export type ParsedConfig =
   | { ok: true; frame: ConfigFrame; deprecations: string[] }
   | { ok: false; problems: ConfigProblem[] };
-
-/** Failure reasons always reported; extraReasons may add the extra ones. */
-export const BASE_REASONS = ["CrashLoopBackOff", "OOMKilled"] as const;
-export const EXTRA_REASONS = ["ImagePullBackOff", "CreateContainerConfigError", "Evicted", "Error"] as const;
 
 /** Each key is named exactly like the agent option it overrides (`dedupCooldown` ↔ DEDUP_COOLDOWN). */
 export const CONFIG_KEYS = [
@@ -46,7 +43,6 @@ export const FORMER_CONFIG_KEYS: Record<string, (typeof CONFIG_KEYS)[number]> = 
   enabledReasons: "extraReasons",
 };
 
-const NAMESPACE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const LABEL_KEY = "([a-z0-9A-Z]([-a-z0-9A-Z_./]*[a-z0-9A-Z])?)";
 const LABEL_VALUE = "([a-z0-9A-Z]([-a-z0-9A-Z_.]*[a-z0-9A-Z])?)?";
 const SELECTOR_TERM = new RegExp(
@@ -168,17 +164,16 @@ export function parseAgentConfig(data: Record<string, string> | undefined, versi
       }
       case "extraReasons": {
         const reasons = list(value);
-        const known: readonly string[] = [...BASE_REASONS, ...EXTRA_REASONS];
-        const unknown = reasons.filter((r) => !known.includes(r));
+        const unknown = reasons.filter((r) => !KNOWN_REASONS.includes(r));
         if (unknown.length > 0)
-          fail(key, raw, `unknown reason(s) ${unknown.join(", ")}; known: ${known.join(", ")}`);
-        else frame.enabledReasons = [...new Set([...BASE_REASONS, ...reasons])];
+          fail(key, raw, `unknown reason(s) ${unknown.join(", ")}; known: ${KNOWN_REASONS.join(", ")}`);
+        else frame.enabledReasons = [...new Set([...CORE_REASONS, ...reasons])];
         break;
       }
       case "namespaceAllow":
       case "namespaceDeny": {
         const names = list(value);
-        const bad = names.filter((n) => !NAMESPACE.test(n) || n.length > 63);
+        const bad = names.filter((n) => !isNamespaceName(n));
         if (bad.length > 0) fail(key, raw, `not valid namespace names: ${bad.join(", ")}`);
         else if (key === "namespaceAllow") frame.namespaceAllow = names;
         else frame.namespaceDeny = names;
