@@ -74,6 +74,22 @@ describe("kustomize renders schema-valid objects", () => {
     find(objects, "DaemonSet", "kernel-gossip-agent");
   });
 
+  it("the precise-cpu-demand overlay puts only the agent in the host PID namespace, nothing else changes", () => {
+    const base = kustomize("deploy");
+    const objects = kustomize("deploy/overlays/precise-cpu-demand");
+    expectSchemaValid(objects);
+    const agent = find(objects, "DaemonSet", "kernel-gossip-agent") as unknown as {
+      spec: { template: { spec: Record<string, unknown> } };
+    };
+    expect(agent.spec.template.spec.hostPID).toBe(true);
+    const { hostPID: _, ...rest } = agent.spec.template.spec;
+    const baseAgent = find(base, "DaemonSet", "kernel-gossip-agent") as unknown as typeof agent;
+    expect(rest).toEqual(baseAgent.spec.template.spec);
+    expect(objects.map((o) => `${o.kind}/${o.metadata.name}`).sort()).toEqual(
+      base.map((o) => `${o.kind}/${o.metadata.name}`).sort(),
+    );
+  });
+
   it("the example overlay renders with its cluster name, image, replicas and monitoring namespace", () => {
     const objects = kustomize("deploy/overlays/example");
     expectSchemaValid(objects);
