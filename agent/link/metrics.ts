@@ -1,22 +1,12 @@
 // Metrics of the agent's link to the aggregator (kernel_gossip_agent_*). Names are a contract.
 import { Counter, Gauge, Histogram, NETWORK_SECONDS_BUCKETS, type Registry } from "../../shared/metrics.ts";
-
-const DROPPED = "kernel_gossip_agent_events_dropped_total";
+import { eventsDroppedCounter } from "../queue/metrics.ts";
 
 export function createLinkMetrics(registry: Registry) {
   const registers = [registry];
-  // Shared with the outgoing queue (agent/queue), which counts its own overflow causes here:
-  // whichever module registers it first creates it, the other reuses it.
-  const eventsDropped =
-    (registry.getSingleMetric(DROPPED) as Counter<"type" | "cause"> | undefined) ??
-    new Counter({
-      name: DROPPED,
-      help: "Events the agent gave up on, by type and cause (queue_full, queue_bytes, unacked_overflow, rejected, shutdown).",
-      labelNames: ["type", "cause"] as const,
-      registers,
-    });
   return {
-    eventsDropped,
+    // Defined once with the queue, which counts its own overflow causes on it.
+    eventsDropped: eventsDroppedCounter(registry),
     connected: new Gauge({
       name: "kernel_gossip_agent_link_connected",
       help: "1 while the WebSocket to the aggregator is open, else 0.",

@@ -18,9 +18,9 @@
 // a later event of its key — and while held back it is in kernel_gossip_agent_dedup_held.
 import { LRUCache } from "lru-cache";
 import type { Clock, Timer } from "../../shared/clock.ts";
-import type { WireEvent } from "../../shared/proto.ts";
+import { eventType, type WireEvent } from "../../shared/proto.ts";
 import type { Emitted, EventSink } from "../types/index.ts";
-import { reasonOf, typeOf } from "./events.ts";
+import { reasonOf } from "./events.ts";
 import type { QueueMetrics } from "./metrics.ts";
 
 interface Window {
@@ -190,7 +190,7 @@ export class Deduplicator implements EventSink {
   }
 
   #pass(event: WireEvent): void {
-    this.#metrics.events.inc({ type: typeOf(event), reason: reasonOf(event) });
+    this.#metrics.events.inc({ type: eventType(event), reason: reasonOf(event) });
     this.#next.emit(event);
   }
 }

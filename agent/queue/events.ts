@@ -1,14 +1,6 @@
-// Classifying wire events for metrics, dedup keys and the overflow policy.
+// The reason label of wire events in the agent's queue metrics (their type label is
+// shared/proto.ts eventType, the same on both sides).
 import type { WireEvent } from "../../shared/proto.ts";
-import type { EventType } from "./metrics.ts";
-
-export function typeOf(event: WireEvent): EventType {
-  if (event.failure) return "failure";
-  if (event.oom) return "oom";
-  if (event.throttle) return "throttle";
-  if (event.memory) return "memory";
-  return "birth";
-}
 
 /** Bounded-cardinality reason label. */
 export function reasonOf(event: WireEvent): string {

@@ -2,9 +2,6 @@
 // bounded queue had to drop and how full it is. Names are the project's contract.
 import { Counter, Gauge, type Registry } from "../../shared/metrics.ts";
 
-export const EVENT_TYPES = ["failure", "oom", "throttle", "memory", "birth"] as const;
-export type EventType = (typeof EVENT_TYPES)[number];
-
 export const DROP_CAUSES = ["queue_full", "queue_bytes", "unacked_overflow", "rejected", "shutdown"] as const;
 export type DropCause = (typeof DROP_CAUSES)[number];
 
@@ -15,6 +12,23 @@ export interface QueueLevel {
 }
 
 const DROPPED = "kernel_gossip_agent_events_dropped_total";
+
+/**
+ * The agent's one count of events given up on, by type and cause. The queue counts its
+ * overflow causes on it, the link (agent/link/metrics.ts) rejected and shutdown drops:
+ * whichever registers it first creates it, the other reuses it.
+ */
+export function eventsDroppedCounter(registry: Registry): Counter<"type" | "cause"> {
+  return (
+    (registry.getSingleMetric(DROPPED) as Counter<"type" | "cause"> | undefined) ??
+    new Counter({
+      name: DROPPED,
+      help: `Events the agent gave up on, by type and cause (${DROP_CAUSES.join(", ")}).`,
+      labelNames: ["type", "cause"] as const,
+      registers: [registry],
+    })
+  );
+}
 
 export function createQueueMetrics(registry: Registry) {
   let level: QueueLevel | undefined;
@@ -45,16 +59,7 @@ export function createQueueMetrics(registry: Registry) {
       help: "Keys evicted from the full dedup cache before their cooldown ended (raise --dedup-max-keys if this grows).",
       registers: [registry],
     }),
-    // Shared with the link (agent/link/metrics.ts), which counts rejected/shutdown drops on
-    // it: whichever registers it first creates it, the other reuses it.
-    dropped:
-      (registry.getSingleMetric(DROPPED) as Counter<"type" | "cause"> | undefined) ??
-      new Counter({
-        name: DROPPED,
-        help: "Events dropped before delivery, by type and cause (queue_full, queue_bytes, unacked_overflow, rejected, shutdown).",
-        labelNames: ["type", "cause"] as const,
-        registers: [registry],
-      }),
+    dropped: eventsDroppedCounter(registry),
     queueEvents: new Gauge({
       name: "kernel_gossip_agent_queue_events",
       help: "Events waiting in the outgoing queue.",

@@ -13,9 +13,8 @@
 // `take` hands out events oldest first across both lanes.
 import type { Clock, Timer } from "../../shared/clock.ts";
 import type { Logger } from "../../shared/log.ts";
-import { type WireEvent, wire } from "../../shared/proto.ts";
+import { eventType, type WireEvent, wire } from "../../shared/proto.ts";
 import type { EventSink } from "../types/index.ts";
-import { typeOf } from "./events.ts";
 import type { DropCause, QueueMetrics } from "./metrics.ts";
 
 interface Entry {
@@ -191,7 +190,7 @@ export class Outbox implements EventSink {
 
   /** Counts events the link gives up on (rejected by the aggregator, shutdown deadline). */
   discard(events: readonly WireEvent[], cause: DropCause): void {
-    for (const event of events) this.#metrics.dropped.inc({ type: typeOf(event), cause });
+    for (const event of events) this.#metrics.dropped.inc({ type: eventType(event), cause });
   }
 
   /** Stops the flush timer (shutdown). Queued events stay for a final `take`. */

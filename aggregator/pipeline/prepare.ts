@@ -4,7 +4,7 @@
 // and HPA lookups per batch, then prepares every event without allocating per-event promises.
 import type { Clock } from "../../shared/clock.ts";
 import type { Logger } from "../../shared/log.ts";
-import type { WireEvent } from "../../shared/proto.ts";
+import { eventType, type WireEvent } from "../../shared/proto.ts";
 import { BirthCertificate } from "../emit/birth.ts";
 import { whisperName } from "../emit/names.ts";
 import type { Occurrence, WhisperIdentity } from "../emit/whisper.ts";
@@ -109,7 +109,7 @@ export function prepareEvent(
     );
     return { kind: "dropped" };
   }
-  const type = ev.failure ? "failure" : ev.oom ? "oom" : ev.memory ? "memory" : "throttle";
+  const type = eventType(ev);
   const container = ev.container || POD_LEVEL_CONTAINER;
   // An OOM kill names the MemoryPressure whisper that warned of it (same workload and container).
   const precededBy = facts.evidence.oom?.precededBy;
