@@ -21,7 +21,7 @@ import { PodWatch } from "./pods/watch.ts";
 import { Deduplicator } from "./queue/dedup.ts";
 import { Outbox } from "./queue/outbox.ts";
 import { createConfigApplier, type RemoteSettings } from "./remote-config/index.ts";
-import { Spool, type SpoolMetrics } from "./spool/index.ts";
+import { keptWhileQueued, Spool, type SpoolMetrics } from "./spool/index.ts";
 
 export interface AgentDeps {
   log: Logger;
@@ -104,6 +104,7 @@ export async function startAgent(o: AgentOptions, deps: AgentDeps): Promise<Runn
     labelSelector: o.namespaceLabelSelector,
   };
   let failureSettings = { extraReasons: o.extraReasons, cooldownMs: o.dedupCooldown };
+  let flushIntervalMs = o.flushInterval;
   // The cgroup sampler answers the failure reporter's OOM questions; it is built below.
   let samplerRef: CgroupSampler | undefined;
   const failures = new FailureReporter({
@@ -195,6 +196,7 @@ export async function startAgent(o: AgentOptions, deps: AgentDeps): Promise<Runn
     failures.configure(failureSettings);
     if (s.maxBatchEvents !== undefined || s.flushIntervalMs !== undefined) {
       outbox.configure({ maxBatchEvents: s.maxBatchEvents, flushIntervalMs: s.flushIntervalMs });
+      flushIntervalMs = s.flushIntervalMs ?? flushIntervalMs;
     }
     if (s.maxBatchEvents !== undefined) link?.configure({ maxBatchEvents: s.maxBatchEvents });
     sampler.configure({
@@ -290,6 +292,9 @@ export async function startAgent(o: AgentOptions, deps: AgentDeps): Promise<Runn
   watch.start();
   sampler.start();
   link.start();
+  const stopKeepingPending = spool
+    ? keepPending(spool, dedup, outbox, clock, () => flushIntervalMs)
+    : () => {};
   log.info(
     { aggregator: o.aggregatorUrl, metricsPort: ops.port, version: VERSION },
     `agent started for node ${o.nodeName}`,
@@ -307,12 +312,43 @@ export async function startAgent(o: AgentOptions, deps: AgentDeps): Promise<Runn
         .catch((err: unknown) => log.warn({ err }, "the last cgroup scan before stopping failed"));
       dedup.flush();
       dedup.stop();
+      stopKeepingPending();
       const result = await link.stop(o.shutdownTimeout);
       kube.close();
       spool?.close();
       await ops.close();
       return result;
     },
+  };
+}
+
+/**
+ * Puts back what the previous process held in dedup and queued in the outbox (before any
+ * detector reports: the restarted detectors take those ids and counter values as reported),
+ * then keeps it in the spool: with every batch appended, and once per flush interval when it
+ * changed (ADR 0013, "Held and queued counts"). Returns the stop of the interval.
+ */
+function keepPending(
+  spool: Spool,
+  dedup: Deduplicator,
+  outbox: Outbox,
+  clock: Clock,
+  intervalMs: () => number,
+): () => void {
+  for (const held of spool.pending.held) dedup.restore(held);
+  for (const event of spool.pending.queued) outbox.push(event);
+  spool.keepPending(() => ({ held: dedup.heldCounts(), queued: outbox.queued(keptWhileQueued) }));
+  let timer: ReturnType<Clock["setTimeout"]> | undefined;
+  const tick = (): void => {
+    spool.persistPending();
+    timer = clock.setTimeout(tick, intervalMs());
+    (timer as { unref?: () => void }).unref?.();
+  };
+  timer = clock.setTimeout(tick, intervalMs());
+  (timer as { unref?: () => void }).unref?.();
+  return () => {
+    if (timer) clock.clearTimeout(timer);
+    timer = undefined;
   };
 }
 

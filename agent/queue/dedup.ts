@@ -7,7 +7,9 @@
 //    So every occurrence leaves at most one cooldown after it happened (the outbox adds at
 //    most one flush interval), and a storm is one event per key and cooldown.
 //  - a key pushed out of the full cache (eviction, counted) hands its count on at once;
-//  - `flush()` (shutdown) hands on every held count, whether its window ended or not.
+//  - `flush()` (shutdown) hands on every held count, whether its window ended or not;
+//  - `heldCounts()` lists what is held (the node's spool keeps it, agent/spool/pending.ts) and
+//    `restore()` puts it back in a restarted agent, with what is left of its window.
 // Windows are timed by the injected clock (one timer for the earliest window that holds
 // something), not by lru-cache's TTL: an expired lru-cache entry disappears from
 // `values()` before anything could send what it held.
@@ -118,6 +120,42 @@ export class Deduplicator implements EventSink {
     const count = occurrences(event) + carried;
     this.#pass(count === event.count ? event : { ...event, count });
     return { passed: true, count };
+  }
+
+  /** What is held now, each window's newest event with its count and wall-clock end (the spool keeps it). */
+  heldCounts(): { event: WireEvent; held: number; endsAtMs: number }[] {
+    const out: { event: WireEvent; held: number; endsAtMs: number }[] = [];
+    const wallOffset = this.#clock.now() - this.#clock.monotonic();
+    for (const key of this.#holding) {
+      const window = this.#windows.peek(key);
+      if (window?.last && window.held > 0)
+        out.push({ event: window.last, held: window.held, endsAtMs: window.endsAt + wallOffset });
+    }
+    return out;
+  }
+
+  /**
+   * A count an earlier process of this agent held (from the spool): held again until its window
+   * ends — at once if it already ended while the agent was down — then it leaves as usual. Not
+   * counted in kernel_gossip_agent_events_deduplicated_total again.
+   */
+  restore(held: { event: WireEvent; held: number; endsAtMs: number }): void {
+    const key = this.#cooldownMs > 0 && !this.#closed ? dedupKey(held.event) : undefined;
+    if (key === undefined) {
+      this.#pass({ ...held.event, count: held.held });
+      return;
+    }
+    const left = Math.min(Math.max(0, held.endsAtMs - this.#clock.now()), this.#cooldownMs);
+    const endsAt = this.#clock.monotonic() + left;
+    const window = this.#windows.get(key);
+    if (window) {
+      window.endsAt = Math.min(window.endsAt, endsAt);
+      window.held += held.held;
+      window.last ??= held.event;
+    } else this.#windows.set(key, { endsAt, held: held.held, last: held.event });
+    this.#heldTotal += held.held;
+    this.#holding.add(key);
+    this.#arm(Math.min(endsAt, window?.endsAt ?? endsAt));
   }
 
   /**

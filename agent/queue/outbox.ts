@@ -51,6 +51,10 @@ class Lane {
     return entry;
   }
 
+  *events(): IterableIterator<WireEvent> {
+    for (let i = this.#head; i < this.#items.length; i++) yield (this.#items[i] as Entry).event;
+  }
+
   prepend(entries: Entry[]): void {
     this.#items = [...entries, ...this.#items.slice(this.#head)];
     this.#head = 0;
@@ -147,6 +151,13 @@ export class Outbox implements EventSink {
     this.#bytes += entry.bytes;
     this.#enforceBounds();
     this.#afterPush();
+  }
+
+  /** The queued events (failures, OOM kills, births, MemoryPressure; not throttle samples) that pass `keep`, oldest first. */
+  queued(keep: (event: WireEvent) => boolean): WireEvent[] {
+    const out: WireEvent[] = [];
+    for (const event of this.#other.events()) if (keep(event)) out.push(event);
+    return out;
   }
 
   /** Removes and returns up to `max` events, oldest first. */

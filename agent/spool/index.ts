@@ -7,7 +7,9 @@
 //
 // Files, in `<dir>/<node>/` (one directory per node name, so agents never share one):
 //   instance   this node's agent instance id (Hello.instance_id), created once
-//   spool.log  records (record.ts): a SNAPSHOT first, then BATCH and SETTLE records appended
+//   spool.log  records (record.ts): a SNAPSHOT first, then BATCH, SETTLE and PENDING records
+//              appended; the newest PENDING record is what dedup held and the outbox queued
+//              (pending.ts), put back by the restarted agent
 //
 // Invariants:
 //  - a batch is on disk (write + fsync returned) before the link sends it; a settle record is
@@ -17,6 +19,10 @@
 //  - the file is rewritten (compacted: snapshot + unsettled batches, written to a temporary
 //    file, fsync'd, renamed over) at start and whenever it has grown past twice what it must
 //    hold (and past COMPACT_MIN_BYTES), so it holds at most ~3 × maxBytes while compacting;
+//  - a PENDING record goes out in the same write (and fsync) as the batch that takes events out
+//    of it, so a batch on disk never has a staler PENDING record after it; should a batch still
+//    follow the newest PENDING record (a torn write), that record's counts of the same keys are
+//    dropped rather than counted twice;
 //  - damaged stretches found at start are skipped, counted and logged; then the sequence
 //    numbers jump by SEQ_JUMP_AFTER_DAMAGE so a batch whose record was lost is never named
 //    again by a different batch.
@@ -36,12 +42,15 @@ import {
 import { join } from "node:path";
 import type { Logger } from "../../shared/log.ts";
 import { decodeEnvelope, fillFromPodTable, type WireEvent } from "../../shared/proto.ts";
+import { dedupKey } from "../queue/dedup.ts";
 import { type MemorySnapshot, SpoolMemory } from "./memory.ts";
 import type { SpoolMetrics } from "./metrics.ts";
+import { decodePending, EMPTY_PENDING, encodePending, type PendingState } from "./pending.ts";
 import { encodeRecord, RecordType, readRecords, readSeq, seqPayload } from "./record.ts";
 
 export { episodeKey, type OpenEpisode, SpoolMemory } from "./memory.ts";
 export { createSpoolMetrics, type SpoolMetrics } from "./metrics.ts";
+export { type HeldCount, keptWhileQueued, type PendingState } from "./pending.ts";
 
 export const COMPACT_MIN_BYTES = 4 * 1024 * 1024;
 export const SEQ_JUMP_AFTER_DAMAGE = 1024;
@@ -79,6 +88,12 @@ export class Spool {
   readonly memory: SpoolMemory;
   /** Unsettled batches read back at open, oldest first; the link resends them. */
   readonly recovered: SpooledBatch[];
+  /** What dedup held and the outbox queued when the previous process last wrote it; put back at start. */
+  readonly pending: PendingState;
+  /** The newest PENDING payload on disk ("" = nothing pending). */
+  #pendingJson = "";
+  #pendingSource: (() => PendingState) | undefined;
+  #lastPendingLogMs = 0;
   #nextSeq: number;
   readonly #dir: string;
   readonly #maxBytes: number;
@@ -109,6 +124,8 @@ export class Spool {
     this.file = join(dir, "spool.log");
     const read = this.#read();
     this.memory = read.memory;
+    this.pending = read.pending;
+    this.#pendingJson = encodePending(read.pending).json;
     this.#nextSeq = read.nextSeq;
     this.instanceId = this.#instance(read.instanceId);
     this.recovered = [...this.#live].map(([seq, frame]) => ({ seq, frame }));
@@ -116,7 +133,8 @@ export class Spool {
     this.#metrics.replayed.inc(this.recovered.length);
     this.#fd = -1;
     this.#compact();
-    if (this.recovered.length > 0 || this.memory.size > 0) {
+    const heldOccurrences = this.pending.held.reduce((n, h) => n + h.held, 0);
+    if (this.recovered.length > 0 || this.memory.size > 0 || this.#pendingJson !== "") {
       this.#log.info(
         {
           instanceId: this.instanceId,
@@ -124,8 +142,11 @@ export class Spool {
           events,
           nextSeq: this.#nextSeq,
           remembered: this.memory.size,
+          heldCounts: this.pending.held.length,
+          heldOccurrences,
+          queued: this.pending.queued.length,
         },
-        `spool replayed: ${this.recovered.length} unacknowledged batches (${events} events) will be resent first; ${this.memory.size} reported occurrences, OOM counters and open throttling episodes remembered`,
+        `spool replayed: ${this.recovered.length} unacknowledged batches (${events} events) will be resent first; ${this.pending.held.length} counts dedup held (${heldOccurrences} occurrences) and ${this.pending.queued.length} queued events are put back; ${this.memory.size} reported occurrences, OOM counters and open throttling episodes remembered`,
       );
     }
   }
@@ -135,16 +156,63 @@ export class Spool {
     return this.#nextSeq;
   }
 
-  /** Writes the batch (and fsyncs) before it is sent; remembers what its events report. */
+  /**
+   * Writes the batch (and fsyncs) before it is sent; remembers what its events report. What is
+   * still pending after its events left dedup and the outbox goes in the same write.
+   */
   append(seq: number, frame: Uint8Array, events: readonly WireEvent[]): void {
     this.#nextSeq = Math.max(this.#nextSeq, seq + 1);
     this.memory.fold(events);
     this.#live.set(seq, frame);
     this.#liveBytes += frame.length;
     while (this.#liveBytes > this.#maxBytes && this.#live.size > 1) this.#evictOldest();
+    const pending = this.#pendingRecord();
     if (this.#compactDue) this.#compact();
-    else this.#write(encodeRecord(RecordType.batch, seqPayload(seq, frame)), true);
+    else {
+      const batch = encodeRecord(RecordType.batch, seqPayload(seq, frame));
+      this.#write(pending ? Buffer.concat([batch, pending]) : batch, true);
+    }
     this.#maybeCompact();
+  }
+
+  /**
+   * Where the pending state comes from (dedup's held counts and the outbox's queued events);
+   * set once the agent put back `pending`.
+   */
+  keepPending(source: () => PendingState): void {
+    this.#pendingSource = source;
+  }
+
+  /**
+   * Writes (and fsyncs) the pending state if it changed since it was last written; the agent
+   * calls it once per flush interval. True when it wrote.
+   */
+  persistPending(): boolean {
+    const pending = this.#pendingRecord();
+    if (!pending) return false;
+    if (this.#compactDue) this.#compact();
+    else this.#write(pending, true);
+    this.#maybeCompact();
+    return true;
+  }
+
+  /** A PENDING record of the current state, or undefined when the newest one on disk says the same. */
+  #pendingRecord(): Buffer | undefined {
+    if (!this.#pendingSource) return undefined;
+    const { json, left } = encodePending(this.#pendingSource());
+    if (left > 0) {
+      const now = Date.now();
+      if (now - this.#lastPendingLogMs >= 30_000) {
+        this.#lastPendingLogMs = now;
+        this.#log.warn(
+          { file: this.file, notKept: left },
+          `spool ${this.file}: ${left} held counts or queued events do not fit the 1 MiB pending record and would not survive an agent crash (they are still sent); the aggregator is unreachable or a storm of distinct keys is under way`,
+        );
+      }
+    }
+    if (json === this.#pendingJson) return undefined;
+    this.#pendingJson = json;
+    return encodeRecord(RecordType.pending, Buffer.from(json));
   }
 
   /** The batch was acknowledged or refused for good: not to be replayed. */
@@ -163,6 +231,8 @@ export class Spool {
 
   close(): void {
     if (this.#fd < 0) return;
+    const pending = this.#pendingRecord();
+    if (pending) this.#write(pending, false);
     try {
       fsyncSync(this.#fd);
       this.#metrics.fsyncs.inc();
@@ -173,13 +243,19 @@ export class Spool {
     this.#fd = -1;
   }
 
-  #read(): { memory: SpoolMemory; nextSeq: number; instanceId?: string; events: Map<number, number> } {
+  #read(): {
+    memory: SpoolMemory;
+    nextSeq: number;
+    instanceId?: string;
+    events: Map<number, number>;
+    pending: PendingState;
+  } {
     let data: Buffer;
     try {
       data = readFileSync(this.file);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
-      return { memory: new SpoolMemory(), nextSeq: 1, events: new Map() };
+      return { memory: new SpoolMemory(), nextSeq: 1, events: new Map(), pending: EMPTY_PENDING };
     }
     const { records, damage } = readRecords(data);
     let memory = new SpoolMemory();
@@ -187,7 +263,19 @@ export class Spool {
     let instanceId: string | undefined;
     const events = new Map<number, number>();
     let undecodable = 0;
+    let pending: PendingState = EMPTY_PENDING;
+    /** Events of batches written after the newest PENDING record (none, unless a write tore). */
+    let after: WireEvent[] = [];
     for (const r of records) {
+      if (r.type === RecordType.pending) {
+        try {
+          pending = decodePending(r.payload);
+          after = [];
+        } catch {
+          undecodable++;
+        }
+        continue;
+      }
       if (r.type === RecordType.snapshot) {
         let s: Partial<Snapshot>;
         try {
@@ -224,6 +312,7 @@ export class Spool {
         continue;
       }
       memory.fold(batchEvents);
+      after.push(...batchEvents);
       events.set(seq, batchEvents.length);
       nextSeq = Math.max(nextSeq, seq + 1);
       // Copied: the file's buffer would otherwise stay alive for the frame's sake.
@@ -247,12 +336,16 @@ export class Spool {
       );
     }
     if (damage.length + undecodable > 0) nextSeq += SEQ_JUMP_AFTER_DAMAGE;
+    pending = withoutSpooled(pending, after);
+    // Put back by the agent and sent again: the restarted detectors must not report them too.
+    memory.fold(pending.held.map((h) => h.event));
+    memory.fold(pending.queued);
     // Only the newest batches fit the bound; the oldest are the ones to give up.
     for (const seq of [...this.#live.keys()]) {
       if (this.#liveBytes <= this.#maxBytes || this.#live.size <= 1) break;
       this.#evict(seq);
     }
-    return { memory, nextSeq, ...(instanceId !== undefined && { instanceId }), events };
+    return { memory, nextSeq, ...(instanceId !== undefined && { instanceId }), events, pending };
   }
 
   /** The instance file wins; then the snapshot's; else a new id, written before any batch. */
@@ -317,6 +410,8 @@ export class Spool {
     };
     const parts = [encodeRecord(RecordType.snapshot, Buffer.from(JSON.stringify(snapshot)))];
     for (const [seq, frame] of this.#live) parts.push(encodeRecord(RecordType.batch, seqPayload(seq, frame)));
+    if (this.#pendingJson !== "")
+      parts.push(encodeRecord(RecordType.pending, Buffer.from(this.#pendingJson)));
     const data = Buffer.concat(parts);
     try {
       this.#atomicWrite(this.file, data);
@@ -389,4 +484,20 @@ export class Spool {
       `cannot write the spool ${this.file}: unacknowledged batches will not survive a restart until it is writable again (disk full? check the node's /var/lib)`,
     );
   }
+}
+
+/**
+ * The pending state minus what a batch written after it already carries (by event id, or for a
+ * held count by its dedup key: the count may have left inside a later event of its key). Only
+ * a write torn between a batch and its PENDING record leaves such a batch; dropping the key's
+ * count there can lose it, never count it twice.
+ */
+function withoutSpooled(pending: PendingState, after: readonly WireEvent[]): PendingState {
+  if (after.length === 0) return pending;
+  const ids = new Set(after.map((e) => e.id ?? ""));
+  const keys = new Set(after.map((e) => dedupKey(e)).filter((k) => k !== undefined));
+  return {
+    held: pending.held.filter((h) => !ids.has(h.event.id ?? "") && !keys.has(dedupKey(h.event) ?? "")),
+    queued: pending.queued.filter((e) => !ids.has(e.id ?? "")),
+  };
 }

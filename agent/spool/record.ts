@@ -3,7 +3,7 @@
 //   offset 0  4 bytes  magic "KGS1"  (lets a reader find the next record after a damaged one)
 //          4  u32 LE   payload length
 //          8  u32 LE   CRC-32 of the type byte and the payload
-//         12  u8       type (SNAPSHOT, BATCH, SETTLE)
+//         12  u8       type (SNAPSHOT, BATCH, SETTLE, PENDING)
 //         13  …        payload
 //
 // A record is trusted only whole and with a matching checksum. A reader that meets anything
@@ -23,6 +23,11 @@ export const RecordType = {
   batch: 2,
   /** u64 LE seq: acknowledged, refused for good or evicted — not to be replayed. */
   settle: 3,
+  /**
+   * JSON: what dedup holds and the outbox queues (counts not yet in a spooled batch), whole;
+   * the newest one in the file wins (pending.ts).
+   */
+  pending: 4,
 } as const;
 export type RecordKind = (typeof RecordType)[keyof typeof RecordType];
 
@@ -94,11 +99,16 @@ function recordAt(data: Buffer, at: number): SpoolRecord | undefined {
   const length = data.readUInt32LE(at + 4);
   if (length > MAX_PAYLOAD_BYTES || at + HEADER_BYTES + length > data.length) return undefined;
   const type = data[at + 12] as number;
-  if (type !== RecordType.snapshot && type !== RecordType.batch && type !== RecordType.settle)
+  if (
+    type !== RecordType.snapshot &&
+    type !== RecordType.batch &&
+    type !== RecordType.settle &&
+    type !== RecordType.pending
+  )
     return undefined;
   if (crc32(data.subarray(at + 12, at + HEADER_BYTES + length)) !== data.readUInt32LE(at + 8))
     return undefined;
-  if (type !== RecordType.snapshot && length < 8) return undefined;
+  if ((type === RecordType.batch || type === RecordType.settle) && length < 8) return undefined;
   return {
     type: type as RecordKind,
     payload: data.subarray(at + HEADER_BYTES, at + HEADER_BYTES + length),
