@@ -35,7 +35,7 @@ function server(
     handler: {
       async handleBatch(ctx, events) {
         batches.push(`${ctx.node}/${ctx.instance}#${ctx.seq}`);
-        await handle(events.map((e) => e.id));
+        await handle(events.map((e) => e.id ?? ""));
         return { dropped: 0 };
       },
     },

@@ -31,7 +31,13 @@ import { type Binding, PodBinder, type PodSource } from "../enrich/pods.ts";
 import { kubePodSource } from "../enrich/source.ts";
 import type { AggregatorOptions } from "../options/index.ts";
 import { HpaLookup, type HpaSource, kubeHpaSource } from "../recommend/hpa.ts";
-import { type Enriched, type PodIdentity, STATE_SIGNALS } from "../types/index.ts";
+import {
+  type BatchContext,
+  type BatchHandler,
+  type Enriched,
+  type PodIdentity,
+  STATE_SIGNALS,
+} from "../types/index.ts";
 import type { PipelineMetrics } from "./metrics.ts";
 import { ObjectWait, PendingBatch } from "./pending-batch.ts";
 import { identifyPod, NameMemo, type PrepareDeps, type Prepared, prepareEvent } from "./prepare.ts";
@@ -39,24 +45,7 @@ import { identifyPod, NameMemo, type PrepareDeps, type Prepared, prepareEvent } 
 export { WriterStoppedError } from "../emit/writer.ts";
 export { createPipelineMetrics, type PipelineMetrics } from "./metrics.ts";
 
-export interface BatchContext {
-  node: string;
-  connectionId: string;
-  agentVersion: string;
-  /**
-   * The agent process (Hello.instance_id); "" or absent for agents that do not send one
-   * (then only the event-id LRU drops redeliveries). The stream server always sets it;
-   * optional so in-process callers without a link (bench, tests) need not invent one.
-   */
-  instance?: string;
-  /** The batch's sequence number on that agent's link (with `instance`). */
-  seq?: number;
-}
-
-/** What the stream server calls (aggregator/stream BatchHandler). */
-export interface BatchHandler {
-  handleBatch(ctx: BatchContext, events: WireEvent[]): Promise<{ dropped: number }>;
-}
+export type { BatchContext, BatchHandler };
 
 export type PipelineSettings = Pick<
   AggregatorOptions,

@@ -10,9 +10,9 @@ import { whisperName } from "../emit/names.ts";
 import type { Occurrence, WhisperIdentity } from "../emit/whisper.ts";
 import type { Enricher } from "../enrich/index.ts";
 import type { HpaLookup } from "../recommend/hpa.ts";
-import type { Enriched, PodIdentity } from "../types/index.ts";
+import type { BatchContext, Enriched, PodIdentity } from "../types/index.ts";
 import { birthFacts, POD_LEVEL_CONTAINER, podIdentity, signalFacts } from "./from-wire.ts";
-import type { BatchContext, PipelineSettings } from "./index.ts";
+import type { PipelineSettings } from "./index.ts";
 
 export interface PrepareDeps {
   enricher: Enricher;

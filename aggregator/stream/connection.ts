@@ -16,25 +16,16 @@ import {
   encodeEnvelope,
   eventType,
 } from "../../shared/proto.ts";
+import type { BatchContext, BatchHandler } from "../types/index.ts";
 import { type DecodedEvent, FrameHandler, type FrameLimits } from "./frame-handler.ts";
 import type { StreamMetrics } from "./metrics.ts";
 
 type Event = DecodedEvent;
 
-export interface BatchContext {
-  node: string;
-  connectionId: string;
-  agentVersion: string;
-  /** The agent process (Hello.instance_id); "" for agents that do not send one. */
-  instance: string;
-  /** The batch's sequence number on that agent's link. */
-  seq: number;
-}
-
 /** The aggregator's pipeline: resolves once every event is reflected in the cluster or dropped. */
-export interface BatchHandler {
-  handleBatch(ctx: BatchContext, events: Event[]): Promise<{ dropped: number }>;
-}
+/** The stream sets every field of the context (aggregator/types BatchContext). */
+export type StreamBatchContext = Required<BatchContext>;
+export type StreamBatchHandler = BatchHandler<StreamBatchContext>;
 
 export interface ConnectionInfo {
   id: string;
@@ -232,7 +223,7 @@ export class AgentConnection {
     const started = this.#deps.clock.monotonic();
     this.#inFlight++;
     if (this.#inFlight >= MAX_IN_FLIGHT) this.#ws.pause();
-    const ctx: BatchContext = {
+    const ctx: StreamBatchContext = {
       node: this.info.node ?? "",
       connectionId: this.info.id,
       agentVersion: this.info.agentVersion ?? "",
@@ -251,7 +242,7 @@ export class AgentConnection {
   async #awaitBatch(
     seq: number,
     count: number,
-    ctx: BatchContext,
+    ctx: StreamBatchContext,
     started: number,
     handled: Promise<{ dropped: number }>,
   ): Promise<void> {
@@ -326,7 +317,7 @@ export class AgentConnection {
 }
 
 export interface ConnectionDeps {
-  handler: BatchHandler;
+  handler: StreamBatchHandler;
   limits: FrameLimits;
   clock: Clock;
   log: Logger;

@@ -8,7 +8,12 @@ import { createLogger, silentLogger } from "../../shared/log.ts";
 import { createRegistry, type Registry } from "../../shared/metrics.ts";
 import { type ConfigFrame, decodeEnvelope, type Envelope, encodeEnvelope } from "../../shared/proto.ts";
 import { createStaticAuthenticator } from "./auth.ts";
-import { type BatchHandler, createStreamMetrics, type StreamServer, startStreamServer } from "./index.ts";
+import {
+  createStreamMetrics,
+  type StreamBatchHandler,
+  type StreamServer,
+  startStreamServer,
+} from "./index.ts";
 
 const cleanup: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
@@ -17,7 +22,7 @@ afterEach(async () => {
 
 async function start(options: {
   registry?: Registry;
-  handler?: BatchHandler;
+  handler?: StreamBatchHandler;
   maxConnections?: number;
   config?: { frame?: ConfigFrame; listeners: ((c: ConfigFrame) => void)[] };
   log?: ReturnType<typeof silentLogger>;
@@ -200,7 +205,7 @@ describe("acks, failures, config and shutdown", () => {
     expect(b.frames[1]?.config).toMatchObject({ version: "2", maxBatchEvents: 200 });
   });
 
-  const shutdownServer = (handleBatch: BatchHandler["handleBatch"]) =>
+  const shutdownServer = (handleBatch: StreamBatchHandler["handleBatch"]) =>
     startStreamServer({
       port: 0,
       host: "127.0.0.1",

@@ -13,16 +13,16 @@ import { ERRORS, type ErrorCode } from "../../shared/errors.ts";
 import type { Logger } from "../../shared/log.ts";
 import type { ConfigFrame } from "../../shared/proto.ts";
 import { type Authenticator, bearerToken } from "./auth.ts";
-import { AgentConnection, type BatchHandler, type ConnectionInfo } from "./connection.ts";
+import { AgentConnection, type ConnectionInfo, type StreamBatchHandler } from "./connection.ts";
 import type { StreamMetrics } from "./metrics.ts";
 import { AUTH_FAILURE_BURST, UpgradeLimiter } from "./upgrade-limit.ts";
 
 export { type Authenticator, type AuthResult, bearerToken, createStaticAuthenticator } from "./auth.ts";
 export {
   AGGREGATOR_CAPABILITIES,
-  type BatchContext,
-  type BatchHandler,
   type ConnectionInfo,
+  type StreamBatchContext,
+  type StreamBatchHandler,
 } from "./connection.ts";
 export { createStreamMetrics, type StreamMetrics } from "./metrics.ts";
 export { createTokenReviewAuthenticator } from "./token-review.ts";
@@ -50,7 +50,7 @@ export interface StreamServerDeps {
   /** PEM contents (not paths) of the certificate and key; serves wss:// when given. */
   tls?: { cert: string; key: string };
   auth: Authenticator;
-  handler: BatchHandler;
+  handler: StreamBatchHandler;
   configSource?: ConfigSourcePort;
   clock: Clock;
   log: Logger;

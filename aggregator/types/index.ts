@@ -1,6 +1,31 @@
 // The aggregator's own small domain types: what a whisper is about and what was seen.
 // Wire events are turned into these at the pipeline's edge; emit/ and recommend/ speak
 // only these.
+import type { WireEvent } from "../../shared/proto.ts";
+
+/** Where a batch came from: what the stream knows of the connection that carried it. */
+export interface BatchContext {
+  node: string;
+  connectionId: string;
+  agentVersion: string;
+  /**
+   * The agent process (Hello.instance_id); "" or absent for agents that do not send one
+   * (then only the event-id LRU drops redeliveries). The stream server always sets it;
+   * optional so in-process callers without a link (bench, tests) need not invent one.
+   */
+  instance?: string;
+  /** The batch's sequence number on that agent's link (with `instance`). */
+  seq?: number;
+}
+
+/**
+ * What the stream server hands each batch to (the pipeline): resolves once the batch's
+ * events are written (then it is acked), rejects to leave it unacked for a resend.
+ * The stream calls it with every field of the context set.
+ */
+export interface BatchHandler<Context extends BatchContext = BatchContext> {
+  handleBatch(ctx: Context, events: WireEvent[]): Promise<{ dropped: number }>;
+}
 
 /** Signals a KernelWhisper can carry (crds/kernelwhispers.yaml spec.signal enum). */
 export const SIGNALS = [
