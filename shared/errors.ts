@@ -97,17 +97,14 @@ export const ERRORS = {
     closeCode: 1001,
     hint: "the agent reconnects to another replica and resends what was not acknowledged",
   },
-  KG_CONFIG_INVALID: {
-    message: "configuration value is invalid",
-    closeCode: 4400,
-    hint: "fix the named option; see `kernel-gossip <role> --help`",
-  },
 } as const satisfies Record<string, CatalogEntry>;
 
 export type ErrorCode = keyof typeof ERRORS;
 
 /** Codes that once existed and must never be used again. */
-export const RETIRED: readonly string[] = [];
+// KG_CONFIG_INVALID: in the catalog since v1 but never sent by any agent or aggregator;
+// retired so the name is never given a new meaning.
+export const RETIRED: readonly string[] = ["KG_CONFIG_INVALID"];
 
 export class KernelGossipError extends Error {
   readonly code: ErrorCode;

@@ -15,8 +15,6 @@ export interface OutboxPort {
   readonly bytes: number;
   /** Called when a batch is ready to go (full, flush interval elapsed, or the line was idle). */
   onReady(listener: () => void): void;
-  /** Returns taken events to the front of the queue. */
-  putBack(events: WireEvent[]): void;
   configure(settings: { maxBatchEvents: number; flushIntervalMs: number }): void;
 }
 

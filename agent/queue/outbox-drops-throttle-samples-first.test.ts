@@ -141,21 +141,8 @@ describe("outbox", () => {
     expect(readyCount()).toBe(1);
   });
 
-  it("takes unacknowledged events back at the head, still bounded", async () => {
+  it("counts the events the link gives up on, by type and cause", async () => {
     const { outbox, value } = setup({ maxEvents: 3 });
-    outbox.push(failure(1));
-    outbox.push(failure(2));
-    const inflight = outbox.take(2);
-    outbox.push(failure(3));
-    outbox.push(throttle(1));
-    outbox.putBack(inflight);
-    expect(
-      await value("kernel_gossip_agent_events_dropped_total", {
-        type: "throttle",
-        cause: "unacked_overflow",
-      }),
-    ).toBe(1);
-    expect(outbox.take(10).map((e) => e.id)).toEqual(["f1", "f2", "f3"]);
     outbox.discard([failure(9)], "rejected");
     expect(
       await value("kernel_gossip_agent_events_dropped_total", { type: "failure", cause: "rejected" }),

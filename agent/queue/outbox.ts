@@ -54,11 +54,6 @@ class Lane {
   *events(): IterableIterator<WireEvent> {
     for (let i = this.#head; i < this.#items.length; i++) yield (this.#items[i] as Entry).event;
   }
-
-  prepend(entries: Entry[]): void {
-    this.#items = [...entries, ...this.#items.slice(this.#head)];
-    this.#head = 0;
-  }
 }
 
 export interface OutboxOptions {
@@ -95,7 +90,6 @@ export class Outbox implements EventSink {
   #other = new Lane();
   #bytes = 0;
   #nextSeq = 0;
-  #firstSeq = 0;
   #listeners: (() => void)[] = [];
   #timer: Timer | undefined;
   #readySoon = false;
@@ -178,27 +172,6 @@ export class Outbox implements EventSink {
     return out;
   }
 
-  /**
-   * Puts events back at the head, in their order (unacknowledged batches after a lost
-   * connection, or at shutdown). Still bounded: overflow drops with `cause`.
-   */
-  putBack(events: readonly WireEvent[], cause: DropCause = "unacked_overflow"): void {
-    if (events.length === 0) return;
-    const throttle: Entry[] = [];
-    const other: Entry[] = [];
-    let seq = this.#firstSeq - events.length;
-    this.#firstSeq = seq;
-    for (const event of events) {
-      const entry = { seq: seq++, event, bytes: encodedSize(event) };
-      (event.throttle ? throttle : other).push(entry);
-      this.#bytes += entry.bytes;
-    }
-    if (throttle.length > 0) this.#throttle.prepend(throttle);
-    if (other.length > 0) this.#other.prepend(other);
-    this.#enforceBounds(cause);
-    this.#afterPush();
-  }
-
   /** Counts events the link gives up on (rejected by the aggregator, shutdown deadline). */
   discard(events: readonly WireEvent[], cause: DropCause): void {
     for (const event of events) this.#metrics.dropped.inc({ type: eventType(event), cause });
@@ -214,10 +187,10 @@ export class Outbox implements EventSink {
     return event.throttle ? this.#throttle : this.#other;
   }
 
-  #enforceBounds(cause?: DropCause): void {
+  #enforceBounds(): void {
     let dropped = 0;
     while (this.size > this.#maxEvents || this.#bytes > this.#maxBytes) {
-      const why: DropCause = cause ?? (this.size > this.#maxEvents ? "queue_full" : "queue_bytes");
+      const why: DropCause = this.size > this.#maxEvents ? "queue_full" : "queue_bytes";
       const entry = this.#throttle.shift() ?? this.#other.shift();
       if (!entry) break;
       this.#bytes -= entry.bytes;

@@ -509,10 +509,6 @@ interface Fresh {
   id: number;
 }
 
-export function createAggregatorPipeline(options: PipelineOptions): BatchPipeline {
-  return new BatchPipeline(options);
-}
-
 /** A throttling update: no count, no resolution — the next sample supersedes it. */
 function isSuperseded(o: Occurrence): boolean {
   return o.count === 0 && !o.resolved;

@@ -64,7 +64,7 @@ export const AGENT_METRICS: readonly MetricSpec[] = [
   c(
     "kernel_gossip_agent_events_dropped_total",
     ["type", "cause"],
-    "Events lost on purpose, by type and cause (queue_full, queue_bytes, unacked_overflow, rejected, shutdown).",
+    "Events lost on purpose, by type and cause (queue_full, queue_bytes, rejected, shutdown).",
   ),
   g("kernel_gossip_agent_queue_events", [], "Events waiting in the outgoing queue."),
   g("kernel_gossip_agent_queue_bytes", [], "Encoded bytes waiting in the outgoing queue."),

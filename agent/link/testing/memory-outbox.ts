@@ -54,14 +54,6 @@ export class MemoryOutbox implements OutboxPort {
     this.#listeners.push(listener);
   }
 
-  putBack(events: WireEvent[]): void {
-    const items = events.map((event) => ({ event, bytes: wire.Event.encode(event).finish().length }));
-    this.#events = [...items, ...this.#events.slice(this.#head)];
-    this.#head = 0;
-    for (const item of items) this.#bytes += item.bytes;
-    this.#signal();
-  }
-
   configure(): void {}
 
   #signal(): void {
