@@ -3,8 +3,8 @@
 // both wait; the bucket follows a new rate (the replica's share of the cluster budget) at once.
 import { describe, expect, it } from "vitest";
 import { ManualClock } from "../../shared/clock.ts";
+import { TokenBucket } from "../../shared/token-bucket.ts";
 import { BIRTH_SHARE, FairBudget, STATE_SHARE } from "./fair-budget.ts";
-import { TokenBucket } from "./token-bucket.ts";
 
 const settle = () => new Promise((r) => setImmediate(r));
 

@@ -14,7 +14,7 @@
 // failing again and again competes only with other retries.
 //
 // The bucket's rate and burst are the bucket's business; this only orders who is served.
-import type { TokenBucket } from "./token-bucket.ts";
+import type { TokenBucket } from "../../shared/token-bucket.ts";
 
 export type Lane = "birth" | "first" | "retry" | "state";
 const LANES = ["birth", "first", "retry", "state"] as const;

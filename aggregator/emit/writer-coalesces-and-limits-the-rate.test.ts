@@ -5,11 +5,11 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ManualClock } from "../../shared/clock.ts";
 import { silentLogger } from "../../shared/log.ts";
 import { createRegistry } from "../../shared/metrics.ts";
+import { TokenBucket } from "../../shared/token-bucket.ts";
 import { createPipelineMetrics } from "../pipeline/metrics.ts";
 import { getJson, startTestCluster, type TestCluster } from "../pipeline/testing.ts";
 import type { Evidence } from "../types/index.ts";
 import { kubeCrClient } from "./kube.ts";
-import { TokenBucket } from "./token-bucket.ts";
 import { type Occurrence, WhisperState } from "./whisper.ts";
 import { CrWriter, type WriteOutcome } from "./writer.ts";
 

@@ -30,11 +30,11 @@ import { Backoff } from "../../shared/backoff.ts";
 import type { Clock, Timer } from "../../shared/clock.ts";
 import { statusOf } from "../../shared/kube.ts";
 import type { Logger } from "../../shared/log.ts";
+import type { TokenBucket } from "../../shared/token-bucket.ts";
 import { BIRTH_PLURAL, type BirthCertificate } from "./birth.ts";
 import { FairBudget, FairReads, type Lane } from "./fair-budget.ts";
 import type { CrClient } from "./kube.ts";
 import type { EmitMetrics } from "./metrics.ts";
-import type { TokenBucket } from "./token-bucket.ts";
 import { emptyDelta, type KObj, WHISPER_PLURAL, type WhisperState, type WrittenDelta } from "./whisper.ts";
 import { classifyWriteFailure, messageOf, outcomeOf, RenderError, retryAfterMs } from "./write-errors.ts";
 

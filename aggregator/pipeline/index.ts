@@ -15,10 +15,10 @@ import type { Clock } from "../../shared/clock.ts";
 import { KernelGossipError } from "../../shared/errors.ts";
 import type { Logger } from "../../shared/log.ts";
 import type { WireEvent } from "../../shared/proto.ts";
+import { TokenBucket } from "../../shared/token-bucket.ts";
 import { type CrClient, kubeCrClient } from "../emit/kube.ts";
 import { type DeliveryTag, LEDGER_AGENT_MAX } from "../emit/ledger.ts";
 import { type EventSink, kubeEventSink, PodEvents } from "../emit/pod-events.ts";
-import { TokenBucket } from "../emit/token-bucket.ts";
 import {
   type Occurrence,
   type WhisperIdentity,

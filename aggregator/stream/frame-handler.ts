@@ -14,8 +14,8 @@ import type { kernelgossip } from "../../proto/gen/kernel_gossip.js";
 import type { Clock } from "../../shared/clock.ts";
 import type { ErrorCode } from "../../shared/errors.ts";
 import { decodeEnvelope, type Envelope, fillFromPodTable, PROTOCOL_VERSION } from "../../shared/proto.ts";
+import { TokenBucket } from "../../shared/token-bucket.ts";
 import { checkEvent } from "./event-limits.ts";
-import { TokenBucket } from "./rate-limit.ts";
 
 type Hello = kernelgossip.v1.Hello.$Properties;
 type Batch = kernelgossip.v1.Batch.$Properties;
@@ -56,7 +56,8 @@ export class FrameHandler {
     this.#node = options.boundNode;
     this.#limits = options.limits;
     this.#clock = options.clock;
-    this.#bucket = new TokenBucket(options.limits.maxEventsPerSecond, RATE_BURST_SECONDS, options.clock);
+    const rate = options.limits.maxEventsPerSecond;
+    this.#bucket = new TokenBucket({ rate, burst: rate * RATE_BURST_SECONDS, clock: options.clock });
   }
 
   /** The node this connection speaks for (after Hello). */
@@ -190,10 +191,10 @@ export class FrameHandler {
         );
       }
     }
-    if (!this.#bucket.take(events.length)) {
+    if (!this.#bucket.tryTake(events.length)) {
       return this.#reject(
         "KG_RATE_LIMITED",
-        `batch ${seq} of ${events.length} events exceeds ${this.#limits.maxEventsPerSecond} events/s (burst ${this.#bucket.capacity})`,
+        `batch ${seq} of ${events.length} events exceeds ${this.#limits.maxEventsPerSecond} events/s (burst ${this.#bucket.burst})`,
         seq,
       );
     }

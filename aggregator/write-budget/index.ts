@@ -14,7 +14,7 @@ import { CoordinationV1Api, type KubeConfig, V1MicroTime } from "@kubernetes/cli
 import type { Clock, Timer } from "../../shared/clock.ts";
 import { statusOf, timeoutOptions } from "../../shared/kube.ts";
 import type { Logger } from "../../shared/log.ts";
-import type { TokenBucket } from "../emit/token-bucket.ts";
+import type { TokenBucket } from "../../shared/token-bucket.ts";
 
 export const REPLICA_LABEL = "kernel-gossip.io/aggregator-replicas";
 

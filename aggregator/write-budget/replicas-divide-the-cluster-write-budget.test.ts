@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { systemClock } from "../../shared/clock.ts";
 import { silentLogger } from "../../shared/log.ts";
-import { TokenBucket } from "../emit/token-bucket.ts";
+import { TokenBucket } from "../../shared/token-bucket.ts";
 import { startTestCluster, type TestCluster } from "../pipeline/testing.ts";
 import { kubeReplicaLeaseStore, replicaLeaseName, WRITE_BUDGET_FAMILY, WriteBudget } from "./index.ts";
 

@@ -1,7 +1,8 @@
-// Global write rate limit: a token bucket (rate per second, burst) on an injected clock.
-// `acquire()` resolves in FIFO order as tokens become available. The rate can change at run
-// time (setRate: this replica's share of the cluster-wide budget, ADR 0011).
-import type { Clock, Timer } from "../../shared/clock.ts";
+// A token bucket (rate per second, burst) on an injected clock, the one rate limit of the
+// aggregator: the global CR write rate (aggregator/emit; `acquire()` resolves in FIFO order
+// as tokens become available; setRate follows this replica's share of the cluster-wide
+// budget, ADR 0011) and each connection's events per second (aggregator/stream, `tryTake(n)`).
+import type { Clock, Timer } from "./clock.ts";
 
 export class TokenBucket {
   #rate: number;
@@ -51,11 +52,11 @@ export class TokenBucket {
     this.#last = now;
   }
 
-  /** Takes a token now if one is free. */
-  tryTake(): boolean {
+  /** Takes `n` tokens now if they are free (and nobody waits); false, nothing taken, if not. */
+  tryTake(n = 1): boolean {
     this.#refill();
-    if (this.#waiters.length === 0 && this.#tokens >= 1) {
-      this.#tokens -= 1;
+    if (this.#waiters.length === 0 && this.#tokens >= n) {
+      this.#tokens -= n;
       return true;
     }
     return false;
