@@ -8,10 +8,18 @@
 //     advancing every 10 s, one container in five throttled), two real agent processes side by
 //     side on two simulated nodes of the same shape, one with SPOOL_DIR and one without (the
 //     floor), linked to one real aggregator; bytes and fsyncs per batch from the spooling
-//     agent's own metrics.
+//     agent's own metrics;
+//  3. the PENDING record under a storm (ADR 0013, "Held and queued counts"): dedup holding a
+//     count for each of 1,000 distinct keys (a failure event of the mix each), every one of
+//     them repeating between two persists, so the record changes every flush interval and is
+//     rewritten whole (write + fsync) each time; against appending a 1,000-event batch of the
+//     same events, side by side.
 import { join } from "node:path";
 import { buildBatch } from "../../agent/link/unacked.ts";
+import { Deduplicator } from "../../agent/queue/dedup.ts";
+import { createQueueMetrics } from "../../agent/queue/metrics.ts";
 import { createSpoolMetrics, Spool } from "../../agent/spool/index.ts";
+import { ManualClock } from "../../shared/clock.ts";
 import { silentLogger } from "../../shared/log.ts";
 import { createRegistry } from "../../shared/metrics.ts";
 import { type BenchKube, startBenchKube } from "../cluster/kube.ts";
@@ -108,6 +116,88 @@ async function perBatch(quick: boolean): Promise<BenchRow[]> {
   }
 }
 
+async function pendingStorm(quick: boolean): Promise<BenchRow[]> {
+  const rounds = quick ? 10 : 200;
+  const tmp = tempDir("spool-pending");
+  try {
+    const registry = createRegistry({ defaultMetrics: false });
+    const spool = Spool.open(
+      { dir: tmp.path, node: "node-1", maxBytes: 16 * 1024 * 1024 },
+      { log: silentLogger(), metrics: createSpoolMetrics(registry) },
+    );
+    const clock = new ManualClock();
+    const dedup = new Deduplicator({
+      next: { emit: () => {} },
+      clock,
+      metrics: createQueueMetrics(registry),
+      cooldownMs: 180_000,
+      maxKeys: 10_000,
+    });
+    spool.keepPending(() => ({ held: dedup.heldCounts(), queued: [] }));
+    // 1,000 distinct keys: the mix's failures with one pod per event.
+    const events = mixEvents(4 * BATCH, { seed: 77, pods: 110 })
+      .filter((e) => e.failure)
+      .slice(0, BATCH)
+      .map((e, i) => ({ ...e, container: `c-${i}` }));
+    for (const e of events) dedup.emit(e); // first occurrences pass and open the windows
+    const persistMs: number[] = [];
+    const persistCpuMs: number[] = [];
+    const appendMs: number[] = [];
+    let persisted = 0;
+    let bytes = 0;
+    for (let r = 0; r < rounds; r++) {
+      for (const e of events) dedup.emit({ ...e, id: `${e.id}/r${r}` }); // every key repeats
+      clock.advance(250);
+      const b0 = await counter(registry, "kernel_gossip_agent_spool_written_bytes_total");
+      const t0 = performance.now();
+      const cpu0 = process.cpuUsage();
+      if (spool.persistPending()) persisted++;
+      const cpu = process.cpuUsage(cpu0);
+      const t1 = performance.now();
+      bytes += (await counter(registry, "kernel_gossip_agent_spool_written_bytes_total")) - b0;
+      persistMs.push(t1 - t0);
+      persistCpuMs.push((cpu.user + cpu.system) / 1000);
+      // The floor, side by side: the same 1,000 events appended as a batch (and settled).
+      const batch = buildBatch(r + 1, events, Date.now());
+      const t2 = performance.now();
+      spool.append(batch.seq, batch.frame, []);
+      spool.settle(batch.seq);
+      appendMs.push(performance.now() - t2);
+    }
+    dedup.stop();
+    spool.close();
+    const wall = summarize(persistMs);
+    const cpu = summarize(persistCpuMs);
+    const floor = summarize(appendMs);
+    return [
+      {
+        figure: "PENDING record, 1,000 held keys all changing: bytes per flush interval",
+        value: round(bytes / rounds),
+        unit: "B",
+        note: `${persisted} of ${rounds} persists wrote (the state changed every time); a quiet node writes nothing`,
+      },
+      {
+        figure: "… write + fsync per flush interval (wall)",
+        value: round(wall.median),
+        p99: round(wall.p99),
+        unit: "ms",
+        floor: round(floor.median),
+        ratio: round(wall.median / floor.median),
+        note: "floor = appending the same 1,000 events as one batch (write + fsync, settle), side by side",
+      },
+      {
+        figure: "… CPU (user+sys) per flush interval",
+        value: round(cpu.median),
+        p99: round(cpu.p99),
+        unit: "ms",
+        note: "heldCounts, the JSON of the record (event bytes cached per event object), the write",
+      },
+    ];
+  } finally {
+    tmp.cleanup();
+  }
+}
+
 async function agentCpu(quick: boolean): Promise<BenchRow[]> {
   const totalMs = quick ? 8_000 : 180_000;
   const warmMs = quick ? 2_000 : 30_000;
@@ -191,7 +281,10 @@ async function agentCpu(quick: boolean): Promise<BenchRow[]> {
 }
 
 export async function run({ quick }: BenchOptions): Promise<BenchCaseResult> {
-  return { name: "spool", rows: [...(await perBatch(quick)), ...(await agentCpu(quick))] };
+  return {
+    name: "spool",
+    rows: [...(await perBatch(quick)), ...(await pendingStorm(quick)), ...(await agentCpu(quick))],
+  };
 }
 
 export const spool = { id: "spool", run } satisfies BenchCase;
