@@ -1,7 +1,7 @@
 // Pod-level CPU figures over the same sliding window, read from the pod cgroup (which sums
-// its containers and the sandbox). They are kept for consumers in the agent
-// (`CgroupSampler.podThrottle`), not sent as events: KernelWhisper is keyed by container,
-// and a pod-level event would report the same throttling twice (ADR 0002).
+// its containers and the sandbox). The sampler puts them on each container's throttle event
+// (pod_throttled_ratio, pod_limit_cores, limited_by — ADR 0012); there is no pod-level event:
+// KernelWhisper is keyed by container, and one would report the same throttling twice (ADR 0002).
 
 import type { PodView } from "../types/index.ts";
 import { cgroupFiles } from "./files.ts";

@@ -36,7 +36,7 @@ import type { CgroupMetrics } from "./metrics.ts";
 import { KernelOoms, type OomVerdict } from "./oom.ts";
 import { parseSingle } from "./parse.ts";
 import { bareContainerId } from "./paths.ts";
-import { type PodThrottle, PodWindows } from "./pod-window.ts";
+import { PodWindows } from "./pod-window.ts";
 import type { PressureWindow } from "./pressure.ts";
 import { type CgroupFs, nodeCgroupFs } from "./reader.ts";
 import { FileReads, got, VANISHED } from "./reads.ts";
@@ -211,11 +211,6 @@ export class CgroupSampler implements KernelStatsSource {
     );
     Object.assign(this.#memorySettings, valid);
     if (valid.windowMs !== undefined) this.#memory.resize(valid.windowMs);
-  }
-
-  /** The pod cgroup's CPU figures over the window (undefined until two scans read it). */
-  podThrottle(uid: string): PodThrottle | undefined {
-    return this.#podWindows.get(uid);
   }
 
   podStats(pod: PodView): Promise<KernelStats | undefined> {

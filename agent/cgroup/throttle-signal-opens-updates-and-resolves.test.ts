@@ -173,7 +173,7 @@ describe("CPU throttling signal", () => {
     expect(h.sink.events[0]?.throttle?.state).toBe(ThrottleState.THROTTLE_STATE_OPEN);
   });
 
-  it("keeps pod-level figures over the same window from the pod cgroup, without sending pod-level events", async () => {
+  it("sends the pod cgroup's figures over the same window on the container's event, never a pod-level event", async () => {
     // The kubelet sets the pod cgroup's quota to the sum of its containers' limits.
     const limited = makePod("Guaranteed", "containerd", ["api"]);
     await h.fixture.addPod(limited);
@@ -187,14 +187,9 @@ describe("CPU throttling signal", () => {
       await h.fixture.writeCpu(pod, undefined, podCounters.step(0.5));
       await scan(0.5);
     }
-    const figures = h.sampler.podThrottle(pod.uid);
-    expect(figures?.limitCores).toBe(1);
-    expect(figures?.ratio).toBeCloseTo(0.5, 9);
-    expect(figures?.coresUsed).toBeCloseTo(0.4, 9);
-    expect(figures?.windowSeconds).toBe(30);
+    const figures = h.sink.events.at(-1)?.throttle;
+    expect(figures?.podLimitCores).toBe(1);
+    expect(figures?.podThrottledRatio).toBeCloseTo(0.5, 9);
     expect(h.sink.events.every((e) => e.container === "api")).toBe(true);
-    h.pods.delete(pod.uid);
-    await scan(0);
-    expect(h.sampler.podThrottle(pod.uid)).toBeUndefined();
   });
 });

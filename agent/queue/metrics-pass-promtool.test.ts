@@ -42,7 +42,6 @@ describe("agent pod and queue metrics", () => {
     const check = spawnSync("promtool", ["check", "metrics"], { input: text, encoding: "utf8" });
     expect(check.stdout + check.stderr).toBe("");
     expect(check.status).toBe(0);
-    outbox.close();
   });
 });
 

@@ -104,7 +104,6 @@ describe("outbox invariants", () => {
           // Everything pushed was handed out, is still queued, or was counted dropped.
           const handedOut = new Set([...taken, ...remaining.map((e) => e.id ?? "")]);
           expect(handedOut.size + dropped).toBe(pushed.size);
-          outbox.close();
         },
       ),
       { numRuns: 300 },

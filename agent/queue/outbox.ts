@@ -177,12 +177,6 @@ export class Outbox implements EventSink {
     for (const event of events) this.#metrics.dropped.inc({ type: eventType(event), cause });
   }
 
-  /** Stops the flush timer (shutdown). Queued events stay for a final `take`. */
-  close(): void {
-    this.#disarm();
-    this.#listeners = [];
-  }
-
   #lane(event: WireEvent): Lane {
     return event.throttle ? this.#throttle : this.#other;
   }
