@@ -1,4 +1,5 @@
-// Jittered exponential backoff ("full jitter" over an exponential ceiling), used by the pod
+// Jittered exponential backoff ("equal jitter": half the exponential ceiling plus a random
+// share of the other half), used by the pod
 // watch supervisor, the agent link and the aggregator's writer.
 export interface BackoffOptions {
   initialMs?: number;

@@ -85,7 +85,7 @@ export interface AgentLinkDeps {
   log: Logger;
   metrics: LinkMetrics;
   settings: LinkSettings;
-  /** Reconnect backoff; defaults to 1 s → 30 s full jitter. */
+  /** Reconnect backoff; defaults to 1 s → 30 s, equal jitter. */
   backoff?: Backoff;
   /** Keeps batches across agent restarts; without it, unacked batches live in memory only. */
   journal?: BatchJournal;

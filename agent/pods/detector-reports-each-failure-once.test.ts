@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { ManualClock } from "../../shared/clock.ts";
 import { ContainerKind, type WireEvent, wire } from "../../shared/proto.ts";
-import { type DetectorSettings, detect, parseBackoffSeconds } from "./detector.ts";
+import { type DetectorSettings, newOccurrences, parseBackoffSeconds } from "./detector.ts";
 import { type PodFacts, toPodFacts } from "./facts.ts";
 import { FailureReporter } from "./failures.ts";
 import { failureCases } from "./testdata/cases.ts";
@@ -15,6 +15,11 @@ const KINDS = {
   sidecar: ContainerKind.CONTAINER_KIND_SIDECAR,
   pod: ContainerKind.CONTAINER_KIND_UNSPECIFIED,
 };
+
+/** The events of the failures `next` shows and `prev` did not. */
+function detect(prev: PodFacts | undefined, next: PodFacts, s: DetectorSettings): WireEvent[] {
+  return newOccurrences(prev, next, s).map((o) => o.event);
+}
 
 function settings(extra: string[], nowMs = AT + 120_000): DetectorSettings {
   return { extraReasons: new Set(extra), nowMs, recentMs: 180_000 };

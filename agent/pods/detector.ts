@@ -192,12 +192,10 @@ export function occurrences(pod: PodFacts, settings: DetectorSettings): Occurren
   return out;
 }
 
-/** Failures present in `next` that were not in `prev`, as events ready for the dedup stage. */
-export function detect(prev: PodFacts | undefined, next: PodFacts, settings: DetectorSettings): WireEvent[] {
-  return newOccurrences(prev, next, settings).map((o) => o.event);
-}
-
-/** `detect`, keeping each event's occurrence key (for the reporter's memory). */
+/**
+ * Failures present in `next` that were not in `prev`, each an event ready for the dedup stage
+ * with its occurrence key (for the reporter's memory).
+ */
 export function newOccurrences(
   prev: PodFacts | undefined,
   next: PodFacts,

@@ -51,7 +51,7 @@ export interface MemorySnapshot {
 }
 
 // Event id formats (built in agent/cgroup/oom.ts kernelOomEvent and
-// agent/cgroup/throttle-event.ts throttleEvent; memory.test.ts builds them with those functions):
+// agent/cgroup/throttle-event.ts throttleEvent; remembers-what-the-spooled-events-reported.test.ts builds them with those functions):
 //   `${podUid}/${container}/${bareId12}/oom-kill/${counterValue}`
 //   `${podUid}/${container}/cpu-throttle/${openedAtMs}/${state}/${seq}`
 const KERNEL_OOM_ID = /^(.+)\/oom-kill\/(\d+)$/;

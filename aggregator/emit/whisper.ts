@@ -5,7 +5,7 @@
 // read or wrote it, `delta` the occurrences seen here since. Every status write carries
 // baseline + delta and the resourceVersion last seen; when another replica wrote in
 // between, the API server answers 409, the writer re-reads the object (adopt) and writes
-// again: no increment is lost and none counted twice (docs/adr/0005-kernelwhisper-shape.md).
+// again: no increment is lost and none counted twice (docs/adr/0005-custom-resource-shape-names-and-counts.md).
 //
 // Batches from agents that name their process (Hello.instance_id) are tagged: the delta is
 // kept per (agent, batch seq), the object's delivery ledger (status.deliveries, ledger.ts)
