@@ -40,6 +40,34 @@ function controllerOfPod(pod: PodRef): OwnerLink | undefined {
   return o ? { kind: o.kind ?? "", name: o.name ?? "", controller: o.controller === true } : undefined;
 }
 
+/** The pod's controller owner, else its first owner, as sent (no copy). */
+function controllerRefOfPod(pod: PodRef): { kind?: string | null; name?: string | null } | undefined {
+  const owners = pod.owners;
+  if (!owners || owners.length === 0) return undefined;
+  for (const o of owners) if (o.controller === true) return o;
+  return owners[0];
+}
+
+/**
+ * What enrichCached resolved for each pod uid within one synchronous pass over a batch (the
+ * cache cannot change during it): an event about the same pod with the same inputs
+ * (namespace, name, project and workload labels, controller owner) reuses the result
+ * instead of building cache keys and looking them up again. Hits are still counted per event.
+ */
+export type EnrichMemo = Map<
+  string,
+  {
+    namespace: string | null | undefined;
+    name: string | null | undefined;
+    projectLabel: string | undefined;
+    workloadLabel: string | undefined;
+    ownerKind: string | null | undefined;
+    ownerName: string | null | undefined;
+    enriched: Enriched;
+    hits: number;
+  }
+>;
+
 export class Enricher {
   #o: EnricherOptions;
   #cache: LRUCache<string, Cached>;
@@ -58,13 +86,54 @@ export class Enricher {
    * hits); undefined when one is missing: then call enrich(), which loads it. The hot path
    * of a batch: cache hits stay synchronous.
    */
-  enrichCached(pod: PodRef): Enriched | undefined {
+  enrichCached(pod: PodRef, memo?: EnrichMemo): Enriched | undefined {
+    if (memo) {
+      const owner = controllerRefOfPod(pod);
+      const projectLabel = pod.labels?.[this.#o.projectLabel];
+      const workloadLabel = pod.labels?.[this.#o.workloadLabel];
+      const uid = pod.uid ?? "";
+      const seen = memo.get(uid);
+      if (
+        seen &&
+        seen.namespace === pod.namespace &&
+        seen.name === pod.name &&
+        seen.projectLabel === projectLabel &&
+        seen.workloadLabel === workloadLabel &&
+        seen.ownerKind === owner?.kind &&
+        seen.ownerName === owner?.name
+      ) {
+        if (seen.hits > 0) this.#o.metrics.enrichCacheHits.inc(seen.hits);
+        return seen.enriched;
+      }
+      const enriched = this.#enrichCached(pod);
+      if (enriched) {
+        memo.set(uid, {
+          namespace: pod.namespace,
+          name: pod.name,
+          projectLabel,
+          workloadLabel,
+          ownerKind: owner?.kind,
+          ownerName: owner?.name,
+          enriched,
+          hits: this.#lastHits,
+        });
+      }
+      return enriched;
+    }
+    return this.#enrichCached(pod);
+  }
+
+  /** Cache hits counted by the last #enrichCached call that returned an enrichment. */
+  #lastHits = 0;
+
+  #enrichCached(pod: PodRef): Enriched | undefined {
     const project = this.#projectCached(pod);
     if (project === undefined) return undefined;
     const workload = this.#workloadCached(pod);
     if (workload === undefined) return undefined;
-    if (project.hit) this.#o.metrics.enrichCacheHits.inc();
-    if (workload.hit) this.#o.metrics.enrichCacheHits.inc();
+    const hits = (project.hit ? 1 : 0) + (workload.hit ? 1 : 0);
+    if (hits > 0) this.#o.metrics.enrichCacheHits.inc(hits);
+    this.#lastHits = hits;
     return { cluster: this.#o.cluster, project: project.value, workload: workload.value };
   }
 

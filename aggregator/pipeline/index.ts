@@ -26,7 +26,7 @@ import {
   WhisperState,
 } from "../emit/whisper.ts";
 import { CrWriter, WriterStoppedError } from "../emit/writer.ts";
-import { Enricher, kubeLookupSource, type LookupSource } from "../enrich/index.ts";
+import { Enricher, type EnrichMemo, kubeLookupSource, type LookupSource } from "../enrich/index.ts";
 import { type Binding, PodBinder, type PodSource } from "../enrich/pods.ts";
 import { kubePodSource } from "../enrich/source.ts";
 import type { AggregatorOptions } from "../options/index.ts";
@@ -373,12 +373,13 @@ export class BatchPipeline implements BatchHandler {
     const pods: (PodIdentity | undefined)[] = new Array(fresh.length);
     const enriched: (Enriched | undefined)[] = new Array(fresh.length);
     let misses: Promise<void>[] | undefined;
+    const memo: EnrichMemo = new Map();
     for (let i = 0; i < fresh.length; i++) {
       const ev = (fresh[i] as Fresh).ev;
       const pod = identifyPod(this.#prepareDeps, ctx, ev);
       pods[i] = pod;
       if (!pod || !ev.pod) continue;
-      const hit = this.#enricher.enrichCached(ev.pod);
+      const hit = this.#enricher.enrichCached(ev.pod, memo);
       if (hit) enriched[i] = hit;
       else {
         const podRef = ev.pod;

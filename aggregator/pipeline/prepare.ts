@@ -63,7 +63,9 @@ export function identifyPod(
  * when full, which only costs recomputing them).
  */
 export class NameMemo {
-  #keys = new Map<string, string>();
+  /** namespace → workload kind → workload name → container → signal → key: lookups without building a string per event. */
+  #keys = new Map<string, Map<string, Map<string, Map<string, Map<string, string>>>>>();
+  #size = 0;
   #max: number;
 
   constructor(max = 10_000) {
@@ -76,15 +78,30 @@ export class NameMemo {
     container: string,
     signal: WhisperIdentity["signal"],
   ): string {
-    const memo = `${namespace}\n${workload.kind}\n${workload.name}\n${container}\n${signal}`;
-    let key = this.#keys.get(memo);
-    if (key === undefined) {
-      key = `KernelWhisper/${namespace}/${whisperName(workload, container, signal)}`;
-      if (this.#keys.size >= this.#max) this.#keys.clear();
-      this.#keys.set(memo, key);
+    const bySignal = this.#keys.get(namespace)?.get(workload.kind)?.get(workload.name)?.get(container);
+    const known = bySignal?.get(signal);
+    if (known !== undefined) return known;
+    const key = `KernelWhisper/${namespace}/${whisperName(workload, container, signal)}`;
+    if (this.#size >= this.#max) {
+      this.#keys.clear();
+      this.#size = 0;
     }
+    child(child(child(child(this.#keys, namespace), workload.kind), workload.name), container).set(
+      signal,
+      key,
+    );
+    this.#size++;
     return key;
   }
+}
+
+function child<V>(m: Map<string, Map<string, V>>, k: string): Map<string, V> {
+  let c = m.get(k);
+  if (!c) {
+    c = new Map();
+    m.set(k, c);
+  }
+  return c;
 }
 
 export function prepareEvent(

@@ -160,13 +160,23 @@ export function checkEvent(ev: DecodedEvent, nowMs: number): EventProblem | unde
       chars("pod.node", pod.node, L.nameChars) ??
       chars("pod.qos_class", pod.qosClass, 16);
     if (p) return p;
-    const labels = Object.entries(pod.labels ?? {});
-    if (labels.length > L.labels) {
-      return { field: "pod.labels", detail: `pod.labels has ${labels.length} labels, at most ${L.labels}` };
-    }
-    for (const [k, v] of labels) {
-      p = chars("pod.labels key", k, L.labelKeyChars) ?? chars(`pod.labels[${k}]`, v, L.labelValueChars);
-      if (p) return p;
+    // Per event: no entry arrays, and a field name is only built for a label out of bounds.
+    const labels = pod.labels;
+    if (labels) {
+      let n = 0;
+      for (const _ in labels) n++;
+      if (n > L.labels) {
+        return { field: "pod.labels", detail: `pod.labels has ${n} labels, at most ${L.labels}` };
+      }
+      for (const k in labels) {
+        const v = labels[k];
+        p =
+          chars("pod.labels key", k, L.labelKeyChars) ??
+          ((v?.length ?? 0) > L.labelValueChars
+            ? chars(`pod.labels[${k}]`, v, L.labelValueChars)
+            : undefined);
+        if (p) return p;
+      }
     }
     const owners = pod.owners ?? [];
     if (owners.length > L.owners) {

@@ -2,8 +2,9 @@
 // cases, started with the project's Node 24 on free ports and waited for until /readyz.
 // They run the artifact the image ships, dist/kernel-gossip.mjs (bench/run.ts and the test
 // setup build it); BENCH_FROM_SOURCES=1 runs cli/main.ts instead (type stripping), to compare.
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { parseAllDocuments } from "yaml";
 import { type Child, freePort, REPO_ROOT, startChild, waitFor } from "../proc/child.ts";
 
 /**
@@ -26,6 +27,45 @@ export function roleEntry(): { command: string; env: Record<string, string>; lab
   };
 }
 
+/**
+ * The NODE_OPTIONS the aggregator's Deployment ships (deploy/base/aggregator/deployment.yaml),
+ * read from the manifest so the benchmark measures what runs in the cluster.
+ */
+export function deployedAggregatorNodeOptions(): string {
+  const path = join(REPO_ROOT, "deploy/base/aggregator/deployment.yaml");
+  for (const doc of parseAllDocuments(readFileSync(path, "utf8"))) {
+    const obj = doc.toJS() as {
+      kind?: string;
+      spec?: {
+        template?: { spec?: { containers?: { name: string; env?: { name: string; value?: string }[] }[] } };
+      };
+    } | null;
+    if (obj?.kind !== "Deployment") continue;
+    const container = obj.spec?.template?.spec?.containers?.find((c) => c.name === "aggregator");
+    const value = container?.env?.find((e) => e.name === "NODE_OPTIONS")?.value;
+    if (value !== undefined) return value;
+  }
+  throw new Error(
+    `${path}: no NODE_OPTIONS in the aggregator container of the Deployment; the benchmark starts the aggregator with the Deployment's Node flags`,
+  );
+}
+
+/**
+ * The aggregator's NODE_OPTIONS in the benchmark: the Deployment's (above), unless
+ * BENCH_AGGREGATOR_NODE_OPTIONS is set — to "" for a run without V8 flags (side-by-side rows),
+ * or to other flags for an experiment (BENCHMARKS.md says when a figure was taken that way).
+ */
+export function aggregatorNodeOptions(): { value: string; label: string } {
+  const override = process.env.BENCH_AGGREGATOR_NODE_OPTIONS;
+  if (override !== undefined)
+    return {
+      value: override,
+      label: override ? `NODE_OPTIONS="${override}" (experiment)` : "no V8 flags (experiment)",
+    };
+  const value = deployedAggregatorNodeOptions();
+  return { value, label: `the Deployment's NODE_OPTIONS="${value}"` };
+}
+
 export interface RunningRole {
   child: Child;
   metricsUrl: string;
@@ -39,12 +79,15 @@ export interface RunningRole {
  * BENCH_PROFILE_DIR=<dir> runs the kernel-gossip processes under `--cpu-prof --heap-prof`;
  * they write their profiles there when stopped (summarise with bench/profile/summarize.ts).
  */
-function profileEnv(name: string): Record<string, string> {
+function profileFlags(name: string): string {
   const dir = process.env.BENCH_PROFILE_DIR;
-  if (!dir) return {};
-  return {
-    NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${join(dir, name)} --heap-prof --heap-prof-dir=${join(dir, name)}`,
-  };
+  if (!dir) return "";
+  return `--cpu-prof --cpu-prof-dir=${join(dir, name)} --heap-prof --heap-prof-dir=${join(dir, name)}`;
+}
+
+function profileEnv(name: string): Record<string, string> {
+  const flags = profileFlags(name);
+  return flags ? { NODE_OPTIONS: flags } : {};
 }
 
 async function ready(child: Child, metricsPort: number, timeoutMs: number): Promise<void> {
@@ -99,11 +142,10 @@ export async function startAggregator(options: {
       POD_NAME: "aggregator-bench-0",
       // Synthetic agents report made-up pods (no pod objects exist): node binding off.
       VERIFY_PODS: "false",
-      ...profileEnv(options.name ?? "aggregator"),
-      // Experiments only, e.g. "--inspect=127.0.0.1:9339" to sample its heap live.
-      ...(process.env.BENCH_AGGREGATOR_NODE_OPTIONS
-        ? { NODE_OPTIONS: process.env.BENCH_AGGREGATOR_NODE_OPTIONS }
-        : {}),
+      // As the Deployment runs it (its NODE_OPTIONS), plus the profiler when asked for.
+      NODE_OPTIONS: [aggregatorNodeOptions().value, profileFlags(options.name ?? "aggregator")]
+        .filter(Boolean)
+        .join(" "),
       ...options.env,
     },
   });
