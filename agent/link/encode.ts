@@ -41,14 +41,10 @@ const podField = (pod: PodRef): Uint8Array =>
 /** End of the id field at the start of an event encoded without its pod (0 when id is empty). */
 function idEnd(rest: Uint8Array): number {
   if (rest[0] !== TAG_EVENT_ID) return 0;
-  let pos = 1;
-  let len = 0;
-  for (let shift = 0; ; shift += 7) {
-    const byte = rest[pos++] as number;
-    len += (byte & 0x7f) * 2 ** shift;
-    if (byte < 0x80) break;
-  }
-  return pos + len;
+  const reader = $protobuf.Reader.create(rest);
+  reader.uint32(); // the tag
+  const len = reader.uint32();
+  return reader.pos + len;
 }
 
 const sameBytes = (a: Uint8Array, b: Uint8Array): boolean =>

@@ -10,7 +10,7 @@
 // Batches from agents that name their process (Hello.instance_id) are tagged: the delta is
 // kept per (agent, batch seq), the object's delivery ledger (status.deliveries, ledger.ts)
 // says which batches its count already holds, and a batch found there — on first touch, or
-// in the object re-read after a 409 — is not counted again (docs/adr/0008).
+// in the object re-read after a 409 — is not counted again (docs/adr/0008-exact-counts-across-restarts.md).
 
 import {
   recommendCpu,

@@ -10,6 +10,7 @@
 // with node), each event about a pod on the connection's node, every field of every event
 // within what a real agent sends (event-limits.ts), and the per-connection rate.
 
+import $protobuf from "protobufjs/minimal.js";
 import type { kernelgossip } from "../../proto/gen/kernel_gossip.js";
 import type { Clock } from "../../shared/clock.ts";
 import type { ErrorCode } from "../../shared/errors.ts";
@@ -216,20 +217,15 @@ export class FrameHandler {
  * oversized batch be refused by number so the agent drops exactly that one.
  */
 export function peekBatchSeq(data: Uint8Array): number | undefined {
-  let pos = 0;
-  const varint = (): number | undefined => {
-    let value = 0;
-    for (let shift = 0; shift < 56; shift += 7) {
-      const byte = data[pos++];
-      if (byte === undefined) return undefined;
-      value += (byte & 0x7f) * 2 ** shift;
-      if (byte < 0x80) return value;
-    }
-    return undefined;
-  };
-  if (varint() !== ((2 << 3) | 2)) return undefined;
-  if (varint() === undefined) return undefined;
-  if (varint() !== ((1 << 3) | 0)) return undefined;
-  const seq = varint();
-  return seq !== undefined && seq > 0 && Number.isSafeInteger(seq) ? seq : undefined;
+  const reader = $protobuf.Reader.create(data);
+  try {
+    if (reader.uint32() !== ((2 << 3) | 2)) return undefined;
+    reader.uint32(); // the batch's length
+    if (reader.uint32() !== ((1 << 3) | 0)) return undefined;
+    // A number, not a Long (shared/proto-runtime.ts); beyond 2^53 it is inexact, so refused.
+    const seq = reader.uint64() as unknown as number;
+    return seq > 0 && Number.isSafeInteger(seq) ? seq : undefined;
+  } catch {
+    return undefined; // cut short: the reader ran past the end
+  }
 }
