@@ -52,21 +52,26 @@ function controllerRefOfPod(pod: PodRef): { kind?: string | null; name?: string 
  * What enrichCached resolved for each pod uid within one synchronous pass over a batch (the
  * cache cannot change during it): an event about the same pod with the same inputs
  * (namespace, name, project and workload labels, controller owner) reuses the result
- * instead of building cache keys and looking them up again. Hits are still counted per event.
+ * instead of building cache keys and looking them up again. Its cache hits are still
+ * counted per event, added to the metric once per pass (Enricher.flush).
  */
-export type EnrichMemo = Map<
-  string,
-  {
-    namespace: string | null | undefined;
-    name: string | null | undefined;
-    projectLabel: string | undefined;
-    workloadLabel: string | undefined;
-    ownerKind: string | null | undefined;
-    ownerName: string | null | undefined;
-    enriched: Enriched;
-    hits: number;
-  }
->;
+export class EnrichMemo {
+  readonly pods = new Map<
+    string,
+    {
+      namespace: string | null | undefined;
+      name: string | null | undefined;
+      projectLabel: string | undefined;
+      workloadLabel: string | undefined;
+      ownerKind: string | null | undefined;
+      ownerName: string | null | undefined;
+      enriched: Enriched;
+      hits: number;
+    }
+  >();
+  /** Cache hits not yet added to the metric. */
+  hits = 0;
+}
 
 export class Enricher {
   #o: EnricherOptions;
@@ -92,7 +97,7 @@ export class Enricher {
       const projectLabel = pod.labels?.[this.#o.projectLabel];
       const workloadLabel = pod.labels?.[this.#o.workloadLabel];
       const uid = pod.uid ?? "";
-      const seen = memo.get(uid);
+      const seen = memo.pods.get(uid);
       if (
         seen &&
         seen.namespace === pod.namespace &&
@@ -102,12 +107,13 @@ export class Enricher {
         seen.ownerKind === owner?.kind &&
         seen.ownerName === owner?.name
       ) {
-        if (seen.hits > 0) this.#o.metrics.enrichCacheHits.inc(seen.hits);
+        memo.hits += seen.hits;
         return seen.enriched;
       }
-      const enriched = this.#enrichCached(pod);
+      const before = memo.hits;
+      const enriched = this.#enrichCached(pod, memo);
       if (enriched) {
-        memo.set(uid, {
+        memo.pods.set(uid, {
           namespace: pod.namespace,
           name: pod.name,
           projectLabel,
@@ -115,7 +121,7 @@ export class Enricher {
           ownerKind: owner?.kind,
           ownerName: owner?.name,
           enriched,
-          hits: this.#lastHits,
+          hits: memo.hits - before,
         });
       }
       return enriched;
@@ -123,17 +129,20 @@ export class Enricher {
     return this.#enrichCached(pod);
   }
 
-  /** Cache hits counted by the last #enrichCached call that returned an enrichment. */
-  #lastHits = 0;
+  /** Adds the memo's cache hits to the metric (once per batch). */
+  flush(memo: EnrichMemo): void {
+    if (memo.hits > 0) this.#o.metrics.enrichCacheHits.inc(memo.hits);
+    memo.hits = 0;
+  }
 
-  #enrichCached(pod: PodRef): Enriched | undefined {
+  #enrichCached(pod: PodRef, memo?: EnrichMemo): Enriched | undefined {
     const project = this.#projectCached(pod);
     if (project === undefined) return undefined;
     const workload = this.#workloadCached(pod);
     if (workload === undefined) return undefined;
     const hits = (project.hit ? 1 : 0) + (workload.hit ? 1 : 0);
-    if (hits > 0) this.#o.metrics.enrichCacheHits.inc(hits);
-    this.#lastHits = hits;
+    if (memo) memo.hits += hits;
+    else if (hits > 0) this.#o.metrics.enrichCacheHits.inc(hits);
     return { cluster: this.#o.cluster, project: project.value, workload: workload.value };
   }
 

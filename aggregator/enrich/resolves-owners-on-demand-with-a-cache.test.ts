@@ -7,7 +7,7 @@ import { createRegistry } from "../../shared/metrics.ts";
 import type { PodRef } from "../../shared/proto.ts";
 import { createPipelineMetrics, type PipelineMetrics } from "../pipeline/metrics.ts";
 import { startTestCluster, type TestCluster } from "../pipeline/testing.ts";
-import { Enricher, kubeLookupSource } from "./index.ts";
+import { Enricher, EnrichMemo, kubeLookupSource } from "./index.ts";
 
 let cluster: TestCluster;
 let rsUid = "";
@@ -130,6 +130,37 @@ describe("enrichment", () => {
     expect(
       e.enrichCached(pod(7, [{ kind: "StatefulSet", name: "db", controller: true }], { "project-id": "x" })),
     ).toEqual({ cluster: "prod-eu", project: "x", workload: { kind: "StatefulSet", name: "db" } });
+  });
+
+  it("within one batch pass, a pod seen again with the same inputs reuses its enrichment, hits still counted per event; other inputs are resolved anew", async () => {
+    const metrics = createPipelineMetrics(createRegistry({ defaultMetrics: false }));
+    const e = enricher(metrics);
+    const owners = [
+      { apiVersion: "apps/v1", kind: "ReplicaSet", name: "checkout-6c8f9", uid: rsUid, controller: true },
+    ];
+    const loaded = await e.enrich(pod(1, owners));
+    const hits = await value(metrics, "enrichCacheHits");
+    const memo = new EnrichMemo();
+    const first = e.enrichCached(pod(1, owners), memo);
+    const again = e.enrichCached(pod(1, owners), memo);
+    expect(loaded.workload).toEqual({ kind: "Deployment", name: "checkout" });
+    expect(first).toEqual(loaded);
+    expect(again).toBe(first);
+    // The same uid with its own workload label (a different input) is not answered from the memo.
+    const labelled = e.enrichCached(pod(1, owners, { "workload-id": "w" }), memo);
+    expect(labelled).toEqual({
+      cluster: "prod-eu",
+      project: "payments",
+      workload: { kind: "Label", name: "w" },
+    });
+    // The same uid under a StatefulSet controller: resolved from its owner, not the memo's Deployment.
+    const other = e.enrichCached(pod(1, [{ kind: "StatefulSet", name: "db", controller: true }]), memo);
+    expect(other?.workload).toEqual({ kind: "StatefulSet", name: "db" });
+    // Hits reach the metric when the pass is flushed: namespace + ReplicaSet for each of the two
+    // memo answers, the namespace for the labelled and the StatefulSet pod.
+    expect((await value(metrics, "enrichCacheHits")) - hits).toBe(0);
+    e.flush(memo);
+    expect((await value(metrics, "enrichCacheHits")) - hits).toBe(6);
   });
 
   it("labels win; other controllers and bare pods need no GET; a Job without CronJob is the workload", async () => {

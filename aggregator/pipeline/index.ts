@@ -26,7 +26,7 @@ import {
   WhisperState,
 } from "../emit/whisper.ts";
 import { CrWriter, WriterStoppedError } from "../emit/writer.ts";
-import { Enricher, type EnrichMemo, kubeLookupSource, type LookupSource } from "../enrich/index.ts";
+import { Enricher, EnrichMemo, kubeLookupSource, type LookupSource } from "../enrich/index.ts";
 import { type Binding, PodBinder, type PodSource } from "../enrich/pods.ts";
 import { kubePodSource } from "../enrich/source.ts";
 import type { AggregatorOptions } from "../options/index.ts";
@@ -373,7 +373,7 @@ export class BatchPipeline implements BatchHandler {
     const pods: (PodIdentity | undefined)[] = new Array(fresh.length);
     const enriched: (Enriched | undefined)[] = new Array(fresh.length);
     let misses: Promise<void>[] | undefined;
-    const memo: EnrichMemo = new Map();
+    const memo = new EnrichMemo();
     for (let i = 0; i < fresh.length; i++) {
       const ev = (fresh[i] as Fresh).ev;
       const pod = identifyPod(this.#prepareDeps, ctx, ev);
@@ -391,6 +391,7 @@ export class BatchPipeline implements BatchHandler {
         );
       }
     }
+    this.#enricher.flush(memo);
     const prepare = (): Promise<void> | undefined => {
       const groups = this.#group(ctx, batch, fresh, pods, enriched);
       const throttling = [...groups.values()].filter((g) => g.identity.signal === "CPUThrottling");
