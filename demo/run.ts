@@ -334,20 +334,19 @@ export async function runDemoScenario(options: DemoOptions = {}): Promise<DemoRe
   } finally {
     if (kernel) clearInterval(kernel);
     say("\ncleaning up: stopping the agent and the aggregator, the API server, removing the temp dir\n");
-    await Promise.all(
-      children.map(
-        (c) =>
-          new Promise<void>((resolve) => {
-            if (c.exitCode !== null || c.signalCode !== null) return resolve();
-            const timer = setTimeout(() => c.kill("SIGKILL"), 5_000);
-            c.once("exit", () => {
-              clearTimeout(timer);
-              resolve();
-            });
-            c.kill("SIGTERM");
-          }),
-      ),
-    );
+    // Newest first: the agent stops (flushing what it holds) while its aggregator still
+    // answers, then the aggregator — so a clean demo ends without a shutdown warning.
+    for (const c of [...children].reverse()) {
+      await new Promise<void>((resolve) => {
+        if (c.exitCode !== null || c.signalCode !== null) return resolve();
+        const timer = setTimeout(() => c.kill("SIGKILL"), 5_000);
+        c.once("exit", () => {
+          clearTimeout(timer);
+          resolve();
+        });
+        c.kill("SIGTERM");
+      });
+    }
     await api.close();
     await rm(dir, { recursive: true, force: true });
   }
