@@ -4,19 +4,19 @@
 // never a socket. Each connection is bound to a node (see auth.ts) and limited
 // (maxPayload, events per batch, event rate); the connection count is limited too.
 import { randomUUID } from "node:crypto";
-import { createServer as createHttpServer, type IncomingMessage, type Server, STATUS_CODES } from "node:http";
+import { createServer as createHttpServer, type IncomingMessage, type Server } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo, Socket } from "node:net";
 import { WebSocketServer } from "ws";
 import type { Clock, Timer } from "../../shared/clock.ts";
-import { ERRORS, type ErrorCode } from "../../shared/errors.ts";
 import type { Logger } from "../../shared/log.ts";
 import type { ConfigFrame } from "../../shared/proto.ts";
-import { type Authenticator, bearerToken } from "./auth.ts";
+import { createAdmission, STREAM_PATH } from "./admission.ts";
+import type { Authenticator } from "./auth.ts";
 import { AgentConnection, type ConnectionInfo, type StreamBatchHandler } from "./connection.ts";
 import type { StreamMetrics } from "./metrics.ts";
-import { AUTH_FAILURE_BURST, UpgradeLimiter } from "./upgrade-limit.ts";
 
+export { STREAM_PATH } from "./admission.ts";
 export { type Authenticator, type AuthResult, bearerToken, createStaticAuthenticator } from "./auth.ts";
 export {
   AGGREGATOR_CAPABILITIES,
@@ -26,8 +26,6 @@ export {
 } from "./connection.ts";
 export { createStreamMetrics, type StreamMetrics } from "./metrics.ts";
 export { createTokenReviewAuthenticator } from "./token-review.ts";
-
-export const STREAM_PATH = "/stream";
 
 export interface ConfigSourcePort {
   current(): ConfigFrame | undefined;
@@ -72,17 +70,6 @@ export interface StreamServer {
   close(options?: { drainMs?: number }): Promise<void>;
 }
 
-const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
-  KG_AUTH_MISSING: 401,
-  KG_AUTH_INVALID: 401,
-  KG_AUTH_FORBIDDEN: 403,
-  KG_AUTH_NO_NODE: 403,
-  KG_AUTH_UNAVAILABLE: 503,
-  KG_AUTH_RATE_LIMITED: 429,
-  KG_TOO_MANY_CONNECTIONS: 503,
-  KG_SHUTTING_DOWN: 503,
-};
-
 /** How long close() waits for agents to acknowledge the close before cutting them off. */
 const CLOSE_GRACE_MS = 3_000;
 /** Default time close() lets batches in flight finish (and be acked) before closing. */
@@ -92,7 +79,6 @@ export async function startStreamServer(deps: StreamServerDeps): Promise<StreamS
   const { auth, clock, limits, metrics } = deps;
   const log = deps.log.child({ component: "stream" });
   const connections = new Set<AgentConnection>();
-  let pendingUpgrades = 0;
   let closing = false;
   let heartbeat: Timer | undefined;
 
@@ -119,86 +105,35 @@ export async function startStreamServer(deps: StreamServerDeps): Promise<StreamS
     currentConfig: () => deps.configSource?.current(),
   };
 
-  const limiter = new UpgradeLimiter({ perMinute: limits.authFailuresPerMinute ?? 0, clock });
-  const refuse = (
-    socket: Socket,
-    code: ErrorCode,
-    detail: string,
-    status?: number,
-    retryAfterSeconds?: number,
-  ): void => {
-    const httpStatus = status ?? HTTP_STATUS[code] ?? 400;
-    metrics.connections.inc({ outcome: code });
-    metrics.rejects.inc({ code });
-    log.warn(
-      { code, status: httpStatus, remote: socket.remoteAddress, hint: ERRORS[code].hint },
-      `refused agent connection: ${detail}`,
-    );
-    const body = JSON.stringify({
-      code,
-      message: `${ERRORS[code].message}: ${detail}`,
-      hint: ERRORS[code].hint,
-    });
-    socket.end(
-      `HTTP/1.1 ${httpStatus} ${STATUS_CODES[httpStatus] ?? ""}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${retryAfterSeconds ? `Retry-After: ${retryAfterSeconds}\r\n` : ""}Connection: close\r\n\r\n${body}`,
-    );
-  };
-
-  const admit = async (req: IncomingMessage, socket: Socket, head: Buffer): Promise<void> => {
-    const path = (req.url ?? "/").split("?", 1)[0];
-    if (path !== STREAM_PATH) {
-      socket.end("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-      return;
-    }
-    const full = (): boolean => connections.size + pendingUpgrades >= limits.maxConnections;
-    if (closing) return refuse(socket, "KG_SHUTTING_DOWN", "replica is stopping");
-    if (full()) return refuse(socket, "KG_TOO_MANY_CONNECTIONS", `${limits.maxConnections} connections open`);
-    const address = socket.remoteAddress ?? "";
-    const wait = limiter.retryInMs(address);
-    if (wait > 0) {
-      const seconds = Math.ceil(wait / 1000);
-      return refuse(
-        socket,
-        "KG_AUTH_RATE_LIMITED",
-        `${address} failed authentication more than ${limiter.perMinute} times a minute (burst ${AUTH_FAILURE_BURST}); retry in ${seconds} s`,
-        undefined,
-        seconds,
-      );
-    }
-    pendingUpgrades++;
-    let result: Awaited<ReturnType<Authenticator["authenticate"]>>;
-    try {
-      result = await auth.authenticate(bearerToken(req.headers.authorization));
-    } catch (err) {
-      result = { ok: false, code: "KG_AUTH_UNAVAILABLE", detail: (err as Error).message };
-    } finally {
-      pendingUpgrades--;
-    }
-    if (socket.destroyed) return;
-    if (!result.ok) {
-      if (result.code !== "KG_AUTH_UNAVAILABLE") limiter.failed(address);
-      return refuse(socket, result.code, result.detail);
-    }
-    if (closing) return refuse(socket, "KG_SHUTTING_DOWN", "replica is stopping");
-    if (full()) return refuse(socket, "KG_TOO_MANY_CONNECTIONS", `${limits.maxConnections} connections open`);
-    const boundNode = result.node;
-    const identity = result.identity;
-    wss.handleUpgrade(req, socket, head, (ws) => {
-      const info: ConnectionInfo = { id: randomUUID(), identity, remoteAddress: socket.remoteAddress ?? "" };
-      const connection = new AgentConnection(ws, info, boundNode, connectionDeps);
-      connections.add(connection);
-      metrics.connections.inc({ outcome: "accepted" });
-      metrics.connectedAgents.set(connections.size);
-      ws.on("close", (code, reason) => {
-        connections.delete(connection);
+  const admit = createAdmission({
+    auth,
+    limits,
+    clock,
+    log,
+    metrics,
+    closing: () => closing,
+    open: () => connections.size,
+    accept: (req, socket, head, boundNode, identity) =>
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        const info: ConnectionInfo = {
+          id: randomUUID(),
+          identity,
+          remoteAddress: socket.remoteAddress ?? "",
+        };
+        const connection = new AgentConnection(ws, info, boundNode, connectionDeps);
+        connections.add(connection);
+        metrics.connections.inc({ outcome: "accepted" });
         metrics.connectedAgents.set(connections.size);
-        log.info(
-          { connection: info.id, node: info.node, code, reason: reason.toString() },
-          "agent disconnected",
-        );
-      });
-    });
-  };
+        ws.on("close", (code, reason) => {
+          connections.delete(connection);
+          metrics.connectedAgents.set(connections.size);
+          log.info(
+            { connection: info.id, node: info.node, code, reason: reason.toString() },
+            "agent disconnected",
+          );
+        });
+      }),
+  });
 
   server.on("upgrade", (req: IncomingMessage, socket: Socket, head: Buffer) => {
     socket.on("error", (err) => log.debug({ err }, "agent socket error during upgrade"));
