@@ -119,14 +119,16 @@ async function measure(name: string, c: Case): Promise<Outcome> {
     const facts = signalFacts(decoded);
     if (!facts) throw new Error(`event ${event.id} did not map to a signal`);
     samples.push(...facts.demandSamples);
-    whisper.record({
-      pod: { uid, namespace: "kgtest", name: `${name}-0`, node: "this-node", qosClass: "Burstable" },
-      observedAtMs: Number(decoded.observedAtMs),
-      count: facts.count,
-      evidence: facts.evidence,
-      resolved: facts.resolved,
-      demandSamples: facts.demandSamples,
-    });
+    whisper.recordBatch(undefined, [
+      {
+        pod: { uid, namespace: "kgtest", name: `${name}-0`, node: "this-node", qosClass: "Burstable" },
+        observedAtMs: Number(decoded.observedAtMs),
+        count: facts.count,
+        evidence: facts.evidence,
+        resolved: facts.resolved,
+        demandSamples: facts.demandSamples,
+      },
+    ]);
   }
   const recommendation = whisper.recommendation();
   const kernel = tree.describeDelta(kernelBefore, kernelAfter);

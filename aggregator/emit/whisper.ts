@@ -143,12 +143,6 @@ export class WhisperState {
     return this.#pending.total;
   }
 
-  /** Folds one untagged occurrence in; true when it must be written at once (escalation). */
-  record(o: Occurrence): boolean {
-    this.#fold(o, undefined);
-    return this.escalated();
-  }
-
   /**
    * Folds in all occurrences one agent batch holds for this object, at once — or none of
    * them when the object (or the write pending here) already holds that batch.

@@ -89,12 +89,24 @@ describe("CR writer", () => {
     const key = "KernelWhisper/w/storm";
     const before = patches();
     const outcomes: Promise<WriteOutcome>[] = [];
-    outcomes.push(writer.submit(key, whisper("storm"), (w) => w.record(occurrence(0.6, 1, clock.now()))));
+    outcomes.push(
+      writer.submit(
+        key,
+        whisper("storm"),
+        (w) => w.recordBatch(undefined, [occurrence(0.6, 1, clock.now())]).escalate,
+      ),
+    );
     clock.advance(0); // first write is due at once
     await outcomes[0];
     expect(patches() - before).toBe(2); // create: spec + status
     for (let i = 0; i < 99; i++) {
-      outcomes.push(writer.submit(key, whisper("storm"), (w) => w.record(occurrence(0.6, 1, clock.now()))));
+      outcomes.push(
+        writer.submit(
+          key,
+          whisper("storm"),
+          (w) => w.recordBatch(undefined, [occurrence(0.6, 1, clock.now())]).escalate,
+        ),
+      );
     }
     clock.advance(0);
     await writer.settled();
@@ -117,14 +129,26 @@ describe("CR writer", () => {
     const { clock, writer } = setup({ qps: 100, burst: 100, minIntervalMs: 60_000 });
     const key = "KernelWhisper/w/escalate";
     const before = patches();
-    const first = writer.submit(key, whisper("escalate"), (w) => w.record(occurrence(0.55, 1, clock.now())));
+    const first = writer.submit(
+      key,
+      whisper("escalate"),
+      (w) => w.recordBatch(undefined, [occurrence(0.55, 1, clock.now())]).escalate,
+    );
     clock.advance(0);
     await first;
-    const same = writer.submit(key, whisper("escalate"), (w) => w.record(occurrence(0.6, 0, clock.now())));
+    const same = writer.submit(
+      key,
+      whisper("escalate"),
+      (w) => w.recordBatch(undefined, [occurrence(0.6, 0, clock.now())]).escalate,
+    );
     clock.advance(0);
     await writer.settled();
     expect(patches() - before).toBe(2); // still warning: waits for the interval
-    const up = writer.submit(key, whisper("escalate"), (w) => w.record(occurrence(0.95, 0, clock.now())));
+    const up = writer.submit(
+      key,
+      whisper("escalate"),
+      (w) => w.recordBatch(undefined, [occurrence(0.95, 0, clock.now())]).escalate,
+    );
     clock.advance(0);
     await writer.settled();
     expect(patches() - before).toBe(3);
@@ -138,8 +162,10 @@ describe("CR writer", () => {
     const { clock, writer, bucket } = setup({ qps: 2, burst: 3, minIntervalMs: 0 });
     const before = patches();
     const all = Array.from({ length: 5 }, (_, i) =>
-      writer.submit(`KernelWhisper/w/bucket-${i}`, whisper(`bucket-${i}`), (w) =>
-        w.record(occurrence(0.6, 1, clock.now())),
+      writer.submit(
+        `KernelWhisper/w/bucket-${i}`,
+        whisper(`bucket-${i}`),
+        (w) => w.recordBatch(undefined, [occurrence(0.6, 1, clock.now())]).escalate,
       ),
     );
     clock.advance(0);
@@ -171,8 +197,16 @@ describe("CR writer", () => {
         },
         SETTINGS,
       );
-    const a = writer.submit("KernelWhisper/w/bogus", bogus, (w) => w.record(occurrence(0.6, 1, clock.now())));
-    const b = writer.submit("KernelWhisper/w/bogus", bogus, (w) => w.record(occurrence(0.6, 1, clock.now())));
+    const a = writer.submit(
+      "KernelWhisper/w/bogus",
+      bogus,
+      (w) => w.recordBatch(undefined, [occurrence(0.6, 1, clock.now())]).escalate,
+    );
+    const b = writer.submit(
+      "KernelWhisper/w/bogus",
+      bogus,
+      (w) => w.recordBatch(undefined, [occurrence(0.6, 1, clock.now())]).escalate,
+    );
     clock.advance(0);
     expect(await Promise.all([a, b])).toEqual(["invalid", "invalid"]);
     expect(writer.pending).toBe(0);
