@@ -41,19 +41,19 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import type { Logger } from "../../shared/log.ts";
-import { decodeEnvelope, fillFromPodTable, type WireEvent } from "../../shared/proto.ts";
-import { dedupKey } from "../queue/dedup.ts";
-import { type MemorySnapshot, SpoolMemory } from "./memory.ts";
+import type { WireEvent } from "../../shared/proto.ts";
+import type { SpoolMemory } from "./memory.ts";
 import type { SpoolMetrics } from "./metrics.ts";
-import { decodePending, EMPTY_PENDING, encodePending, type PendingState } from "./pending.ts";
-import { encodeRecord, RecordType, readRecords, readSeq, seqPayload } from "./record.ts";
+import { encodePending, type PendingState } from "./pending.ts";
+import { encodeRecord, RecordType, seqPayload } from "./record.ts";
+import { replaySpool, type Snapshot } from "./replay.ts";
 
 export { episodeKey, type OpenEpisode, SpoolMemory } from "./memory.ts";
 export { createSpoolMetrics, type SpoolMetrics } from "./metrics.ts";
 export { type HeldCount, keptWhileQueued, type PendingState } from "./pending.ts";
+export { SEQ_JUMP_AFTER_DAMAGE } from "./replay.ts";
 
 export const COMPACT_MIN_BYTES = 4 * 1024 * 1024;
-export const SEQ_JUMP_AFTER_DAMAGE = 1024;
 /** Ledger-compatible instance ids: letters, digits, '-', '_', '.' (ADR 0008). */
 const INSTANCE_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
@@ -75,13 +75,6 @@ export interface SpooledBatch {
   frame: Uint8Array;
 }
 
-interface Snapshot {
-  version: 1;
-  instanceId: string;
-  nextSeq: number;
-  memory: MemorySnapshot;
-}
-
 export class Spool {
   readonly instanceId: string;
   readonly file: string;
@@ -100,7 +93,7 @@ export class Spool {
   readonly #log: Logger;
   readonly #metrics: SpoolMetrics;
   /** Unsettled batches in seq order (a Map keeps insertion order; seqs only grow). */
-  readonly #live = new Map<number, Uint8Array>();
+  readonly #live: Map<number, Uint8Array>;
   #liveBytes = 0;
   #fd: number;
   #fileBytes = 0;
@@ -122,7 +115,14 @@ export class Spool {
     this.#log = deps.log.child({ component: "spool", spool: dir });
     this.#metrics = deps.metrics;
     this.file = join(dir, "spool.log");
-    const read = this.#read();
+    const read = replaySpool(this.file, { log: this.#log, metrics: this.#metrics });
+    this.#live = read.live;
+    this.#liveBytes = read.liveBytes;
+    // Only the newest batches fit the bound; the oldest are the ones to give up.
+    for (const seq of [...this.#live.keys()]) {
+      if (this.#liveBytes <= this.#maxBytes || this.#live.size <= 1) break;
+      this.#evict(seq);
+    }
     this.memory = read.memory;
     this.pending = read.pending;
     this.#pendingJson = encodePending(read.pending).json;
@@ -241,111 +241,6 @@ export class Spool {
     }
     closeSync(this.#fd);
     this.#fd = -1;
-  }
-
-  #read(): {
-    memory: SpoolMemory;
-    nextSeq: number;
-    instanceId?: string;
-    events: Map<number, number>;
-    pending: PendingState;
-  } {
-    let data: Buffer;
-    try {
-      data = readFileSync(this.file);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
-      return { memory: new SpoolMemory(), nextSeq: 1, events: new Map(), pending: EMPTY_PENDING };
-    }
-    const { records, damage } = readRecords(data);
-    let memory = new SpoolMemory();
-    let nextSeq = 1;
-    let instanceId: string | undefined;
-    const events = new Map<number, number>();
-    let undecodable = 0;
-    let pending: PendingState = EMPTY_PENDING;
-    /** Events of batches written after the newest PENDING record (none, unless a write tore). */
-    let after: WireEvent[] = [];
-    for (const r of records) {
-      if (r.type === RecordType.pending) {
-        try {
-          pending = decodePending(r.payload);
-          after = [];
-        } catch {
-          undecodable++;
-        }
-        continue;
-      }
-      if (r.type === RecordType.snapshot) {
-        let s: Partial<Snapshot>;
-        try {
-          s = JSON.parse(r.payload.toString("utf8"));
-        } catch {
-          undecodable++;
-          continue;
-        }
-        try {
-          memory = SpoolMemory.from(s.memory);
-        } catch {
-          undecodable++;
-          continue;
-        }
-        if (typeof s.instanceId === "string") instanceId = s.instanceId;
-        if (Number.isSafeInteger(s.nextSeq)) nextSeq = Math.max(nextSeq, s.nextSeq as number);
-        continue;
-      }
-      const seq = readSeq(r.payload);
-      if (r.type === RecordType.settle) {
-        const frame = this.#live.get(seq);
-        if (frame) this.#liveBytes -= frame.length;
-        this.#live.delete(seq);
-        continue;
-      }
-      const frame = r.payload.subarray(8);
-      let batchEvents: WireEvent[];
-      try {
-        const batch = decodeEnvelope(frame).batch;
-        batchEvents = batch?.events ?? [];
-        if (!batch || fillFromPodTable(batch.pods ?? [], batchEvents)) throw new Error("not a batch");
-      } catch {
-        undecodable++;
-        continue;
-      }
-      memory.fold(batchEvents);
-      after.push(...batchEvents);
-      events.set(seq, batchEvents.length);
-      nextSeq = Math.max(nextSeq, seq + 1);
-      // Copied: the file's buffer would otherwise stay alive for the frame's sake.
-      this.#live.set(seq, Uint8Array.from(frame));
-      this.#liveBytes += frame.length;
-    }
-    for (const d of damage) {
-      this.#metrics.damaged.inc({ kind: d.kind });
-      this.#log.warn(
-        { file: this.file, offset: d.offset, bytes: d.bytes, kind: d.kind },
-        d.kind === "torn"
-          ? `spool ${this.file}: skipped ${d.bytes} bytes at offset ${d.offset} cut short at the end of the file (a crash during a write: that batch was never sent); the rest is replayed`
-          : `spool ${this.file}: skipped ${d.bytes} unreadable bytes at offset ${d.offset} (bad checksum or record); the rest is replayed — check the node's disk if this recurs`,
-      );
-    }
-    if (undecodable > 0) {
-      this.#metrics.damaged.inc({ kind: "corrupt" }, undecodable);
-      this.#log.warn(
-        { file: this.file, records: undecodable },
-        `spool ${this.file}: skipped ${undecodable} records with a valid checksum that do not decode (written by an incompatible version?); the rest is replayed`,
-      );
-    }
-    if (damage.length + undecodable > 0) nextSeq += SEQ_JUMP_AFTER_DAMAGE;
-    pending = withoutSpooled(pending, after);
-    // Put back by the agent and sent again: the restarted detectors must not report them too.
-    memory.fold(pending.held.map((h) => h.event));
-    memory.fold(pending.queued);
-    // Only the newest batches fit the bound; the oldest are the ones to give up.
-    for (const seq of [...this.#live.keys()]) {
-      if (this.#liveBytes <= this.#maxBytes || this.#live.size <= 1) break;
-      this.#evict(seq);
-    }
-    return { memory, nextSeq, ...(instanceId !== undefined && { instanceId }), events, pending };
   }
 
   /** The instance file wins; then the snapshot's; else a new id, written before any batch. */
@@ -484,20 +379,4 @@ export class Spool {
       `cannot write the spool ${this.file}: unacknowledged batches will not survive a restart until it is writable again (disk full? check the node's /var/lib)`,
     );
   }
-}
-
-/**
- * The pending state minus what a batch written after it already carries (by event id, or for a
- * held count by its dedup key: the count may have left inside a later event of its key). Only
- * a write torn between a batch and its PENDING record leaves such a batch; dropping the key's
- * count there can lose it, never count it twice.
- */
-function withoutSpooled(pending: PendingState, after: readonly WireEvent[]): PendingState {
-  if (after.length === 0) return pending;
-  const ids = new Set(after.map((e) => e.id ?? ""));
-  const keys = new Set(after.map((e) => dedupKey(e)).filter((k) => k !== undefined));
-  return {
-    held: pending.held.filter((h) => !ids.has(h.event.id ?? "") && !keys.has(dedupKey(h.event) ?? "")),
-    queued: pending.queued.filter((e) => !ids.has(e.id ?? "")),
-  };
 }
