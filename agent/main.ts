@@ -15,12 +15,12 @@ import { AgentLink } from "./link/index.ts";
 import { createAgentMetrics } from "./metrics.ts";
 import type { AgentOptions } from "./options.ts";
 import { createConfigApplier } from "./remote-config/index.ts";
+import { keepPending } from "./spool/keep-pending.ts";
 import {
   apiEndpoint,
   createPodPipeline,
   createQueue,
   createRemoteApplier,
-  keepPending,
   localSettings,
   logLayout,
   openSpool,

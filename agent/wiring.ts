@@ -1,7 +1,7 @@
 // The agent's stages, each built from the options by a small factory: the queue (dedup →
 // outbox), the pod pipeline (scope, pod watch, failure reporter, birth recorder, cgroup
-// sampler), the live application of remote settings, and the spool's keeping of what dedup
-// holds and the outbox queues. startAgent (agent/main.ts) lists the wiring steps.
+// sampler), the live application of remote settings, and the spool when SPOOL_DIR is set.
+// startAgent (agent/main.ts) lists the wiring steps.
 import type { Clock } from "../shared/clock.ts";
 import { FatalError } from "../shared/errors.ts";
 import { type KubeEndpoint, type KubeHttp, loadKubeEndpoint } from "../shared/kube-http.ts";
@@ -18,7 +18,7 @@ import { Deduplicator } from "./queue/dedup.ts";
 import type { QueueMetrics } from "./queue/metrics.ts";
 import { Outbox } from "./queue/outbox.ts";
 import type { RemoteSettings } from "./remote-config/index.ts";
-import { keptWhileQueued, Spool, type SpoolMetrics } from "./spool/index.ts";
+import { Spool, type SpoolMetrics } from "./spool/index.ts";
 
 /**
  * The API server's credentials, checked once at start-up: an unreadable kubeconfig, or no
@@ -261,36 +261,6 @@ export function createRemoteApplier(
     }
   };
   return { apply, flushIntervalMs: () => flushIntervalMs };
-}
-
-/**
- * Puts back what the previous process held in dedup and queued in the outbox (before any
- * detector reports: the restarted detectors take those ids and counter values as reported),
- * then keeps it in the spool: with every batch appended, and once per flush interval when it
- * changed (ADR 0013, "Held and queued counts"). Returns the stop of the interval.
- */
-export function keepPending(
-  spool: Spool,
-  dedup: Deduplicator,
-  outbox: Outbox,
-  clock: Clock,
-  intervalMs: () => number,
-): () => void {
-  for (const held of spool.pending.held) dedup.restore(held);
-  for (const event of spool.pending.queued) outbox.push(event);
-  spool.keepPending(() => ({ held: dedup.heldCounts(), queued: outbox.queued(keptWhileQueued) }));
-  let timer: ReturnType<Clock["setTimeout"]> | undefined;
-  const tick = (): void => {
-    spool.persistPending();
-    timer = clock.setTimeout(tick, intervalMs());
-    (timer as { unref?: () => void }).unref?.();
-  };
-  timer = clock.setTimeout(tick, intervalMs());
-  (timer as { unref?: () => void }).unref?.();
-  return () => {
-    if (timer) clock.clearTimeout(timer);
-    timer = undefined;
-  };
 }
 
 /** The spool when SPOOL_DIR is set and usable; else the agent runs with memory only (logged). */
