@@ -248,7 +248,7 @@ export async function runFanIn(setup: FanInSetup): Promise<BenchRow[]> {
       unit: "MiB",
       target: "≤ 256 MiB",
       pass: Math.max(...rssP99) <= 256,
-      note: `${replicas > 1 ? `the replica with the highest p99 of ${replicas} (p99 each: ${rssP99.map((v) => round(v)).join(", ")} MiB); ` : ""}VmRSS every 1 s over ${round(windowSeconds)} s at steady state; aggregator started as the Deployment runs it: ${roleEntry().label} with ${aggregatorNodeOptions().label}; ${memoryBreakdown(after[worst] ?? "")}; objects with writes pending at the end of the window: ${pendingAtEnd.join(", ")}`,
+      note: `${replicas > 1 ? `the replica with the highest p99 of ${replicas} (p99 each: ${rssP99.map((v) => round(v)).join(", ")} MiB); ` : ""}VmRSS every 1 s over ${round(windowSeconds)} s at steady state; aggregator started through ${roleEntry().label} with ${aggregatorNodeOptions().label}; ${memoryBreakdown(after[worst] ?? "")}; objects with writes pending at the end of the window: ${pendingAtEnd.join(", ")}`,
     });
     const cores = usages.map((u) => u.cores);
     rows.push({
