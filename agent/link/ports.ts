@@ -8,14 +8,11 @@ import type { ConfigFrame, WireEvent } from "../../shared/proto.ts";
 import type { LinkMetrics } from "./metrics.ts";
 
 export interface OutboxPort {
-  push(event: WireEvent): void;
   /** Up to `max` events, oldest first, removed from the queue. */
   take(max: number): WireEvent[];
   readonly size: number;
-  readonly bytes: number;
   /** Called when a batch is ready to go (full, flush interval elapsed, or the line was idle). */
   onReady(listener: () => void): void;
-  configure(settings: { maxBatchEvents: number; flushIntervalMs: number }): void;
 }
 
 /** What the agent says about itself in Hello (the link adds protocol version and resume point). */

@@ -54,8 +54,6 @@ export class MemoryOutbox implements OutboxPort {
     this.#listeners.push(listener);
   }
 
-  configure(): void {}
-
   #signal(): void {
     if (this.#signalled) return;
     this.#signalled = true;
