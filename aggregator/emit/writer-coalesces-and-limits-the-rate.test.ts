@@ -11,7 +11,17 @@ import { getJson, startTestCluster, type TestCluster } from "../pipeline/testing
 import type { Evidence } from "../types/index.ts";
 import { kubeCrClient } from "./kube.ts";
 import { type Occurrence, WhisperState } from "./whisper.ts";
-import { CrWriter, type WriteOutcome } from "./writer.ts";
+import { CrWriter, type Doc, type WriteOutcome } from "./writer.ts";
+
+/** The writer's waiter as a promise: the outcome of the write that carries the change. */
+function submitted<D extends Doc>(
+  writer: CrWriter,
+  key: string,
+  create: () => D,
+  change: (doc: D) => boolean,
+): Promise<WriteOutcome> {
+  return new Promise((resolve, reject) => writer.submit(key, create, change, { resolve, reject }));
+}
 
 let cluster: TestCluster;
 beforeAll(async () => {
@@ -90,7 +100,8 @@ describe("CR writer", () => {
     const before = patches();
     const outcomes: Promise<WriteOutcome>[] = [];
     outcomes.push(
-      writer.submit(
+      submitted(
+        writer,
         key,
         whisper("storm"),
         (w) => w.recordBatch(undefined, [occurrence(0.6, 1, clock.now())]).escalate,
@@ -101,7 +112,8 @@ describe("CR writer", () => {
     expect(patches() - before).toBe(2); // create: spec + status
     for (let i = 0; i < 99; i++) {
       outcomes.push(
-        writer.submit(
+        submitted(
+          writer,
           key,
           whisper("storm"),
           (w) => w.recordBatch(undefined, [occurrence(0.6, 1, clock.now())]).escalate,
@@ -129,14 +141,16 @@ describe("CR writer", () => {
     const { clock, writer } = setup({ qps: 100, burst: 100, minIntervalMs: 60_000 });
     const key = "KernelWhisper/w/escalate";
     const before = patches();
-    const first = writer.submit(
+    const first = submitted(
+      writer,
       key,
       whisper("escalate"),
       (w) => w.recordBatch(undefined, [occurrence(0.55, 1, clock.now())]).escalate,
     );
     clock.advance(0);
     await first;
-    const same = writer.submit(
+    const same = submitted(
+      writer,
       key,
       whisper("escalate"),
       (w) => w.recordBatch(undefined, [occurrence(0.6, 0, clock.now())]).escalate,
@@ -144,7 +158,8 @@ describe("CR writer", () => {
     clock.advance(0);
     await writer.settled();
     expect(patches() - before).toBe(2); // still warning: waits for the interval
-    const up = writer.submit(
+    const up = submitted(
+      writer,
       key,
       whisper("escalate"),
       (w) => w.recordBatch(undefined, [occurrence(0.95, 0, clock.now())]).escalate,
@@ -162,7 +177,8 @@ describe("CR writer", () => {
     const { clock, writer, bucket } = setup({ qps: 2, burst: 3, minIntervalMs: 0 });
     const before = patches();
     const all = Array.from({ length: 5 }, (_, i) =>
-      writer.submit(
+      submitted(
+        writer,
         `KernelWhisper/w/bucket-${i}`,
         whisper(`bucket-${i}`),
         (w) => w.recordBatch(undefined, [occurrence(0.6, 1, clock.now())]).escalate,
@@ -197,12 +213,14 @@ describe("CR writer", () => {
         },
         SETTINGS,
       );
-    const a = writer.submit(
+    const a = submitted(
+      writer,
       "KernelWhisper/w/bogus",
       bogus,
       (w) => w.recordBatch(undefined, [occurrence(0.6, 1, clock.now())]).escalate,
     );
-    const b = writer.submit(
+    const b = submitted(
+      writer,
       "KernelWhisper/w/bogus",
       bogus,
       (w) => w.recordBatch(undefined, [occurrence(0.6, 1, clock.now())]).escalate,

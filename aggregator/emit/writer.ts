@@ -188,31 +188,21 @@ export class CrWriter {
   }
 
   /**
-   * Applies `change` to the object under `key` (created by `create` on first touch) and
-   * returns a promise for the write that will carry it. `change` returns true for an
-   * escalation, which skips the per-object minimum interval.
+   * Applies `change` to the object under `key` (created by `create` on first touch); `change`
+   * returns true for an escalation, which skips the per-object minimum interval, and runs
+   * before submit returns. `waiter` is answered after the write that carries the change
+   * (resolve), or rejected with WriterStoppedError when the writer stops first (the pipeline
+   * passes its per-(batch, object) record).
    */
-  submit<D extends Doc>(key: string, create: () => D, change: (doc: D) => boolean): Promise<WriteOutcome>;
-  /**
-   * Without a promise: `waiter` is answered after the write that carries the change
-   * (resolve), or rejected with WriterStoppedError when the writer stops first (the
-   * pipeline passes its per-(batch, object) record). `change` runs before submit returns.
-   */
-  submit<D extends Doc>(key: string, create: () => D, change: (doc: D) => boolean, waiter: WriteWaiter): void;
   submit<D extends Doc>(
     key: string,
     create: () => D,
     change: (doc: D) => boolean,
-    waiter?: WriteWaiter,
-  ): Promise<WriteOutcome> | undefined {
-    if (!waiter) {
-      return new Promise<WriteOutcome>((resolve, reject) =>
-        this.submit(key, create, change, { resolve, reject }),
-      );
-    }
+    waiter: WriteWaiter,
+  ): void {
     if (this.#stopped) {
       waiter.reject(new WriterStoppedError());
-      return undefined;
+      return;
     }
     let entry = this.#entries.get(key);
     if (!entry && !this.#room()) {
@@ -226,14 +216,14 @@ export class CrWriter {
         );
       }
       waiter.resolve("shed");
-      return undefined;
+      return;
     }
     if (!entry && this.#goneNamespaces.size > 0) {
       const namespace = key.split("/")[1] ?? "";
       const until = this.#goneNamespaces.get(namespace);
       if (until !== undefined && until > this.#o.clock.monotonic()) {
         waiter.resolve("namespace_not_found");
-        return undefined;
+        return;
       }
       this.#goneNamespaces.delete(namespace);
     }
@@ -273,7 +263,7 @@ export class CrWriter {
     if (entry.waiters.length === 0) entry.source = waiter.source ?? "";
     entry.waiters.push(waiter);
     this.#schedule(entry);
-    return undefined;
+    return;
   }
 
   #schedule(entry: Entry): void {
