@@ -9,11 +9,10 @@
 //  - `newcomer`: an OOMKilled termination queued in the outbox while the aggregator is down.
 // Statuses are written with `kubectl patch --subresource=status`, as the kubelet writes them;
 // whispers are read with kubectl. Dedup cooldown 15 s, so the repeats are held at the SIGKILL.
-import { type ChildProcess, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { hexId } from "../../agent/cgroup/fixtures/build.ts";
 import { MEMORY_HOG_PY, RealCgroups, realCgroupProblem } from "../../agent/cgroup/fixtures/real-cgroups.ts";
@@ -21,7 +20,8 @@ import { decodePending, type PendingState } from "../../agent/spool/pending.ts";
 import { RecordType, readRecords } from "../../agent/spool/record.ts";
 import type { KubeApi } from "../kube-api/index.ts";
 import { freePort } from "../ports.ts";
-import { kubectlFor, REPO, scrape, startKubeApiRetrying } from "./harness.ts";
+import { kubectlFor, scrape, startKubeApiRetrying } from "./harness.ts";
+import { roleProcesses } from "./role-processes.ts";
 
 const problem = realCgroupProblem();
 if (problem) console.warn(`held counts across an agent SIGKILL test skipped: ${problem}`);
@@ -32,9 +32,8 @@ let kubectl: (...args: string[]) => Promise<string>;
 let cg: RealCgroups;
 let spoolDir: string;
 let streamPort: number;
-const children = new Set<ChildProcess>();
-const logs: string[] = [];
-let agentMetricsPort = 0;
+const procs = roleProcesses(() => api);
+const { children, logs, watchLines, stop, start: startProcess } = procs;
 
 interface TestPod {
   name: string;
@@ -147,45 +146,6 @@ async function kernelOomOnce(): Promise<void> {
   expect(await hog.next()).toMatch(/^child-exit (-9|137)$/);
 }
 
-function watchLines(child: ChildProcess, onLine: (line: string) => void): void {
-  if (child.stdout) createInterface({ input: child.stdout }).on("line", onLine);
-  if (child.stderr) createInterface({ input: child.stderr }).on("line", (l) => logs.push(`stderr: ${l}`));
-}
-
-function startProcess(role: "agent" | "aggregator", env: Record<string, string>, readyText: string) {
-  const child = spawn(`${REPO}/bin/kernel-gossip`, [role], {
-    env: {
-      ...process.env,
-      KUBECONFIG: api.kubeconfigPath,
-      METRICS_PORT: "0",
-      LOG_LEVEL: process.env.KG_E2E_DEBUG ?? "info",
-      ...env,
-    },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  children.add(child);
-  child.once("exit", () => children.delete(child));
-  return new Promise<ChildProcess>((resolve, reject) => {
-    let ready = false;
-    watchLines(child, (line) => {
-      if (/"level":(40|50|60)/.test(line) || line.includes("spool")) logs.push(`${role}: ${line}`);
-      if (process.env.KG_E2E_DEBUG) console.log(`${role}: ${line}`.slice(0, 400));
-      if (role === "agent" && line.includes("agent started"))
-        agentMetricsPort = Number(JSON.parse(line).metricsPort ?? 0);
-      if (!ready && line.includes(readyText)) {
-        ready = true;
-        resolve(child);
-      }
-    });
-    child.once("exit", (code, signal) => {
-      if (!ready)
-        reject(
-          new Error(`${role} exited before it was ready (${code ?? signal}): ${logs.slice(-20).join("\n")}`),
-        );
-    });
-  });
-}
-
 const startAggregator = () =>
   startProcess(
     "aggregator",
@@ -218,15 +178,8 @@ const startAgent = () =>
     "agent started",
   );
 
-async function stop(child: ChildProcess, signal: "SIGKILL" | "SIGTERM"): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((r) => child.once("exit", r));
-  child.kill(signal);
-  await exited;
-}
-
 async function metric(name: string): Promise<number> {
-  const text = await scrape(agentMetricsPort).catch(() => "");
+  const text = await scrape(procs.agentMetricsPort).catch(() => "");
   return Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, "m").exec(text)?.[1] ?? Number.NaN);
 }
 

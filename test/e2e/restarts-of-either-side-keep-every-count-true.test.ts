@@ -16,13 +16,13 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { hexId } from "../../agent/cgroup/fixtures/build.ts";
 import { MEMORY_HOG_PY, RealCgroups, realCgroupProblem } from "../../agent/cgroup/fixtures/real-cgroups.ts";
 import type { KubeApi } from "../kube-api/index.ts";
 import { freePort } from "../ports.ts";
-import { kubectlFor, REPO, startKubeApiRetrying } from "./harness.ts";
+import { kubectlFor, startKubeApiRetrying } from "./harness.ts";
+import { roleProcesses } from "./role-processes.ts";
 
 const problem = realCgroupProblem();
 if (problem) console.warn(`restart counting test skipped: ${problem}`);
@@ -33,8 +33,8 @@ let kubectl: (...args: string[]) => Promise<string>;
 let cg: RealCgroups;
 let spoolDir: string;
 let streamPort: number;
-const children = new Set<ChildProcess>();
-const logs: string[] = [];
+const procs = roleProcesses(() => api);
+const { children, logs, watchLines, stop, start: startProcess } = procs;
 
 interface TestPod {
   name: string;
@@ -143,14 +143,6 @@ async function oomOnce(): Promise<void> {
   expect(await hog.next()).toMatch(/^child-exit (-9|137)$/);
 }
 
-function watchLines(child: ChildProcess, onLine: (line: string) => void): void {
-  if (child.stdout) createInterface({ input: child.stdout }).on("line", onLine);
-  if (child.stderr) createInterface({ input: child.stderr }).on("line", (l) => logs.push(`stderr: ${l}`));
-}
-
-/** The agent's metrics port, from its "agent started" line. */
-let agentMetricsPort = 0;
-
 /**
  * Until the agent's first cgroup scan is done: a kill before it would be part of the counter's
  * first-sight baseline (by design: kills before the agent ever looked are not reported).
@@ -158,7 +150,7 @@ let agentMetricsPort = 0;
 async function untilFirstScan(): Promise<void> {
   const deadline = Date.now() + 60_000;
   for (;;) {
-    const text = await fetch(`http://127.0.0.1:${agentMetricsPort}/metrics`)
+    const text = await fetch(`http://127.0.0.1:${procs.agentMetricsPort}/metrics`)
       .then((r) => r.text())
       .catch(() => "");
     const count = Number(
@@ -168,40 +160,6 @@ async function untilFirstScan(): Promise<void> {
     if (Date.now() > deadline) throw new Error("the agent did not scan within 60 s");
     await new Promise((r) => setTimeout(r, 100));
   }
-}
-
-function startProcess(role: "agent" | "aggregator", env: Record<string, string>, readyText: string) {
-  const child = spawn(`${REPO}/bin/kernel-gossip`, [role], {
-    env: {
-      ...process.env,
-      KUBECONFIG: api.kubeconfigPath,
-      METRICS_PORT: "0",
-      LOG_LEVEL: process.env.KG_E2E_DEBUG ?? "info",
-      ...env,
-    },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  children.add(child);
-  child.once("exit", () => children.delete(child));
-  return new Promise<ChildProcess>((resolve, reject) => {
-    let ready = false;
-    watchLines(child, (line) => {
-      if (/"level":(40|50|60)/.test(line) || line.includes("spool")) logs.push(`${role}: ${line}`);
-      if (process.env.KG_E2E_DEBUG) console.log(`${role}: ${line}`.slice(0, 400));
-      if (role === "agent" && line.includes("agent started"))
-        agentMetricsPort = Number(JSON.parse(line).metricsPort ?? 0);
-      if (!ready && line.includes(readyText)) {
-        ready = true;
-        resolve(child);
-      }
-    });
-    child.once("exit", (code, signal) => {
-      if (!ready)
-        reject(
-          new Error(`${role} exited before it was ready (${code ?? signal}): ${logs.slice(-20).join("\n")}`),
-        );
-    });
-  });
 }
 
 const startAggregator = () =>
@@ -237,13 +195,6 @@ const startAgent = () =>
     },
     "agent started",
   );
-
-async function stop(child: ChildProcess, signal: "SIGKILL" | "SIGTERM"): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((r) => child.once("exit", r));
-  child.kill(signal);
-  await exited;
-}
 
 interface Whisper {
   spec: { workload: { name: string }; signal: string };

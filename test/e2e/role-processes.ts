@@ -1,0 +1,87 @@
+// The real `kernel-gossip agent|aggregator` processes of an end-to-end test, started as the
+// image starts them (bin/kernel-gossip) against the local API server: each resolves once its
+// ready line is logged, keeps warnings, errors and spool lines for the failure message, and
+// reports the agent's metrics port from its "agent started" line. One place for what the
+// restart tests (agent and aggregator killed and restarted) need.
+import { type ChildProcess, spawn } from "node:child_process";
+import { createInterface } from "node:readline";
+import type { KubeApi } from "../kube-api/index.ts";
+import { REPO } from "./harness.ts";
+
+export type Role = "agent" | "aggregator";
+
+export interface RoleProcesses {
+  /** Starts a role with these environment variables; resolves when `readyText` is logged. */
+  start(role: Role, env: Record<string, string>, readyText: string): Promise<ChildProcess>;
+  /** Sends `signal` and waits for the exit (no-op for a process already gone). */
+  stop(child: ChildProcess, signal: "SIGKILL" | "SIGTERM"): Promise<void>;
+  /** Every process still running (a test adds its own helper processes to be killed too). */
+  readonly children: Set<ChildProcess>;
+  /** Calls `onLine` for each stdout line of `child`; its stderr lines go to `logs`. */
+  watchLines(child: ChildProcess, onLine: (line: string) => void): void;
+  /** Warnings, errors and spool lines of every process, for failure messages. */
+  readonly logs: string[];
+  /** The newest agent's metrics port (0 until an agent logged "agent started"). */
+  readonly agentMetricsPort: number;
+}
+
+export function roleProcesses(api: () => KubeApi): RoleProcesses {
+  const children = new Set<ChildProcess>();
+  const logs: string[] = [];
+  let agentMetricsPort = 0;
+
+  const watchLines = (child: ChildProcess, onLine: (line: string) => void): void => {
+    if (child.stdout) createInterface({ input: child.stdout }).on("line", onLine);
+    if (child.stderr) createInterface({ input: child.stderr }).on("line", (l) => logs.push(`stderr: ${l}`));
+  };
+
+  return {
+    children,
+    logs,
+    watchLines,
+    get agentMetricsPort() {
+      return agentMetricsPort;
+    },
+    start(role, env, readyText) {
+      const child = spawn(`${REPO}/bin/kernel-gossip`, [role], {
+        env: {
+          ...process.env,
+          KUBECONFIG: api().kubeconfigPath,
+          METRICS_PORT: "0",
+          LOG_LEVEL: process.env.KG_E2E_DEBUG ?? "info",
+          ...env,
+        },
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      children.add(child);
+      child.once("exit", () => children.delete(child));
+      return new Promise<ChildProcess>((resolve, reject) => {
+        let ready = false;
+        watchLines(child, (line) => {
+          if (/"level":(40|50|60)/.test(line) || line.includes("spool")) logs.push(`${role}: ${line}`);
+          if (process.env.KG_E2E_DEBUG) console.log(`${role}: ${line}`.slice(0, 400));
+          if (role === "agent" && line.includes("agent started"))
+            agentMetricsPort = Number(JSON.parse(line).metricsPort ?? 0);
+          if (!ready && line.includes(readyText)) {
+            ready = true;
+            resolve(child);
+          }
+        });
+        child.once("exit", (code, signal) => {
+          if (!ready)
+            reject(
+              new Error(
+                `${role} exited before it was ready (${code ?? signal}): ${logs.slice(-20).join("\n")}`,
+              ),
+            );
+        });
+      });
+    },
+    async stop(child, signal) {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((r) => child.once("exit", r));
+      child.kill(signal);
+      await exited;
+    },
+  };
+}
