@@ -5,7 +5,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, symlinkSync } from "node:fs";
-import { mkdir, readFile, rmdir, writeFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -16,7 +16,7 @@ import { OomSource, ThrottleState } from "../../shared/proto.ts";
 import type { PodView, QosClass } from "../types/index.ts";
 import { hexId } from "./fixtures/build.ts";
 import { DEFAULT_SETTINGS, ListSink, MapPodDirectory } from "./fixtures/harness.ts";
-import { assertOwnParent } from "./fixtures/own-parent.ts";
+import { assertOwnParent, removeTestCgroups } from "./fixtures/own-parent.ts";
 import { detectLayout } from "./layout.ts";
 import { createCgroupMetrics } from "./metrics.ts";
 import { CgroupSampler } from "./sampler.ts";
@@ -74,23 +74,7 @@ async function cleanup(): Promise<void> {
       await exited;
     }
   }
-  for (const dir of created.splice(0).reverse()) {
-    // A killed task leaves its cgroup a moment later; retry briefly, never leave ours behind.
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await rmdir(dir);
-        break;
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code === "ENOENT") break;
-        if (code !== "EBUSY" || attempt >= 50) {
-          console.warn(`could not remove test cgroup ${dir}: ${(err as Error).message}`);
-          break;
-        }
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    }
-  }
+  await removeTestCgroups(created);
 }
 
 afterAll(async () => {

@@ -15,10 +15,11 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
 import { mkdirSync, readFileSync, rmdirSync } from "node:fs";
-import { mkdir, mkdtemp, rm, rmdir, symlink, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { removeTestCgroups } from "../../agent/cgroup/fixtures/own-parent.ts";
 import type { KubeApi } from "../kube-api/index.ts";
 import { freePort } from "../ports.ts";
 import { kubectlFor, REPO, scrape, startKubeApiRetrying, until } from "./harness.ts";
@@ -74,22 +75,7 @@ async function mkdirs(path: string): Promise<void> {
 }
 
 async function removeCgroups(): Promise<void> {
-  for (const dir of created.splice(0).reverse()) {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await rmdir(dir);
-        break;
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code === "ENOENT") break;
-        if (code !== "EBUSY" || attempt >= 50) {
-          console.warn(`could not remove test cgroup ${dir}: ${(err as Error).message}`);
-          break;
-        }
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    }
-  }
+  await removeTestCgroups(created);
 }
 
 async function stopProcess(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
