@@ -21,7 +21,7 @@ import { RecordType, readRecords } from "../../agent/spool/record.ts";
 import type { KubeApi } from "../kube-api/index.ts";
 import { freePort } from "../ports.ts";
 import { kubectlFor, scrape, startKubeApiRetrying } from "./harness.ts";
-import { roleProcesses } from "./role-processes.ts";
+import { expectCountsSettleAtTruth, roleProcesses } from "./role-processes.ts";
 
 const problem = realCgroupProblem();
 if (problem) console.warn(`held counts across an agent SIGKILL test skipped: ${problem}`);
@@ -211,22 +211,17 @@ async function truth(): Promise<Record<string, number>> {
 }
 
 /** Waits until every whisper count equals the truth; no count may ever go above it. */
-async function expectCountsTrue(what: string, timeoutMs = 90_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let got: Record<string, number> = {};
-  let want: Record<string, number> = {};
-  for (;;) {
-    want = await truth();
-    got = await whisperCounts();
-    const keys = new Set([...Object.keys(want), ...Object.keys(got)]);
-    if ([...keys].every((k) => got[k] === want[k])) break;
-    for (const [k, v] of Object.entries(got))
-      expect(v, `${what}: ${k} counted above the truth`).toBeLessThanOrEqual(want[k] ?? 0);
-    if (Date.now() > deadline) break;
-    await new Promise((r) => setTimeout(r, 300));
-  }
-  console.info(`${what}: truth ${JSON.stringify(want)}, whispers ${JSON.stringify(got)}`);
-  expect(got, `${what}\n${logs.slice(-30).join("\n")}`).toEqual(want);
+function expectCountsTrue(what: string, timeoutMs = 90_000): Promise<void> {
+  return expectCountsSettleAtTruth(
+    what,
+    { truth, whispers: whisperCounts },
+    {
+      settled: (got, want) =>
+        [...new Set([...Object.keys(want), ...Object.keys(got)])].every((k) => got[k] === want[k]),
+      timeoutMs,
+      logs,
+    },
+  );
 }
 
 describe.skipIf(problem !== undefined)("held and queued counts across an agent SIGKILL (real kernel)", () => {

@@ -22,7 +22,7 @@ import { MEMORY_HOG_PY, RealCgroups, realCgroupProblem } from "../../agent/cgrou
 import type { KubeApi } from "../kube-api/index.ts";
 import { freePort } from "../ports.ts";
 import { kubectlFor, startKubeApiRetrying } from "./harness.ts";
-import { roleProcesses } from "./role-processes.ts";
+import { expectCountsSettleAtTruth, roleProcesses } from "./role-processes.ts";
 
 const problem = realCgroupProblem();
 if (problem) console.warn(`restart counting test skipped: ${problem}`);
@@ -148,18 +148,15 @@ async function oomOnce(): Promise<void> {
  * first-sight baseline (by design: kills before the agent ever looked are not reported).
  */
 async function untilFirstScan(): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  for (;;) {
+  const scans = async () => {
     const text = await fetch(`http://127.0.0.1:${procs.agentMetricsPort}/metrics`)
       .then((r) => r.text())
       .catch(() => "");
-    const count = Number(
-      /kernel_gossip_agent_cgroup_scan_duration_seconds_count\S* (\d+)/.exec(text)?.[1] ?? 0,
-    );
-    if (count >= 1) return;
-    if (Date.now() > deadline) throw new Error("the agent did not scan within 60 s");
-    await new Promise((r) => setTimeout(r, 100));
-  }
+    return Number(/kernel_gossip_agent_cgroup_scan_duration_seconds_count\S* (\d+)/.exec(text)?.[1] ?? 0);
+  };
+  await expect
+    .poll(scans, { timeout: 60_000, message: "the agent did not scan within 60 s" })
+    .toBeGreaterThanOrEqual(1);
 }
 
 const startAggregator = () =>
@@ -215,22 +212,17 @@ async function truth(): Promise<Record<string, number>> {
 }
 
 /** Waits until every whisper count equals the truth; returns both (for the log). */
-async function expectCountsTrue(what: string, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let got: Record<string, number> = {};
-  let want: Record<string, number> = {};
-  for (;;) {
-    want = await truth();
-    got = await whisperCounts();
-    if (Object.entries(want).every(([k, v]) => got[k] === v) && Object.keys(got).length === 3) break;
-    // Never above the truth, at any moment: a double count would show before it settles.
-    for (const [k, v] of Object.entries(got))
-      expect(v, `${what}: ${k} counted above the truth`).toBeLessThanOrEqual(want[k] ?? 0);
-    if (Date.now() > deadline) break;
-    await new Promise((r) => setTimeout(r, 300));
-  }
-  console.info(`${what}: truth ${JSON.stringify(want)}, whispers ${JSON.stringify(got)}`);
-  expect(got, `${what}\n${logs.slice(-30).join("\n")}`).toEqual(want);
+function expectCountsTrue(what: string, timeoutMs = 60_000): Promise<void> {
+  return expectCountsSettleAtTruth(
+    what,
+    { truth, whispers: whisperCounts },
+    {
+      settled: (got, want) =>
+        Object.entries(want).every(([k, v]) => got[k] === v) && Object.keys(got).length === 3,
+      timeoutMs,
+      logs,
+    },
+  );
 }
 
 describe.skipIf(problem !== undefined)(

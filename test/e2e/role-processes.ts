@@ -5,6 +5,7 @@
 // restart tests (agent and aggregator killed and restarted) need.
 import { type ChildProcess, spawn } from "node:child_process";
 import { createInterface } from "node:readline";
+import { expect, vi } from "vitest";
 import type { KubeApi } from "../kube-api/index.ts";
 import { REPO } from "./harness.ts";
 
@@ -84,4 +85,37 @@ export function roleProcesses(api: () => KubeApi): RoleProcesses {
       await exited;
     },
   };
+}
+
+export type Counts = Record<string, number>;
+
+/**
+ * Waits until the whisper counts equal the truth (`settled` says when the set is complete),
+ * polling every 300 ms, and fails at once when any count is ever above the truth: a double
+ * count shows before it settles. Logs both sides; the failure message carries `logs`.
+ */
+export async function expectCountsSettleAtTruth(
+  what: string,
+  read: { truth(): Promise<Counts>; whispers(): Promise<Counts> },
+  options: { settled(got: Counts, want: Counts): boolean; timeoutMs: number; logs: readonly string[] },
+): Promise<void> {
+  let got: Counts = {};
+  let want: Counts = {};
+  const above: string[] = [];
+  await vi
+    .waitFor(
+      async () => {
+        want = await read.truth();
+        got = await read.whispers();
+        for (const [k, v] of Object.entries(got))
+          if (v > (want[k] ?? 0)) above.push(`${k} ${v} > ${want[k] ?? 0}`);
+        if (above.length > 0) return; // stop waiting: reported below
+        expect(options.settled(got, want)).toBe(true);
+      },
+      { timeout: options.timeoutMs, interval: 300 },
+    )
+    .catch(() => undefined); // the equality below says what was missing
+  expect(above, `${what}: counted above the truth`).toEqual([]);
+  console.info(`${what}: truth ${JSON.stringify(want)}, whispers ${JSON.stringify(got)}`);
+  expect(got, `${what}\n${options.logs.slice(-30).join("\n")}`).toEqual(want);
 }
