@@ -4,7 +4,8 @@
 // startAgent (agent/main.ts) lists the wiring steps.
 import type { Clock } from "../shared/clock.ts";
 import { FatalError } from "../shared/errors.ts";
-import { type KubeEndpoint, type KubeHttp, loadKubeEndpoint } from "../shared/kube-http.ts";
+import { type KubeEndpoint, loadKubeEndpoint } from "../shared/kube-endpoint.ts";
+import type { KubeHttp } from "../shared/kube-http.ts";
 import type { Logger } from "../shared/log.ts";
 import { type CgroupLayout, CgroupSampler, syncReadCgroupFs } from "./cgroup/index.ts";
 import type { AgentMetrics } from "./metrics.ts";

@@ -10,13 +10,9 @@ import { join } from "node:path";
 import type { V1PodList } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { type KubeApi, startKubeApi } from "../test/kube-api/index.ts";
-import {
-  inClusterEndpoint,
-  KubeApiError,
-  KubeHttp,
-  kubeconfigEndpoint,
-  loadKubeEndpoint,
-} from "./kube-http.ts";
+import { KubeApiError } from "./kube-api-error.ts";
+import { inClusterEndpoint, kubeconfigEndpoint, loadKubeEndpoint } from "./kube-endpoint.ts";
+import { KubeHttp } from "./kube-http.ts";
 
 let api: KubeApi;
 let tmp: string;

@@ -4,7 +4,8 @@
 import { execFile } from "node:child_process";
 import { Backoff } from "../../../shared/backoff.ts";
 import { systemClock } from "../../../shared/clock.ts";
-import { KubeHttp, loadKubeEndpoint } from "../../../shared/kube-http.ts";
+import { loadKubeEndpoint } from "../../../shared/kube-endpoint.ts";
+import { KubeHttp } from "../../../shared/kube-http.ts";
 import { type Logger, silentLogger } from "../../../shared/log.ts";
 import { createRegistry } from "../../../shared/metrics.ts";
 import type { WireEvent } from "../../../shared/proto.ts";
