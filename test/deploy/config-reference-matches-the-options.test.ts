@@ -54,7 +54,7 @@ describe("configuration reference", () => {
     cpSync(join(ROOT, "biome.json"), join(tmp, "biome.json"));
     cpSync(join(ROOT, ".gitignore"), join(tmp, ".gitignore"));
     symlinkSync(join(ROOT, "node_modules"), join(tmp, "node_modules"));
-    const opts = join(tmp, "aggregator/options/index.ts");
+    const opts = join(tmp, "aggregator/options/process.ts");
     writeFileSync(opts, readFileSync(opts, "utf8").replace("Cluster name put on every record.", "Renamed."));
     let failure: { status: number; stderr: string } | undefined;
     try {
