@@ -8,7 +8,8 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { certificateExpectations, verify, whisperExpectations } from "./expected.ts";
-import { renderVerdict, runDemoScenario } from "./run.ts";
+import { runDemoScenario } from "./run.ts";
+import { renderVerdict } from "./verdict.ts";
 
 const README = join(import.meta.dirname, "..", "README.md");
 

@@ -5,6 +5,7 @@
 // one-second resolution like the kubelet's (metav1.Time): the birth timelines the agent
 // derives from them are the same on every run, on any machine, however loaded — which is
 // what lets the README show the demo's real output and a test compare the two.
+import { pause } from "./wait.ts";
 import type { DemoPod } from "./workloads.ts";
 
 const iso = (ms: number): string => new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
@@ -136,5 +137,39 @@ export function statusSummary(pod: DemoPod): string {
       return "Running, restartCount 1, last termination OOMKilled (exit 137)";
     default:
       return "Running and Ready";
+  }
+}
+
+/**
+ * Writes each pod's status with `kubectl patch --subresource=status`, in creation order, each
+ * once what it says has happened: never ahead of the clock.
+ */
+export async function reportStatuses(
+  pods: readonly DemoPod[],
+  containerId: (pod: DemoPod) => string,
+  kubectl: (args: string[], show?: boolean) => Promise<string>,
+  say: (text: string) => void,
+): Promise<void> {
+  for (const p of pods) {
+    const due = p.createdMs + reportedAfter(p) * 1000;
+    if (Date.now() < due) await pause(due - Date.now());
+    const status = kubeletStatus(p, containerId(p), p.createdMs);
+    say(
+      `$ kubectl patch pod ${p.name} -n ${p.namespace} --subresource=status --type=merge -p '<${statusSummary(p)}>'\n`,
+    );
+    await kubectl(
+      [
+        "patch",
+        "pod",
+        p.name,
+        "-n",
+        p.namespace,
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        JSON.stringify(status),
+      ],
+      false,
+    );
   }
 }
