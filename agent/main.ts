@@ -1,8 +1,7 @@
 // The agent, assembled: pod watch → failure reporter / birth recorder, cgroup sampler,
-// all into dedup → outbox → link. Each stage is built by a factory in agent/wiring.ts
-// (which tests and benchmarks can reuse); startAgent lists the wiring steps. Dependencies
+// all into dedup → outbox → link. Each stage is built by a factory in agent/wiring.ts or
+// agent/delivery.ts (which tests and benchmarks reuse); startAgent lists the wiring steps. Dependencies
 // are built here and passed down; nothing below reads the environment.
-import { readFile } from "node:fs/promises";
 import type { Registry } from "prom-client";
 import type { Clock } from "../shared/clock.ts";
 import { listenError } from "../shared/errors.ts";
@@ -11,7 +10,7 @@ import { KubeHttp } from "../shared/kube-http.ts";
 import type { Logger } from "../shared/log.ts";
 import { VERSION } from "../shared/version.ts";
 import { detectLayout } from "./cgroup/index.ts";
-import { AgentLink } from "./link/index.ts";
+import { createDelivery } from "./delivery.ts";
 import { createAgentMetrics } from "./metrics.ts";
 import type { AgentOptions } from "./options.ts";
 import { createConfigApplier } from "./remote-config/index.ts";
@@ -19,7 +18,6 @@ import { keepPending } from "./spool/keep-pending.ts";
 import {
   apiEndpoint,
   createPodPipeline,
-  createQueue,
   createRemoteApplier,
   localSettings,
   logLayout,
@@ -50,50 +48,25 @@ export async function startAgent(o: AgentOptions, deps: AgentDeps): Promise<Runn
   logLayout(layout, o, log);
   // What survives a restart: unacknowledged batches and what was already reported (ADR 0013).
   const spool = openSpool(o, log, metrics.spool);
-  // The outbox asks the link whether the line is idle; the link is built below.
-  const { outbox, dedup } = createQueue(o, {
+  // Dedup → outbox → link. The link's config callbacks reach the applier built below; they
+  // run only once the link has connected.
+  const { dedup, outbox, link } = createDelivery(o, {
     clock,
     log,
-    metrics: metrics.queue,
-    isLineIdle: () => link.isIdle(),
+    metrics,
+    cgroupLayout: layout.description,
+    configVersion: () => config.version(),
+    onConfig: (frame) => config.onConfig(frame),
+    ...(spool && { journal: spool }),
   });
   const pods = createPodPipeline(o, { clock, log, metrics, kube, layout, sink: dedup, spool });
   const { scope, watch, sampler, failures } = pods;
-  const remote = createRemoteApplier(o, { dedup, failures, outbox, sampler, scope, link: () => link });
+  const remote = createRemoteApplier(o, { dedup, failures, outbox, sampler, scope, link });
   const config = createConfigApplier({
     apply: remote.apply,
     metrics: metrics.link,
     log,
     local: localSettings(o),
-  });
-
-  if (o.agentToken === undefined && o.tokenFile === "") {
-    log.warn("no --agent-token and no --token-file: the aggregator will refuse the connection");
-  }
-  const link: AgentLink = new AgentLink({
-    url: o.aggregatorUrl,
-    token: async () =>
-      o.agentToken !== undefined ? o.agentToken : (await readFile(o.tokenFile, "utf8")).trim(),
-    ...(o.aggregatorCaFile !== undefined && { caFile: o.aggregatorCaFile }),
-    outbox,
-    hello: () => ({
-      node: o.nodeName,
-      cluster: o.clusterName,
-      agentVersion: VERSION,
-      capabilities: ["pod-failure", "kernel-oom", "cpu-throttle", "memory-pressure", "pod-birth"],
-      configVersion: config.version(),
-      cgroupLayout: layout.description,
-    }),
-    onConfig: config.onConfig,
-    ...(spool && { journal: spool }),
-    clock,
-    log,
-    metrics: metrics.link,
-    settings: {
-      heartbeatIntervalMs: o.heartbeatInterval,
-      maxUnackedBatches: o.maxUnackedBatches,
-      maxBatchEvents: o.maxBatchEvents,
-    },
   });
 
   // The port first: a port in use is a start-up failure before any watch or connection exists.

@@ -1,7 +1,7 @@
-// The agent's stages, each built from the options by a small factory: the queue (dedup →
-// outbox), the pod pipeline (scope, pod watch, failure reporter, birth recorder, cgroup
-// sampler), the live application of remote settings, and the spool when SPOOL_DIR is set.
-// startAgent (agent/main.ts) lists the wiring steps.
+// The agent's stages, each built from the options by a small factory: the pod pipeline
+// (scope, pod watch, failure reporter, birth recorder, cgroup sampler), the live application
+// of remote settings, and the spool when SPOOL_DIR is set; the delivery path (dedup → outbox
+// → link) is in agent/delivery.ts. startAgent (agent/main.ts) lists the wiring steps.
 import type { Clock } from "../shared/clock.ts";
 import { FatalError } from "../shared/errors.ts";
 import { type KubeEndpoint, loadKubeEndpoint } from "../shared/kube-endpoint.ts";
@@ -15,9 +15,8 @@ import { FailureReporter } from "./pods/failures.ts";
 import { PodReporter } from "./pods/reporter.ts";
 import { NamespaceScope } from "./pods/scope.ts";
 import { PodWatch } from "./pods/watch.ts";
-import { Deduplicator } from "./queue/dedup.ts";
-import type { QueueMetrics } from "./queue/metrics.ts";
-import { Outbox } from "./queue/outbox.ts";
+import type { Deduplicator } from "./queue/dedup.ts";
+import type { Outbox } from "./queue/outbox.ts";
 import type { RemoteSettings } from "./remote-config/index.ts";
 import { Spool, type SpoolMetrics } from "./spool/index.ts";
 
@@ -52,32 +51,6 @@ export function logLayout(layout: CgroupLayout, o: AgentOptions, log: Logger): v
       },
       `cgroup layout detected: ${layout.description}`,
     );
-}
-
-/** Dedup in front of the bounded outbox. */
-export function createQueue(
-  o: AgentOptions,
-  deps: { clock: Clock; log: Logger; metrics: QueueMetrics; isLineIdle: () => boolean },
-): { outbox: Outbox; dedup: Deduplicator } {
-  const { clock, log, metrics } = deps;
-  const outbox = new Outbox({
-    clock,
-    log,
-    metrics,
-    maxEvents: o.queueMaxEvents,
-    maxBytes: o.queueMaxBytes,
-    maxBatchEvents: o.maxBatchEvents,
-    flushIntervalMs: o.flushInterval,
-    isLineIdle: deps.isLineIdle,
-  });
-  const dedup = new Deduplicator({
-    next: outbox,
-    clock,
-    metrics,
-    cooldownMs: o.dedupCooldown,
-    maxKeys: o.dedupMaxKeys,
-  });
-  return { outbox, dedup };
 }
 
 export interface PodPipeline {
@@ -205,8 +178,7 @@ export function localSettings(o: AgentOptions): RemoteSettings {
 
 /**
  * Applies remote settings live to each stage that has them; `flushIntervalMs` is the one in
- * force (the spool keeps pending counts at that interval). The link is passed as a getter:
- * it is built after the config applier it takes its Config frames from.
+ * force (the spool keeps pending counts at that interval).
  */
 export function createRemoteApplier(
   o: AgentOptions,
@@ -216,7 +188,7 @@ export function createRemoteApplier(
     outbox: Outbox;
     sampler: CgroupSampler;
     scope: NamespaceScope;
-    link: () => { configure(settings: { maxBatchEvents: number }): void };
+    link: { configure(settings: { maxBatchEvents: number }): void };
   },
 ): { apply: (s: RemoteSettings) => void; flushIntervalMs: () => number } {
   const { dedup, failures, outbox, sampler, scope } = stages;
@@ -238,7 +210,7 @@ export function createRemoteApplier(
       outbox.configure({ maxBatchEvents: s.maxBatchEvents, flushIntervalMs: s.flushIntervalMs });
       flushIntervalMs = s.flushIntervalMs ?? flushIntervalMs;
     }
-    if (s.maxBatchEvents !== undefined) stages.link().configure({ maxBatchEvents: s.maxBatchEvents });
+    if (s.maxBatchEvents !== undefined) stages.link.configure({ maxBatchEvents: s.maxBatchEvents });
     sampler.configure({
       ...(s.scanIntervalMs !== undefined && { scanIntervalMs: s.scanIntervalMs }),
       ...(s.throttleOpenRatio !== undefined && { openRatio: s.throttleOpenRatio }),

@@ -11,9 +11,11 @@ import { Backoff } from "../../shared/backoff.ts";
 import { systemClock } from "../../shared/clock.ts";
 import { silentLogger } from "../../shared/log.ts";
 import { createRegistry } from "../../shared/metrics.ts";
+import { createDelivery } from "../delivery.ts";
 import { createQueueMetrics } from "../queue/metrics.ts";
-import { Outbox } from "../queue/outbox.ts";
-import { AgentLink, createLinkMetrics, HIGH_WATER_BYTES } from "./index.ts";
+import type { Outbox } from "../queue/outbox.ts";
+import { testAgentOptions } from "../testing.ts";
+import { createLinkMetrics, HIGH_WATER_BYTES } from "./index.ts";
 import { failureEvent } from "./testing/memory-outbox.ts";
 
 setFlagsFromString("--expose-gc");
@@ -31,37 +33,24 @@ afterEach(async () => {
   for (const fn of cleanup.splice(0).reverse()) await fn();
 });
 
-/** The real outgoing queue (agent/queue) in front of the real link, as in the agent. */
+/** The real outgoing queue (agent/queue) in front of the real link, built as the agent builds them. */
 function makeLink(port: number, settings: { maxUnackedBatches: number; maxBatchEvents: number }) {
   const registry = createRegistry({ defaultMetrics: false });
-  const queueMetrics = createQueueMetrics(registry);
-  let link: AgentLink | undefined;
-  const outbox = new Outbox({
-    clock: systemClock,
-    metrics: queueMetrics,
-    maxEvents: 1_000_000,
-    maxBytes: QUEUE_BYTES,
-    maxBatchEvents: settings.maxBatchEvents,
-    flushIntervalMs: 50,
-    isLineIdle: () => link?.isIdle() ?? true,
+  const o = testAgentOptions({
+    aggregatorUrl: `ws://127.0.0.1:${port}/stream`,
+    queueMaxEvents: 1_000_000,
+    queueMaxBytes: QUEUE_BYTES,
+    flushInterval: 50,
+    heartbeatInterval: 60_000,
+    ...settings,
   });
-  link = new AgentLink({
-    url: `ws://127.0.0.1:${port}/stream`,
-    token: () => "tok",
-    outbox,
-    hello: () => ({
-      node: "node-a",
-      cluster: "t",
-      agentVersion: "t",
-      capabilities: [],
-      configVersion: "",
-      cgroupLayout: "",
-    }),
-    onConfig: () => {},
+  const { link, outbox } = createDelivery(o, {
     clock: systemClock,
     log: silentLogger(),
-    metrics: createLinkMetrics(registry),
-    settings: { heartbeatIntervalMs: 60_000, ...settings },
+    metrics: { queue: createQueueMetrics(registry), link: createLinkMetrics(registry) },
+    cgroupLayout: "",
+    configVersion: () => "",
+    onConfig: () => {},
     backoff: new Backoff({ initialMs: 50, maxMs: 100 }),
   });
   link.start();

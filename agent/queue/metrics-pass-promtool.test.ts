@@ -3,11 +3,12 @@
 import { spawnSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import { ManualClock } from "../../shared/clock.ts";
+import { silentLogger } from "../../shared/log.ts";
 import { createRegistry } from "../../shared/metrics.ts";
+import { createQueue } from "../delivery.ts";
 import { createPodsMetrics } from "../pods/metrics.ts";
-import { Deduplicator } from "./dedup.ts";
+import { testAgentOptions } from "../testing.ts";
 import { createQueueMetrics } from "./metrics.ts";
-import { Outbox } from "./outbox.ts";
 
 const hasPromtool = spawnSync("promtool", ["--version"]).status === 0;
 
@@ -20,15 +21,10 @@ describe("agent pod and queue metrics", () => {
     pods.observeWatch({ lastEventAgeSeconds: () => 2.5, podCount: () => 17 });
     pods.watchRestarts.inc({ cause: "stale" });
     pods.births.inc({ outcome: "ready" });
-    const outbox = new Outbox({
-      clock,
-      metrics: queue,
-      maxEvents: 1,
-      maxBytes: 1 << 20,
-      maxBatchEvents: 10,
-      flushIntervalMs: 250,
-    });
-    const dedup = new Deduplicator({ next: outbox, clock, metrics: queue, cooldownMs: 60_000, maxKeys: 1 });
+    const { dedup } = createQueue(
+      testAgentOptions({ queueMaxEvents: 1, maxBatchEvents: 10, dedupCooldown: 60_000, dedupMaxKeys: 1 }),
+      { clock, log: silentLogger(), metrics: queue, isLineIdle: () => false },
+    );
     const pod = { uid: "u", namespace: "shop", name: "cart" };
     dedup.emit({ id: "a", pod, container: "app", count: 1, failure: { reason: "OOMKilled" } });
     dedup.emit({ id: "b", pod, container: "app", count: 1, failure: { reason: "OOMKilled" } });

@@ -10,9 +10,10 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { afterAll, beforeAll, expect, it, vi } from "vitest";
-import { AgentLink, createLinkMetrics } from "../../agent/link/index.ts";
+import { createDelivery } from "../../agent/delivery.ts";
+import { createLinkMetrics } from "../../agent/link/index.ts";
 import { createQueueMetrics } from "../../agent/queue/metrics.ts";
-import { Outbox } from "../../agent/queue/outbox.ts";
+import { testAgentOptions } from "../../agent/testing.ts";
 import { Backoff } from "../../shared/backoff.ts";
 import { systemClock } from "../../shared/clock.ts";
 import { silentLogger } from "../../shared/log.ts";
@@ -146,37 +147,29 @@ async function until(check: () => boolean | Promise<boolean>, what: string, time
   );
 }
 
-/** Two agents' links to `url`, each with its real bounded Outbox. */
+/** Two agents' links to `url`, each with its real bounded Outbox, built as the agent builds them. */
 function startAgents(url: string) {
   return NODES.map((node, index) => {
     const registry = createRegistry({ defaultMetrics: false });
-    let link: AgentLink | undefined;
-    const outbox = new Outbox({
-      clock: systemClock,
-      metrics: createQueueMetrics(registry),
-      maxEvents: TOTAL,
-      maxBytes: 64 << 20,
+    const o = testAgentOptions({
+      nodeName: node,
+      clusterName: "e2e",
+      aggregatorUrl: url,
+      agentToken: node === "node-a" ? "tok-a" : "tok-b",
+      queueMaxEvents: TOTAL,
+      queueMaxBytes: 64 << 20,
       maxBatchEvents: 100,
-      flushIntervalMs: 20,
-      isLineIdle: () => link?.isIdle() ?? true,
+      flushInterval: 20,
+      heartbeatInterval: 60_000,
+      maxUnackedBatches: 32,
     });
-    link = new AgentLink({
-      url,
-      token: () => (node === "node-a" ? "tok-a" : "tok-b"),
-      outbox,
-      hello: () => ({
-        node,
-        cluster: "e2e",
-        agentVersion: "e2e",
-        capabilities: [],
-        configVersion: "",
-        cgroupLayout: "",
-      }),
-      onConfig: () => {},
+    const { outbox, link } = createDelivery(o, {
       clock: systemClock,
       log: silentLogger(),
-      metrics: createLinkMetrics(registry),
-      settings: { heartbeatIntervalMs: 60_000, maxUnackedBatches: 32, maxBatchEvents: 100 },
+      metrics: { queue: createQueueMetrics(registry), link: createLinkMetrics(registry) },
+      cgroupLayout: "",
+      configVersion: () => "",
+      onConfig: () => {},
       backoff: new Backoff({ initialMs: 50, maxMs: 300 }),
     });
     link.start();

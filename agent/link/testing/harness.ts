@@ -1,10 +1,13 @@
-// Builds an AgentLink for tests with a silent logger, its own registry and a fast backoff.
+// Builds an AgentLink for tests the way the agent builds it (agent/delivery.ts createLink), with
+// a silent logger, its own registry, a fast backoff and small test settings.
 import { Backoff } from "../../../shared/backoff.ts";
 import type { Clock } from "../../../shared/clock.ts";
 import { silentLogger } from "../../../shared/log.ts";
 import { createRegistry, type Registry } from "../../../shared/metrics.ts";
 import type { ConfigFrame } from "../../../shared/proto.ts";
-import { AgentLink, type AgentLinkDeps, createLinkMetrics } from "../index.ts";
+import { createLink } from "../../delivery.ts";
+import { testAgentOptions } from "../../testing.ts";
+import { type AgentLink, type AgentLinkDeps, createLinkMetrics } from "../index.ts";
 import type { LinkSettings } from "../ports.ts";
 import { MemoryOutbox } from "./memory-outbox.ts";
 
@@ -26,23 +29,29 @@ export function testLink(options: {
 } {
   const registry = createRegistry({ defaultMetrics: false });
   const outbox = options.outbox ?? new MemoryOutbox();
-  const link = new AgentLink({
-    url: options.url,
-    token: () => options.token ?? "tok",
+  const settings = {
+    heartbeatIntervalMs: 1_000,
+    maxUnackedBatches: 8,
+    maxBatchEvents: 10,
+    ...options.settings,
+  };
+  const o = testAgentOptions({
+    aggregatorUrl: options.url,
+    agentToken: options.token ?? "tok",
+    nodeName: options.node ?? "node-a",
+    clusterName: "test",
+    heartbeatInterval: settings.heartbeatIntervalMs,
+    maxUnackedBatches: settings.maxUnackedBatches,
+    maxBatchEvents: settings.maxBatchEvents,
+  });
+  const link = createLink(o, {
     outbox,
-    hello: () => ({
-      node: options.node ?? "node-a",
-      cluster: "test",
-      agentVersion: "0.1.0",
-      capabilities: [],
-      configVersion: "",
-      cgroupLayout: "v2/systemd",
-    }),
-    onConfig: options.onConfig ?? (() => {}),
     clock: options.clock,
     log: options.log ?? silentLogger(),
     metrics: createLinkMetrics(registry),
-    settings: { heartbeatIntervalMs: 1_000, maxUnackedBatches: 8, maxBatchEvents: 10, ...options.settings },
+    cgroupLayout: "v2/systemd",
+    configVersion: () => "",
+    onConfig: options.onConfig ?? (() => {}),
     backoff: new Backoff({ initialMs: 100, maxMs: 1_000, random: () => 0.5 }),
     ...(options.journal && { journal: options.journal }),
   });
