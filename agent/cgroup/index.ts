@@ -7,6 +7,7 @@ export type { CgroupDriver } from "./paths.ts";
 export type { PodThrottle } from "./pod-window.ts";
 export type { CgroupFs } from "./reader.ts";
 export { nodeCgroupFs, syncReadCgroupFs } from "./reader.ts";
-export type { CgroupSamplerDeps, ScanReport } from "./sampler.ts";
+export type { CgroupSamplerDeps } from "./sampler.ts";
 export { CgroupSampler } from "./sampler.ts";
+export type { ScanReport } from "./scan.ts";
 export type { ThrottleSettings } from "./signal.ts";
