@@ -1,4 +1,4 @@
-// The batch frame encoder. Each event is encoded exactly once and those bytes serve both the
+// The frames the agent sends: Hello, and Batch. Each event is encoded exactly once and those bytes serve both the
 // Batch and the audit hash; protobuf's length-delimited encoding is plain concatenation, so the
 // frame is assembled by hand and is byte-for-byte what encodeEnvelope({batch}) produces for
 // the same batch (tested with random events).
@@ -12,7 +12,34 @@
 // of the event's full encoding, wire.Event.encode(event), whichever form went on the wire.
 import { createHash } from "node:crypto";
 import $protobuf from "protobufjs/minimal.js";
-import { type PodRef, type WireEvent, wire } from "../../shared/proto.ts";
+import {
+  CAPABILITY_BATCH_POD_TABLE,
+  encodeEnvelope,
+  type PodRef,
+  PROTOCOL_VERSION,
+  type WireEvent,
+  wire,
+} from "../../shared/proto.ts";
+import type { HelloInit } from "./ports.ts";
+
+/**
+ * The Hello that opens every connection: what the agent says about itself, batch-pod-table
+ * among its capabilities, its instance id (the link's when the agent gives none) and the
+ * highest sequence number acknowledged so far (the resume point).
+ */
+export function helloFrame(hello: HelloInit, instanceId: string, lastAckedSeq: number): Uint8Array {
+  return encodeEnvelope({
+    hello: {
+      ...hello,
+      capabilities: hello.capabilities.includes(CAPABILITY_BATCH_POD_TABLE)
+        ? hello.capabilities
+        : [...hello.capabilities, CAPABILITY_BATCH_POD_TABLE],
+      instanceId: hello.instanceId || instanceId,
+      protocolVersion: PROTOCOL_VERSION,
+      lastAckedSeq,
+    },
+  });
+}
 
 // Field tags (field number << 3 | wire type): Envelope.batch = 2 (length-delimited);
 // Batch.seq = 1 (varint), Batch.events = 2 (len.), Batch.sent_at_ms = 3 (varint),

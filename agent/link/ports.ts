@@ -2,7 +2,6 @@
 // (agent/queue/outbox.ts) satisfies OutboxPort; tests use small in-memory ones.
 import type { Backoff } from "../../shared/backoff.ts";
 import type { Clock } from "../../shared/clock.ts";
-import { ERRORS } from "../../shared/errors.ts";
 import type { Logger } from "../../shared/log.ts";
 import type { ConfigFrame, WireEvent } from "../../shared/proto.ts";
 import type { LinkMetrics } from "./metrics.ts";
@@ -55,21 +54,6 @@ export interface LinkSettings {
 
 /** Socket buffer level above which the link waits for writes to drain. */
 export const HIGH_WATER_BYTES = 1 << 20;
-/** Rejects that refuse the batch itself: resending it would fail again. */
-export const NON_RETRYABLE = new Set([
-  "KG_NODE_MISMATCH",
-  "KG_BATCH_TOO_MANY_EVENTS",
-  "KG_FRAME_TOO_LARGE",
-  "KG_FRAME_MALFORMED",
-  "KG_EVENT_INVALID",
-]);
-
-/** How long the aggregator may take to close after a Reject before the agent closes itself. */
-export const REJECT_CLOSE_GRACE_MS = 15_000;
-
-export const hintOf = (code: string): string | undefined =>
-  (ERRORS as Record<string, { hint: string }>)[code]?.hint;
-
 export interface AgentLinkDeps {
   url: string;
   /** Re-read on every connect (projected tokens rotate). */
