@@ -111,6 +111,8 @@ it("continues a throttling episode the spool remembers as open instead of openin
   expect(throttle.filter((e) => e.throttle?.state === ThrottleState.THROTTLE_STATE_OPEN)).toEqual([]);
   const resolvedGone = throttle.find((e) => e.container === "old");
   expect(resolvedGone?.id).toBe(`${gone.uid}/old/cpu-throttle/1000/resolved/1`);
+  // The continued episodes keep their name (when they opened, before the restart).
+  expect(throttle.map((e) => e.throttle?.episodeOpenedAtMs)).toEqual(throttle.map(() => 1000));
   const updates = throttle
     .filter((e) => e.container === "app")
     .map((e) => e.id?.split("/").slice(-2).join("/"));

@@ -54,6 +54,7 @@ export function throttleEvent(
       podLimitCores: levels?.podLimitCores ?? 0,
       podThrottledRatio: levels?.podRatio ?? 0,
       runnableThreads: demand.demand?.runnableThreads ?? 0,
+      episodeOpenedAtMs: step.openedAtMs,
     },
   };
 }

@@ -92,6 +92,10 @@ describe("CPU throttling signal", () => {
       new RegExp(`^${pod.uid}/api/cpu-throttle/${open?.observedAtMs}/resolved/\\d+$`),
     );
     expect(resolved?.throttle?.throttledRatio).toBeLessThan(0.25);
+    // Every sample names its episode by when it opened: the aggregator counts it once by that.
+    const episode = open?.throttle?.episodeOpenedAtMs;
+    expect(episode).toBe(open?.observedAtMs);
+    expect(h.sink.events.map((e) => e.throttle?.episodeOpenedAtMs)).toEqual(h.sink.events.map(() => episode));
     const count = h.sink.events.length;
     for (let i = 0; i < 5; i++) await scan(0);
     expect(h.sink.events).toHaveLength(count);

@@ -11,6 +11,10 @@
 // kept per (agent, batch seq), the object's delivery ledger (status.deliveries, ledger.ts)
 // says which batches its count already holds, and a batch found there — on first touch, or
 // in the object re-read after a 409 — is not counted again (docs/adr/0008-exact-counts-across-restarts.md).
+//
+// CPU throttling episodes named by the agent are counted once by name (episodes.ts): the first
+// sample of an episode the object (status.episodes) and this replica's pending write do not
+// hold counts it, whichever sample that is (docs/adr/0011-ack-per-event-kind-and-a-cluster-wide-write-budget.md).
 
 import {
   recommendCpu,
@@ -29,6 +33,7 @@ import {
   type Severity,
   type Signal,
 } from "../types/index.ts";
+import { EpisodeRecord } from "./episodes.ts";
 import { DeliveryLedger, type DeliveryTag } from "./ledger.ts";
 import { labelValue, whisperName } from "./names.ts";
 import { PendingCounts, type PendingSnapshot } from "./pending.ts";
@@ -51,8 +56,13 @@ export interface WhisperIdentity extends Enriched {
 export interface Occurrence {
   pod: PodIdentity;
   observedAtMs: number;
-  /** Occurrences this stands for (0 for a throttling update: only episodes opened count). */
+  /**
+   * Occurrences this stands for (0 for a throttling update: only episodes opened count).
+   * Ignored when `episode` is set: the episode counts once, at its first sample folded.
+   */
   count: number;
+  /** The throttling episode this sample belongs to (episodes.ts episodeKey); undefined: not named. */
+  episode?: number | undefined;
   evidence: Evidence;
   /** Throttling episode resolved: the whisper turns Resolved. */
   resolved: boolean;
@@ -108,6 +118,8 @@ export class WhisperState {
   baseline = 0;
   /** Batches the object's count holds, as last read or written. */
   ledger = new DeliveryLedger();
+  /** Throttling episodes the object's count holds, as last read or written. */
+  episodes = new EpisodeRecord();
   /** Occurrences seen here and not yet written, by delivery tag. */
   #pending = new PendingCounts();
   firstSeenMs: number | undefined;
@@ -164,7 +176,15 @@ export class WhisperState {
   }
 
   #fold(o: Occurrence, tag: DeliveryTag | undefined): void {
-    this.#pending.add(tag, o.pod.uid, o.count);
+    let count = o.count;
+    const episode = o.episode;
+    if (episode !== undefined) {
+      if (this.episodes.has(episode)) {
+        this.episodes.add(episode); // seen again: kept longest
+        count = 0;
+      } else count = this.#pending.hasEpisode(episode) ? 0 : 1;
+    }
+    this.#pending.add(tag, o.pod.uid, count, count > 0 ? episode : undefined);
     if (this.firstSeenMs === undefined || o.observedAtMs < this.firstSeenMs)
       this.firstSeenMs = o.observedAtMs;
     const newest = o.observedAtMs >= this.lastSeenMs;
@@ -181,7 +201,7 @@ export class WhisperState {
     for (const s of o.demandSamples) this.samples.push(s);
     if (this.samples.length > MAX_DEMAND_SAMPLES)
       this.samples.splice(0, this.samples.length - MAX_DEMAND_SAMPLES);
-    this.#touchPod(o);
+    this.#touchPod(o, count);
   }
 
   /** Severity went up, or a resolved whisper became active again, since the last write. */
@@ -191,7 +211,7 @@ export class WhisperState {
     return this.active && this.writtenActive === false;
   }
 
-  #touchPod(o: Occurrence): void {
+  #touchPod(o: Occurrence, count: number): void {
     const existing = this.pods.find((p) => p.uid === o.pod.uid);
     const entry = existing ?? {
       name: o.pod.name,
@@ -201,7 +221,7 @@ export class WhisperState {
       baseline: 0,
       delta: 0,
     };
-    entry.delta += o.count;
+    entry.delta += count;
     entry.lastSeenMs = Math.max(entry.lastSeenMs, o.observedAtMs);
     entry.node = o.pod.node || entry.node;
     if (!existing) this.pods.push(entry);
@@ -220,11 +240,14 @@ export class WhisperState {
   adopt(observed: KObj | undefined): { redelivered: number; malformed: number } {
     const status = (observed?.status ?? {}) as KObj;
     this.baseline = typeof status.count === "number" ? status.count : 0;
-    const { ledger, malformed } = DeliveryLedger.parse(status.deliveries);
+    const { ledger, malformed: badDeliveries } = DeliveryLedger.parse(status.deliveries);
     this.ledger = ledger;
-    // Batches the object already counts (another replica, or our own write whose response
-    // was lost) are dropped here: the fresh counts hold them.
-    const held = this.#pending.dropHeldBy(ledger);
+    const { record, malformed: badEpisodes } = EpisodeRecord.parse(status.episodes);
+    this.episodes = record;
+    const malformed = badDeliveries + badEpisodes;
+    // Batches and episodes the object already counts (another replica, or our own write whose
+    // response was lost) are dropped here: the fresh counts hold them.
+    const held = this.#pending.dropHeldBy(ledger, record);
     for (const [uid, n] of held.pods) {
       const pod = this.pods.find((p) => p.uid === uid);
       if (pod) pod.delta -= n;
@@ -274,7 +297,7 @@ export class WhisperState {
   /** The written deltas are now part of the object's counts (and their batches of its ledger). */
   committed(written: WrittenDelta): void {
     this.baseline += written.total;
-    this.#pending.commit(written.buckets, this.ledger);
+    this.#pending.commit(written.buckets, this.ledger, this.episodes);
     for (const p of this.pods) {
       const d = written.pods.get(p.uid) ?? 0;
       p.baseline += d;
@@ -288,6 +311,7 @@ export class WhisperState {
   forgetCluster(): void {
     this.baseline = 0;
     this.ledger = new DeliveryLedger();
+    this.episodes = new EpisodeRecord();
     for (const p of this.pods) p.baseline = 0;
   }
 
@@ -358,6 +382,8 @@ export class WhisperState {
     };
     const deliveries = this.ledger.with(this.#pending.tags()).render();
     if (deliveries.length > 0) status.deliveries = deliveries;
+    const episodes = this.episodes.with(this.#pending.episodes()).render();
+    if (episodes !== "") status.episodes = episodes;
     const t = this.evidence.throttling;
     if (this.identity.signal === "CPUThrottling" && t) {
       status.throttledPercent = Math.round(t.ratio * 100);

@@ -463,7 +463,9 @@ export class BatchPipeline implements BatchHandler {
    * crash loop, failure reasons) for the write that carries its count; a CPU throttling
    * update — state the next sample supersedes — only for the fold. An episode's opening
    * (it carries the episode count) and its resolution (no later sample would correct a
-   * lost one) wait for their write like any counted occurrence.
+   * lost one) wait for their write like any counted occurrence — except the opening of an
+   * episode the agent names: the episode counts once by its name, so its next sample recovers
+   * a lost fold.
    */
   #submit(batch: PendingBatch, tag: DeliveryTag | undefined, groups: Map<string, Group>): undefined {
     for (const [key, group] of groups) {
@@ -511,7 +513,11 @@ interface Fresh {
   id: number;
 }
 
-/** A throttling update: no count, no resolution — the next sample supersedes it. */
+/**
+ * A throttling sample the next one supersedes: not the resolution, and no count of its own — an
+ * update, or any sample of a named episode (whose next sample counts the episode if this one's
+ * fold is lost).
+ */
 function isSuperseded(o: Occurrence): boolean {
-  return o.count === 0 && !o.resolved;
+  return !o.resolved && (o.count === 0 || o.episode !== undefined);
 }

@@ -6,6 +6,7 @@ import type { Clock } from "../../shared/clock.ts";
 import type { Logger } from "../../shared/log.ts";
 import { eventType, type WireEvent } from "../../shared/proto.ts";
 import { BirthCertificate } from "../emit/birth.ts";
+import { episodeKey } from "../emit/episodes.ts";
 import { whisperName } from "../emit/names.ts";
 import type { Occurrence, WhisperIdentity } from "../emit/whisper.ts";
 import type { Enricher } from "../enrich/index.ts";
@@ -146,8 +147,16 @@ export function prepareEvent(
       resolved: facts.resolved,
       demandSamples: facts.demandSamples,
       hpa: undefined,
+      episode: throttleEpisode(ev, pod, container),
     },
     type,
     observedAtMs,
   };
+}
+
+/** The throttling episode a sample names (ADR 0011); undefined for other events and older agents. */
+function throttleEpisode(ev: WireEvent, pod: PodIdentity, container: string): number | undefined {
+  const openedAtMs = Number(ev.throttle?.episodeOpenedAtMs ?? 0);
+  if (!(openedAtMs > 0) || !Number.isSafeInteger(openedAtMs)) return undefined;
+  return episodeKey(pod.uid, container, openedAtMs);
 }

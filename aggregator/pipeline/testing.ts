@@ -207,6 +207,8 @@ export function throttle(
   state: "open" | "update" | "resolved",
   ratio: number,
   at = Date.now(),
+  /** The episode's name (CpuThrottle.episode_opened_at_ms); 0: an agent that names none. */
+  episodeOpenedAtMs = 0,
 ): WireEvent {
   const states = {
     open: ThrottleState.THROTTLE_STATE_OPEN,
@@ -233,6 +235,7 @@ export function throttle(
       demandSamples: [0.9, 0.95, 1.0],
       nodeCpus: 4,
       demandMethod: "threads",
+      episodeOpenedAtMs,
     },
   };
 }

@@ -1,8 +1,11 @@
 // What an ack promises depends on the event kind (ADR 0011): a batch of throttle samples
 // (state) is acknowledged once folded into its whisper's pending write, even while that
 // write waits for the per-object interval; a batch with a crash loop (a counted occurrence)
-// only after the write that carries its count; both end up written.
+// only after the write that carries its count; both end up written. An episode the agent
+// names (CpuThrottle.episode_opened_at_ms) is counted once by its name, so its opening is
+// acked on the fold too: a fold lost in a crash, or counted by two replicas, still counts once.
 import { afterAll, beforeAll, expect, it } from "vitest";
+import { kubeCrClient } from "../emit/kube.ts";
 import {
   CTX,
   crashLoop,
@@ -95,3 +98,95 @@ it("an episode's opening and its resolution wait for their write: a crash must n
   );
   expect(api?.status.count).toBe(2);
 });
+
+it("an episode the agent names is counted once by its name: its opening is acked on the fold, and a fold lost in a crash is counted by the next sample", async () => {
+  const real = kubeCrClient(cluster.kubeConfig);
+  // A replica that dies between the fold and the write: its status writes never land.
+  const crashed = testPipeline(cluster.kubeConfig, {
+    settings: { objectMinInterval: 600_000, podEvents: false },
+    stopDeadlineMs: 200,
+    client: {
+      get: (...args) => real.get(...args),
+      apply: (...args) => real.apply(...args),
+      applyStatus: () => new Promise(() => {}),
+    },
+  });
+  crashed.start();
+  const named: TestPod = {
+    uid: "ack-pod-3",
+    namespace: "ack",
+    name: "db-1",
+    labels: { "workload-id": "db" },
+  };
+  const opened = Date.now() - 60_000;
+  const ctx = (seq: number) => ({ ...CTX, instance: "i-3", seq });
+  // Acked although its write never happens: the episode's next sample will count it.
+  expect(await crashed.handleBatch(ctx(1), [throttle(named, "app", 1, "open", 0.6, opened, opened)])).toEqual(
+    {
+      dropped: 0,
+    },
+  );
+  expect(crashed.writer.pending).toBe(1);
+  await crashed.stop();
+
+  const restarted = testPipeline(cluster.kubeConfig, {
+    settings: { objectMinInterval: 600_000, podEvents: false },
+    stopDeadlineMs: 10_000,
+  });
+  restarted.start();
+  const update = (seq: number) => throttle(named, "app", seq, "update", 0.8, opened + seq * 1000, opened);
+  await restarted.handleBatch(ctx(2), [update(2)]); // first write of the object here: due at once
+  await restarted.handleBatch(ctx(3), [update(3)]);
+  const second = opened + 30_000;
+  await restarted.handleBatch(ctx(4), [throttle(named, "app", 4, "open", 0.7, second, second)]);
+  // The resolution is the episode's last sample: it waits for its write (the drain below).
+  const resolved = restarted.handleBatch(ctx(5), [
+    throttle(named, "app", 5, "resolved", 0.1, second + 5_000, second),
+  ]);
+  await restarted.stop();
+  expect(await resolved).toEqual({ dropped: 0 });
+
+  const whisper = (await getJson(cluster, "kernelwhispers", "ack")).find((w) =>
+    w.metadata.name.includes("db"),
+  );
+  // Two episodes: the first counted once by its update after the crash, the second by its opening.
+  expect(whisper?.status.count).toBe(2);
+  expect(whisper?.status.episodes.split(",")).toHaveLength(2);
+  expect(whisper?.status.affectedPods[0].count).toBe(2);
+}, 30_000);
+
+it("two replicas folding different samples of one named episode count it once", async () => {
+  const options = { settings: { objectMinInterval: 600_000, podEvents: false }, stopDeadlineMs: 10_000 };
+  const a = testPipeline(cluster.kubeConfig, {
+    ...options,
+    settings: { ...options.settings, podName: "agg-a" },
+  });
+  const b = testPipeline(cluster.kubeConfig, {
+    ...options,
+    settings: { ...options.settings, podName: "agg-b" },
+  });
+  a.start();
+  b.start();
+  const shared: TestPod = {
+    uid: "ack-pod-4",
+    namespace: "ack",
+    name: "queue-1",
+    labels: { "workload-id": "queue" },
+  };
+  const opened = Date.now() - 10_000;
+  const ctx = (seq: number) => ({ ...CTX, instance: "i-4", seq });
+  // The episode's opening was lost in a crash; the agent reconnected to the other replica
+  // between two updates: each replica counts the episode in its pending write, and the second
+  // write's 409 re-read finds it counted and takes its own count back.
+  await Promise.all([
+    a.handleBatch(ctx(1), [throttle(shared, "app", 1, "update", 0.6, opened + 500, opened)]),
+    b.handleBatch(ctx(2), [throttle(shared, "app", 2, "update", 0.9, opened + 1_000, opened)]),
+  ]);
+  await Promise.all([a.stop(), b.stop()]);
+  const whisper = (await getJson(cluster, "kernelwhispers", "ack")).find((w) =>
+    w.metadata.name.includes("queue"),
+  );
+  expect(whisper?.status.count).toBe(1);
+  expect(whisper?.status.affectedPods[0].count).toBe(1);
+  expect(whisper?.status.deliveries).toEqual([{ agent: "node-1/i-4", seqs: "1-2" }]);
+}, 30_000);

@@ -5,6 +5,10 @@
 // bench process. Agent i connects to urls[i % urls.length] (several replicas behind a
 // Service). Each batch is classed by the kind its ack waits for (ADR 0011): "failure" when it
 // carries a failure or OOM event, else "birth" when it carries a birth, else "throttle".
+// Throttle samples name their episode (CpuThrottle.episode_opened_at_ms) like the real agent:
+// an "open" sample of the mix starts a new episode of its pod and container, an "update"
+// continues the current one (or starts one, if the pod has none yet); the exact-count check
+// expects each episode counted once, when the first acked batch carries one of its samples.
 // Prints one JSON line per state change on stdout:
 //   {"ready":true,"connected":N}   once every agent has sent Hello
 //   {"stats":{...}}                on SIGTERM: stops sending, waits up to drainMs for the
@@ -58,11 +62,10 @@ export interface LoadStats {
   loopDelayMs: { p50: number; p99: number };
 }
 
-/** The whisper signal an event counts in and how much (births count nothing). */
+/** The whisper signal a failure or OOM event counts in and how much (throttle samples count by episode). */
 function counts(ev: WireEvent): [string, number] | undefined {
   if (ev.failure) return [ev.failure.reason === "OOMKilled" ? "OOMKilled" : "CrashLoopBackOff", 1];
   if (ev.oom) return ["OOMKilled", Math.max(1, Number(ev.oom.kills ?? 1))];
-  if (ev.throttle) return ["CPUThrottling", ev.throttle.state === ThrottleState.THROTTLE_STATE_OPEN ? 1 : 0];
   return undefined;
 }
 
@@ -95,7 +98,13 @@ function startAgent(options: LoadOptions, index: number, stats: LoadStats, onHel
   let cursor = 0;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let sending = true;
-  const sent = new Map<number, { at: number; kind: BatchKind; counted: [string, number][] }>();
+  const sent = new Map<
+    number,
+    { at: number; kind: BatchKind; counted: [string, number][]; episodes: string[] }
+  >();
+  /** `<pod uid>/<container>` → its current episode (when it opened); episodes an acked batch carried. */
+  const current = new Map<string, number>();
+  const countedEpisodes = new Set<string>();
   const url = options.urls[index % options.urls.length] as string;
   const ws = new WebSocket(url, {
     perMessageDeflate: false,
@@ -106,16 +115,28 @@ function startAgent(options: LoadOptions, index: number, stats: LoadStats, onHel
     const now = Date.now();
     seq++;
     const events: WireEvent[] = [];
+    const episodes: string[] = [];
     for (let k = 0; k < options.eventsPerBatch; k++) {
       const template = pool[cursor++ % pool.length] as WireEvent;
-      events.push({ ...template, id: `${template.id}#${seq}.${k}`, observedAtMs: now });
+      const ev: WireEvent = { ...template, id: `${template.id}#${seq}.${k}`, observedAtMs: now };
+      if (template.throttle) {
+        const key = `${template.pod?.uid}/${template.container}`;
+        let opened = current.get(key);
+        if (opened === undefined || template.throttle.state === ThrottleState.THROTTLE_STATE_OPEN) {
+          opened = Math.max(now, (opened ?? 0) + 1);
+          current.set(key, opened);
+        }
+        ev.throttle = { ...template.throttle, episodeOpenedAtMs: opened };
+        episodes.push(`${key}/${opened}`);
+      }
+      events.push(ev);
     }
     const counted: [string, number][] = [];
     for (const e of events) {
       const c = counts(e);
       if (c && c[1] > 0) counted.push(c);
     }
-    sent.set(seq, { at: performance.now(), kind: kindOf(events), counted });
+    sent.set(seq, { at: performance.now(), kind: kindOf(events), counted, episodes });
     ws.send(encodeEnvelope({ batch: { seq, events, sentAtMs: now } }), { binary: true }, (err) => {
       if (err) stats.errors++;
     });
@@ -151,6 +172,11 @@ function startAgent(options: LoadOptions, index: number, stats: LoadStats, onHel
         stats.ackLatencyMs[batch.kind].push(performance.now() - batch.at);
         for (const [signal, n] of batch.counted)
           stats.countedAcked[signal] = (stats.countedAcked[signal] ?? 0) + n;
+        for (const episode of batch.episodes) {
+          if (countedEpisodes.has(episode)) continue;
+          countedEpisodes.add(episode);
+          stats.countedAcked.CPUThrottling = (stats.countedAcked.CPUThrottling ?? 0) + 1;
+        }
         sent.delete(ackSeq);
       }
     } else if (envelope.reject) {
