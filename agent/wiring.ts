@@ -2,6 +2,7 @@
 // (scope, pod watch, failure reporter, birth recorder, cgroup sampler), the live application
 // of remote settings, and the spool when SPOOL_DIR is set; the delivery path (dedup → outbox
 // → link) is in agent/delivery.ts. startAgent (agent/main.ts) lists the wiring steps.
+import type { Backoff } from "../shared/backoff.ts";
 import type { Clock } from "../shared/clock.ts";
 import { FatalError } from "../shared/errors.ts";
 import { type KubeEndpoint, loadKubeEndpoint } from "../shared/kube-endpoint.ts";
@@ -78,6 +79,8 @@ export function createPodPipeline(
     layout: CgroupLayout;
     sink: Deduplicator;
     spool: Spool | undefined;
+    /** The pod watch's restart backoff; its own (1 s → 30 s) when unset. Tests use a faster one. */
+    watchBackoff?: Backoff;
   },
 ): PodPipeline {
   const { clock, log, metrics, kube, layout, sink, spool } = deps;
@@ -99,6 +102,7 @@ export function createPodPipeline(
     metrics: metrics.pods,
     onPod: (prev, next) => reporter.onPod(prev, next),
     settings: { staleAfterMs: o.watchStaleAfter },
+    ...(deps.watchBackoff && { backoff: deps.watchBackoff }),
   });
   const sampler = new CgroupSampler({
     root: o.cgroupRoot,

@@ -1,6 +1,6 @@
-// The agent's pod path, assembled the way agent main does it, against a real API server:
-// PodWatch → PodReporter (scope) → FailureReporter + BirthRecorder → Deduplicator → a
-// collecting sink. Plus real kubectl to shape pods.
+// The agent's pod path, built by the agent's own factory (agent/wiring.ts createPodPipeline)
+// against a real API server: PodWatch → PodReporter (scope) → FailureReporter +
+// BirthRecorder → Deduplicator → a collecting sink. Plus real kubectl to shape pods.
 import { execFile } from "node:child_process";
 import { Backoff } from "../../../shared/backoff.ts";
 import { systemClock } from "../../../shared/clock.ts";
@@ -9,14 +9,15 @@ import { KubeHttp } from "../../../shared/kube-http.ts";
 import { type Logger, silentLogger } from "../../../shared/log.ts";
 import { createRegistry } from "../../../shared/metrics.ts";
 import type { WireEvent } from "../../../shared/proto.ts";
-import { Deduplicator } from "../../queue/dedup.ts";
-import { createQueueMetrics } from "../../queue/metrics.ts";
-import { BirthRecorder } from "../births.ts";
-import { FailureReporter } from "../failures.ts";
-import { createPodsMetrics } from "../metrics.ts";
-import { PodReporter } from "../reporter.ts";
-import { NamespaceScope, type ScopeSettings } from "../scope.ts";
-import { PodWatch } from "../watch.ts";
+import type { CgroupLayout } from "../../cgroup/index.ts";
+import { createDedup } from "../../delivery.ts";
+import { createAgentMetrics } from "../../metrics.ts";
+import type { Deduplicator } from "../../queue/dedup.ts";
+import { testAgentOptions } from "../../testing.ts";
+import { createPodPipeline } from "../../wiring.ts";
+import type { BirthRecorder } from "../births.ts";
+import type { NamespaceScope, ScopeSettings } from "../scope.ts";
+import type { PodWatch } from "../watch.ts";
 
 export function kubectl(kubeconfig: string, args: string[], input?: string): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -33,8 +34,6 @@ export function kubectl(kubeconfig: string, args: string[], input?: string): Pro
   });
 }
 
-/** Polls `check` until it holds; event-driven tests wait with generous timeouts, never sleep. */
-
 export interface AgentHarness {
   events: WireEvent[];
   watch: PodWatch;
@@ -44,6 +43,16 @@ export interface AgentHarness {
   metric(name: string, labels?: Record<string, string>): Promise<number>;
   stop(): void;
 }
+
+/** The pod path needs no cgroups: the sampler is built (the reporter asks it about OOMs) but not started. */
+const NO_CGROUPS: CgroupLayout = {
+  version: 2,
+  driver: "unknown",
+  root: "/nonexistent",
+  hierarchies: {},
+  kubeletRoot: [],
+  description: "none (the pod path only)",
+};
 
 export function startAgent(options: {
   kubeconfigPath: string;
@@ -58,57 +67,35 @@ export function startAgent(options: {
   const clock = systemClock;
   const log = options.log ?? silentLogger();
   const registry = createRegistry({ defaultMetrics: false });
-  const podsMetrics = createPodsMetrics(registry);
-  const queueMetrics = createQueueMetrics(registry);
+  const metrics = createAgentMetrics(registry);
   const events: WireEvent[] = [];
-  const cooldownMs = options.cooldownMs ?? 180_000;
-  const dedup = new Deduplicator({
-    next: { emit: (e) => events.push(e) },
-    clock,
-    metrics: queueMetrics,
-    cooldownMs,
-    maxKeys: 10_000,
-  });
-  const failures = new FailureReporter({
-    clock,
-    sink: dedup,
-    settings: { extraReasons: options.extraReasons ?? [], cooldownMs },
-  });
-  const births = new BirthRecorder({ clock, sink: dedup, metrics: podsMetrics, log });
-  let watch: PodWatch | undefined;
-  const scope = new NamespaceScope({
-    ownNamespace: "kernel-gossip",
-    optOutAnnotation: "kernel-gossip.io/ignore",
-    settings: {
-      allow: options.scope?.allow ?? [],
-      deny: options.scope?.deny ?? ["kube-system", "kube-public", "kube-node-lease"],
-      labelSelector: options.scope?.labelSelector ?? "",
-    },
-    kube,
-    clock,
-    log,
-    staleAfterMs: 180_000,
-    onChange: () => {
-      if (watch) reporter.rescan(watch.pods());
-    },
-  });
-  const reporter = new PodReporter({ scope, failures, births });
-  watch = new PodWatch({
-    kube,
+  const o = testAgentOptions({
     nodeName: options.node,
+    ...(options.extraReasons && { extraReasons: options.extraReasons }),
+    ...(options.scope?.allow && { namespaceAllow: [...options.scope.allow] }),
+    ...(options.scope?.deny && { namespaceDeny: [...options.scope.deny] }),
+    ...(options.scope?.labelSelector !== undefined && {
+      namespaceLabelSelector: options.scope.labelSelector,
+    }),
+    ...(options.staleAfterMs !== undefined && { watchStaleAfter: options.staleAfterMs }),
+    ...(options.cooldownMs !== undefined && { dedupCooldown: options.cooldownMs }),
+  });
+  const dedup = createDedup(o, { next: { emit: (e) => events.push(e) }, clock, metrics: metrics.queue });
+  const { watch, scope, births } = createPodPipeline(o, {
     clock,
     log,
-    metrics: podsMetrics,
-    onPod: reporter.onPod,
-    settings: { staleAfterMs: options.staleAfterMs ?? 180_000 },
-    backoff: new Backoff({ initialMs: 100, maxMs: 1_000 }),
+    metrics,
+    kube,
+    layout: NO_CGROUPS,
+    sink: dedup,
+    spool: undefined,
+    watchBackoff: new Backoff({ initialMs: 100, maxMs: 1_000 }),
   });
   scope.start();
   watch.start();
-  const w = watch;
   return {
     events,
-    watch: w,
+    watch,
     scope,
     dedup,
     births,
@@ -118,7 +105,7 @@ export function startAgent(options: {
       return v?.value ?? 0;
     },
     stop() {
-      w.stop();
+      watch.stop();
       scope.stop();
       kube.close();
     },
