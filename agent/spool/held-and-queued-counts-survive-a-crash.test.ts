@@ -6,10 +6,11 @@ import { afterEach, expect, it } from "vitest";
 import { ManualClock } from "../../shared/clock.ts";
 import { createRegistry } from "../../shared/metrics.ts";
 import type { WireEvent } from "../../shared/proto.ts";
+import { createDedup } from "../delivery.ts";
 import { failureEvent } from "../link/testing/memory-outbox.ts";
 import { buildBatch } from "../link/unacked.ts";
-import { Deduplicator } from "../queue/dedup.ts";
 import { createQueueMetrics } from "../queue/metrics.ts";
+import { testAgentOptions } from "../testing.ts";
 import { MAGIC } from "./record.ts";
 import { openTestSpool, spoolDir } from "./testing.ts";
 
@@ -20,12 +21,10 @@ afterEach(() => {
 
 /** Dedup with a 10 s cooldown on a manual clock, forwarding into `out`. */
 function dedup(clock: ManualClock, out: WireEvent[]) {
-  return new Deduplicator({
+  return createDedup(testAgentOptions({ dedupCooldown: 10_000, dedupMaxKeys: 100 }), {
     next: { emit: (e) => void out.push(e) },
     clock,
     metrics: createQueueMetrics(createRegistry({ defaultMetrics: false })),
-    cooldownMs: 10_000,
-    maxKeys: 100,
   });
 }
 

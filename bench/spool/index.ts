@@ -15,10 +15,11 @@
 //     rewritten whole (write + fsync) each time; against appending a 1,000-event batch of the
 //     same events, side by side.
 import { join } from "node:path";
+import { createDedup } from "../../agent/delivery.ts";
 import { buildBatch } from "../../agent/link/unacked.ts";
-import { Deduplicator } from "../../agent/queue/dedup.ts";
 import { createQueueMetrics } from "../../agent/queue/metrics.ts";
 import { createSpoolMetrics, Spool } from "../../agent/spool/index.ts";
+import { testAgentOptions } from "../../agent/testing.ts";
 import { ManualClock } from "../../shared/clock.ts";
 import { silentLogger } from "../../shared/log.ts";
 import { createRegistry } from "../../shared/metrics.ts";
@@ -126,12 +127,11 @@ async function pendingStorm(quick: boolean): Promise<BenchRow[]> {
       { log: silentLogger(), metrics: createSpoolMetrics(registry) },
     );
     const clock = new ManualClock();
-    const dedup = new Deduplicator({
+    // The agent's dedup with its default cooldown (3 min) and key bound (10,000).
+    const dedup = createDedup(testAgentOptions(), {
       next: { emit: () => {} },
       clock,
       metrics: createQueueMetrics(registry),
-      cooldownMs: 180_000,
-      maxKeys: 10_000,
     });
     spool.keepPending(() => ({ held: dedup.heldCounts(), queued: [] }));
     // 1,000 distinct keys: the mix's failures with one pod per event.
