@@ -1,11 +1,10 @@
 // The aggregator, assembled: stream server (auth, limits) → batch pipeline (redelivery
 // dedup, enrichment, CR writer) and the agent config push; the leader-only retention GC.
 // stop() drains: in-flight batches are written and acked before agents are sent away.
-import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import type { Registry } from "prom-client";
 import type { Clock } from "../shared/clock.ts";
-import { FatalError, listenError } from "../shared/errors.ts";
+import { listenError } from "../shared/errors.ts";
 import { startOpsServer } from "../shared/http.ts";
 import { loadKubeConfig } from "../shared/kube.ts";
 import type { Logger } from "../shared/log.ts";
@@ -13,15 +12,10 @@ import { VERSION } from "../shared/version.ts";
 import { AgentConfigSource } from "./config-push/index.ts";
 import { createAggregatorMetrics } from "./metrics.ts";
 import { type AggregatorOptions, checkAggregatorOptions } from "./options/index.ts";
-import { BatchPipeline } from "./pipeline/index.ts";
 import { startReadiness } from "./readiness.ts";
 import { createRetention } from "./retention/index.ts";
-import {
-  type Authenticator,
-  createStaticAuthenticator,
-  createTokenReviewAuthenticator,
-  startStreamServer,
-} from "./stream/index.ts";
+import { startStreamServer } from "./stream/index.ts";
+import { createAuthenticator, createPipeline, readTls } from "./wiring.ts";
 import {
   kubeReplicaLeaseStore,
   replicaLeaseName,
@@ -43,17 +37,6 @@ export interface RunningAggregator {
   stop(): Promise<void>;
 }
 
-function readPem(file: string, option: string): string {
-  try {
-    return readFileSync(file, "utf8");
-  } catch (err) {
-    throw new FatalError(
-      `cannot read ${file} (${option}): ${(err as { code?: string }).code === "ENOENT" ? "no such file" : (err as Error).message}; mount the TLS secret there or unset the option`,
-      { cause: err },
-    );
-  }
-}
-
 export async function startAggregator(
   o: AggregatorOptions,
   deps: AggregatorDeps,
@@ -63,42 +46,11 @@ export async function startAggregator(
   const metrics = createAggregatorMetrics(registry);
   const identity = o.podName || hostname();
 
-  let auth: Authenticator;
-  if (o.authMode === "static") {
-    // createStaticAuthenticator says loudly that this is not for production.
-    if (o.staticTokens.length === 0)
-      log.warn("AUTH_MODE=static with no --static-tokens: every agent will be refused");
-    auth = createStaticAuthenticator(o.staticTokens, log);
-  } else {
-    auth = createTokenReviewAuthenticator({
-      kubeConfig,
-      audience: o.tokenAudience,
-      serviceAccount: o.agentServiceAccount,
-      cacheTtlMs: o.tokenCacheTtl,
-      negativeCacheTtlMs: o.tokenNegativeCacheTtl,
-      clock,
-      log,
-      metrics: metrics.stream,
-    });
-  }
+  const auth = createAuthenticator(o, { kubeConfig, clock, log, metrics: metrics.stream });
   checkAggregatorOptions(o);
-  const tls =
-    o.tlsCertFile !== undefined && o.tlsKeyFile !== undefined
-      ? {
-          cert: readPem(o.tlsCertFile, "--tls-cert-file ($TLS_CERT_FILE)"),
-          key: readPem(o.tlsKeyFile, "--tls-key-file ($TLS_KEY_FILE)"),
-        }
-      : undefined;
+  const tls = readTls(o);
 
-  const pipeline = new BatchPipeline({
-    kubeConfig,
-    stopDeadlineMs: o.shutdownTimeout,
-    clock,
-    log,
-    metrics: metrics.pipeline,
-    cluster: o.clusterName,
-    settings: { ...o, podName: identity },
-  });
+  const pipeline = createPipeline(o, { kubeConfig, clock, log, metrics: metrics.pipeline, identity });
   pipeline.start();
 
   // The cluster-wide write budget, divided among the replicas alive (docs/adr/0011).

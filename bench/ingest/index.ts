@@ -6,13 +6,16 @@
 // coalescer absorbs the stream, as in production — so an event counts as ingested when it
 // has been folded into its object's pending write (CrWriter.submit returned).
 // Floor: decoding the same frames alone (shared/proto decodeEnvelope), interleaved.
-import { BatchPipeline } from "../../aggregator/pipeline/index.ts";
+import { AGGREGATOR_OPTIONS } from "../../aggregator/options/index.ts";
+import type { BatchPipeline } from "../../aggregator/pipeline/index.ts";
 import { createPipelineMetrics } from "../../aggregator/pipeline/metrics.ts";
 import { FrameHandler } from "../../aggregator/stream/frame-handler.ts";
+import { createPipeline } from "../../aggregator/wiring.ts";
 import { systemClock } from "../../shared/clock.ts";
 import { loadKubeConfig } from "../../shared/kube.ts";
 import { silentLogger } from "../../shared/log.ts";
 import { createRegistry } from "../../shared/metrics.ts";
+import { parseOptions } from "../../shared/options.ts";
 import { decodeEnvelope, encodeEnvelope, PROTOCOL_VERSION, type WireEvent } from "../../shared/proto.ts";
 import { type BenchKube, startBenchKube } from "../cluster/kube.ts";
 import { mixEvents, mixPods } from "../events/mix.ts";
@@ -105,34 +108,19 @@ export async function run({ quick }: BenchOptions): Promise<BenchCaseResult> {
     await seedOwners(kube, SEED);
     const kubeConfig = loadKubeConfig(kube.api.kubeconfigPath);
     const metrics = createPipelineMetrics(createRegistry({ defaultMetrics: false }));
-    pipeline = new BatchPipeline({
+    // The aggregator's pipeline as startAggregator builds it, on its defaults; synthetic agents
+    // report made-up pods (no pod objects exist), so node binding is off.
+    const options = parseOptions(AGGREGATOR_OPTIONS, [], {
+      CLUSTER_NAME: "bench",
+      VERIFY_PODS: "false",
+      SHUTDOWN_TIMEOUT: "1s",
+    });
+    pipeline = createPipeline(options, {
       kubeConfig,
       clock: systemClock,
       log: silentLogger(),
       metrics,
-      cluster: "bench",
-      stopDeadlineMs: 1_000,
-      settings: {
-        projectLabel: "project-id",
-        workloadLabel: "workload-id",
-        ownerCacheSize: 20_000,
-        ownerCacheTtl: 600_000,
-        redeliveryCacheSize: 200_000,
-        redeliveryCacheBytes: 32 << 20,
-        maxPendingObjects: 50_000,
-        throttleWarning: 0.5,
-        throttleCritical: 0.8,
-        memoryWarning: 0.9,
-        memoryCritical: 0.95,
-        writeQps: 20,
-        writeBurst: 40,
-        // Synthetic agents report made-up pods (no pod objects exist): node binding off.
-        verifyPods: false,
-        objectMinInterval: 10_000,
-        maxAffectedPods: 10,
-        podEvents: true,
-        podName: "bench",
-      },
+      identity: "bench",
     });
     pipeline.start();
     // A batch has reached the coalescer when its changes have been submitted to the writer:
