@@ -6,10 +6,11 @@
 // docs/adr/0013-counting-across-agent-restarts.md explains the choices.
 //
 // Files, in `<dir>/<node>/` (one directory per node name, so agents never share one):
-//   instance   this node's agent instance id (Hello.instance_id), created once
+//   instance   this node's agent instance id (Hello.instance_id), created once (instance.ts)
 //   spool.log  records (record.ts): a SNAPSHOT first, then BATCH, SETTLE and PENDING records
 //              appended; the newest PENDING record is what dedup held and the outbox queued
-//              (pending.ts), put back by the restarted agent
+//              (pending.ts), put back by the restarted agent; appended and rewritten by file.ts,
+//              read back at start by replay.ts
 //
 // Invariants:
 //  - a batch is on disk (write + fsync returned) before the link sends it; a settle record is
@@ -26,22 +27,12 @@
 //  - damaged stretches found at start are skipped, counted and logged; then the sequence
 //    numbers jump by SEQ_JUMP_AFTER_DAMAGE so a batch whose record was lost is never named
 //    again by a different batch.
-import { randomUUID } from "node:crypto";
-import {
-  closeSync,
-  existsSync,
-  fsyncSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  statSync,
-  writeFileSync,
-  writeSync,
-} from "node:fs";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Logger } from "../../shared/log.ts";
 import type { WireEvent } from "../../shared/proto.ts";
+import { SpoolFile } from "./file.ts";
+import { instanceId } from "./instance.ts";
 import type { SpoolMemory } from "./memory.ts";
 import type { SpoolMetrics } from "./metrics.ts";
 import { encodePending, type PendingState } from "./pending.ts";
@@ -53,9 +44,8 @@ export { createSpoolMetrics, type SpoolMetrics } from "./metrics.ts";
 export { type HeldCount, keptWhileQueued, type PendingState } from "./pending.ts";
 export { SEQ_JUMP_AFTER_DAMAGE } from "./replay.ts";
 
-export const COMPACT_MIN_BYTES = 4 * 1024 * 1024;
-/** Ledger-compatible instance ids: letters, digits, '-', '_', '.' (ADR 0008). */
-const INSTANCE_ID = /^[A-Za-z0-9._-]{1,64}$/;
+/** The file is compacted only once it is past this size (and past twice what it must hold). */
+const COMPACT_MIN_BYTES = 4 * 1024 * 1024;
 
 export interface SpoolOptions {
   /** The hostPath directory (SPOOL_DIR). */
@@ -88,16 +78,13 @@ export class Spool {
   #pendingSource: (() => PendingState) | undefined;
   #lastPendingLogMs = 0;
   #nextSeq: number;
-  readonly #dir: string;
   readonly #maxBytes: number;
   readonly #log: Logger;
   readonly #metrics: SpoolMetrics;
   /** Unsettled batches in seq order (a Map keeps insertion order; seqs only grow). */
   readonly #live: Map<number, Uint8Array>;
   #liveBytes = 0;
-  #fd: number;
-  #fileBytes = 0;
-  #compactDue = false;
+  readonly #file: SpoolFile;
   #lastEvictLogMs = 0;
 
   /** Opens (creating it if needed) and replays the spool of `node` under `dir`. Throws when unusable. */
@@ -110,11 +97,11 @@ export class Spool {
   }
 
   private constructor(dir: string, options: SpoolOptions, deps: SpoolDeps) {
-    this.#dir = dir;
     this.#maxBytes = options.maxBytes;
     this.#log = deps.log.child({ component: "spool", spool: dir });
     this.#metrics = deps.metrics;
     this.file = join(dir, "spool.log");
+    this.#file = new SpoolFile(dir, this.file, this.#log, this.#metrics);
     const read = replaySpool(this.file, { log: this.#log, metrics: this.#metrics });
     this.#live = read.live;
     this.#liveBytes = read.liveBytes;
@@ -127,11 +114,16 @@ export class Spool {
     this.pending = read.pending;
     this.#pendingJson = encodePending(read.pending).json;
     this.#nextSeq = read.nextSeq;
-    this.instanceId = this.#instance(read.instanceId);
+    this.instanceId = instanceId(
+      dir,
+      read.instanceId,
+      { file: this.file, batches: this.#live.size },
+      this.#log,
+      this.#metrics,
+    );
     this.recovered = [...this.#live].map(([seq, frame]) => ({ seq, frame }));
     const events = this.recovered.reduce((n, b) => n + (read.events.get(b.seq) ?? 0), 0);
     this.#metrics.replayed.inc(this.recovered.length);
-    this.#fd = -1;
     this.#compact();
     const heldOccurrences = this.pending.held.reduce((n, h) => n + h.held, 0);
     if (this.recovered.length > 0 || this.memory.size > 0 || this.#pendingJson !== "") {
@@ -167,7 +159,7 @@ export class Spool {
     this.#liveBytes += frame.length;
     while (this.#liveBytes > this.#maxBytes && this.#live.size > 1) this.#evictOldest();
     const pending = this.#pendingRecord();
-    if (this.#compactDue) this.#compact();
+    if (this.#file.rewriteDue) this.#compact();
     else {
       const batch = encodeRecord(RecordType.batch, seqPayload(seq, frame));
       this.#write(pending ? Buffer.concat([batch, pending]) : batch, true);
@@ -190,7 +182,7 @@ export class Spool {
   persistPending(): boolean {
     const pending = this.#pendingRecord();
     if (!pending) return false;
-    if (this.#compactDue) this.#compact();
+    if (this.#file.rewriteDue) this.#compact();
     else this.#write(pending, true);
     this.#maybeCompact();
     return true;
@@ -230,44 +222,10 @@ export class Spool {
   }
 
   close(): void {
-    if (this.#fd < 0) return;
+    if (!this.#file.isOpen) return;
     const pending = this.#pendingRecord();
     if (pending) this.#write(pending, false);
-    try {
-      fsyncSync(this.#fd);
-      this.#metrics.fsyncs.inc();
-    } catch (err) {
-      this.#writeFailed(err);
-    }
-    closeSync(this.#fd);
-    this.#fd = -1;
-  }
-
-  /** The instance file wins; then the snapshot's; else a new id, written before any batch. */
-  #instance(fromSnapshot: string | undefined): string {
-    const path = join(this.#dir, "instance");
-    let id: string | undefined;
-    if (existsSync(path)) {
-      const text = readFileSync(path, "utf8").trim();
-      if (INSTANCE_ID.test(text)) id = text;
-      else
-        this.#log.warn(
-          { file: path },
-          `spool instance file ${path} is unreadable; using the spool's own copy`,
-        );
-    }
-    id ??= fromSnapshot !== undefined && INSTANCE_ID.test(fromSnapshot) ? fromSnapshot : undefined;
-    if (id === undefined) {
-      id = randomUUID();
-      if (this.#live.size > 0) {
-        this.#log.warn(
-          { file: path, batches: this.#live.size },
-          `spool ${this.file} holds batches but its instance id is lost: they are resent under a new id, and events the aggregator already counted may be counted again`,
-        );
-      }
-    }
-    this.#atomicWrite(path, `${id}\n`);
-    return id;
+    this.#file.close();
   }
 
   #evictOldest(): void {
@@ -292,10 +250,11 @@ export class Spool {
   }
 
   #maybeCompact(): void {
-    if (this.#fileBytes > COMPACT_MIN_BYTES && this.#fileBytes > 2 * this.#liveBytes) this.#compact();
+    const bytes = this.#file.bytes;
+    if (bytes > COMPACT_MIN_BYTES && bytes > 2 * this.#liveBytes) this.#compact();
   }
 
-  /** Rewrites the file as snapshot + unsettled batches: temporary file, fsync, rename, fsync dir. */
+  /** Rewrites the file as snapshot + unsettled batches (atomically: file.ts). */
   #compact(): void {
     const snapshot: Snapshot = {
       version: 1,
@@ -307,76 +266,12 @@ export class Spool {
     for (const [seq, frame] of this.#live) parts.push(encodeRecord(RecordType.batch, seqPayload(seq, frame)));
     if (this.#pendingJson !== "")
       parts.push(encodeRecord(RecordType.pending, Buffer.from(this.#pendingJson)));
-    const data = Buffer.concat(parts);
-    try {
-      this.#atomicWrite(this.file, data);
-      if (this.#fd >= 0) closeSync(this.#fd);
-      this.#fd = openSync(this.file, "a", 0o600);
-      this.#fileBytes = statSync(this.file).size;
-      this.#compactDue = false;
-    } catch (err) {
-      this.#writeFailed(err);
-      this.#compactDue = true;
-      if (this.#fd < 0) {
-        try {
-          this.#fd = openSync(this.file, "a", 0o600);
-        } catch {
-          // Still unusable: the next append tries to compact again.
-        }
-      }
-    }
-    this.#metrics.fileBytes.set(this.#fileBytes);
+    this.#file.rewrite(Buffer.concat(parts));
     this.#metrics.batches.set(this.#live.size);
-  }
-
-  #atomicWrite(path: string, data: string | Buffer): void {
-    const tmp = `${path}.tmp`;
-    writeFileSync(tmp, data, { mode: 0o600 });
-    const fd = openSync(tmp, "r+");
-    try {
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, path);
-    const dirFd = openSync(this.#dir, "r");
-    try {
-      fsyncSync(dirFd);
-    } finally {
-      closeSync(dirFd);
-    }
-    this.#metrics.fsyncs.inc(2);
-    this.#metrics.writtenBytes.inc(Buffer.byteLength(data));
   }
 
   #write(record: Buffer, sync: boolean): void {
-    if (this.#fd < 0) {
-      this.#compactDue = true;
-      return;
-    }
-    try {
-      let done = 0;
-      while (done < record.length) done += writeSync(this.#fd, record, done);
-      this.#fileBytes += record.length;
-      this.#metrics.writtenBytes.inc(record.length);
-      if (sync) {
-        fsyncSync(this.#fd);
-        this.#metrics.fsyncs.inc();
-      }
-    } catch (err) {
-      this.#writeFailed(err);
-      // A partial record may be on disk: rewrite the whole file at the next append.
-      this.#compactDue = true;
-    }
-    this.#metrics.fileBytes.set(this.#fileBytes);
+    this.#file.append(record, sync);
     this.#metrics.batches.set(this.#live.size);
-  }
-
-  #writeFailed(err: unknown): void {
-    this.#metrics.writeErrors.inc();
-    this.#log.error(
-      { err: (err as Error).message, file: this.file },
-      `cannot write the spool ${this.file}: unacknowledged batches will not survive a restart until it is writable again (disk full? check the node's /var/lib)`,
-    );
   }
 }
