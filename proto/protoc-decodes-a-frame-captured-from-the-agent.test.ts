@@ -3,8 +3,10 @@
 import { execFileSync, spawnSync } from "node:child_process";
 import { afterAll, describe, expect, it } from "vitest";
 import { WebSocketServer } from "ws";
-import { AgentLink, createLinkMetrics } from "../agent/link/index.ts";
+import { createLink } from "../agent/delivery.ts";
+import { createLinkMetrics } from "../agent/link/index.ts";
 import { failureEvent, MemoryOutbox } from "../agent/link/testing/memory-outbox.ts";
+import { testAgentOptions } from "../agent/testing.ts";
 import { Backoff } from "../shared/backoff.ts";
 import { systemClock } from "../shared/clock.ts";
 import { silentLogger } from "../shared/log.ts";
@@ -50,23 +52,23 @@ describe.skipIf(!haveProtoc)(`protoc (${protoc.stdout?.trim()}) reads the agent'
     await new Promise((r) => wss.once("listening", r));
     const { port } = wss.address() as { port: number };
     const outbox = new MemoryOutbox();
-    const link = new AgentLink({
-      url: `ws://127.0.0.1:${port}/stream`,
-      token: () => "s3cret",
+    // The agent's own link and Hello (agent/delivery.ts createLink).
+    const o = testAgentOptions({
+      aggregatorUrl: `ws://127.0.0.1:${port}/stream`,
+      agentToken: "s3cret",
+      clusterName: "prod-eu",
+      heartbeatInterval: 60_000,
+      maxUnackedBatches: 4,
+      maxBatchEvents: 100,
+    });
+    const link = createLink(o, {
       outbox,
-      hello: () => ({
-        node: "node-a",
-        cluster: "prod-eu",
-        agentVersion: "0.1.0",
-        capabilities: ["kernel-oom", "cpu-throttle"],
-        configVersion: "4711",
-        cgroupLayout: "v2/systemd",
-      }),
-      onConfig: () => {},
       clock: systemClock,
       log: silentLogger(),
       metrics: createLinkMetrics(createRegistry({ defaultMetrics: false })),
-      settings: { heartbeatIntervalMs: 60_000, maxUnackedBatches: 4, maxBatchEvents: 100 },
+      cgroupLayout: "v2/systemd",
+      configVersion: () => "4711",
+      onConfig: () => {},
       backoff: new Backoff({ initialMs: 20, maxMs: 50 }),
     });
     link.start();

@@ -6,7 +6,7 @@ import { Backoff } from "../../shared/backoff.ts";
 import { systemClock } from "../../shared/clock.ts";
 import { silentLogger } from "../../shared/log.ts";
 import { createRegistry } from "../../shared/metrics.ts";
-import { AgentLink, createLinkMetrics } from "./index.ts";
+import { testLink } from "./testing/harness.ts";
 import { failureEvent, MemoryOutbox } from "./testing/memory-outbox.ts";
 
 const log = silentLogger();
@@ -47,23 +47,12 @@ function server(
 }
 
 function link(port: number, outbox: MemoryOutbox) {
-  const registry = createRegistry({ defaultMetrics: false });
-  const agent = new AgentLink({
+  const { link: agent, registry } = testLink({
     url: `ws://127.0.0.1:${port}/stream`,
-    token: () => "t0k3n",
-    outbox,
-    hello: () => ({
-      node: "node-a",
-      cluster: "test",
-      agentVersion: "0.1.0",
-      capabilities: [],
-      configVersion: "",
-      cgroupLayout: "v2/systemd",
-    }),
-    onConfig: () => {},
     clock: systemClock,
+    token: "t0k3n",
+    outbox,
     log,
-    metrics: createLinkMetrics(registry),
     settings: { heartbeatIntervalMs: 60_000, maxUnackedBatches: 4, maxBatchEvents: 10 },
     backoff: new Backoff({ initialMs: 20, maxMs: 100 }),
   });

@@ -1,5 +1,4 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, expect, it } from "vitest";
@@ -9,8 +8,7 @@ import { Backoff } from "../../shared/backoff.ts";
 import { ManualClock, systemClock } from "../../shared/clock.ts";
 import { silentLogger } from "../../shared/log.ts";
 import { createRegistry } from "../../shared/metrics.ts";
-import { AgentLink, createLinkMetrics } from "./index.ts";
-import { MemoryOutbox } from "./testing/memory-outbox.ts";
+import { testLink } from "./testing/harness.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "kg-token-"));
 const cleanup: (() => Promise<unknown>)[] = [];
@@ -39,23 +37,11 @@ it("a missing token file is retried, and a rotated token is used on the next con
   cleanup.push(() => server.close());
   const tokenFile = join(dir, "token");
   const clock = new ManualClock();
-  const registry = createRegistry({ defaultMetrics: false });
-  const link = new AgentLink({
+  // The agent's own token source: --token-file, no --agent-token.
+  const { link, registry } = testLink({
     url: `ws://127.0.0.1:${server.port}/stream`,
-    token: async () => (await readFile(tokenFile, "utf8")).trim(),
-    outbox: new MemoryOutbox(),
-    hello: () => ({
-      node: "node-a",
-      cluster: "t",
-      agentVersion: "t",
-      capabilities: [],
-      configVersion: "",
-      cgroupLayout: "",
-    }),
-    onConfig: () => {},
     clock,
-    log: silentLogger(),
-    metrics: createLinkMetrics(registry),
+    agent: { agentToken: undefined, tokenFile },
     settings: { heartbeatIntervalMs: 60_000, maxUnackedBatches: 4, maxBatchEvents: 10 },
     backoff: new Backoff({ initialMs: 100, maxMs: 100 }),
   });

@@ -9,8 +9,8 @@ import { ManualClock, systemClock } from "../../shared/clock.ts";
 import { silentLogger } from "../../shared/log.ts";
 import { createRegistry } from "../../shared/metrics.ts";
 import { selfSignedCert } from "../../test/kube-api/tls.ts";
-import { AgentLink, createLinkMetrics } from "./index.ts";
-import { failureEvent, MemoryOutbox } from "./testing/memory-outbox.ts";
+import { testLink } from "./testing/harness.ts";
+import { failureEvent } from "./testing/memory-outbox.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "kg-tls-"));
 const cleanup: (() => Promise<unknown>)[] = [];
@@ -49,25 +49,10 @@ it("streams over wss:// when the agent trusts the aggregator's CA, and refuses a
   writeFileSync(caFile, cert.cert);
 
   const make = (ca: string | undefined) => {
-    const outbox = new MemoryOutbox();
-    const registry = createRegistry({ defaultMetrics: false });
-    const link = new AgentLink({
+    const { link, outbox, registry } = testLink({
       url: `wss://127.0.0.1:${server.port}/stream`,
-      token: () => "tok",
-      ...(ca ? { caFile: ca } : {}),
-      outbox,
-      hello: () => ({
-        node: "node-a",
-        cluster: "t",
-        agentVersion: "t",
-        capabilities: [],
-        configVersion: "",
-        cgroupLayout: "",
-      }),
-      onConfig: () => {},
       clock: new ManualClock(),
-      log: silentLogger(),
-      metrics: createLinkMetrics(registry),
+      agent: { aggregatorCaFile: ca },
       settings: { heartbeatIntervalMs: 60_000, maxUnackedBatches: 4, maxBatchEvents: 10 },
       backoff: new Backoff({ initialMs: 100, maxMs: 100 }),
     });

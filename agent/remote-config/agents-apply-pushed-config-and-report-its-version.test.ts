@@ -12,8 +12,8 @@ import { loadKubeConfig } from "../../shared/kube.ts";
 import { silentLogger } from "../../shared/log.ts";
 import { createRegistry } from "../../shared/metrics.ts";
 import { startKubeApi } from "../../test/kube-api/index.ts";
-import { AgentLink, createLinkMetrics } from "../link/index.ts";
-import { MemoryOutbox } from "../link/testing/memory-outbox.ts";
+import { createLinkMetrics } from "../link/index.ts";
+import { testLink } from "../link/testing/harness.ts";
 import { createConfigApplier, type RemoteSettings } from "./index.ts";
 
 const cleanup: (() => Promise<unknown>)[] = [];
@@ -69,22 +69,12 @@ it("a ConfigMap edit reaches a connected agent live; the agent reports the appli
     log: silentLogger(),
   });
   const clock = new ManualClock();
-  const link = new AgentLink({
+  // The link and the config applier joined as startAgent joins them.
+  const { link } = testLink({
     url: `ws://127.0.0.1:${server.port}/stream`,
-    token: () => "tok",
-    outbox: new MemoryOutbox(),
-    hello: () => ({
-      node: "node-a",
-      cluster: "t",
-      agentVersion: "t",
-      capabilities: [],
-      configVersion: applier.version(),
-      cgroupLayout: "",
-    }),
-    onConfig: applier.onConfig,
     clock,
-    log: silentLogger(),
-    metrics,
+    onConfig: applier.onConfig,
+    configVersion: applier.version,
     settings: { heartbeatIntervalMs: 60_000, maxUnackedBatches: 4, maxBatchEvents: 10 },
     backoff: new Backoff({ initialMs: 100, maxMs: 100 }),
   });

@@ -3,12 +3,10 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, expect, it } from "vitest";
-import { AgentLink, createLinkMetrics } from "../../agent/link/index.ts";
-import { failureEvent, MemoryOutbox } from "../../agent/link/testing/memory-outbox.ts";
+import { testLink } from "../../agent/link/testing/harness.ts";
+import { failureEvent } from "../../agent/link/testing/memory-outbox.ts";
 import { Backoff } from "../../shared/backoff.ts";
 import { systemClock } from "../../shared/clock.ts";
-import { silentLogger } from "../../shared/log.ts";
-import { createRegistry } from "../../shared/metrics.ts";
 
 const root = join(import.meta.dirname, "..", "..");
 const nodeBin = join(root, "node_modules", ".bin", "node");
@@ -47,23 +45,11 @@ it("10,000 events from two agents all land exactly once while the aggregator is 
   let aggregator = await startAggregator(0);
   const port = aggregator.port;
   const agents = (["node-a", "node-b"] as const).map((node, index) => {
-    const outbox = new MemoryOutbox();
-    const link = new AgentLink({
+    const { link, outbox } = testLink({
       url: `ws://127.0.0.1:${port}/stream`,
-      token: () => (node === "node-a" ? "tok-a" : "tok-b"),
-      outbox,
-      hello: () => ({
-        node,
-        cluster: "t",
-        agentVersion: "t",
-        capabilities: [],
-        configVersion: "",
-        cgroupLayout: "",
-      }),
-      onConfig: () => {},
       clock: systemClock,
-      log: silentLogger(),
-      metrics: createLinkMetrics(createRegistry({ defaultMetrics: false })),
+      node,
+      token: node === "node-a" ? "tok-a" : "tok-b",
       settings: { heartbeatIntervalMs: 60_000, maxUnackedBatches: 8, maxBatchEvents: 50 },
       backoff: new Backoff({ initialMs: 50, maxMs: 300 }),
     });

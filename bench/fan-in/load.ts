@@ -9,6 +9,11 @@
 // an "open" sample of the mix starts a new episode of its pod and container, an "update"
 // continues the current one (or starts one, if the pod has none yet); the exact-count check
 // expects each episode counted once, when the first acked batch carries one of its samples.
+// It speaks the wire protocol directly and is not built from the agent's factories
+// (agent/delivery.ts): a thousand real links would each keep an outbox, a delivery window, a
+// heartbeat timer and a metrics registry in this one process, whose CPU and event-loop delay
+// are part of every ack latency it measures, and they would send pod tables, so the frames
+// would no longer be those the BENCHMARKS.md rows were measured with.
 // Prints one JSON line per state change on stdout:
 //   {"ready":true,"connected":N}   once every agent has sent Hello
 //   {"stats":{...}}                on SIGTERM: stops sending, waits up to drainMs for the

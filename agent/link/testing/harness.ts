@@ -6,6 +6,7 @@ import { silentLogger } from "../../../shared/log.ts";
 import { createRegistry, type Registry } from "../../../shared/metrics.ts";
 import type { ConfigFrame } from "../../../shared/proto.ts";
 import { createLink } from "../../delivery.ts";
+import type { AgentOptions } from "../../options.ts";
 import { testAgentOptions } from "../../testing.ts";
 import { type AgentLink, type AgentLinkDeps, createLinkMetrics } from "../index.ts";
 import type { LinkSettings } from "../ports.ts";
@@ -19,8 +20,14 @@ export function testLink(options: {
   outbox?: MemoryOutbox;
   settings?: Partial<LinkSettings>;
   onConfig?: (frame: ConfigFrame) => void;
+  /** The remote config version Hello announces; "" (built-in defaults) when unset. */
+  configVersion?: () => string;
   log?: AgentLinkDeps["log"];
   journal?: AgentLinkDeps["journal"];
+  /** Any other agent option, as the program sees it (tokenFile, aggregatorCaFile, …). */
+  agent?: Partial<AgentOptions>;
+  /** Reconnect backoff; 100 ms → 1 s without jitter when unset. */
+  backoff?: Backoff;
 }): {
   link: AgentLink;
   outbox: MemoryOutbox;
@@ -43,6 +50,7 @@ export function testLink(options: {
     heartbeatInterval: settings.heartbeatIntervalMs,
     maxUnackedBatches: settings.maxUnackedBatches,
     maxBatchEvents: settings.maxBatchEvents,
+    ...options.agent,
   });
   const link = createLink(o, {
     outbox,
@@ -50,9 +58,9 @@ export function testLink(options: {
     log: options.log ?? silentLogger(),
     metrics: createLinkMetrics(registry),
     cgroupLayout: "v2/systemd",
-    configVersion: () => "",
+    configVersion: options.configVersion ?? (() => ""),
     onConfig: options.onConfig ?? (() => {}),
-    backoff: new Backoff({ initialMs: 100, maxMs: 1_000, random: () => 0.5 }),
+    backoff: options.backoff ?? new Backoff({ initialMs: 100, maxMs: 1_000, random: () => 0.5 }),
     ...(options.journal && { journal: options.journal }),
   });
   const metric = async (name: string, labels: Record<string, string> = {}): Promise<number> => {
