@@ -5,12 +5,13 @@
 import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { mkdirSync, rmdirSync } from "node:fs";
-import { readFile, rmdir } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { cpus } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it, vi } from "vitest";
 import { cgroupUpperBound, threadDemand } from "./demand.ts";
 import { cgroupFiles, parseCpuStat } from "./files.ts";
+import { removeTestCgroups } from "./fixtures/own-parent.ts";
 import { LOADS } from "./fixtures/real-v1.ts";
 import type { CgroupLayout } from "./layout.ts";
 import { nodeCgroupFs } from "./reader.ts";
@@ -48,18 +49,7 @@ afterAll(async () => {
 async function measure(load: keyof typeof LOADS, cpuSeconds: number) {
   const rel = `kgtest-demand-v2-${process.pid}-${randomUUID().slice(0, 8)}`;
   mkdirSync(join(UNIFIED, rel));
-  cleanups.push(async () => {
-    for (let attempt = 0; attempt < 50; attempt++) {
-      try {
-        await rmdir(join(UNIFIED, rel));
-        return;
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === "ENOENT") return;
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    }
-    console.warn(`could not remove test cgroup ${join(UNIFIED, rel)}`);
-  });
+  cleanups.push(() => removeTestCgroups([join(UNIFIED, rel)]));
   const files = cgroupFiles(layout, rel);
   const child = spawn(
     "sh",

@@ -82,6 +82,8 @@ afterAll(async () => {
   rmSync(ROOT, { recursive: true, force: true });
 });
 
+// Real time is this file's input, not a wait for a condition: the busy loops must use real CPU
+// under a real quota for the kernel's counters to move by what the assertions compare.
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function podOf(uid: string, qos: QosClass, name: string, id: string): PodView {

@@ -12,6 +12,9 @@ afterEach(async () => {
   h = undefined;
 });
 
+// One macrotask turn: lets a scan the manual clock might have started finish its file reads.
+// It checks that something does *not* happen (no scan before the pod list), so there is no
+// condition to wait on; the scan count afterwards decides.
 const turn = () => new Promise((r) => setTimeout(r, 1));
 async function scans(x: Harness): Promise<number> {
   return (

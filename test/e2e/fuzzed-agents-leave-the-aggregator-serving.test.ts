@@ -109,6 +109,7 @@ async function fuzz(port: number, random: () => number, count: number): Promise<
       ws.send(frame);
       sent++;
       if (refused || sent >= count) break;
+      // Pacing only: the generator lets its socket buffer drain (the outcome is checked later).
       if (ws.bufferedAmount > 1 << 20) await new Promise((r) => setTimeout(r, 5));
     }
     await new Promise<void>((resolve) => {

@@ -155,6 +155,8 @@ describe("kubectl with pods on nodes", () => {
       };
       expect(terminating.metadata.deletionGracePeriodSeconds).toBe(30);
       expect(Date.parse(terminating.metadata.deletionTimestamp ?? "")).toBeGreaterThan(Date.now() + 20_000);
+      // A check that something does not happen (the pod going away unconfirmed): nothing to wait
+      // on, so a short window in which a wrong immediate delete would show.
       await new Promise((r) => setTimeout(r, 300));
       expect(api.store.get("", "pods", "shop", "web-b")).toBeDefined(); // nobody confirmed yet
       expect(api.confirmPodDeletion("shop", "web-b")).toBe(true); // node-b's kubelet
