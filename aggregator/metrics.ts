@@ -11,5 +11,3 @@ export function createAggregatorMetrics(registry: Registry) {
     configPush: createConfigPushMetrics(registry),
   };
 }
-
-export type AggregatorMetrics = ReturnType<typeof createAggregatorMetrics>;

@@ -1,15 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { AGENT_OPTIONS } from "../agent/options.ts";
 import { AGGREGATOR_OPTIONS, checkAggregatorOptions } from "../aggregator/options/index.ts";
-import {
-  envOf,
-  flagOf,
-  OptionError,
-  type OptionSpecs,
-  parseDuration,
-  parseOptions,
-  renderHelp,
-} from "./options.ts";
+import { flagOf, OptionError, type OptionSpecs, parseDuration, parseOptions, renderHelp } from "./options.ts";
 
 const base = { NODE_NAME: "n1", AGGREGATOR_URL: "ws://agg:9400/stream" };
 
@@ -100,6 +92,8 @@ describe("options", () => {
   });
 
   it("names each setting once: the flag and the environment variable spell the same words", () => {
+    // camelCase key → SCREAMING_SNAKE environment variable.
+    const envOf = (key: string): string => key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase();
     for (const specs of [AGENT_OPTIONS, AGGREGATOR_OPTIONS] as OptionSpecs[]) {
       for (const [key, spec] of Object.entries(specs))
         expect(`${flagOf(key)} ${spec.env}`).toBe(`${flagOf(key)} ${envOf(key)}`);

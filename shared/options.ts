@@ -59,9 +59,6 @@ export class OptionError extends Error {
 /** camelCase key → --kebab-case flag. */
 export const flagOf = (key: string): string => `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 
-/** camelCase key → SCREAMING_SNAKE environment variable: one name per setting. */
-export const envOf = (key: string): string => key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase();
-
 /** The release in which the deprecated names (`formerly`) stop being accepted. */
 export const DEPRECATED_NAMES_REMOVED_IN = "0.2.0";
 

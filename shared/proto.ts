@@ -15,7 +15,6 @@ export type KernelOom = kernelgossip.v1.KernelOom.$Properties;
 export type CpuThrottle = kernelgossip.v1.CpuThrottle.$Properties;
 export type PodBirth = kernelgossip.v1.PodBirth.$Properties;
 export type BirthStep = kernelgossip.v1.BirthStep.$Properties;
-export type WireMemoryPressure = kernelgossip.v1.MemoryPressure.$Properties;
 export type WirePressure = kernelgossip.v1.Pressure.$Properties;
 export type WirePressureWarning = kernelgossip.v1.PressureWarning.$Properties;
 export const { ContainerKind, OomSource, ThrottleState, Actor } = kernelgossip.v1;

@@ -13,8 +13,7 @@ import type { ConfigSourcePort } from "../stream/index.ts";
 import type { ConfigPushMetrics } from "./metrics.ts";
 import { parseAgentConfig } from "./parse.ts";
 
-export { type ConfigPushMetrics, createConfigPushMetrics } from "./metrics.ts";
-export { CONFIG_KEYS, type ConfigProblem, parseAgentConfig } from "./parse.ts";
+export { createConfigPushMetrics } from "./metrics.ts";
 
 export interface AgentConfigSourceDeps {
   kubeConfig: KubeConfig;

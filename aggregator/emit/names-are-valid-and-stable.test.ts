@@ -1,7 +1,13 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { SIGNALS } from "../types/index.ts";
-import { birthCertificateName, isDnsSubdomain, signalSlug, whisperName } from "./names.ts";
+import { birthCertificateName, signalSlug, whisperName } from "./names.ts";
+
+// Kubernetes' rule for object names (RFC 1123 subdomain, 253 characters, labels of 63 at most),
+// written here independently of the code that makes the names.
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const isDnsSubdomain = (name: string): boolean =>
+  name.length <= 253 && DNS_SUBDOMAIN.test(name) && name.split(".").every((l) => l.length <= 63);
 
 describe("object names", () => {
   it("are readable for ordinary workloads", () => {

@@ -66,12 +66,6 @@ export function birthCertificateName(podName: string, podUid: string): string {
   return `${base}-${suffix}`;
 }
 
-const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-
-export function isDnsSubdomain(name: string): boolean {
-  return name.length <= MAX_NAME && DNS_SUBDOMAIN.test(name) && name.split(".").every((l) => l.length <= 63);
-}
-
 const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
 
 /** The value when it is a valid label value, else undefined (labels are a convenience only). */

@@ -7,20 +7,8 @@ import { kubeWhisperStore, RetentionGc } from "./gc.ts";
 import { kubeLeaseStore, LeaderElector } from "./leader.ts";
 import type { RetentionMetrics } from "./metrics.ts";
 
-export {
-  type GcResult,
-  kubeWhisperStore,
-  RetentionGc,
-  type RetentionGcOptions,
-  type WhisperStore,
-} from "./gc.ts";
-export {
-  kubeLeaseStore,
-  LeaderElector,
-  type LeaderElectorOptions,
-  type LeaseRecord,
-  type LeaseStore,
-} from "./leader.ts";
+export { kubeWhisperStore, RetentionGc } from "./gc.ts";
+export { kubeLeaseStore, LeaderElector } from "./leader.ts";
 
 export type RetentionSettings = Pick<
   AggregatorOptions,
