@@ -2,35 +2,19 @@
 // cpu.stat usage and cgroup.threads but no cpu controller (no quota, no nr_* counters), so
 // this checks what v2 gives — the files, the parsers and the per-thread estimate of loads
 // nothing throttles — not the throttling itself (the v1 tests do that).
-import { spawn } from "node:child_process";
-import { randomUUID } from "node:crypto";
-import { mkdirSync, rmdirSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { cpus } from "node:os";
-import { join } from "node:path";
 import { afterAll, describe, expect, it, vi } from "vitest";
 import { cgroupUpperBound, threadDemand } from "./demand.ts";
 import { cgroupFiles, parseCpuStat } from "./files.ts";
-import { removeTestCgroups } from "./fixtures/own-parent.ts";
-import { LOADS } from "./fixtures/real-v1.ts";
+import { LOADS, RealCgroups, realCgroupProblem } from "./fixtures/real-cgroups.ts";
 import type { CgroupLayout } from "./layout.ts";
 import { nodeCgroupFs } from "./reader.ts";
 import { readThreads, type ThreadSnapshot } from "./threads.ts";
 
 const UNIFIED = "/sys/fs/cgroup/unified";
 
-function probe(): string | undefined {
-  if (process.getuid?.() !== 0) return "needs root to create cgroups";
-  const dir = join(UNIFIED, `kgtest-probe-${process.pid}-${randomUUID().slice(0, 8)}`);
-  try {
-    mkdirSync(dir);
-    rmdirSync(dir);
-  } catch (err) {
-    return `cannot create a cgroup under ${UNIFIED} (${(err as Error).message}); a writable cgroup2 hierarchy is needed`;
-  }
-  return undefined;
-}
-const problem = probe();
+const problem = realCgroupProblem(["unified"]);
 if (problem) console.warn(`real cgroup2 demand test skipped: ${problem}`);
 
 const layout: CgroupLayout = {
@@ -41,32 +25,17 @@ const layout: CgroupLayout = {
   kubeletRoot: [],
   description: "v2/cgroupfs",
 };
-const cleanups: (() => Promise<void>)[] = [];
+const trees: RealCgroups[] = [];
 afterAll(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
+  for (const t of trees) await t.close();
 });
 
 async function measure(load: keyof typeof LOADS, cpuSeconds: number) {
-  const rel = `kgtest-demand-v2-${process.pid}-${randomUUID().slice(0, 8)}`;
-  mkdirSync(join(UNIFIED, rel));
-  cleanups.push(() => removeTestCgroups([join(UNIFIED, rel)]));
-  const files = cgroupFiles(layout, rel);
-  const child = spawn(
-    "sh",
-    [
-      "-c",
-      `echo $$ > ${join(UNIFIED, rel, "cgroup.procs")} && exec "$0" -e "$1"`,
-      process.execPath,
-      LOADS[load],
-    ],
-    { stdio: "ignore" },
-  );
-  cleanups.push(async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((r) => child.once("exit", r));
-    child.kill("SIGKILL");
-    await exited;
-  });
+  const cg = await RealCgroups.create(`demand-v2-${load}`, ["unified"]);
+  trees.push(cg);
+  await cg.make("load");
+  const files = cgroupFiles(layout, `${cg.parent}/load`);
+  cg.run("load", LOADS[load]);
   const usage = async () => parseCpuStat(2, await readFile(files.cpuStat ?? "", "utf8"));
   // Past Node's start-up: the load's thread is in the cgroup and running.
   await vi.waitFor(async () => expect((await usage()).usageSeconds).toBeGreaterThan(0.05), {

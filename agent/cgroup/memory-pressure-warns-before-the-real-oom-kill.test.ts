@@ -52,7 +52,7 @@ describe.skipIf(problem !== undefined)(
     let cg: RealCgroups;
     let hog: ChildProcess | undefined;
     beforeAll(async () => {
-      cg = await RealCgroups.create();
+      cg = await RealCgroups.create("memory-pressure");
     });
     afterAll(async () => {
       hog?.kill("SIGKILL");

@@ -2,13 +2,11 @@
 // 0.1-CPU quota in a cgroup laid out as the kubelet's cgroupfs driver would, and a child
 // process OOM-killed under a small memory limit while its parent survives.
 // Only directories this test creates are removed; a pod uid is random so nothing collides.
-import { type ChildProcess, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, symlinkSync } from "node:fs";
-import { mkdir, readFile, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { systemClock } from "../../shared/clock.ts";
 import { silentLogger } from "../../shared/log.ts";
 import { createRegistry } from "../../shared/metrics.ts";
@@ -16,71 +14,29 @@ import { OomSource, ThrottleState } from "../../shared/proto.ts";
 import type { PodView, QosClass } from "../types/index.ts";
 import { hexId } from "./fixtures/build.ts";
 import { DEFAULT_SETTINGS, ListSink, MapPodDirectory } from "./fixtures/harness.ts";
-import { assertOwnParent, removeTestCgroups } from "./fixtures/own-parent.ts";
+import { type Hierarchy, RealCgroups, realCgroupProblem } from "./fixtures/real-cgroups.ts";
 import { detectLayout } from "./layout.ts";
 import { createCgroupMetrics } from "./metrics.ts";
 import { CgroupSampler } from "./sampler.ts";
 
-const SYS = "/sys/fs/cgroup";
-// Never under a path a kubelet might own (`kubepods` at the top of a hierarchy): the test's
-// kubelet-like tree lives under a parent of its own in each hierarchy, and the agent's
-// CGROUP_ROOT is a temp dir whose hierarchy entries are symlinks to those parents.
-const PARENT = `kgtest-real-kernel-${process.pid}-${randomUUID().slice(0, 8)}`;
-const ROOT = mkdtempSync(join(tmpdir(), "kg-real-kernel-root-"));
-for (const h of ["cpu", "cpuacct", "memory"]) symlinkSync(join(SYS, h, PARENT), join(ROOT, h));
-
-/** Why the real-kernel tests cannot run here, or undefined when they can. */
-function probe(hierarchy: string): string | undefined {
-  if (process.getuid?.() !== 0) return "needs root to create cgroups";
-  const dir = join(SYS, hierarchy, `kgtest-probe-${process.pid}`);
-  try {
-    mkdirSync(dir);
-    rmdirSync(dir);
-  } catch (err) {
-    return `cannot create a cgroup under ${join(SYS, hierarchy)} (${(err as Error).message}); a cgroup v1 ${hierarchy} hierarchy that root may write is needed`;
-  }
-  return undefined;
-}
-
-const cpuProblem = probe("cpu") ?? probe("cpuacct") ?? probe("memory");
+// Never under a path a kubelet might own (`kubepods` at the top of a hierarchy): each test's
+// kubelet-like tree lives under a parent of its own (fixtures/real-cgroups.ts), and the
+// agent's CGROUP_ROOT is a temp dir whose hierarchy entries are symlinks to those parents.
+const HIERARCHIES: Hierarchy[] = ["cpu", "cpuacct", "memory"];
+const cpuProblem = realCgroupProblem(HIERARCHIES);
 const memoryProblem = cpuProblem;
 if (cpuProblem) console.warn(`real throttling test skipped: ${cpuProblem}`);
 if (memoryProblem) console.warn(`real OOM test skipped: ${memoryProblem}`);
 
-const created: string[] = [];
-const children: ChildProcess[] = [];
-
-/** mkdir -p that remembers which directories it made, for bottom-up removal. */
-async function makeCgroup(hierarchy: string, rel: string): Promise<string> {
-  let path = join(SYS, hierarchy);
-  for (const part of [PARENT, ...rel.split("/")]) {
-    path = join(path, part);
-    assertOwnParent(SYS, path);
-    try {
-      await mkdir(path);
-      created.push(path);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
-    }
+/** A tree of the test's own; `run` closes it (processes killed, cgroups removed) also on failure. */
+async function withTree(name: string, run: (cg: RealCgroups) => Promise<void>): Promise<void> {
+  const cg = await RealCgroups.create(name, HIERARCHIES);
+  try {
+    await run(cg);
+  } finally {
+    await cg.close();
   }
-  return path;
 }
-
-async function cleanup(): Promise<void> {
-  for (const child of children.splice(0)) {
-    if (child.exitCode === null && child.signalCode === null) {
-      const exited = new Promise((resolve) => child.once("exit", resolve));
-      child.kill("SIGKILL");
-      await exited;
-    }
-  }
-  await removeTestCgroups(created);
-}
-
-afterAll(async () => {
-  await cleanup();
-  rmSync(ROOT, { recursive: true, force: true });
-});
 
 // Real time is this file's input, not a wait for a condition: the busy loops must use real CPU
 // under a real quota for the kernel's counters to move by what the assertions compare.
@@ -95,14 +51,14 @@ function podOf(uid: string, qos: QosClass, name: string, id: string): PodView {
   };
 }
 
-async function sampler(pod: PodView) {
-  const layout = await detectLayout(ROOT);
+async function sampler(cg: RealCgroups, pod: PodView) {
+  const layout = await detectLayout(cg.root);
   const pods = new MapPodDirectory();
   pods.set(pod);
   const sink = new ListSink();
   const registry = createRegistry({ defaultMetrics: false });
   const s = new CgroupSampler({
-    root: ROOT,
+    root: cg.root,
     layout,
     pods,
     sink,
@@ -129,29 +85,21 @@ function kernelCpuStat(dir: string) {
 describe("on this machine's kernel (cgroup v1)", () => {
   it.skipIf(cpuProblem !== undefined)(
     `reports the throttled ratio the kernel counts and ~0.1 cores used under a 0.1-CPU quota${cpuProblem ? ` (skipped: ${cpuProblem})` : ""}`,
-    async () => {
-      try {
+    () =>
+      withTree("real-throttling", async (cg) => {
         const uid = randomUUID();
         const id = hexId();
         const rel = `kubepods/burstable/pod${uid}/${id}`;
-        // As the kubelet does: the container's cgroup exists in every controller hierarchy.
-        const [cpuDir = "", acctDir = "", memDir = ""] = await Promise.all(
-          ["cpu", "cpuacct", "memory"].map((h) => makeCgroup(h, rel)),
-        );
-        await writeFile(join(cpuDir, "cpu.cfs_period_us"), "100000");
-        await writeFile(join(cpuDir, "cpu.cfs_quota_us"), "10000");
-        // Like the kubelet (which gives kubepods the node's allocatable CPU as shares), make sure a
-        // busy shared machine cannot starve the test below its quota: the quota must be the limit.
-        for (const dir of created.filter((d) => d.startsWith(join(SYS, "cpu/")))) {
-          await writeFile(join(dir, "cpu.shares"), "262144");
-        }
+        // As the kubelet does: the container's cgroup exists in every controller hierarchy (and,
+        // like the kubelet's kubepods, every level has high CPU shares: the quota must be the limit).
+        await cg.make(rel);
+        const cpuDir = cg.dir("cpu", rel);
+        const acctDir = cg.dir("cpuacct", rel);
+        await cg.quota(rel, 0.1);
         const busy = spawn("sh", ["-c", "while :; do :; done"], { stdio: "ignore" });
-        children.push(busy);
-        await writeFile(join(cpuDir, "cgroup.procs"), String(busy.pid));
-        await writeFile(join(acctDir, "cgroup.procs"), String(busy.pid));
-        await writeFile(join(memDir, "cgroup.procs"), String(busy.pid));
+        await cg.place(busy, rel);
 
-        const { layout, sink, sampler: s } = await sampler(podOf(uid, "Burstable", "spin", id));
+        const { layout, sink, sampler: s } = await sampler(cg, podOf(uid, "Burstable", "spin", id));
         expect(layout).toMatchObject({ version: 1, driver: "cgroupfs" });
         await sleep(300); // let the first periods pass under the quota
         const before = kernelCpuStat(cpuDir);
@@ -184,39 +132,29 @@ describe("on this machine's kernel (cgroup v1)", () => {
         expect(t?.demandMethod).toBe("");
         expect(t?.demandCores).toBe(0);
         expect(t?.nodeCpus).toBeGreaterThanOrEqual(1);
-      } finally {
-        await cleanup();
-      }
-    },
+      }),
     30_000,
   );
 
   it.skipIf(cpuProblem !== undefined)(
     `reports a partial throttled ratio within 2 points of the kernel's under a 0.3-CPU quota${cpuProblem ? ` (skipped: ${cpuProblem})` : ""}`,
-    async () => {
-      try {
+    () =>
+      withTree("real-partial-throttling", async (cg) => {
         const uid = randomUUID();
         const id = hexId();
         const rel = `kubepods/burstable/pod${uid}/${id}`;
-        const [cpuDir = "", acctDir = "", memDir = ""] = await Promise.all(
-          ["cpu", "cpuacct", "memory"].map((h) => makeCgroup(h, rel)),
-        );
-        await writeFile(join(cpuDir, "cpu.cfs_period_us"), "100000");
-        await writeFile(join(cpuDir, "cpu.cfs_quota_us"), "30000");
-        for (const dir of created.filter((d) => d.startsWith(join(SYS, "cpu/")))) {
-          await writeFile(join(dir, "cpu.shares"), "262144");
-        }
+        await cg.make(rel);
+        const cpuDir = cg.dir("cpu", rel);
+        await cg.quota(rel, 0.3);
         // Bursty: 25 ms of work, then 55 ms asleep — some 100 ms periods need more than 30 ms.
         const bursty = spawn(
           process.execPath,
           ["-e", "const burn=()=>{const t=Date.now();while(Date.now()-t<25);setTimeout(burn,55)};burn()"],
           { stdio: "ignore" },
         );
-        children.push(bursty);
-        for (const dir of [cpuDir, acctDir, memDir])
-          await writeFile(join(dir, "cgroup.procs"), String(bursty.pid));
+        await cg.place(bursty, rel);
 
-        const { registry, sampler: s } = await sampler(podOf(uid, "Burstable", "bursty", id));
+        const { registry, sampler: s } = await sampler(cg, podOf(uid, "Burstable", "bursty", id));
         await sleep(1_000); // past node's start-up
         // The kernel's figures are read right after each of the sampler's reads: 80 periods make
         // one period read on the other side of a boundary worth 1.25 points, inside the 2.
@@ -234,34 +172,28 @@ describe("on this machine's kernel (cgroup v1)", () => {
         );
         expect(reported).toBeDefined();
         expect(Math.abs((reported ?? -1) - kernelRatio)).toBeLessThanOrEqual(0.02);
-      } finally {
-        await cleanup();
-      }
-    },
+      }),
     30_000,
   );
 
   it.skipIf(memoryProblem !== undefined)(
     `reports a child's OOM kill as a kernel OOM while the main process survives${memoryProblem ? ` (skipped: ${memoryProblem})` : ""}`,
-    async () => {
-      try {
+    () =>
+      withTree("real-oom-child", async (cg) => {
         const uid = randomUUID();
         const id = hexId();
         const rel = `kubepods/pod${uid}/${id}`;
-        const dirs = await Promise.all(["cpu", "cpuacct", "memory"].map((h) => makeCgroup(h, rel)));
-        const memDir = dirs[2] as string;
+        await cg.make(rel);
         const limit = 64 * 1024 * 1024;
-        await writeFile(join(memDir, "memory.limit_in_bytes"), String(limit));
-        await writeFile(join(memDir, "memory.memsw.limit_in_bytes"), String(limit)).catch(() => undefined);
+        await cg.limitMemory(rel, limit);
         // PID 1 of the "container": waits for the go, runs a greedy child, reports its exit, lives on.
         const greedy = `${JSON.stringify(process.execPath)} -e "const a=[];for(;;)a.push(Buffer.alloc(1<<20,1))"`;
         const main = spawn("sh", ["-c", `read go; ${greedy}; echo "child-exit $?"; exec sleep 600`], {
           stdio: ["pipe", "pipe", "ignore"],
         });
-        children.push(main);
-        for (const dir of dirs) await writeFile(join(dir, "cgroup.procs"), String(main.pid));
+        await cg.place(main, rel);
 
-        const { sink, sampler: s } = await sampler(podOf(uid, "Guaranteed", "app", id));
+        const { sink, sampler: s } = await sampler(cg, podOf(uid, "Guaranteed", "app", id));
         await s.scanOnce(); // baseline: no kills yet
         const childExit = new Promise<string>((resolve) => {
           let out = "";
@@ -272,7 +204,7 @@ describe("on this machine's kernel (cgroup v1)", () => {
         });
         main.stdin?.write("go\n");
         expect(await childExit).toBe("child-exit 137"); // SIGKILL from the OOM killer
-        expect(await readFile(join(memDir, "memory.oom_control"), "utf8")).toMatch(/oom_kill [1-9]/);
+        expect(await cg.read("memory", rel, "memory.oom_control")).toMatch(/oom_kill [1-9]/);
 
         await s.scanOnce(); // sees the counter advance; the main process still runs: decided at once
         const oom = sink.events.find((e) => e.oom);
@@ -285,45 +217,39 @@ describe("on this machine's kernel (cgroup v1)", () => {
         expect(oom?.oom?.kills).toBeGreaterThanOrEqual(1);
         expect(oom?.oom?.memoryPeakBytes).toBeGreaterThan(limit / 2);
         expect(oom?.container).toBe("app");
-      } finally {
-        await cleanup();
-      }
-    },
+      }),
     30_000,
   );
 
   it.skipIf(memoryProblem !== undefined)(
     `leaves the OOM kill of the main process to the kubelet: counted as merged, no kernel event${memoryProblem ? ` (skipped: ${memoryProblem})` : ""}`,
-    async () => {
-      try {
+    () =>
+      withTree("real-oom-main", async (cg) => {
         const uid = randomUUID();
         const id = hexId();
         const rel = `kubepods/besteffort/pod${uid}/${id}`;
-        const dirs = await Promise.all(["cpu", "cpuacct", "memory"].map((h) => makeCgroup(h, rel)));
-        const memDir = dirs[2] as string;
+        await cg.make(rel);
         const limit = 64 * 1024 * 1024;
-        await writeFile(join(memDir, "memory.limit_in_bytes"), String(limit));
-        await writeFile(join(memDir, "memory.memsw.limit_in_bytes"), String(limit)).catch(() => undefined);
+        await cg.limitMemory(rel, limit);
         // PID 1 itself is greedy: it waits for the go, then allocates until the OOM killer takes it.
         const main = spawn(
           process.execPath,
           ["-e", "process.stdin.once('data',()=>{const a=[];for(;;)a.push(Buffer.alloc(1<<20,1))})"],
           { stdio: ["pipe", "ignore", "ignore"] },
         );
-        children.push(main);
         const exited = new Promise<NodeJS.Signals | null>((resolve) =>
           main.once("exit", (_code, signal) => resolve(signal)),
         );
-        for (const dir of dirs) await writeFile(join(dir, "cgroup.procs"), String(main.pid));
+        await cg.place(main, rel);
 
         const pod = podOf(uid, "BestEffort", "app", id);
-        const layout = await detectLayout(ROOT);
+        const layout = await detectLayout(cg.root);
         const pods = new MapPodDirectory();
         pods.set(pod);
         const sink = new ListSink();
         const registry = createRegistry({ defaultMetrics: false });
         const s = new CgroupSampler({
-          root: ROOT,
+          root: cg.root,
           layout,
           pods,
           sink,
@@ -343,10 +269,7 @@ describe("on this machine's kernel (cgroup v1)", () => {
         const merged = (await registry.getSingleMetric("kernel_gossip_agent_kernel_oom_merged_total")?.get())
           ?.values[0]?.value;
         expect(merged).toBe(1);
-      } finally {
-        await cleanup();
-      }
-    },
+      }),
     30_000,
   );
 });

@@ -18,16 +18,19 @@ import { type WireEvent, wire } from "../../shared/proto.ts";
 import type { PodView } from "../types/index.ts";
 import { hexId } from "./fixtures/build.ts";
 import { ListSink, MapPodDirectory } from "./fixtures/harness.ts";
-import { LOADS, RealV1Tree, realV1Problem } from "./fixtures/real-v1.ts";
+import { type Hierarchy, LOADS, RealCgroups, realCgroupProblem } from "./fixtures/real-cgroups.ts";
+import { detectLayout } from "./layout.ts";
 import { createCgroupMetrics } from "./metrics.ts";
 import { CgroupSampler } from "./sampler.ts";
 
-const problem = realV1Problem();
+/** CFS throttling is read from cgroup v1 cpu and cpuacct (the machine's cgroup2 mount has no cpu controller). */
+const HIERARCHIES: Hierarchy[] = ["cpu", "cpuacct"];
+const problem = realCgroupProblem(HIERARCHIES);
 if (problem) console.warn(`real-cgroup demand tests skipped: ${problem}`);
 const NODE_CPUS = cpus().length;
-const trees: RealV1Tree[] = [];
+const trees: RealCgroups[] = [];
 afterAll(async () => {
-  for (const t of trees) await t.cleanup();
+  for (const t of trees) await t.close();
 });
 
 interface Case {
@@ -48,7 +51,7 @@ interface Outcome {
 
 /** Runs the load, scans every 2 s until 8 demand estimates left the agent, and recommends. */
 async function measure(name: string, c: Case): Promise<Outcome> {
-  const tree = new RealV1Tree(name);
+  const tree = await RealCgroups.create(name, HIERARCHIES);
   trees.push(tree);
   const uid = randomUUID();
   const id = hexId();
@@ -67,9 +70,11 @@ async function measure(name: string, c: Case): Promise<Outcome> {
   const pods = new MapPodDirectory();
   pods.set(pod);
   const sink = new ListSink();
+  const layout = await detectLayout(tree.root);
+  expect(layout).toMatchObject({ version: 1, driver: "cgroupfs" });
   const sampler = new CgroupSampler({
-    root: tree.layout().root,
-    layout: tree.layout(),
+    root: tree.root,
+    layout,
     pods,
     sink,
     clock: systemClock,

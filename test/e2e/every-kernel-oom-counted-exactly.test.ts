@@ -14,18 +14,17 @@
 //     OOMKilled for the SIGTERMed container): no new OOM counted.
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
-import { mkdirSync, readFileSync, rmdirSync } from "node:fs";
-import { mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
+import { readFileSync } from "node:fs";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { removeTestCgroups } from "../../agent/cgroup/fixtures/own-parent.ts";
+import { type Hierarchy, RealCgroups, realCgroupProblem } from "../../agent/cgroup/fixtures/real-cgroups.ts";
 import type { KubeApi } from "../kube-api/index.ts";
 import { freePort } from "../ports.ts";
 import { kubectlFor, REPO, scrape, startKubeApiRetrying, until } from "./harness.ts";
 
-const SYS = "/sys/fs/cgroup";
-const HIERARCHIES = ["memory", "cpu", "cpuacct"] as const;
+const HIERARCHIES: Hierarchy[] = ["memory", "cpu", "cpuacct"];
 const COOLDOWN_MS = 8_000;
 const SCAN_MS = 1_000;
 const FLUSH_MS = 200;
@@ -34,49 +33,18 @@ const SLACK_MS = 20_000;
 const NS = "kgtest";
 const NODE = "node-real";
 
-function problem(): string | undefined {
-  if (process.getuid?.() !== 0) return "needs root to create memory cgroups";
-  for (const h of HIERARCHIES) {
-    const dir = join(SYS, h, `kgtest-probe-${process.pid}`);
-    try {
-      mkdirSync(dir);
-      rmdirSync(dir);
-    } catch (err) {
-      return `cannot create a cgroup under ${join(SYS, h)} (${(err as Error).message}); a writable cgroup v1 ${h} hierarchy is needed`;
-    }
-  }
-  return undefined;
-}
-
-const skip = problem();
+const skip = realCgroupProblem(HIERARCHIES);
 if (skip) console.warn(`real kernel OOM counting tests skipped: ${skip}`);
 
-const parent = `kgtest-count-${randomBytes(4).toString("hex")}`;
-const created: string[] = [];
+/** The test's own cgroup tree (fixtures/real-cgroups.ts); its `root` is the agent's CGROUP_ROOT. */
+let cg: RealCgroups | undefined;
+/** Manifests for kubectl apply. */
+let tmp: string;
 const children = new Set<ChildProcess>();
 let api: KubeApi;
 let kubectl: (...args: string[]) => Promise<string>;
-let root: string;
 let aggregatorPort: number;
 const agentLogs: Record<string, unknown>[] = [];
-
-async function mkdirs(path: string): Promise<void> {
-  const parts = path.slice(SYS.length + 1).split("/");
-  let dir = SYS;
-  for (const part of parts) {
-    dir = join(dir, part);
-    try {
-      await mkdir(dir);
-      created.push(dir);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
-    }
-  }
-}
-
-async function removeCgroups(): Promise<void> {
-  await removeTestCgroups(created);
-}
 
 async function stopProcess(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
@@ -129,7 +97,7 @@ function startAgent(): Promise<ChildProcess> {
       NODE_NAME: NODE,
       AGGREGATOR_URL: `ws://127.0.0.1:${aggregatorPort}/stream`,
       AGENT_TOKEN: "tok-real",
-      CGROUP_ROOT: root,
+      CGROUP_ROOT: (cg as RealCgroups).root,
       SCAN_INTERVAL: `${SCAN_MS}ms`,
       DEDUP_COOLDOWN: `${COOLDOWN_MS}ms`,
       FLUSH_INTERVAL: `${FLUSH_MS}ms`,
@@ -145,11 +113,9 @@ let agent: ChildProcess;
 
 beforeAll(async () => {
   if (skip) return;
-  root = await mkdtemp(join(tmpdir(), "kg-real-root-"));
-  for (const h of HIERARCHIES) {
-    await mkdirs(join(SYS, h, parent, "kubepods", "burstable"));
-    await symlink(join(SYS, h, parent), join(root, h));
-  }
+  tmp = await mkdtemp(join(tmpdir(), "kg-real-count-"));
+  cg = await RealCgroups.create("count", HIERARCHIES);
+  await cg.make("kubepods/burstable");
   api = await startKubeApiRetrying();
   kubectl = kubectlFor(api);
   await kubectl("apply", "-f", "crds/");
@@ -174,9 +140,9 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const child of [...children]) await stopProcess(child, "SIGKILL");
-  await removeCgroups();
+  await cg?.close();
   await api?.close();
-  if (root) await rm(root, { recursive: true, force: true });
+  if (tmp) await rm(tmp, { recursive: true, force: true });
 }, 60_000);
 
 interface RealContainer {
@@ -210,11 +176,10 @@ async function realContainer(pod: string): Promise<RealContainer> {
   };
   const uid = (await apply(manifest, "-o", "jsonpath={.metadata.uid}")).trim();
   const rel = join("kubepods", "burstable", `pod${uid}`, id);
-  for (const h of HIERARCHIES) await mkdirs(join(SYS, h, parent, rel));
-  const memDir = join(SYS, "memory", parent, rel);
-  const limit = String(48 * 1024 * 1024);
-  await writeFile(join(memDir, "memory.limit_in_bytes"), limit);
-  await writeFile(join(memDir, "memory.memsw.limit_in_bytes"), limit).catch(() => undefined);
+  const tree = cg as RealCgroups;
+  await tree.make(rel);
+  const memDir = tree.dir("memory", rel);
+  await tree.limitMemory(rel, 48 * 1024 * 1024);
   // PID 1: for each number it reads, runs that many greedy children in turn and reports their exits.
   const greedy = `python3 -c 'a=[]\nwhile 1: a.append(bytearray(1<<20))'`;
   const main = spawn(
@@ -226,7 +191,7 @@ async function realContainer(pod: string): Promise<RealContainer> {
   );
   children.add(main);
   main.once("exit", () => children.delete(main));
-  for (const h of HIERARCHIES) await writeFile(join(SYS, h, parent, rel, "cgroup.procs"), String(main.pid));
+  await tree.place(main.pid as number, rel);
   await patchStatus(pod, {
     phase: "Running",
     conditions: [
@@ -278,7 +243,7 @@ async function apply(
   obj: { metadata: { name: string; namespace: string }; [field: string]: unknown },
   ...args: string[]
 ): Promise<string> {
-  const file = join(root, `${obj.metadata.name}.json`);
+  const file = join(tmp, `${obj.metadata.name}.json`);
   await writeFile(file, JSON.stringify(obj));
   return kubectl("apply", "-f", file, ...args);
 }

@@ -233,7 +233,7 @@ describe.skipIf(problem !== undefined)("held and queued counts across an agent S
     await kubectl("create", "namespace", NS);
     spoolDir = await mkdtemp(join(tmpdir(), "kg-held-e2e-"));
     streamPort = await freePort();
-    cg = await RealCgroups.create();
+    cg = await RealCgroups.create("held-counts");
     for (const name of ["oomer", "looper", "terminator", "newcomer"]) await createPod(name);
     const oomer = pods.oomer as TestPod;
     await cg.make(oomer.rel);

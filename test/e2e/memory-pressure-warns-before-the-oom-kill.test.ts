@@ -81,7 +81,7 @@ it.skipIf(problem !== undefined)(
     const uid = JSON.parse(await kubectl("create", "-o", "json", "-f", await writePod(dir, pod))).metadata
       .uid as string;
 
-    const cg = await RealCgroups.create();
+    const cg = await RealCgroups.create("e2e-memory");
     cleanups.push(() => cg.close());
     const id = hexId();
     const rel = `kubepods/burstable/pod${uid}/${id}`;

@@ -236,15 +236,14 @@ describe.skipIf(problem !== undefined)(
       await kubectl("create", "namespace", NS);
       spoolDir = await mkdtemp(join(tmpdir(), "kg-spool-e2e-"));
       streamPort = await freePort();
-      cg = await RealCgroups.create();
+      cg = await RealCgroups.create("restarts");
 
       oomer = await createPod("oomer", "app");
       looper = await createPod("looper", "app");
       spinner = await createPod("spinner", "spin");
       for (const p of [oomer, spinner]) await cg.make(p.rel);
       await cg.limitMemory(oomer.rel, 64 * 1024 * 1024);
-      await writeFile(join(cg.dir("cpu", spinner.rel), "cpu.cfs_period_us"), "100000");
-      await writeFile(join(cg.dir("cpu", spinner.rel), "cpu.cfs_quota_us"), "10000");
+      await cg.quota(spinner.rel, 0.1);
 
       const py = spawn("python3", ["-c", MEMORY_HOG_PY], { stdio: ["pipe", "pipe", "ignore"] });
       children.add(py);

@@ -4,17 +4,24 @@
 // KernelWhisper read with the real kubectl: its recommendation is 1.0-1.3 cores (ADR 0012),
 // never the 1.6-2.25 that "usage + throttled time" once gave on this 2-CPU node.
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdir, mkdtemp, rm, symlink } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, expect, it, vi } from "vitest";
 import { hexId } from "../../agent/cgroup/fixtures/build.ts";
-import { LOADS, RealV1Tree, realV1Problem } from "../../agent/cgroup/fixtures/real-v1.ts";
+import {
+  type Hierarchy,
+  LOADS,
+  RealCgroups,
+  realCgroupProblem,
+} from "../../agent/cgroup/fixtures/real-cgroups.ts";
 import type { KubeApi } from "../kube-api/index.ts";
 import { kubectlFor, REPO, startKubeApiRetrying } from "./harness.ts";
 import { type AggregatorProcess, startAggregatorProcess } from "./hostile-agents.ts";
 
-const problem = realV1Problem();
+/** CFS throttling is read from cgroup v1 cpu and cpuacct (the machine's cgroup2 mount has no cpu controller). */
+const HIERARCHIES: Hierarchy[] = ["cpu", "cpuacct"];
+const problem = realCgroupProblem(HIERARCHIES);
 if (problem) console.warn(`end-to-end demand test skipped: ${problem}`);
 
 const NODE = "node-demand";
@@ -84,18 +91,14 @@ it.skipIf(problem !== undefined)(
     expect(uid).toMatch(/^[0-9a-f-]{36}$/);
 
     // The container's cgroup, as the kubelet's cgroupfs driver lays it out, with the load in it.
-    const tree = new RealV1Tree("e2e-demand");
-    cleanups.push(() => tree.cleanup());
+    // CGROUP_ROOT for the agent (tree.root): the hierarchies it looks for, pointing into the test's parent.
+    const tree = await RealCgroups.create("e2e-demand", HIERARCHIES);
+    cleanups.push(() => tree.close());
     const id = hexId();
     const rel = `kubepods/burstable/pod${uid}/${id}`;
     await tree.make(rel);
     await tree.quota(rel, 0.1);
     tree.run(rel, LOADS.busy1);
-    // CGROUP_ROOT for the agent: the hierarchies it looks for, pointing into the test's parent.
-    const cgroupRoot = join(dir, "cgroup");
-    await mkdir(cgroupRoot);
-    await symlink(tree.dir("cpu", ""), join(cgroupRoot, "cpu"));
-    await symlink(tree.dir("cpuacct", ""), join(cgroupRoot, "cpuacct"));
 
     await kubectl(
       "patch",
@@ -135,7 +138,7 @@ it.skipIf(problem !== undefined)(
       NODE_NAME: NODE,
       AGGREGATOR_URL: `ws://127.0.0.1:${aggregator.streamPort}/stream`,
       AGENT_TOKEN: "demand-token",
-      CGROUP_ROOT: cgroupRoot,
+      CGROUP_ROOT: tree.root,
       METRICS_PORT: "0",
       SCAN_INTERVAL: "2s",
       THROTTLE_WINDOW: "6s",
