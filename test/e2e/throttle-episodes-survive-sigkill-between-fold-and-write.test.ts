@@ -6,9 +6,10 @@
 // once — on the restarted process; resolutions wait for their write (the SIGTERM drain).
 import type { ChildProcess } from "node:child_process";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { AgentLink, createLinkMetrics } from "../../agent/link/index.ts";
+import { createDelivery } from "../../agent/delivery.ts";
+import { createLinkMetrics } from "../../agent/link/index.ts";
 import { createQueueMetrics } from "../../agent/queue/metrics.ts";
-import { Outbox } from "../../agent/queue/outbox.ts";
+import { testAgentOptions } from "../../agent/testing.ts";
 import { throttle } from "../../aggregator/pipeline/testing.ts";
 import { Backoff } from "../../shared/backoff.ts";
 import { systemClock } from "../../shared/clock.ts";
@@ -57,35 +58,27 @@ const startAggregator = (port: number): Promise<ChildProcess> =>
     "accepting agents",
   );
 
+/** One agent's real outbox and link, built as the agent builds them (agent/delivery.ts). */
 function startAgent(url: string) {
   const registry = createRegistry({ defaultMetrics: false });
-  let link: AgentLink | undefined;
-  const outbox = new Outbox({
-    clock: systemClock,
-    metrics: createQueueMetrics(registry),
-    maxEvents: 1_000,
-    maxBytes: 16 << 20,
+  const o = testAgentOptions({
+    nodeName: "node-1",
+    clusterName: "e2e",
+    aggregatorUrl: url,
+    agentToken: "tok-a",
+    queueMaxEvents: 1_000,
     maxBatchEvents: 100,
-    flushIntervalMs: 20,
-    isLineIdle: () => link?.isIdle() ?? true,
+    flushInterval: 20,
+    heartbeatInterval: 60_000,
+    maxUnackedBatches: 32,
   });
-  link = new AgentLink({
-    url,
-    token: () => "tok-a",
-    outbox,
-    hello: () => ({
-      node: "node-1",
-      cluster: "e2e",
-      agentVersion: "e2e",
-      capabilities: [],
-      configVersion: "",
-      cgroupLayout: "",
-    }),
-    onConfig: () => {},
+  const { outbox, link } = createDelivery(o, {
     clock: systemClock,
     log: silentLogger(),
-    metrics: createLinkMetrics(registry),
-    settings: { heartbeatIntervalMs: 60_000, maxUnackedBatches: 32, maxBatchEvents: 100 },
+    metrics: { queue: createQueueMetrics(registry), link: createLinkMetrics(registry) },
+    cgroupLayout: "",
+    configVersion: () => "",
+    onConfig: () => {},
     backoff: new Backoff({ initialMs: 50, maxMs: 300 }),
   });
   link.start();
