@@ -6,7 +6,6 @@
 // then the agent gets Reject KG_SHUTTING_DOWN (bounded by a deadline; what is still in flight
 // then is never acked and the agent resends it — the delivery ledger makes that harmless).
 import type WebSocket from "ws";
-import type { Clock } from "../../shared/clock.ts";
 import { ERRORS, type ErrorCode, KernelGossipError } from "../../shared/errors.ts";
 import type { Logger } from "../../shared/log.ts";
 import {
@@ -14,30 +13,10 @@ import {
   type ConfigFrame,
   type EnvelopeInit,
   encodeEnvelope,
-  eventType,
 } from "../../shared/proto.ts";
-import type { BatchContext, BatchHandler } from "../types/index.ts";
-import { type DecodedEvent, FrameHandler, type FrameLimits } from "./frame-handler.ts";
-import type { StreamMetrics } from "./metrics.ts";
-
-type Event = DecodedEvent;
-
-/** The aggregator's pipeline: resolves once every event is reflected in the cluster or dropped. */
-/** The stream sets every field of the context (aggregator/types BatchContext). */
-export type StreamBatchContext = Required<BatchContext>;
-export type StreamBatchHandler = BatchHandler<StreamBatchContext>;
-
-export interface ConnectionInfo {
-  id: string;
-  identity: string;
-  remoteAddress: string;
-  /** Set after Hello. */
-  node?: string;
-  agentVersion?: string;
-  configVersion?: string;
-  /** Hello.instance_id ("" for old agents). */
-  instance?: string;
-}
+import { type DecodedEvent, FrameHandler } from "./frame-handler.ts";
+import { handOver } from "./handoff.ts";
+import type { ConnectionDeps, ConnectionInfo, StreamBatchContext } from "./types.ts";
 
 /** What this aggregator reads beyond protocol 1; sent in every Config frame (proto/README.md). */
 export const AGGREGATOR_CAPABILITIES: readonly string[] = [CAPABILITY_BATCH_POD_TABLE];
@@ -207,8 +186,6 @@ export class AgentConnection {
         return;
       }
       case "batch":
-        metrics.framesReceived.inc({ type: "batch" });
-        for (const event of outcome.events) metrics.eventsReceived.inc({ type: eventType(event) });
         void this.#handleBatch(outcome.seq, outcome.events);
     }
   }
@@ -218,24 +195,12 @@ export class AgentConnection {
    * `events` (the decoded frame) alive across its await until the ack, which under a
    * write backlog is most of the aggregator's heap.
    */
-  #handleBatch(seq: number, events: Event[]): Promise<void> {
+  #handleBatch(seq: number, events: DecodedEvent[]): Promise<void> {
     const count = events.length;
     const started = this.#deps.clock.monotonic();
     this.#inFlight++;
     if (this.#inFlight >= MAX_IN_FLIGHT) this.#ws.pause();
-    const ctx: StreamBatchContext = {
-      node: this.info.node ?? "",
-      connectionId: this.info.id,
-      agentVersion: this.info.agentVersion ?? "",
-      instance: this.info.instance ?? "",
-      seq,
-    };
-    let handled: Promise<{ dropped: number }>;
-    try {
-      handled = this.#deps.handler.handleBatch(ctx, events);
-    } catch (err) {
-      handled = Promise.reject(err);
-    }
+    const { ctx, handled } = handOver(this.#deps.handler, this.#deps.metrics, this.info, seq, events);
     return this.#awaitBatch(seq, count, ctx, started, handled);
   }
 
@@ -314,15 +279,6 @@ export class AgentConnection {
       done?.();
     });
   }
-}
-
-export interface ConnectionDeps {
-  handler: StreamBatchHandler;
-  limits: FrameLimits;
-  clock: Clock;
-  log: Logger;
-  metrics: StreamMetrics;
-  currentConfig: () => ConfigFrame | undefined;
 }
 
 function toBytes(data: WebSocket.RawData): Uint8Array {

@@ -16,7 +16,7 @@ import type { Clock } from "../../shared/clock.ts";
 import type { ErrorCode } from "../../shared/errors.ts";
 import { decodeEnvelope, type Envelope, fillFromPodTable, PROTOCOL_VERSION } from "../../shared/proto.ts";
 import { TokenBucket } from "../../shared/token-bucket.ts";
-import { checkEvent } from "./event-limits.ts";
+import { checkEvent } from "./check-event.ts";
 
 type Hello = kernelgossip.v1.Hello.$Properties;
 type Batch = kernelgossip.v1.Batch.$Properties;
@@ -181,8 +181,10 @@ export class FrameHandler {
       }
     }
     const now = this.#clock.now();
+    // With a pod table, events about one pod share its ref: each ref is checked once.
+    const podsPassed = pods.length > 0 ? new Set<NonNullable<DecodedEvent["pod"]>>() : undefined;
     for (const event of events) {
-      const problem = checkEvent(event, now);
+      const problem = checkEvent(event, now, podsPassed);
       if (problem) {
         return this.#reject(
           "KG_EVENT_INVALID",

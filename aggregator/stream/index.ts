@@ -13,19 +13,16 @@ import type { Logger } from "../../shared/log.ts";
 import type { ConfigFrame } from "../../shared/proto.ts";
 import { createAdmission, STREAM_PATH } from "./admission.ts";
 import type { Authenticator } from "./auth.ts";
-import { AgentConnection, type ConnectionInfo, type StreamBatchHandler } from "./connection.ts";
+import { AgentConnection } from "./connection.ts";
 import type { StreamMetrics } from "./metrics.ts";
+import type { ConnectionInfo, StreamBatchHandler } from "./types.ts";
 
 export { STREAM_PATH } from "./admission.ts";
 export { type Authenticator, type AuthResult, bearerToken, createStaticAuthenticator } from "./auth.ts";
-export {
-  AGGREGATOR_CAPABILITIES,
-  type ConnectionInfo,
-  type StreamBatchContext,
-  type StreamBatchHandler,
-} from "./connection.ts";
+export { AGGREGATOR_CAPABILITIES } from "./connection.ts";
 export { createStreamMetrics, type StreamMetrics } from "./metrics.ts";
 export { createTokenReviewAuthenticator } from "./token-review.ts";
+export type { ConnectionInfo, StreamBatchContext, StreamBatchHandler } from "./types.ts";
 
 export interface ConfigSourcePort {
   current(): ConfigFrame | undefined;
