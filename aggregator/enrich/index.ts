@@ -69,6 +69,8 @@ export class EnrichMemo {
       hits: number;
     }
   >();
+  /** The same, by ref object: events about one pod share its ref (pod table, node binding). */
+  readonly refs = new Map<PodRef, { enriched: Enriched; hits: number }>();
   /** Cache hits not yet added to the metric. */
   hits = 0;
 }
@@ -93,6 +95,11 @@ export class Enricher {
    */
   enrichCached(pod: PodRef, memo?: EnrichMemo): Enriched | undefined {
     if (memo) {
+      const same = memo.refs.get(pod);
+      if (same) {
+        memo.hits += same.hits;
+        return same.enriched;
+      }
       const owner = controllerRefOfPod(pod);
       const projectLabel = pod.labels?.[this.#o.projectLabel];
       const workloadLabel = pod.labels?.[this.#o.workloadLabel];
@@ -108,12 +115,13 @@ export class Enricher {
         seen.ownerName === owner?.name
       ) {
         memo.hits += seen.hits;
+        memo.refs.set(pod, seen);
         return seen.enriched;
       }
       const before = memo.hits;
       const enriched = this.#enrichCached(pod, memo);
       if (enriched) {
-        memo.pods.set(uid, {
+        const entry = {
           namespace: pod.namespace,
           name: pod.name,
           projectLabel,
@@ -122,7 +130,9 @@ export class Enricher {
           ownerName: owner?.name,
           enriched,
           hits: memo.hits - before,
-        });
+        };
+        memo.pods.set(uid, entry);
+        memo.refs.set(pod, entry);
       }
       return enriched;
     }

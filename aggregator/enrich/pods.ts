@@ -110,9 +110,17 @@ export class PodBinder {
   }
 }
 
+/**
+ * The "ok" binding of each pod seen, per node asked about: the same answer object for every
+ * event about the pod (the pipeline reads it, never changes it), not a copy per event.
+ */
+const okBindings = new WeakMap<ApiPod, { node: string; binding: Binding }>();
+
 function verdict(pod: ApiPod, node: string): Binding {
   if (pod.node !== node) return { kind: "mismatch", actualNode: pod.node };
-  return {
+  const known = okBindings.get(pod);
+  if (known?.node === node) return known.binding;
+  const binding: Binding = {
     kind: "ok",
     pod: {
       uid: pod.uid,
@@ -124,4 +132,6 @@ function verdict(pod: ApiPod, node: string): Binding {
       qosClass: pod.qosClass,
     },
   };
+  okBindings.set(pod, { node, binding });
+  return binding;
 }
