@@ -29,7 +29,20 @@ export interface DeliveryTag {
   seq: number;
 }
 
-export const tagKey = (tag: DeliveryTag): string => `${tag.agent}#${tag.seq}`;
+/** The last key built: a batch's occurrences are folded one after another under one tag. */
+let lastAgent = "";
+let lastSeq = -1;
+let lastKey = "";
+
+/** `<agent>#<seq>`; the same string object for the same tag, so it is built and hashed once per batch. */
+export function tagKey(tag: DeliveryTag): string {
+  if (tag.seq !== lastSeq || tag.agent !== lastAgent) {
+    lastAgent = tag.agent;
+    lastSeq = tag.seq;
+    lastKey = `${tag.agent}#${tag.seq}`;
+  }
+  return lastKey;
+}
 
 /** "12-40,42" → the numbers above `floor`, ascending; undefined when malformed. */
 export function parseRanges(text: string, floor = 0): number[] | undefined {

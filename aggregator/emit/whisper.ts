@@ -90,6 +90,10 @@ export interface AffectedPod {
   delta: number;
 }
 
+/** Affected pods' order: the most recently seen first, then by uid. */
+const byRecency = (a: AffectedPod, b: AffectedPod): number =>
+  b.lastSeenMs - a.lastSeenMs || a.uid.localeCompare(b.uid);
+
 // biome-ignore lint/suspicious/noExplicitAny: Kubernetes objects read back from the API are untyped JSON
 export type KObj = Record<string, any>;
 
@@ -198,9 +202,14 @@ export class WhisperState {
       this.active = active;
     }
     if (o.hpa !== undefined || this.identity.signal === "CPUThrottling") this.hpa = o.hpa;
-    for (const s of o.demandSamples) this.samples.push(s);
-    if (this.samples.length > MAX_DEMAND_SAMPLES)
-      this.samples.splice(0, this.samples.length - MAX_DEMAND_SAMPLES);
+    const samples = this.samples;
+    for (let i = 0; i < o.demandSamples.length; i++) samples.push(o.demandSamples[i] as number);
+    // The oldest go, in place (splice would allocate the removed ones per fold).
+    const excess = samples.length - MAX_DEMAND_SAMPLES;
+    if (excess > 0) {
+      for (let i = 0; i < MAX_DEMAND_SAMPLES; i++) samples[i] = samples[i + excess] as number;
+      samples.length = MAX_DEMAND_SAMPLES;
+    }
     this.#touchPod(o, count);
   }
 
@@ -212,7 +221,10 @@ export class WhisperState {
   }
 
   #touchPod(o: Occurrence, count: number): void {
-    const existing = this.pods.find((p) => p.uid === o.pod.uid);
+    const pods = this.pods;
+    let at = 0;
+    while (at < pods.length && (pods[at] as AffectedPod).uid !== o.pod.uid) at++;
+    const existing = pods[at];
     const entry = existing ?? {
       name: o.pod.name,
       uid: o.pod.uid,
@@ -224,12 +236,25 @@ export class WhisperState {
     entry.delta += count;
     entry.lastSeenMs = Math.max(entry.lastSeenMs, o.observedAtMs);
     entry.node = o.pod.node || entry.node;
-    if (!existing) this.pods.push(entry);
-    this.#sortPods();
+    if (!existing) pods.push(entry);
+    // Its last seen only grew: it moves towards the front, to where #sortPods would put it,
+    // without sorting (which allocates) on every fold. Sorted in full if the rest was not in order.
+    while (at > 0 && byRecency(pods[at - 1] as AffectedPod, entry) > 0) {
+      pods[at] = pods[at - 1] as AffectedPod;
+      at--;
+    }
+    pods[at] = entry;
+    for (let i = 1; i < pods.length; i++) {
+      if (byRecency(pods[i - 1] as AffectedPod, pods[i] as AffectedPod) > 0) {
+        this.#sortPods();
+        return;
+      }
+    }
+    if (pods.length > this.#settings.maxAffectedPods) pods.length = this.#settings.maxAffectedPods;
   }
 
   #sortPods(): void {
-    this.pods.sort((a, b) => b.lastSeenMs - a.lastSeenMs || a.uid.localeCompare(b.uid));
+    this.pods.sort(byRecency);
     if (this.pods.length > this.#settings.maxAffectedPods) this.pods.length = this.#settings.maxAffectedPods;
   }
 
