@@ -1,0 +1,271 @@
+// The ingest measurement itself, run by bench/ingest/index.ts in its own Node process started
+// with the aggregator Deployment's NODE_OPTIONS (the V8 heap flags change what garbage
+// collection costs), and printing its samples as one JSON line.
+//
+// The path is production's, from a batch frame's bytes to the fold: the frames are what an
+// agent sends a current aggregator (agent/link buildBatch, with the per-batch pod table), read
+// by the connection's FrameHandler (decode, pod table, node binding of the claim, every field
+// check), handed over by the connection's own handOver (per-type counters, the batch context
+// with the agent's instance id and seq, so the delivery ledger is kept) to the real
+// BatchPipeline with the aggregator's default options (--verify-pods on: every event's pod
+// checked against the API server's, cached), against the local API server. The writes are
+// not part of the figure — the coalescer absorbs the stream, as in production — so a batch
+// counts as ingested when all its events have been folded into their objects' pending
+// writes (CrWriter.submit returned for each). Floor: decodeEnvelope of the same frame,
+// interleaved (first on even rounds, second on odd ones).
+import { randomUUID } from "node:crypto";
+import { writeFileSync } from "node:fs";
+import { Session } from "node:inspector/promises";
+import { buildBatch } from "../../agent/link/unacked.ts";
+import { AGGREGATOR_OPTIONS } from "../../aggregator/options/index.ts";
+import type { BatchPipeline } from "../../aggregator/pipeline/index.ts";
+import { createPipelineMetrics } from "../../aggregator/pipeline/metrics.ts";
+import { FrameHandler } from "../../aggregator/stream/frame-handler.ts";
+import { handOver } from "../../aggregator/stream/handoff.ts";
+import { createStreamMetrics } from "../../aggregator/stream/metrics.ts";
+import type { ConnectionInfo } from "../../aggregator/stream/types.ts";
+import { createPipeline } from "../../aggregator/wiring.ts";
+import { systemClock } from "../../shared/clock.ts";
+import { loadKubeConfig } from "../../shared/kube.ts";
+import { silentLogger } from "../../shared/log.ts";
+import { createRegistry } from "../../shared/metrics.ts";
+import { parseOptions } from "../../shared/options.ts";
+import {
+  CAPABILITY_BATCH_POD_TABLE,
+  decodeEnvelope,
+  encodeEnvelope,
+  PROTOCOL_VERSION,
+  type WireEvent,
+} from "../../shared/proto.ts";
+import { type BenchKube, startBenchKube } from "../cluster/kube.ts";
+import { mixEvents } from "../events/mix.ts";
+import { tempDir } from "../proc/child.ts";
+import { consume } from "../stats.ts";
+import { seedCluster } from "./seed.ts";
+
+export const NODE = "ip-10-0-12-34.eu-west-1.compute.internal";
+export const BATCH = 1_000;
+const SEED = 11;
+const PODS = 110;
+
+export interface IngestSamples {
+  /** Per measured batch: events/s through our path, and through decode alone. */
+  ours: number[];
+  floor: number[];
+  /** The same per CPU-second of this process (all its threads, garbage collection included). */
+  oursCpu: number[];
+  floorCpu: number[];
+  enrichHits: number;
+  enrichMisses: number;
+  enrichFallbacks: number;
+  podTableEntries: number;
+  frameBytes: number;
+  nodeOptions: string;
+}
+
+export async function measureIngest(rounds: number, warmup: number): Promise<IngestSamples> {
+  const tmp = tempDir("ingest");
+  let kube: BenchKube | undefined;
+  let pipeline: BatchPipeline | undefined;
+  try {
+    kube = await startBenchKube(tmp.path);
+    const refs = await seedCluster(kube, { seed: SEED, pods: PODS, node: NODE });
+    const registry = createRegistry({ defaultMetrics: false });
+    const metrics = createPipelineMetrics(registry);
+    const streamMetrics = createStreamMetrics(registry);
+    // The aggregator's pipeline as startAggregator builds it (aggregator/wiring.ts), on its
+    // defaults: node binding on, the pods exist.
+    const defaults = parseOptions(AGGREGATOR_OPTIONS, [], { CLUSTER_NAME: "bench", SHUTDOWN_TIMEOUT: "1s" });
+    pipeline = createPipeline(defaults, {
+      kubeConfig: loadKubeConfig(kube.api.kubeconfigPath),
+      clock: systemClock,
+      log: silentLogger(),
+      metrics,
+      identity: "bench",
+    });
+    pipeline.start();
+
+    // A batch is in once the events folded into the writer (ObjectWait.events per submit) are all of it.
+    const writer = pipeline.writer;
+    const submit = writer.submit.bind(writer);
+    let folded = 0;
+    let reached: (() => void) | undefined;
+    writer.submit = ((...args: Parameters<typeof submit>) => {
+      submit(...args);
+      folded += (args[3] as { events?: number }).events ?? 0;
+      if (folded >= BATCH && reached) {
+        const resolve = reached;
+        reached = undefined;
+        resolve();
+      }
+    }) as typeof writer.submit;
+
+    const frames = new FrameHandler({
+      boundNode: NODE,
+      limits: {
+        maxPayloadBytes: defaults.maxPayloadBytes,
+        maxBatchEvents: defaults.maxBatchEvents,
+        // One connection stands for the many that share a replica's core.
+        maxEventsPerSecond: Number.MAX_SAFE_INTEGER,
+      },
+      clock: systemClock,
+    });
+    const instance = randomUUID();
+    const hello = frames.handle(
+      encodeEnvelope({
+        hello: {
+          node: NODE,
+          cluster: "bench",
+          protocolVersion: PROTOCOL_VERSION,
+          agentVersion: "bench",
+          instanceId: instance,
+          capabilities: [CAPABILITY_BATCH_POD_TABLE],
+        },
+      }),
+      true,
+    );
+    if (hello.kind !== "hello") throw new Error(`FrameHandler refused Hello: ${JSON.stringify(hello)}`);
+    const info: ConnectionInfo = {
+      id: "bench",
+      identity: "system:serviceaccount:kernel-gossip:kernel-gossip-agent",
+      remoteAddress: "127.0.0.1",
+      node: hello.node,
+      agentVersion: "bench",
+      configVersion: "",
+      instance,
+    };
+
+    // The events an agent sends about the seeded pods: one ref object per pod (as the pod watch builds).
+    const template = mixEvents(BATCH, { seed: SEED, pods: PODS, node: NODE }).map((e): WireEvent => {
+      const mixUid = e.pod?.uid ?? "";
+      const pod = refs.get(mixUid);
+      if (!pod) throw new Error(`bench mix event ${e.id} is about a pod that was not seeded`);
+      return { ...e, pod, id: (e.id ?? "").replace(mixUid, pod.uid ?? "") };
+    });
+    // Distinct ids in every frame: none of them is a redelivery, all go the whole way.
+    // Only the frames are kept (their bytes are off the V8 heap, as a socket's are).
+    const encoded = Array.from({ length: warmup + rounds }, (_, r) => {
+      const batch = buildBatch(
+        r + 1,
+        template.map((e) => ({ ...e, id: `${e.id}#${r}` })),
+        Date.now(),
+        { podTable: true },
+      );
+      if (!batch.podTable) throw new Error("bench frames were built without the pod table");
+      return { frame: batch.frame };
+    });
+    const podTableEntries = decodeEnvelope(encoded[0]?.frame ?? new Uint8Array()).batch?.pods?.length ?? 0;
+    const settled: Promise<unknown>[] = [];
+    const ours: number[] = [];
+    const floor: number[] = [];
+    const oursCpu: number[] = [];
+    const floorCpu: number[] = [];
+    // BENCH_INGEST_CPU_PROFILE=<file>: a CPU profile of the measured rounds only (not the set-up);
+    // BENCH_INGEST_HEAP_PROFILE=<file>: a sampled profile of what they allocate (kept or not).
+    const cpuFile = process.env.BENCH_INGEST_CPU_PROFILE;
+    const heapFile = process.env.BENCH_INGEST_HEAP_PROFILE;
+    const profile = cpuFile || heapFile ? new Session() : undefined;
+    for (const [r, { frame }] of encoded.entries()) {
+      if (profile && r === warmup) {
+        profile.connect();
+        if (cpuFile) {
+          await profile.post("Profiler.enable");
+          await profile.post("Profiler.setSamplingInterval", { interval: 200 });
+          await profile.post("Profiler.start");
+        }
+        if (heapFile) {
+          await profile.post("HeapProfiler.startSampling", {
+            samplingInterval: 4096,
+            includeObjectsCollectedByMajorGC: true,
+            includeObjectsCollectedByMinorGC: true,
+          });
+        }
+      }
+      const decodeOnly = () => {
+        const c0 = process.cpuUsage();
+        const t0 = performance.now();
+        consume(decodeEnvelope(frame).batch?.events?.length);
+        return { ms: performance.now() - t0, cpuMs: cpuMsSince(c0) };
+      };
+      const f1 = r % 2 === 0 ? decodeOnly() : undefined;
+      folded = 0;
+      const done = new Promise<void>((resolve) => {
+        reached = resolve;
+      });
+      const c0 = process.cpuUsage();
+      const t0 = performance.now();
+      const outcome = frames.handle(frame, true);
+      if (outcome.kind !== "batch")
+        throw new Error(`FrameHandler refused batch ${r}: ${JSON.stringify(outcome)}`);
+      const { handled } = handOver(pipeline, streamMetrics, info, outcome.seq, outcome.events);
+      settled.push(handled.catch(() => undefined));
+      // (The deadline only turns a hang — events dropped instead of folded — into a clear error.)
+      if (!(await reachedWithin(done, 60_000))) {
+        const dropped = (await metrics.eventsDropped.get()).values;
+        throw new Error(
+          `batch ${r}: ${folded} of its ${BATCH} events reached the writer within 60 s; the others were dropped (events_dropped_total ${JSON.stringify(dropped)}) or are still waiting`,
+        );
+      }
+      const t1 = performance.now();
+      const cpuMs = cpuMsSince(c0);
+      const f2 = f1 ?? decodeOnly();
+      if (r < warmup) continue;
+      ours.push(BATCH / ((t1 - t0) / 1000));
+      floor.push(BATCH / (f2.ms / 1000));
+      oursCpu.push(BATCH / (cpuMs / 1000));
+      floorCpu.push(BATCH / (f2.cpuMs / 1000));
+    }
+    if (profile && cpuFile)
+      writeFileSync(cpuFile, JSON.stringify((await profile.post("Profiler.stop")).profile));
+    if (profile && heapFile) {
+      writeFileSync(heapFile, JSON.stringify((await profile.post("HeapProfiler.stopSampling")).profile));
+    }
+    profile?.disconnect();
+    const sum = async (c: { get(): Promise<{ values: { value: number }[] }> }) =>
+      (await c.get()).values.reduce((s, v) => s + v.value, 0);
+    const result: IngestSamples = {
+      ours,
+      floor,
+      oursCpu,
+      floorCpu,
+      enrichHits: await sum(metrics.enrichCacheHits),
+      enrichMisses: await sum(metrics.enrichCacheMisses),
+      enrichFallbacks: await sum(metrics.enrichFallbacks),
+      podTableEntries,
+      frameBytes: encoded[0]?.frame.length ?? 0,
+      nodeOptions: process.env.NODE_OPTIONS ?? "",
+    };
+    await pipeline.stop().catch(() => undefined);
+    pipeline = undefined;
+    await Promise.all(settled);
+    return result;
+  } finally {
+    await pipeline?.stop().catch(() => undefined);
+    await kube?.close();
+    tmp.cleanup();
+  }
+}
+
+function cpuMsSince(start: NodeJS.CpuUsage): number {
+  const d = process.cpuUsage(start);
+  return (d.user + d.system) / 1000;
+}
+
+/** True when `done` settles first, false after `ms`. */
+async function reachedWithin(done: Promise<void>, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([done.then(() => true as const), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+if (import.meta.main) {
+  const [rounds, warmup] = process.argv.slice(2).map(Number);
+  const samples = await measureIngest(rounds ?? 60, warmup ?? 10);
+  process.stdout.write(`${JSON.stringify(samples)}\n`);
+}
