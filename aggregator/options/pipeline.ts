@@ -1,5 +1,5 @@
 // Options of `kernel-gossip aggregator` for what the batch pipeline holds in memory
-// (aggregator/pipeline): remembered event ids (redeliveries) and the writer's pending objects.
+// (aggregator/pipeline): remembered event ids (redeliveries) and the writer's pending objects and bytes.
 import type { OptionSpecs } from "../../shared/options.ts";
 
 export const PIPELINE_OPTIONS = {
@@ -15,7 +15,14 @@ export const PIPELINE_OPTIONS = {
     env: "MAX_PENDING_OBJECTS",
     default: "50000",
     min: 10,
-    help: "Objects the writer holds (waiting to be written, or idle and remembered); when full, idle ones are forgotten first, then changes for new objects are shed: their events are acknowledged and counted in events_dropped_total{reason=shed}.",
+    help: "Objects the writer holds (waiting to be written, or idle and remembered); when full, idle ones are forgotten first, then the oldest waiting ones of the node holding the most bytes (or the new change, when its node holds the most) are shed: their events are acknowledged and counted in events_dropped_total{reason=shed}.",
+  },
+  maxPendingBytes: {
+    type: "int",
+    env: "MAX_PENDING_BYTES",
+    default: "67108864",
+    min: 1_048_576,
+    help: "Bytes the writer's objects may hold: documents, delivery ledgers, the batches waiting on them and their ids, as estimated (within 1.5x of the heap they take; gauge pending_bytes). When over, idle objects are forgotten first, then the node holding the most bytes loses its oldest waiting objects until 90% is left: their events are acknowledged and counted in events_dropped_total{reason=shed_bytes}. About 5 KB per waiting crash loop, 2.6 KB per further batch on it: the default holds ~13,000 waiting objects.",
   },
   redeliveryCacheSize: {
     type: "int",
