@@ -55,17 +55,37 @@ export class FairBudget {
     return this.#count[lane];
   }
 
-  acquire(lane: Lane, source: string): Promise<void> {
+  /**
+   * Resolves when the request may go. `signal` withdraws it while it waits (the writer shed
+   * its object): it leaves its lane without taking a token and rejects with the reason.
+   */
+  acquire(lane: Lane, source: string, signal?: AbortSignal): Promise<void> {
     if (this.#closed) return Promise.reject(this.#closed);
+    if (signal?.aborted) return Promise.reject(signal.reason);
     if (this.#total() === 0 && this.#bucket.tryTake()) return Promise.resolve();
     return new Promise((resolve, reject) => {
+      const waiter = { resolve, reject };
       const queue = this.#lanes[lane];
       const list = queue.get(source);
-      if (list) list.push({ resolve, reject });
-      else queue.set(source, [{ resolve, reject }]);
+      if (list) list.push(waiter);
+      else queue.set(source, [waiter]);
       this.#count[lane]++;
+      signal?.addEventListener("abort", () => this.#withdraw(lane, source, waiter, signal.reason), {
+        once: true,
+      });
       void this.#pump();
     });
+  }
+
+  #withdraw(lane: Lane, source: string, waiter: Waiter, reason: unknown): void {
+    const queue = this.#lanes[lane];
+    const list = queue.get(source);
+    const i = list?.indexOf(waiter) ?? -1;
+    if (!list || i < 0) return; // served already
+    list.splice(i, 1);
+    if (list.length === 0) queue.delete(source);
+    this.#count[lane]--;
+    waiter.reject(reason as Error);
   }
 
   async #pump(): Promise<void> {
@@ -144,13 +164,29 @@ export class FairReads {
     this.#limit = limit;
   }
 
-  /** Resolves with the function that gives the slot back. */
-  async acquire(source: string): Promise<() => void> {
+  /**
+   * Resolves with the function that gives the slot back. `signal` withdraws the request
+   * while it waits (the writer shed its object): it rejects with the reason.
+   */
+  async acquire(source: string, signal?: AbortSignal): Promise<() => void> {
+    if (signal?.aborted) throw signal.reason;
     if (this.#running >= this.#limit || this.#queue.size > 0) {
-      await new Promise<void>((resolve) => {
+      await new Promise<void>((resolve, reject) => {
         const list = this.#queue.get(source);
         if (list) list.push(resolve);
         else this.#queue.set(source, [resolve]);
+        signal?.addEventListener(
+          "abort",
+          () => {
+            const waiting = this.#queue.get(source);
+            const i = waiting?.indexOf(resolve) ?? -1;
+            if (!waiting || i < 0) return; // given a slot already
+            waiting.splice(i, 1);
+            if (waiting.length === 0) this.#queue.delete(source);
+            reject(signal.reason);
+          },
+          { once: true },
+        );
       });
     } else this.#running++;
     let released = false;

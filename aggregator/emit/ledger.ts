@@ -125,6 +125,17 @@ export class DeliveryLedger {
     return this.#agents.size;
   }
 
+  /** What the ledger holds, for the writer's byte estimate (held-bytes.ts). */
+  sizes(): { agents: number; agentChars: number; seqs: number } {
+    let agentChars = 0;
+    let seqs = 0;
+    for (const [agent, e] of this.#agents) {
+      agentChars += agent.length;
+      seqs += e.seqs.size;
+    }
+    return { agents: this.#agents.size, agentChars, seqs };
+  }
+
   has(tag: DeliveryTag): boolean {
     return this.#agents.get(tag.agent)?.seqs.has(tag.seq) === true;
   }

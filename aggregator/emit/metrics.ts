@@ -5,6 +5,8 @@ import { Counter, Gauge, Histogram, NETWORK_SECONDS_BUCKETS, type Registry } fro
 export interface EmitGaugeSources {
   pendingObjects: () => number;
   retryingObjects: () => number;
+  /** Estimated bytes the writer's objects hold, waiting to be written and idle. */
+  pendingBytes: () => { waiting: number; idle: number };
   whispers: () => Iterable<{ signal: string; severity: string }>;
 }
 
@@ -13,6 +15,7 @@ export function createEmitMetrics(registry: Registry) {
   const sources: EmitGaugeSources = {
     pendingObjects: () => 0,
     retryingObjects: () => 0,
+    pendingBytes: () => ({ waiting: 0, idle: 0 }),
     whispers: () => [],
   };
   return {
@@ -55,6 +58,17 @@ export function createEmitMetrics(registry: Registry) {
       registers,
       collect() {
         this.set(sources.retryingObjects());
+      },
+    }),
+    pendingBytes: new Gauge({
+      name: "kernel_gossip_aggregator_pending_bytes",
+      help: "Estimated heap bytes the writer's objects hold (documents, delivery ledgers, the batches waiting on them and their ids), by state (waiting, idle); the sum is bounded by --max-pending-bytes.",
+      labelNames: ["state"] as const,
+      registers,
+      collect() {
+        const held = sources.pendingBytes();
+        this.set({ state: "waiting" }, held.waiting);
+        this.set({ state: "idle" }, held.idle);
       },
     }),
     whispers: new Gauge({

@@ -41,7 +41,14 @@ export async function writeEntry(ctx: AttemptContext, entry: Entry, attempt: Att
   const { client } = ctx;
   const doc = entry.doc;
   if (!entry.loaded && doc.kind === "KernelWhisper") {
-    const release = await ctx.reads.acquire(entry.source);
+    const queued = new AbortController();
+    entry.queued = queued;
+    let release: () => void;
+    try {
+      release = await ctx.reads.acquire(entry.source, queued.signal);
+    } finally {
+      entry.queued = undefined;
+    }
     let observed: KObj | undefined;
     try {
       observed = await client.get(WHISPER_PLURAL, doc.namespace, doc.name);
@@ -53,9 +60,10 @@ export async function writeEntry(ctx: AttemptContext, entry: Entry, attempt: Att
     entry.exists = observed !== undefined;
     entry.resourceVersion = rvOf(observed);
   }
+  let created = false;
   if (!entry.exists) {
     attempt.phase = "spec";
-    const applied = await request(ctx, entry, async () => {
+    const applied = await request(ctx, entry, true, async () => {
       if (doc.kind === "PodBirthCertificate") {
         attempt.taken = entry.waiters.splice(0);
         entry.dirty = false;
@@ -71,6 +79,7 @@ export async function writeEntry(ctx: AttemptContext, entry: Entry, attempt: Att
       );
     });
     entry.exists = true;
+    created = true;
     // 201: this replica created it (the other replica may have raced us to it: then 200)
     entry.created = doc.kind === "KernelWhisper" && applied.created;
     entry.resourceVersion = rvOf(applied.object);
@@ -84,7 +93,8 @@ export async function writeEntry(ctx: AttemptContext, entry: Entry, attempt: Att
   if (doc.kind === "KernelWhisper") {
     attempt.phase = "status";
     let delta: WrittenDelta = emptyDelta();
-    const body = await request(ctx, entry, async () => {
+    // Not withdrawn once this attempt created the object: it would stay without a status.
+    const body = await request(ctx, entry, !created, async () => {
       attempt.taken = attempt.taken.concat(entry.waiters.splice(0));
       entry.dirty = false;
       entry.escalate = false;
@@ -113,9 +123,21 @@ function laneOf(entry: Entry): Lane {
   return entry.doc.kind === "PodBirthCertificate" ? "birth" : "first";
 }
 
-async function request<T>(ctx: AttemptContext, entry: Entry, call: () => Promise<T>): Promise<T> {
+/** One request after its write token; `withdrawable`: while it waits, shedding the entry withdraws it. */
+async function request<T>(
+  ctx: AttemptContext,
+  entry: Entry,
+  withdrawable: boolean,
+  call: () => Promise<T>,
+): Promise<T> {
   const kind = entry.doc.kind;
-  await ctx.budget.acquire(laneOf(entry), entry.source);
+  const queued = withdrawable ? new AbortController() : undefined;
+  entry.queued = queued;
+  try {
+    await ctx.budget.acquire(laneOf(entry), entry.source, queued?.signal);
+  } finally {
+    entry.queued = undefined;
+  }
   const started = ctx.clock.monotonic();
   try {
     const result = await call();

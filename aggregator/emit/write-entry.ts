@@ -28,6 +28,13 @@ export interface Entry {
   source: string;
   /** Failed writes since the last success: > 0 means retrying. */
   failures: number;
+  /** Set while a request of the entry waits for a read slot or a write token: aborting it withdraws the request. */
+  queued: AbortController | undefined;
+  /** Estimated heap of the waiters in `waiters` (held-bytes.ts). */
+  waiterBytes: number;
+  /** Estimated heap held (document and waiters), as last charged to `charged` (write-holdings.ts). */
+  bytes: number;
+  charged: string | undefined;
 }
 
 /** Which request of a write failed: the first-touch GET, the spec apply or the status apply. */
@@ -54,12 +61,24 @@ export function newEntry(key: string, doc: Doc, retry: { initialMs: number; maxM
     conflicts: 0,
     source: "",
     failures: 0,
+    queued: undefined,
+    waiterBytes: 0,
+    bytes: 0,
+    charged: undefined,
   };
 }
 
 /** A change not yet written: dirty, being written, or waited on. */
 export function isPending(e: Entry): boolean {
   return e.dirty || e.running || e.waiters.length > 0;
+}
+
+/**
+ * May be shed: waiting to be written, and no request in flight — waiting for a read slot or
+ * a write token is not a request yet: it is withdrawn.
+ */
+export function isSheddable(e: Entry): boolean {
+  return (e.dirty || e.waiters.length > 0) && (!e.running || e.queued !== undefined);
 }
 
 /** Nothing to write and nothing scheduled: the entry may be forgotten (re-read on its next change). */

@@ -14,7 +14,8 @@ export type WriteOutcome =
   | "unrenderable"
   | "namespace_not_found"
   | "namespace_terminating"
-  | "shed";
+  | "shed"
+  | "shed_bytes";
 
 export class WriterStoppedError extends Error {
   override name = "WriterStoppedError";
@@ -38,4 +39,9 @@ export interface WriteWaiter {
    * 0011): the object's requests then wait behind urgent ones for a token. Default true.
    */
   readonly urgent?: boolean;
+  /**
+   * Heap this waiter keeps alive until it is answered (its record, its events' ids: see
+   * held-bytes.ts waiterBytes), read once when it is submitted. Default WAITER_BASE.
+   */
+  readonly heldBytes?: number;
 }

@@ -14,8 +14,9 @@
 //   first attempts in separate lanes, the nodes whose batches wait taking turns.
 //
 // The parts, each with its own file:
-// - this file: the per-object entries (write-entry.ts), when each is due, room and shedding,
-//   idle eviction, stop;
+// - this file: the per-object entries (write-entry.ts), when each is due, idle eviction, stop;
+// - write-capacity.ts, write-holdings.ts, held-bytes.ts: the bounds on objects and bytes held,
+//   and who is shed when full (the node holding the most);
 // - write-attempt.ts: one write of one object (GET, spec apply, status apply) and its lane;
 // - write-failure.ts: what a failed write means (permanent: answered and forgotten;
 //   conflict, gone, transient: retried with backoff);
@@ -24,12 +25,15 @@ import type { Clock, Timer } from "../../shared/clock.ts";
 import type { Logger } from "../../shared/log.ts";
 import type { TokenBucket } from "../../shared/token-bucket.ts";
 import { FairBudget, FairReads } from "./fair-budget.ts";
+import { WAITER_BASE } from "./held-bytes.ts";
 import type { CrClient } from "./kube.ts";
 import type { EmitMetrics } from "./metrics.ts";
 import type { WhisperState } from "./whisper.ts";
 import { type Attempt, type AttemptContext, writeEntry } from "./write-attempt.ts";
+import { Capacity, type HeldObjects, ShedError, type ShedOutcome } from "./write-capacity.ts";
 import { type Entry, isIdle, isPending, newEntry } from "./write-entry.ts";
 import { WriteFailures } from "./write-failure.ts";
+import { Holdings } from "./write-holdings.ts";
 import { type Doc, WriterStoppedError, type WriteWaiter } from "./write-waiter.ts";
 
 export { NAMESPACE_GONE_MS } from "./write-failure.ts";
@@ -50,10 +54,16 @@ export interface WriterOptions {
   retryMaxMs?: number;
   /**
    * Objects held at most (pending or idle). When full, idle objects are forgotten (oldest
-   * first; re-read on their next change), then changes for new objects are shed: answered
-   * "shed" at once (the pipeline acks and counts them). Default unbounded.
+   * first; re-read on their next change), then waiting ones of the node holding the most
+   * are shed — or the change itself when its node holds the most: answered "shed" (the
+   * pipeline acks and counts them). Default unbounded.
    */
-  maxObjects?: number;
+  maxObjects?: number | undefined;
+  /**
+   * Estimated bytes held at most (held-bytes.ts); when over, the same policy sheds down to
+   * 90%, answering "shed_bytes". Default unbounded.
+   */
+  maxBytes?: number | undefined;
   /** Idle whispers are forgotten after this long (re-read on next touch). Default 1 h. */
   idleEvictMs?: number;
   /** Called after a whisper was first created by this replica. */
@@ -72,8 +82,14 @@ export class CrWriter {
   #budget: FairBudget;
   #attempt: AttemptContext;
   #failures: WriteFailures;
-  #shed = 0;
-  #shedLoggedAt = Number.NEGATIVE_INFINITY;
+  #holdings = new Holdings();
+  #capacity: Capacity;
+  /** What the bounds may do to the entries (write-capacity.ts). */
+  #held: HeldObjects = {
+    entries: this.#entries,
+    forget: (e) => this.#forget(e),
+    shed: (e, outcome) => this.#shedEntry(e, outcome),
+  };
 
   constructor(options: WriterOptions) {
     this.#o = options;
@@ -88,6 +104,11 @@ export class CrWriter {
       ...(options.onCreated ? { onCreated: options.onCreated } : {}),
     };
     this.#failures = new WriteFailures(options.clock, options.log);
+    this.#capacity = new Capacity(
+      { clock: options.clock, log: options.log, maxObjects: options.maxObjects, maxBytes: options.maxBytes },
+      this.#holdings,
+    );
+    options.metrics.sources.pendingBytes = () => this.#bytesByState();
     options.metrics.sources.pendingObjects = () => this.pending;
     options.metrics.sources.retryingObjects = () => this.retrying;
     options.metrics.sources.whispers = () => this.#whisperLabels();
@@ -100,6 +121,13 @@ export class CrWriter {
     return n;
   }
 
+  /** Batches (waiters) waiting for their objects' next write. */
+  get waiters(): number {
+    let n = 0;
+    for (const e of this.#entries.values()) n += e.waiters.length;
+    return n;
+  }
+
   /** Objects whose last write failed and that wait to retry (stuck when this stays up). */
   get retrying(): number {
     let n = 0;
@@ -109,6 +137,21 @@ export class CrWriter {
 
   get size(): number {
     return this.#entries.size;
+  }
+
+  /** Estimated bytes the objects hold (what --max-pending-bytes bounds). */
+  get heldBytes(): number {
+    return this.#holdings.total;
+  }
+
+  #bytesByState(): { waiting: number; idle: number } {
+    let waiting = 0;
+    let idle = 0;
+    for (const e of this.#entries.values()) {
+      if (isPending(e)) waiting += e.bytes;
+      else idle += e.bytes;
+    }
+    return { waiting, idle };
   }
 
   *#whisperLabels(): Iterable<{ signal: string; severity: string }> {
@@ -144,16 +187,7 @@ export class CrWriter {
       return;
     }
     let entry = this.#entries.get(key);
-    if (!entry && !this.#room()) {
-      this.#shed++;
-      const now = this.#o.clock.monotonic();
-      if (now - this.#shedLoggedAt > 60_000) {
-        this.#shedLoggedAt = now;
-        this.#o.log.warn(
-          { objects: this.#entries.size, maxObjects: this.#o.maxObjects, shedSoFar: this.#shed, key },
-          'the writer holds its maximum of objects, all waiting to be written: changes for new objects are shed (acknowledged, counted in kernel_gossip_aggregator_events_dropped_total{reason="shed"}). Is the API server refusing or throttling writes? Raise --max-pending-objects or --write-qps',
-        );
-      }
+    if (!entry && !this.#capacity.admit(this.#held, waiter.source ?? "", key)) {
       waiter.resolve("shed");
       return;
     }
@@ -175,7 +209,30 @@ export class CrWriter {
     entry.lastTouchMono = this.#o.clock.monotonic();
     if (entry.waiters.length === 0) entry.source = waiter.source ?? "";
     entry.waiters.push(waiter);
+    entry.waiterBytes += waiter.heldBytes ?? WAITER_BASE;
+    this.#holdings.update(entry);
     this.#schedule(entry);
+    if (this.#capacity.enforceBytes(this.#held) > 0) this.#checkIdle();
+  }
+
+  /** Forgets an object (re-read on its next change). */
+  #forget(entry: Entry): void {
+    if (this.#entries.get(entry.key) === entry) this.#entries.delete(entry.key);
+    this.#holdings.remove(entry);
+  }
+
+  /** Answers every batch waiting on `entry` with `outcome` and forgets it. */
+  #shedEntry(entry: Entry, outcome: ShedOutcome): number {
+    if (entry.timer) this.#o.clock.clearTimeout(entry.timer);
+    entry.timer = undefined;
+    entry.queued?.abort(new ShedError(`${entry.key} was shed`));
+    const waiting = entry.waiters.splice(0);
+    entry.dirty = false;
+    entry.escalate = false;
+    entry.waiterBytes = 0;
+    this.#forget(entry);
+    for (const w of waiting) w.resolve(outcome);
+    return waiting.length;
   }
 
   #schedule(entry: Entry): void {
@@ -216,46 +273,37 @@ export class CrWriter {
       for (const w of attempt.taken) w.resolve("written");
       attempt.taken = [];
       if (entry.doc.kind === "PodBirthCertificate" && !entry.dirty && entry.waiters.length === 0) {
-        this.#entries.delete(entry.key);
+        this.#forget(entry);
       }
     } catch (err) {
+      if (err instanceof ShedError) return; // its waiters were answered; nothing was taken yet
       if (err instanceof WriterStoppedError || this.#stopped) {
         for (const w of attempt.taken) w.reject(new WriterStoppedError());
         attempt.taken = [];
         return;
       }
-      retryIn = this.#failures.failed(entry, err, attempt.taken, attempt.phase, (e) =>
-        this.#entries.delete(e.key),
-      );
+      retryIn = this.#failures.failed(entry, err, attempt.taken, attempt.phase, (e) => this.#forget(e));
       attempt.taken = [];
     } finally {
       entry.running = false;
       this.#running--;
       if (retryIn !== undefined) entry.notBefore = this.#o.clock.monotonic() + retryIn;
+      if (this.#entries.get(entry.key) === entry) {
+        // The answered waiters are let go; the document may have grown (ledger) or shrunk.
+        entry.waiterBytes = 0;
+        for (const w of entry.waiters) entry.waiterBytes += w.heldBytes ?? WAITER_BASE;
+        this.#holdings.update(entry);
+      }
       this.#schedule(entry);
       this.#checkIdle();
     }
   }
 
-  /** Room for one more object: true when under maxObjects, after forgetting idle ones if needed. */
-  #room(): boolean {
-    const max = this.#o.maxObjects;
-    if (max === undefined || this.#entries.size < max) return true;
-    // Oldest first (insertion order); an idle object is re-read on its next change. At most
-    // 256 looked at per call, so a writer full of pending objects sheds in O(1).
-    let looked = 0;
-    for (const [key, e] of this.#entries) {
-      if (this.#entries.size < max || ++looked > 256) break;
-      if (isIdle(e)) this.#entries.delete(key);
-    }
-    return this.#entries.size < max;
-  }
-
   #sweep(): void {
     const limit = this.#o.idleEvictMs ?? 3_600_000;
     const now = this.#o.clock.monotonic();
-    for (const [key, e] of this.#entries) {
-      if (isIdle(e) && now - e.lastTouchMono > limit) this.#entries.delete(key);
+    for (const e of this.#entries.values()) {
+      if (isIdle(e) && now - e.lastTouchMono > limit) this.#forget(e);
     }
   }
 
@@ -303,6 +351,7 @@ export class CrWriter {
     this.#stopped = true;
     if (this.#sweepTimer) this.#o.clock.clearTimeout(this.#sweepTimer);
     this.#budget.close(new WriterStoppedError());
+    this.#capacity.stop();
     const left = this.pending;
     for (const e of this.#entries.values()) {
       if (e.timer) this.#o.clock.clearTimeout(e.timer);

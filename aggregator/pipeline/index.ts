@@ -56,6 +56,7 @@ export type PipelineSettings = Pick<
   | "redeliveryCacheSize"
   | "redeliveryCacheBytes"
   | "maxPendingObjects"
+  | "maxPendingBytes"
   | "throttleWarning"
   | "throttleCritical"
   | "memoryWarning"
@@ -191,6 +192,7 @@ export class BatchPipeline implements BatchHandler {
       bucket: this.bucket,
       minIntervalMs: s.objectMinInterval,
       maxObjects: s.maxPendingObjects,
+      maxBytes: s.maxPendingBytes,
       retryInitialMs: options.retry?.initialMs,
       retryMaxMs: options.retry?.maxMs,
       onCreated: (w) => this.podEvents.whisperCreated(w),
@@ -433,7 +435,7 @@ export class BatchPipeline implements BatchHandler {
       } else if (p.kind === "birth") {
         const cert = p.cert;
         const wait = new ObjectWait(batch, this.#observe);
-        wait.add(p.type, p.observedAtMs);
+        wait.add(p.type, p.observedAtMs, batch.ids[f.id]);
         this.writer.submit(
           `PodBirthCertificate/${cert.namespace}/${cert.name}`,
           () => cert,
@@ -450,7 +452,7 @@ export class BatchPipeline implements BatchHandler {
           };
           groups.set(p.key, group);
         }
-        group.wait.add(p.type, p.observedAtMs);
+        group.wait.add(p.type, p.observedAtMs, batch.ids[f.id]);
         group.occurrences.push(p.occurrence);
       }
     }

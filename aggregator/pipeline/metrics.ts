@@ -26,7 +26,7 @@ export function createPipelineMetrics(registry: Registry) {
     }),
     eventsDropped: new Counter({
       name: "kernel_gossip_aggregator_events_dropped_total",
-      help: "Events acknowledged but never written, by reason (namespace_not_found, namespace_terminating, invalid, unrenderable, pod_not_found, shed).",
+      help: "Events acknowledged but never written, by reason (namespace_not_found, namespace_terminating, invalid, unrenderable, pod_not_found, shed, shed_bytes).",
       labelNames: ["reason"] as const,
       registers,
     }),

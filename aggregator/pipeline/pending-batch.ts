@@ -6,6 +6,7 @@
 // dedup) and the promise its stream handler awaits. The decoded events are released once
 // folded; each object's pending write holds one ObjectWait per (batch, object), not one
 // promise per event.
+import { stringBytes, WAITER_ID, waiterBytes } from "../emit/held-bytes.ts";
 import type { DeliveryTag } from "../emit/ledger.ts";
 import type { Occurrence, WhisperState } from "../emit/whisper.ts";
 import type { WriteOutcome, WriteWaiter } from "../emit/writer.ts";
@@ -118,6 +119,8 @@ export class ObjectWait implements WriteWaiter {
   #tag: DeliveryTag | undefined;
   #onWritten: (wait: ObjectWait) => void;
   #ackedFolded = false;
+  /** Its events' ids, kept by the batch until it is acked (redelivery dedup). */
+  #idBytes = 0;
 
   constructor(batch: PendingBatch, onWritten: (wait: ObjectWait) => void) {
     this.batch = batch;
@@ -129,8 +132,15 @@ export class ObjectWait implements WriteWaiter {
     return !this.#ackedFolded;
   }
 
-  add(type: string, observedAtMs: number): void {
+  /** What this waiter keeps alive until answered (the writer's byte bound, emit/held-bytes.ts). */
+  get heldBytes(): number {
+    return waiterBytes(this.events, this.#idBytes);
+  }
+
+  /** One more event of the batch for this object; `id` its id (kept by the batch). */
+  add(type: string, observedAtMs: number, id?: string): void {
     this.events++;
+    if (id) this.#idBytes += stringBytes(id) + WAITER_ID;
     if (observedAtMs <= 0) return;
     this.observed ??= new Map();
     const list = this.observed.get(type);

@@ -94,6 +94,7 @@ export const TEST_SETTINGS: PipelineSettings = {
   redeliveryCacheSize: 100_000,
   redeliveryCacheBytes: 32 << 20,
   maxPendingObjects: 50_000,
+  maxPendingBytes: 64 << 20,
   throttleWarning: 0.5,
   throttleCritical: 0.8,
   memoryWarning: 0.9,

@@ -287,6 +287,11 @@ export const AGGREGATOR_METRICS: readonly MetricSpec[] = [
     "Objects whose last write failed with a temporary error and that wait to retry; stuck writes keep it up.",
   ),
   g(
+    "kernel_gossip_aggregator_pending_bytes",
+    ["state"],
+    "Estimated heap bytes the writer's objects hold (documents, delivery ledgers, the batches waiting on them and their ids), by state (waiting, idle); the sum is bounded by --max-pending-bytes.",
+  ),
+  g(
     "kernel_gossip_aggregator_redelivery_cache_bytes",
     [],
     "Bytes the remembered event ids take (bounded by --redelivery-cache-bytes).",
@@ -294,7 +299,7 @@ export const AGGREGATOR_METRICS: readonly MetricSpec[] = [
   c(
     "kernel_gossip_aggregator_events_dropped_total",
     ["reason"],
-    "Events acknowledged but never written, by reason (namespace_not_found, namespace_terminating, invalid, unrenderable, pod_not_found, shed).",
+    "Events acknowledged but never written, by reason (namespace_not_found, namespace_terminating, invalid, unrenderable, pod_not_found, shed, shed_bytes).",
   ),
   g(
     "kernel_gossip_aggregator_write_budget_replicas",
