@@ -7,7 +7,7 @@
 // nothing lost (unacked batches are resent), nothing counted twice (delivery ledger).
 // Then the same with two replicas behind a Service-like TCP forwarder, each SIGKILLed in
 // turn: resends land on the other replica.
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { afterAll, beforeAll, expect, it, vi } from "vitest";
 import { createDelivery } from "../../agent/delivery.ts";
@@ -21,7 +21,8 @@ import { createRegistry } from "../../shared/metrics.ts";
 import type { WireEvent } from "../../shared/proto.ts";
 import type { KubeApi } from "../kube-api/index.ts";
 import { freePort } from "../ports.ts";
-import { kubectlFor, REPO, startKubeApiRetrying } from "./harness.ts";
+import { kubectlFor, startKubeApiRetrying } from "./harness.ts";
+import { roleProcesses } from "./role-processes.ts";
 
 const TOTAL = 10_000;
 const NODES = ["node-a", "node-b"] as const;
@@ -30,8 +31,8 @@ const PODS = 20;
 
 let api: KubeApi;
 let kubectl: (...args: string[]) => Promise<string>;
-const children = new Set<ChildProcess>();
-const logs: string[] = [];
+const roles = roleProcesses(() => api);
+const { children, logs, stop } = roles;
 /** The graceful stop's summary lines ("agent connections drained"). */
 const drains: { acked: number; unacked: number }[] = [];
 
@@ -50,13 +51,11 @@ afterAll(async () => {
 });
 
 /** Starts `bin/kernel-gossip aggregator` on `port`; resolves once it accepts agents. */
-async function startAggregator(port: number, name = "aggregator-0"): Promise<ChildProcess> {
-  const child = spawn(`${REPO}/bin/kernel-gossip`, ["aggregator"], {
-    env: {
-      ...process.env,
-      KUBECONFIG: api.kubeconfigPath,
+function startAggregator(port: number, name = "aggregator-0"): Promise<ChildProcess> {
+  return roles.start(
+    "aggregator",
+    {
       STREAM_PORT: String(port),
-      METRICS_PORT: "0",
       AUTH_MODE: "static",
       STATIC_TOKENS: "tok-a=node-a,tok-b=node-b",
       POD_NAME: name,
@@ -71,39 +70,11 @@ async function startAggregator(port: number, name = "aggregator-0"): Promise<Chi
       VERIFY_PODS: "false",
       LOG_LEVEL: "info",
     },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  children.add(child);
-  child.once("exit", () => children.delete(child));
-  child.stderr?.on("data", (chunk: Buffer) => logs.push(chunk.toString()));
-  return new Promise((resolve, reject) => {
-    let out = "";
-    const onData = (chunk: Buffer): void => {
-      const lines = (out + chunk.toString()).split("\n");
-      out = lines.pop() ?? ""; // an incomplete line waits for the next chunk
-      for (const line of lines) {
-        if (/"level":(4|5)\d/.test(line)) logs.push(line);
-        if (line.includes("agent connections drained")) drains.push(JSON.parse(line));
-        if (!ready && line.includes("accepting agents")) {
-          ready = true;
-          resolve(child);
-        }
-      }
-    };
-    let ready = false;
-    child.stdout?.on("data", onData);
-    child.once("exit", (code, signal) => {
-      if (!ready)
-        reject(new Error(`aggregator exited before it was ready (${code ?? signal}): ${logs.join("")}`));
-    });
-  });
-}
-
-async function stop(child: ChildProcess, signal: "SIGKILL" | "SIGTERM"): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((r) => child.once("exit", r));
-  child.kill(signal);
-  await exited;
+    "accepting agents",
+    (line) => {
+      if (line.includes("agent connections drained")) drains.push(JSON.parse(line));
+    },
+  );
 }
 
 /** The whispers' counts as stored by the API server (cheap to poll). */
@@ -141,7 +112,7 @@ async function until(check: () => boolean | Promise<boolean>, what: string, time
   await vi.waitFor(
     async () => {
       if (!(await check()))
-        throw new Error(`timed out waiting for ${what}; aggregator said: ${logs.join("").slice(-4000)}`);
+        throw new Error(`timed out waiting for ${what}; aggregator said: ${logs.join("\n").slice(-4000)}`);
     },
     { timeout: timeoutMs, interval: 20 },
   );

@@ -12,8 +12,16 @@ import { REPO } from "./harness.ts";
 export type Role = "agent" | "aggregator";
 
 export interface RoleProcesses {
-  /** Starts a role with these environment variables; resolves when `readyText` is logged. */
-  start(role: Role, env: Record<string, string>, readyText: string): Promise<ChildProcess>;
+  /**
+   * Starts a role with these environment variables; resolves when `readyText` is logged.
+   * `onLine`, when given, sees every stdout line of the process's whole life.
+   */
+  start(
+    role: Role,
+    env: Record<string, string>,
+    readyText: string,
+    onLine?: (line: string) => void,
+  ): Promise<ChildProcess>;
   /** Sends `signal` and waits for the exit (no-op for a process already gone). */
   stop(child: ChildProcess, signal: "SIGKILL" | "SIGTERM"): Promise<void>;
   /** Every process still running (a test adds its own helper processes to be killed too). */
@@ -43,7 +51,7 @@ export function roleProcesses(api: () => KubeApi): RoleProcesses {
     get agentMetricsPort() {
       return agentMetricsPort;
     },
-    start(role, env, readyText) {
+    start(role, env, readyText, onLine) {
       const child = spawn(`${REPO}/bin/kernel-gossip`, [role], {
         env: {
           ...process.env,
@@ -59,6 +67,7 @@ export function roleProcesses(api: () => KubeApi): RoleProcesses {
       return new Promise<ChildProcess>((resolve, reject) => {
         let ready = false;
         watchLines(child, (line) => {
+          onLine?.(line);
           if (/"level":(40|50|60)/.test(line) || line.includes("spool")) logs.push(`${role}: ${line}`);
           if (process.env.KG_E2E_DEBUG) console.log(`${role}: ${line}`.slice(0, 400));
           if (role === "agent" && line.includes("agent started"))
