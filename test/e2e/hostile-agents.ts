@@ -4,7 +4,7 @@
 // WebSocket, so a test controls every byte a hostile or careless agent sends and sees each
 // Ack or Reject as the agent would.
 
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { vi } from "vitest";
 import WebSocket from "ws";
 import {
@@ -15,28 +15,28 @@ import {
   type WireEvent,
 } from "../../shared/proto.ts";
 import type { KubeApi } from "../kube-api/index.ts";
-import { REPO } from "./harness.ts";
+import { roleProcesses } from "./role-processes.ts";
 
 export interface AggregatorProcess {
   child: ChildProcess;
   streamPort: number;
   metricsPort: number;
-  /** Warning and error lines it logged (JSON). */
+  /** Its warning, error and spool lines ("aggregator: <JSON line>") and stderr ("stderr: …"). */
   logs: string[];
   stop(): Promise<void>;
 }
 
 /** Starts `bin/kernel-gossip aggregator` with static tokens; resolves once it accepts agents. */
-export function startAggregatorProcess(
+export async function startAggregatorProcess(
   api: KubeApi,
   env: Record<string, string>,
 ): Promise<AggregatorProcess> {
-  const child = spawn(`${REPO}/bin/kernel-gossip`, ["aggregator"], {
-    env: {
-      ...process.env,
-      KUBECONFIG: api.kubeconfigPath,
+  const roles = roleProcesses(() => api);
+  let ports: { streamPort: number; metricsPort: number } | undefined;
+  const child = await roles.start(
+    "aggregator",
+    {
       STREAM_PORT: "0",
-      METRICS_PORT: "0",
       AUTH_MODE: "static",
       POD_NAME: "aggregator-0",
       POD_NAMESPACE: "kernel-gossip",
@@ -44,36 +44,15 @@ export function startAggregatorProcess(
       LOG_LEVEL: "info",
       ...env,
     },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  const logs: string[] = [];
-  child.stderr?.on("data", (chunk: Buffer) => logs.push(chunk.toString()));
-  const stop = async (): Promise<void> => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((r) => child.once("exit", r));
-    child.kill("SIGKILL");
-    await exited;
-  };
-  return new Promise((resolve, reject) => {
-    let out = "";
-    let ready = false;
-    child.stdout?.on("data", (chunk: Buffer) => {
-      const lines = (out + chunk.toString()).split("\n");
-      out = lines.pop() ?? "";
-      for (const line of lines) {
-        if (/"level":"(warn|error|fatal)"/.test(line)) logs.push(line);
-        const match = /"streamPort":(\d+),"metricsPort":(\d+)/.exec(line);
-        if (!ready && match && line.includes("accepting agents")) {
-          ready = true;
-          resolve({ child, streamPort: Number(match[1]), metricsPort: Number(match[2]), logs, stop });
-        }
-      }
-    });
-    child.once("exit", (code, signal) => {
-      if (!ready)
-        reject(new Error(`aggregator exited before it was ready (${code ?? signal}): ${logs.join("")}`));
-    });
-  });
+    "accepting agents",
+    (line) => {
+      const match = /"streamPort":(\d+),"metricsPort":(\d+)/.exec(line);
+      if (!ports && match && line.includes("accepting agents"))
+        ports = { streamPort: Number(match[1]), metricsPort: Number(match[2]) };
+    },
+  );
+  if (!ports) throw new Error("the aggregator's ready line named no ports");
+  return { child, ...ports, logs: roles.logs, stop: () => roles.stop(child, "SIGKILL") };
 }
 
 /** One agent connection speaking protobuf frames; every Ack and Reject is kept with its arrival time. */

@@ -68,7 +68,8 @@ export function roleProcesses(api: () => KubeApi): RoleProcesses {
         let ready = false;
         watchLines(child, (line) => {
           onLine?.(line);
-          if (/"level":(40|50|60)/.test(line) || line.includes("spool")) logs.push(`${role}: ${line}`);
+          if (/"level":"(warn|error|fatal)"/.test(line) || line.includes("spool"))
+            logs.push(`${role}: ${line}`);
           if (process.env.KG_E2E_DEBUG) console.log(`${role}: ${line}`.slice(0, 400));
           if (role === "agent" && line.includes("agent started"))
             agentMetricsPort = Number(JSON.parse(line).metricsPort ?? 0);
