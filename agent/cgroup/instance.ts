@@ -19,7 +19,7 @@ import type { ThreadSnapshot } from "./threads.ts";
 import { CpuWindow } from "./window.ts";
 
 /** The CFS limit is re-read every this many scans (and for every new container). */
-export const LIMIT_REREAD_SCANS = 6;
+const LIMIT_REREAD_SCANS = 6;
 
 export interface Instance {
   /** podUID/container name. */

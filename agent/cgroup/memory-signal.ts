@@ -60,7 +60,7 @@ export function validMemorySettings(
 
 export type MemoryTrigger = "NearLimit" | "LimitHit" | "Stall";
 
-export function triggersOf(
+function triggersOf(
   stats: MemoryStats,
   pressure: PressureFigures | undefined,
   s: MemorySettings,

@@ -25,7 +25,7 @@ export interface MemoryReading {
 }
 
 /** memory.stat → inactive file bytes (v2 inactive_file, v1 total_inactive_file). */
-export function parseInactiveFile(version: 1 | 2, text: string): number {
+function parseInactiveFile(version: 1 | 2, text: string): number {
   if (version === 2) return parseKeyValues(text, "memory.stat", ["inactive_file"] as const).inactive_file;
   return parseKeyValues(text, "memory.stat", ["total_inactive_file"] as const).total_inactive_file;
 }

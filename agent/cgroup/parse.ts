@@ -110,18 +110,6 @@ export function cfsLimitCores(quotaText: string, periodText: string): number | u
   return quota / period;
 }
 
-/** cpu.pressure → "some avg10" (percent of wall time some task waited for CPU). */
-export function parsePressureSomeAvg10(text: string, file = "cpu.pressure"): number {
-  for (const line of lines(text, file)) {
-    if (!line.startsWith("some ")) continue;
-    for (const field of line.slice(5).split(" ")) {
-      if (field.startsWith("avg10=")) return decimal(field.slice(6), `${file} some avg10`);
-    }
-    break;
-  }
-  throw new CgroupParseError("malformed", `${file}: no "some avg10=" field`);
-}
-
 /** One PSI file (cpu.pressure, memory.pressure): percent averages and cumulative stall µs. */
 export interface PressureFigures {
   someAvg10: number;

@@ -6,7 +6,7 @@ import {
   cfsLimitCores,
   parseCpuMax,
   parseKeyValues,
-  parsePressureSomeAvg10,
+  parsePressureFile,
   parseSingle,
 } from "./parse.ts";
 import { bareContainerId, containerIdOfDir, podDirCandidates } from "./paths.ts";
@@ -83,14 +83,36 @@ describe("cgroup file parsers", () => {
     expect(parseOomKills(1, "oom_kill_disable 0\nunder_oom 0\n")).toBeUndefined();
   });
 
-  it("reads cpu.pressure some avg10", () => {
+  it("reads a PSI file (cpu.pressure, memory.pressure): some and full averages and totals", () => {
     expect(
-      parsePressureSomeAvg10(
-        "some avg10=12.34 avg60=1.00 avg300=0.00 total=99\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n",
+      parsePressureFile(
+        "some avg10=12.34 avg60=1.00 avg300=0.00 total=99\nfull avg10=0.50 avg60=0.25 avg300=0.00 total=7\n",
+        "cpu.pressure",
       ),
-    ).toBeCloseTo(12.34, 9);
-    expect(code(() => parsePressureSomeAvg10("full avg10=1.00\n"))).toBe("malformed");
-    expect(code(() => parsePressureSomeAvg10("some avg10=1.x avg60=0\n"))).toBe("malformed");
+    ).toEqual({
+      someAvg10: 12.34,
+      someAvg60: 1,
+      someTotalUs: 99,
+      fullAvg10: 0.5,
+      fullAvg60: 0.25,
+      fullTotalUs: 7,
+    });
+    // cpu.pressure before 5.13 has no "full" line: zeros, not an error.
+    expect(
+      parsePressureFile("some avg10=1.00 avg60=0.50 avg300=0.00 total=5\n", "cpu.pressure"),
+    ).toMatchObject({
+      someAvg10: 1,
+      fullAvg10: 0,
+      fullTotalUs: 0,
+    });
+    expect(
+      code(() => parsePressureFile("full avg10=1.00 avg60=0.00 avg300=0.00 total=1\n", "cpu.pressure")),
+    ).toBe("malformed");
+    expect(code(() => parsePressureFile("some avg10=1.x avg60=0 avg300=0 total=1\n", "cpu.pressure"))).toBe(
+      "malformed",
+    );
+    expect(code(() => parsePressureFile("some avg10=1.00 avg60=0.00\n", "cpu.pressure"))).toBe("malformed");
+    expect(code(() => parsePressureFile("partial avg10=1.00\n", "memory.pressure"))).toBe("malformed");
   });
 });
 

@@ -50,7 +50,7 @@ function statusFields(text: string): { voluntary: number; runnable: boolean } | 
 }
 
 /** Thread ids listed in a cgroup's `tasks` / `cgroup.threads` file. */
-export function parseTids(text: string): number[] {
+function parseTids(text: string): number[] {
   const out: number[] = [];
   for (const line of text.split("\n")) {
     if (line === "") continue;

@@ -26,7 +26,7 @@ export interface WindowStats {
   nrThrottled: number;
 }
 
-export function statsBetween(a: CpuSample, b: CpuSample): WindowStats | undefined {
+function statsBetween(a: CpuSample, b: CpuSample): WindowStats | undefined {
   const seconds = (b.atMs - a.atMs) / 1000;
   if (seconds <= 0) return undefined;
   const nrPeriods = b.periods - a.periods;

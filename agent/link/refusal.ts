@@ -9,7 +9,7 @@ import type { LinkMetrics } from "./metrics.ts";
 import type { DeliveryWindow } from "./unacked.ts";
 
 /** Rejects that refuse the batch itself: resending it would fail again. */
-export const NON_RETRYABLE = new Set([
+const NON_RETRYABLE = new Set([
   "KG_NODE_MISMATCH",
   "KG_BATCH_TOO_MANY_EVENTS",
   "KG_FRAME_TOO_LARGE",

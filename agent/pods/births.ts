@@ -21,7 +21,7 @@ import type { PodFacts } from "./facts.ts";
 import type { PodsMetrics } from "./metrics.ts";
 
 /** Waiting reasons after which a pod that was never Ready has failed to start. */
-export const FAILED_START_REASONS: ReadonlySet<string> = new Set([
+const FAILED_START_REASONS: ReadonlySet<string> = new Set([
   "CrashLoopBackOff",
   "ImagePullBackOff",
   "ErrImageNeverPull",
@@ -122,7 +122,7 @@ function bornUnderWatch(pod: PodFacts): boolean {
 }
 
 /** Why the pod has definitively failed to start, or undefined. */
-export function failedStart(pod: PodFacts): string | undefined {
+function failedStart(pod: PodFacts): string | undefined {
   if (pod.conditions.ready) return undefined;
   for (const c of pod.containers) {
     const reason = c.state.waiting?.reason;
@@ -135,7 +135,7 @@ export function failedStart(pod: PodFacts): string | undefined {
 }
 
 /** The certificate: steps in time order, each with its actor and the time since the step before. */
-export function birthEvent(
+function birthEvent(
   pod: PodFacts,
   failure: string | undefined,
   nowMs: number,

@@ -72,7 +72,7 @@ export interface PodFacts extends PodView {
 type Time = Date | string | undefined;
 
 /** Unix milliseconds of an API timestamp, whether deserialised (Date) or raw JSON (string). */
-export function toMs(time: Time): number | undefined {
+function toMs(time: Time): number | undefined {
   if (time === undefined || time === null) return undefined;
   const ms = time instanceof Date ? time.getTime() : Date.parse(time);
   return Number.isFinite(ms) ? ms : undefined;

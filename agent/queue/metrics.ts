@@ -2,7 +2,7 @@
 // bounded queue had to drop and how full it is. Names are the project's contract.
 import { Counter, Gauge, type Registry } from "../../shared/metrics.ts";
 
-export const DROP_CAUSES = ["queue_full", "queue_bytes", "rejected", "shutdown"] as const;
+const DROP_CAUSES = ["queue_full", "queue_bytes", "rejected", "shutdown"] as const;
 export type DropCause = (typeof DROP_CAUSES)[number];
 
 /** What the queue gauges read at scrape time. */

@@ -217,10 +217,6 @@ export class Spool {
     this.#maybeCompact();
   }
 
-  get batches(): number {
-    return this.#live.size;
-  }
-
   close(): void {
     if (!this.#file.isOpen) return;
     const pending = this.#pendingRecord();

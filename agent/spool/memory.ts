@@ -18,7 +18,7 @@
 import { OomSource, type PodRef, ThrottleState, type WireEvent, wire } from "../../shared/proto.ts";
 
 /** Entries kept per kind; oldest forgotten first. */
-export const MEMORY_BOUND = 10_000;
+const MEMORY_BOUND = 10_000;
 
 export interface OpenEpisode {
   /** Wall-clock ms the episode opened (part of its event ids). */
@@ -58,7 +58,7 @@ const KERNEL_OOM_ID = /^(.+)\/oom-kill\/(\d+)$/;
 // agent/pods/detector.ts: `${podUid}/${container}/${index}/${reason}` (index: the restart count).
 const FAILURE_ID = /^(.+)\/(\d+)\/([A-Za-z]+)$/;
 /** Waiting reasons: one occurrence per restart, so a gap in restart counts is missed restarts. */
-export const WAITING_REASONS: ReadonlySet<string> = new Set([
+const WAITING_REASONS: ReadonlySet<string> = new Set([
   "CrashLoopBackOff",
   "ImagePullBackOff",
   "CreateContainerConfigError",
@@ -67,7 +67,7 @@ const THROTTLE_ID = /\/cpu-throttle\/(\d+)\/(open|update|resolved)\/(\d+)$/;
 // agent/cgroup/memory-event.ts: `${podUid}/${container}/memory-pressure/${openedAtMs}/${state}/${seq}`
 const MEMORY_ID = /\/memory-pressure\/(\d+)\/(open|update|resolved)\/(\d+)$/;
 
-export const oomKey = (podUid: string, container: string, bareId: string): string =>
+const oomKey = (podUid: string, container: string, bareId: string): string =>
   `${podUid}/${container}/${bareId.slice(0, 12)}`;
 export const episodeKey = (podUid: string, container: string): string => `${podUid}/${container}`;
 

@@ -27,7 +27,7 @@ export interface PendingState {
 export const EMPTY_PENDING: PendingState = { held: [], queued: [] };
 
 /** Bound of one PENDING record; what does not fit is not kept across a restart (logged). */
-export const PENDING_MAX_BYTES = 1024 * 1024;
+const PENDING_MAX_BYTES = 1024 * 1024;
 
 /** Events the outbox queue hands to the spool's PENDING record. */
 export const keptWhileQueued = (event: WireEvent): boolean =>

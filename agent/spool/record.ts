@@ -12,7 +12,7 @@
 import { crc32 } from "node:zlib";
 
 export const MAGIC = Buffer.from("KGS1", "latin1");
-export const HEADER_BYTES = 13;
+const HEADER_BYTES = 13;
 /** Larger than any batch frame the link may send (the aggregator's maxPayload is far below). */
 export const MAX_PAYLOAD_BYTES = 64 * 1024 * 1024;
 

@@ -59,7 +59,7 @@ it("keeps the newest batches within SPOOL_MAX_BYTES, evicting the oldest with a 
   const first = openTestSpool(tmp.dir, max);
   for (const [i, b] of batches.entries()) first.spool.append(i + 1, b.frame, b.events);
   expect(await first.metric("kernel_gossip_agent_spool_evicted_batches_total")).toBe(5);
-  expect(first.spool.batches).toBe(3);
+  expect(await first.metric("kernel_gossip_agent_spool_batches")).toBe(3);
   expect(first.lines.some((l) => String(l.msg).includes("spool full"))).toBe(true);
   const second = openTestSpool(tmp.dir, max);
   expect(second.spool.recovered.map((b) => b.seq)).toEqual([6, 7, 8]);
