@@ -22,7 +22,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Hierarchy, RealCgroups, realCgroupProblem } from "../../agent/cgroup/fixtures/real-cgroups.ts";
 import type { KubeApi } from "../kube-api/index.ts";
 import { freePort } from "../ports.ts";
-import { kubectlFor, REPO, scrape, startKubeApiRetrying, until } from "./harness.ts";
+import { kubectlFor, scrape, startKubeApiRetrying, until } from "./harness.ts";
+import { type Role, roleProcesses } from "./role-processes.ts";
 
 const HIERARCHIES: Hierarchy[] = ["memory", "cpu", "cpuacct"];
 const COOLDOWN_MS = 8_000;
@@ -40,54 +41,18 @@ if (skip) console.warn(`real kernel OOM counting tests skipped: ${skip}`);
 let cg: RealCgroups | undefined;
 /** Manifests for kubectl apply. */
 let tmp: string;
-const children = new Set<ChildProcess>();
 let api: KubeApi;
 let kubectl: (...args: string[]) => Promise<string>;
 let aggregatorPort: number;
 const agentLogs: Record<string, unknown>[] = [];
 
-async function stopProcess(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((r) => child.once("exit", r));
-  child.kill(signal);
-  await exited;
-}
+const roles = roleProcesses(() => api);
+const { children } = roles;
+const stopProcess = (child: ChildProcess, signal: "SIGKILL" | "SIGTERM") => roles.stop(child, signal);
 
-/** Starts `bin/kernel-gossip <role>`; resolves once `ready` appears in its log. */
-function startRole(
-  role: string,
-  env: Record<string, string>,
-  ready: string,
-  logs?: Record<string, unknown>[],
-) {
-  const child = spawn(`${REPO}/bin/kernel-gossip`, [role], {
-    env: { ...process.env, KUBECONFIG: api.kubeconfigPath, METRICS_PORT: "0", LOG_LEVEL: "info", ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  children.add(child);
-  child.once("exit", () => children.delete(child));
-  let stderr = "";
-  child.stderr?.on("data", (c: Buffer) => {
-    stderr += c.toString();
-  });
-  return new Promise<ChildProcess>((resolve, reject) => {
-    let buf = "";
-    let done = false;
-    child.stdout?.on("data", (chunk: Buffer) => {
-      const lines = (buf + chunk.toString()).split("\n");
-      buf = lines.pop() ?? "";
-      for (const line of lines) {
-        if (logs) logs.push(JSON.parse(line));
-        if (!done && line.includes(ready)) {
-          done = true;
-          resolve(child);
-        }
-      }
-    });
-    child.once("exit", (code, signal) => {
-      if (!done) reject(new Error(`${role} exited before it was ready (${code ?? signal}): ${stderr}`));
-    });
-  });
+/** Starts `bin/kernel-gossip <role>`; resolves once `ready` appears in its log; `logs` gets every line. */
+function startRole(role: Role, env: Record<string, string>, ready: string, logs?: Record<string, unknown>[]) {
+  return roles.start(role, { LOG_LEVEL: "info", ...env }, ready, (line) => logs?.push(JSON.parse(line)));
 }
 
 function startAgent(): Promise<ChildProcess> {
