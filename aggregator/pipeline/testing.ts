@@ -11,8 +11,10 @@ import { type Clock, systemClock } from "../../shared/clock.ts";
 import { loadKubeConfig } from "../../shared/kube.ts";
 import { type Logger, silentLogger } from "../../shared/log.ts";
 import { createRegistry } from "../../shared/metrics.ts";
+import { parseOptions } from "../../shared/options.ts";
 import { OomSource, ThrottleState, type WireEvent } from "../../shared/proto.ts";
 import { type KubeApi, type KubeApiOptions, startKubeApi } from "../../test/kube-api/index.ts";
+import { AGGREGATOR_OPTIONS } from "../options/index.ts";
 import { BatchPipeline, type PipelineOptions, type PipelineSettings } from "./index.ts";
 import { createPipelineMetrics } from "./metrics.ts";
 
@@ -86,24 +88,18 @@ export async function startTestCluster(
   };
 }
 
+/**
+ * The aggregator's own defaults (its options as parsed with nothing set), then what these tests
+ * change: a smaller owner cache and redelivery memory, a write rate that never holds a test
+ * back, no per-object interval. A new setting needs no edit here.
+ */
 export const TEST_SETTINGS: PipelineSettings = {
-  projectLabel: "project-id",
-  workloadLabel: "workload-id",
+  ...parseOptions(AGGREGATOR_OPTIONS, [], {}),
   ownerCacheSize: 1000,
-  ownerCacheTtl: 600_000,
   redeliveryCacheSize: 100_000,
-  redeliveryCacheBytes: 32 << 20,
-  maxPendingObjects: 50_000,
-  maxPendingBytes: 64 << 20,
-  throttleWarning: 0.5,
-  throttleCritical: 0.8,
-  memoryWarning: 0.9,
-  memoryCritical: 0.95,
   writeQps: 100,
   writeBurst: 100,
   objectMinInterval: 0,
-  maxAffectedPods: 10,
-  podEvents: true,
   podName: "aggregator-test",
   // These tests stream made-up pods; node binding against real pods is tested in
   // pods-are-bound-to-their-real-node.test.ts.
