@@ -16,7 +16,13 @@ import { Outbox } from "./queue/outbox.ts";
 import type { EventSink } from "./types/index.ts";
 
 /** What the agent can report; Hello announces it. */
-export const CAPABILITIES = ["pod-failure", "kernel-oom", "cpu-throttle", "memory-pressure", "pod-birth"];
+export const CAPABILITIES: readonly string[] = [
+  "pod-failure",
+  "kernel-oom",
+  "cpu-throttle",
+  "memory-pressure",
+  "pod-birth",
+];
 
 /** The deduplicator in front of `next` (the outbox in the agent). */
 export function createDedup(
@@ -74,7 +80,7 @@ export function createLink(o: AgentOptions, deps: LinkDeps & { outbox: OutboxPor
       node: o.nodeName,
       cluster: o.clusterName,
       agentVersion: VERSION,
-      capabilities: CAPABILITIES,
+      capabilities: [...CAPABILITIES],
       configVersion: deps.configVersion(),
       cgroupLayout: deps.cgroupLayout,
     }),
