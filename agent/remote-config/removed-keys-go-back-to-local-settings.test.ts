@@ -2,15 +2,12 @@ import { expect, it } from "vitest";
 import { silentLogger } from "../../shared/log.ts";
 import { createRegistry } from "../../shared/metrics.ts";
 import { createLinkMetrics } from "../link/metrics.ts";
+import { testAgentOptions } from "../testing.ts";
+import { localSettings } from "../wiring.ts";
 import { createConfigApplier, type RemoteSettings } from "./index.ts";
 
-const local: RemoteSettings = {
-  dedupCooldownMs: 180_000,
-  maxBatchEvents: 1000,
-  flushIntervalMs: 250,
-  extraReasons: [],
-  namespaceDeny: ["kube-system"],
-};
+// What startAgent gives the applier: the agent's own settings from its options.
+const local: RemoteSettings = localSettings(testAgentOptions());
 
 it("with the local settings given, a key removed from the ConfigMap (or the ConfigMap deleted) reverts to local", async () => {
   const registry = createRegistry({ defaultMetrics: false });
