@@ -72,6 +72,28 @@ describe("strings read flat", () => {
     );
   });
 
+  it("a string read again is the same string, and a different one of the same length and ends is not taken for it", () => {
+    // Same length, same first, middle and last byte: the same slot of the remembered strings.
+    const like = (x: string) => `a${x}m${x}z`;
+    fc.assert(
+      fc.property(
+        fc.array(fc.string({ minLength: 1, maxLength: 30 }), { minLength: 1, maxLength: 20 }),
+        fc.boolean(),
+        (parts, plain) => {
+          for (const part of [...parts, ...parts.reverse()]) {
+            const id = like(part);
+            const bytes = wire.Event.encode({ id, container: id.slice(0, 12) }).finish();
+            // A Buffer (what sockets hand over) and a plain Uint8Array take different reads.
+            const ev = wire.Event.decode(plain ? new Uint8Array(bytes) : Buffer.from(bytes));
+            expect(ev.id).toBe(id);
+            expect(ev.container).toBe(id.slice(0, 12));
+          }
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
   it("refuses invalid UTF-8 as protobufjs does, short or long", () => {
     for (const length of [5, 12, 13, 40, 100]) {
       const id = Buffer.alloc(length, "a");

@@ -57,15 +57,31 @@ const round = (n: number, digits = 4): number => {
   return Number.isSafeInteger(scaled) ? scaled / scale : n;
 };
 
+/**
+ * Identities of refs that name their node, by ref object: events about one pod share its ref
+ * (the batch's pod table, the node binding's answer), so one identity serves them all.
+ * Identities are read, never changed.
+ */
+const identities = new WeakMap<PodRef, PodIdentity>();
+
 export function podIdentity(pod: PodRef | null | undefined, fallbackNode: string): PodIdentity | undefined {
   if (!pod?.uid || !pod.namespace || !pod.name) return undefined;
-  return {
-    uid: pod.uid,
-    namespace: pod.namespace,
-    name: pod.name,
-    node: pod.node || fallbackNode,
-    qosClass: pod.qosClass ?? "",
-  };
+  const node = pod.node || fallbackNode;
+  const qosClass = pod.qosClass ?? "";
+  if (!pod.node) return { uid: pod.uid, namespace: pod.namespace, name: pod.name, node, qosClass };
+  const known = identities.get(pod);
+  if (
+    known?.uid === pod.uid &&
+    known.namespace === pod.namespace &&
+    known.name === pod.name &&
+    known.node === node &&
+    known.qosClass === qosClass
+  ) {
+    return known;
+  }
+  const identity = { uid: pod.uid, namespace: pod.namespace, name: pod.name, node, qosClass };
+  identities.set(pod, identity);
+  return identity;
 }
 
 export interface SignalFacts {
@@ -183,13 +199,16 @@ export function signalFacts(ev: WireEvent): SignalFacts | undefined {
     // demand and has no bound, so it is not used (the recommendation says not enough data).
     const nodeCpus = int(t.nodeCpus, 0, 100_000);
     const physical = nodeCpus > 0;
-    // Per throttle event: one pass, no intermediate arrays.
-    const samples: number[] = [];
-    if (physical && t.demandSamples) {
-      for (const s of t.demandSamples) {
-        const v = round(num(s, 0, nodeCpus));
-        if (v > 0) samples.push(v);
+    // Per throttle event: one pass, no intermediate arrays, the array allocated at its size.
+    const wire = physical ? t.demandSamples : undefined;
+    const samples: number[] = wire && wire.length > 0 ? new Array(wire.length) : [];
+    let kept = 0;
+    if (wire) {
+      for (let i = 0; i < wire.length; i++) {
+        const v = round(num(wire[i], 0, nodeCpus));
+        if (v > 0) samples[kept++] = v;
       }
+      samples.length = kept;
     }
     const demand = physical ? round(num(t.demandCores, 0, nodeCpus)) : 0;
     const method = DEMAND_METHOD_SET.has(t.demandMethod ?? "")
