@@ -16,6 +16,7 @@
 import { randomUUID } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { Session } from "node:inspector/promises";
+import { constants, type PerformanceEntry, PerformanceObserver } from "node:perf_hooks";
 import { buildBatch } from "../../agent/link/unacked.ts";
 import { AGGREGATOR_OPTIONS } from "../../aggregator/options/index.ts";
 import type { BatchPipeline } from "../../aggregator/pipeline/index.ts";
@@ -61,6 +62,8 @@ export interface IngestSamples {
   podTableEntries: number;
   frameBytes: number;
   nodeOptions: string;
+  /** Garbage collection pauses of the main thread during the measured rounds (ours and floor), ms. */
+  gc: { minorMs: number; majorMs: number; minor: number; major: number; measuredMs: number };
 }
 
 export async function measureIngest(rounds: number, warmup: number): Promise<IngestSamples> {
@@ -156,6 +159,16 @@ export async function measureIngest(rounds: number, warmup: number): Promise<Ing
     });
     const podTableEntries = decodeEnvelope(encoded[0]?.frame ?? new Uint8Array()).batch?.pods?.length ?? 0;
     const settled: Promise<unknown>[] = [];
+    const gc = { minorMs: 0, majorMs: 0, minor: 0, major: 0, measuredMs: 0 };
+    const pauses: { at: number; ms: number; minor: boolean }[] = [];
+    const gcObserver = new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) {
+        const kind = (e as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind;
+        pauses.push({ at: e.startTime, ms: e.duration, minor: kind === constants.NODE_PERFORMANCE_GC_MINOR });
+      }
+    });
+    gcObserver.observe({ entryTypes: ["gc"] });
+    let measuredFrom = 0;
     const ours: number[] = [];
     const floor: number[] = [];
     const oursCpu: number[] = [];
@@ -170,7 +183,7 @@ export async function measureIngest(rounds: number, warmup: number): Promise<Ing
         profile.connect();
         if (cpuFile) {
           await profile.post("Profiler.enable");
-          await profile.post("Profiler.setSamplingInterval", { interval: 200 });
+          await profile.post("Profiler.setSamplingInterval", { interval: 500 });
           await profile.post("Profiler.start");
         }
         if (heapFile) {
@@ -209,6 +222,7 @@ export async function measureIngest(rounds: number, warmup: number): Promise<Ing
       const t1 = performance.now();
       const cpuMs = cpuMsSince(c0);
       const f2 = f1 ?? decodeOnly();
+      if (r === warmup - 1) measuredFrom = performance.now();
       if (r < warmup) continue;
       ours.push(BATCH / ((t1 - t0) / 1000));
       floor.push(BATCH / (f2.ms / 1000));
@@ -221,6 +235,21 @@ export async function measureIngest(rounds: number, warmup: number): Promise<Ing
       writeFileSync(heapFile, JSON.stringify((await profile.post("HeapProfiler.stopSampling")).profile));
     }
     profile?.disconnect();
+    const measuredTo = performance.now();
+    gc.measuredMs = measuredTo - measuredFrom;
+    // Entries are delivered after they are queued: let the last ones in.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    for (const p of pauses) {
+      if (p.at < measuredFrom || p.at > measuredTo) continue;
+      if (p.minor) {
+        gc.minor++;
+        gc.minorMs += p.ms;
+      } else {
+        gc.major++;
+        gc.majorMs += p.ms;
+      }
+    }
+    gcObserver.disconnect();
     const sum = async (c: { get(): Promise<{ values: { value: number }[] }> }) =>
       (await c.get()).values.reduce((s, v) => s + v.value, 0);
     const result: IngestSamples = {
@@ -234,6 +263,7 @@ export async function measureIngest(rounds: number, warmup: number): Promise<Ing
       podTableEntries,
       frameBytes: encoded[0]?.frame.length ?? 0,
       nodeOptions: process.env.NODE_OPTIONS ?? "",
+      gc,
     };
     await pipeline.stop().catch(() => undefined);
     pipeline = undefined;
