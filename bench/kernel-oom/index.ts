@@ -12,9 +12,8 @@
 // Needs root and a writable cgroup v1 memory hierarchy; otherwise the row says so.
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdirSync, symlinkSync } from "node:fs";
-import { mkdir, rmdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { RealCgroups } from "../../agent/cgroup/fixtures/real-cgroups.ts";
 import { type BenchKube, startBenchKube, watch } from "../cluster/kube.ts";
 import { startAgent, startAggregator } from "../cluster/roles.ts";
 import { type Child, tempDir, waitFor } from "../proc/child.ts";
@@ -24,7 +23,6 @@ import type { BenchCase, BenchCaseResult, BenchOptions } from "../types.ts";
 import { notMeasured } from "../types.ts";
 import { HIERARCHIES, realMemoryCgroupProblem } from "./probe.ts";
 
-const SYS = "/sys/fs/cgroup";
 const NODE = "node-oom";
 const NS = "oombench";
 const SCAN_MS = 2_000;
@@ -36,31 +34,16 @@ export async function run({ quick }: BenchOptions): Promise<BenchCaseResult> {
   if (why) return { name, rows: [notMeasured("kernel OOM → KernelWhisper", why)] };
   const trials = quick ? 3 : 20;
   const tmp = tempDir("kernel-oom");
-  const parent = `kgbench-oom-${randomBytes(4).toString("hex")}`;
-  const created: string[] = [];
+  let cg: RealCgroups | undefined;
   const procs: ChildProcess[] = [];
   const children: Child[] = [];
   const stops: (() => void)[] = [];
   let kube: BenchKube | undefined;
-  const mkdirs = async (path: string) => {
-    let dir = SYS;
-    for (const part of path.slice(SYS.length + 1).split("/")) {
-      dir = join(dir, part);
-      try {
-        await mkdir(dir);
-        created.push(dir);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
-      }
-    }
-  };
   try {
-    const root = join(tmp.path, "cgroup");
-    mkdirSync(root);
-    for (const h of HIERARCHIES) {
-      await mkdirs(join(SYS, h, parent, "kubepods", "burstable"));
-      symlinkSync(join(SYS, h, parent), join(root, h));
-    }
+    // The run's own cgroup tree (never under a kubelet's kubepods); its root is the agent's CGROUP_ROOT.
+    cg = await RealCgroups.create("bench-oom", HIERARCHIES);
+    await cg.make("kubepods/burstable");
+    const tree = cg;
     kube = await startBenchKube(tmp.path);
     await kube.request("POST", "/api/v1/namespaces", {
       apiVersion: "v1",
@@ -79,7 +62,7 @@ export async function run({ quick }: BenchOptions): Promise<BenchCaseResult> {
       node: NODE,
       aggregatorUrl: aggregator.streamUrl ?? "",
       token: "tok",
-      cgroupRoot: root,
+      cgroupRoot: tree.root,
       env: { SCAN_INTERVAL: `${SCAN_MS}ms` },
     });
     children.push(agent.child);
@@ -122,12 +105,8 @@ export async function run({ quick }: BenchOptions): Promise<BenchCaseResult> {
         },
       })) as { metadata: { uid: string } };
       const rel = join("kubepods", "burstable", `pod${created_.metadata.uid}`, id);
-      for (const h of HIERARCHIES) await mkdirs(join(SYS, h, parent, rel));
-      const memDir = join(SYS, "memory", parent, rel);
-      await writeFile(join(memDir, "memory.limit_in_bytes"), String(48 * 1024 * 1024));
-      await writeFile(join(memDir, "memory.memsw.limit_in_bytes"), String(48 * 1024 * 1024)).catch(
-        () => undefined,
-      );
+      await tree.make(rel);
+      await tree.limitMemory(rel, 48 * 1024 * 1024);
       const main = spawn(
         "sh",
         [
@@ -139,8 +118,7 @@ export async function run({ quick }: BenchOptions): Promise<BenchCaseResult> {
         },
       );
       procs.push(main);
-      for (const h of HIERARCHIES)
-        await writeFile(join(SYS, h, parent, rel, "cgroup.procs"), String(main.pid));
+      await tree.place(main, rel);
       const now = `${new Date().toISOString().slice(0, 19)}Z`;
       await kube.request(
         "PATCH",
@@ -200,19 +178,7 @@ export async function run({ quick }: BenchOptions): Promise<BenchCaseResult> {
     for (const p of procs) p.kill("SIGKILL");
     for (const child of children.reverse()) await child.stop();
     await kube?.close();
-    for (const dir of created.reverse()) {
-      for (let attempt = 0; attempt < 50; attempt++) {
-        try {
-          await rmdir(dir);
-          break;
-        } catch (err) {
-          const code = (err as NodeJS.ErrnoException).code;
-          if (code === "ENOENT") break;
-          if (code !== "EBUSY") break;
-          await new Promise((r) => setTimeout(r, 100));
-        }
-      }
-    }
+    await cg?.close();
     tmp.cleanup();
   }
 }
