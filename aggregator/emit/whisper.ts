@@ -171,6 +171,13 @@ export class WhisperState {
       return { escalate: false, redelivered: true };
     }
     for (const o of occurrences) this.#fold(o, tag);
+    // The oldest demand samples go once per batch, in place (the same last ones as per fold).
+    const samples = this.samples;
+    const excess = samples.length - MAX_DEMAND_SAMPLES;
+    if (excess > 0) {
+      for (let i = 0; i < MAX_DEMAND_SAMPLES; i++) samples[i] = samples[i + excess] as number;
+      samples.length = MAX_DEMAND_SAMPLES;
+    }
     return { escalate: this.escalated(), redelivered: false };
   }
 
@@ -204,12 +211,6 @@ export class WhisperState {
     if (o.hpa !== undefined || this.identity.signal === "CPUThrottling") this.hpa = o.hpa;
     const samples = this.samples;
     for (let i = 0; i < o.demandSamples.length; i++) samples.push(o.demandSamples[i] as number);
-    // The oldest go, in place (splice would allocate the removed ones per fold).
-    const excess = samples.length - MAX_DEMAND_SAMPLES;
-    if (excess > 0) {
-      for (let i = 0; i < MAX_DEMAND_SAMPLES; i++) samples[i] = samples[i + excess] as number;
-      samples.length = MAX_DEMAND_SAMPLES;
-    }
     this.#touchPod(o, count);
   }
 
