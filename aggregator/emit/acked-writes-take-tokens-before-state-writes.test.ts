@@ -29,15 +29,16 @@ describe("write budget lanes", () => {
     const budget = new FairBudget(bucket);
     await budget.acquire("first", "n0");
     const order: string[] = [];
-    for (let i = 0; i < 20; i++) void budget.acquire("first", "n1").then(() => order.push("f"));
+    const firsts = 4 * STATE_SHARE;
+    for (let i = 0; i < firsts; i++) void budget.acquire("first", "n1").then(() => order.push("f"));
     for (let i = 0; i < 4; i++) void budget.acquire("state", "n2").then(() => order.push("s"));
-    for (let i = 0; i < 24; i++) {
+    for (let i = 0; i < firsts + 4; i++) {
       await settle();
       clock.advance(100);
     }
     await settle();
-    expect(order).toHaveLength(24);
-    expect(order.slice(0, 10).filter((x) => x === "s")).toHaveLength(2);
+    expect(order).toHaveLength(firsts + 4);
+    expect(order.slice(0, 2 * STATE_SHARE).filter((x) => x === "s")).toHaveLength(2);
     expect(order.filter((x) => x === "s")).toHaveLength(4);
   });
 

@@ -10,6 +10,9 @@ export interface EmitGaugeSources {
   whispers: () => Iterable<{ signal: string; severity: string }>;
 }
 
+/** Waits around the per-object interval (10 s) and the ack targets (2 s, interval + 2 s) are told apart. */
+const WRITE_WAIT_BUCKETS = [0.05, 0.25, 0.5, 1, 2, 5, 8, 10, 12, 15, 20, 30, 60, 120];
+
 export function createEmitMetrics(registry: Registry) {
   const registers = [registry];
   const sources: EmitGaugeSources = {
@@ -31,6 +34,20 @@ export function createEmitMetrics(registry: Registry) {
       help: "Duration of one custom-resource write request.",
       labelNames: ["kind"] as const,
       buckets: NETWORK_SECONDS_BUCKETS,
+      registers,
+    }),
+    writeTokenWait: new Histogram({
+      name: "kernel_gossip_aggregator_write_token_wait_seconds",
+      help: "Time a custom-resource write request waited for a token of the write budget, by lane (birth, first, retry, state).",
+      labelNames: ["lane"] as const,
+      buckets: WRITE_WAIT_BUCKETS,
+      registers,
+    }),
+    writeLag: new Histogram({
+      name: "kernel_gossip_aggregator_write_lag_seconds",
+      help: "Time from an object's oldest unwritten change to the request that writes it (per-object interval, token wait, retries), by lane.",
+      labelNames: ["lane"] as const,
+      buckets: WRITE_WAIT_BUCKETS,
       registers,
     }),
     writesCoalesced: new Counter({

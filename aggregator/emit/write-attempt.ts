@@ -23,7 +23,7 @@ export interface AttemptContext {
   client: CrClient;
   clock: Clock;
   log: Logger;
-  metrics: Pick<EmitMetrics, "crWrites" | "crWriteDuration">;
+  metrics: Pick<EmitMetrics, "crWrites" | "crWriteDuration" | "writeTokenWait" | "writeLag">;
   budget: FairBudget;
   reads: FairReads;
   /** Called after a whisper was first created by this replica. */
@@ -65,6 +65,7 @@ export async function writeEntry(ctx: AttemptContext, entry: Entry, attempt: Att
     attempt.phase = "spec";
     const applied = await request(ctx, entry, true, async () => {
       if (doc.kind === "PodBirthCertificate") {
+        observeLag(ctx, entry);
         attempt.taken = entry.waiters.splice(0);
         entry.dirty = false;
         entry.escalate = false;
@@ -95,6 +96,7 @@ export async function writeEntry(ctx: AttemptContext, entry: Entry, attempt: Att
     let delta: WrittenDelta = emptyDelta();
     // Not withdrawn once this attempt created the object: it would stay without a status.
     const body = await request(ctx, entry, !created, async () => {
+      observeLag(ctx, entry);
       attempt.taken = attempt.taken.concat(entry.waiters.splice(0));
       entry.dirty = false;
       entry.escalate = false;
@@ -123,6 +125,13 @@ function laneOf(entry: Entry): Lane {
   return entry.doc.kind === "PodBirthCertificate" ? "birth" : "first";
 }
 
+/** How long the oldest change this write carries waited for it (before its waiters are taken). */
+function observeLag(ctx: AttemptContext, entry: Entry): void {
+  if (!entry.dirty) return;
+  const lag = ctx.clock.monotonic() - entry.dirtySinceMono;
+  ctx.metrics.writeLag.observe({ lane: laneOf(entry) }, Math.max(0, lag) / 1000);
+}
+
 /** One request after its write token; `withdrawable`: while it waits, shedding the entry withdraws it. */
 async function request<T>(
   ctx: AttemptContext,
@@ -131,14 +140,17 @@ async function request<T>(
   call: () => Promise<T>,
 ): Promise<T> {
   const kind = entry.doc.kind;
+  const lane = laneOf(entry);
+  const asked = ctx.clock.monotonic();
   const queued = withdrawable ? new AbortController() : undefined;
   entry.queued = queued;
   try {
-    await ctx.budget.acquire(laneOf(entry), entry.source, queued?.signal);
+    await ctx.budget.acquire(lane, entry.source, queued?.signal);
   } finally {
     entry.queued = undefined;
   }
   const started = ctx.clock.monotonic();
+  ctx.metrics.writeTokenWait.observe({ lane }, (started - asked) / 1000);
   try {
     const result = await call();
     ctx.metrics.crWrites.inc({ kind, outcome: "success" });

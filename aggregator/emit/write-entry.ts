@@ -15,6 +15,8 @@ export interface Entry {
   resourceVersion: string | undefined;
   waiters: WriteWaiter[];
   dirty: boolean;
+  /** Monotonic ms of the oldest change not yet taken by a write (meaningful while dirty). */
+  dirtySinceMono: number;
   escalate: boolean;
   running: boolean;
   timer: Timer | undefined;
@@ -50,6 +52,7 @@ export function newEntry(key: string, doc: Doc, retry: { initialMs: number; maxM
     resourceVersion: undefined,
     waiters: [],
     dirty: false,
+    dirtySinceMono: 0,
     escalate: false,
     running: false,
     timer: undefined,

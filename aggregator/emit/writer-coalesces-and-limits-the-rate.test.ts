@@ -95,7 +95,7 @@ const patches = () =>
 
 describe("CR writer", () => {
   it("a storm of repeats becomes one write per minimum interval carrying the count", async () => {
-    const { clock, writer } = setup({ qps: 100, burst: 100, minIntervalMs: 10_000 });
+    const { clock, writer, metrics } = setup({ qps: 100, burst: 100, minIntervalMs: 10_000 });
     const key = "KernelWhisper/w/storm";
     const before = patches();
     const outcomes: Promise<WriteOutcome>[] = [];
@@ -134,6 +134,13 @@ describe("CR writer", () => {
     expect(await Promise.all(outcomes)).toEqual(Array(100).fill("written"));
     const [obj] = await getJson(cluster, "kw", "w");
     expect(obj?.status.count).toBe(100);
+    // The write lag says how long the oldest change a write carried waited: 0 s for the
+    // first, the whole interval for the repeats; no token was waited for.
+    const series = async (h: typeof metrics.writeLag, suffix: string) =>
+      (await h.get()).values.find((v) => v.metricName?.endsWith(suffix) && v.labels.lane === "first")?.value;
+    expect(await series(metrics.writeLag, "_count")).toBe(2);
+    expect(await series(metrics.writeLag, "_sum")).toBe(10);
+    expect(await series(metrics.writeTokenWait, "_sum")).toBe(0);
     await writer.stop(0);
   });
 

@@ -46,7 +46,10 @@ export interface WriterOptions {
   client: CrClient;
   clock: Clock;
   log: Logger;
-  metrics: Pick<EmitMetrics, "crWrites" | "crWriteDuration" | "writesCoalesced" | "sources">;
+  metrics: Pick<
+    EmitMetrics,
+    "crWrites" | "crWriteDuration" | "writeTokenWait" | "writeLag" | "writesCoalesced" | "sources"
+  >;
   /** The global write rate limit; the writer orders who is served (fair-budget.ts). */
   bucket: TokenBucket;
   minIntervalMs: number;
@@ -205,6 +208,7 @@ export class CrWriter {
       this.#o.metrics.writesCoalesced.inc({ kind: entry.doc.kind });
     }
     if (change(entry.doc as D)) entry.escalate = true;
+    if (!entry.dirty) entry.dirtySinceMono = this.#o.clock.monotonic();
     entry.dirty = true;
     entry.lastTouchMono = this.#o.clock.monotonic();
     if (entry.waiters.length === 0) entry.source = waiter.source ?? "";

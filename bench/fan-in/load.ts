@@ -61,6 +61,8 @@ export interface LoadStats {
   errors: number;
   /** Send → Ack per batch, by the kind its ack waits for. */
   ackLatencyMs: Record<BatchKind, number[]>;
+  /** When each of those batches was sent (wall clock ms, same order): the bench picks its window. */
+  ackSentAtMs: Record<BatchKind, number[]>;
   /** What the acked batches add to whisper counts, by signal (exact-count check). */
   countedAcked: Record<string, number>;
   /** This process's own event-loop delay (it delays every ack it measures). */
@@ -105,7 +107,7 @@ function startAgent(options: LoadOptions, index: number, stats: LoadStats, onHel
   let sending = true;
   const sent = new Map<
     number,
-    { at: number; kind: BatchKind; counted: [string, number][]; episodes: string[] }
+    { at: number; wall: number; kind: BatchKind; counted: [string, number][]; episodes: string[] }
   >();
   /** `<pod uid>/<container>` → its current episode (when it opened); episodes an acked batch carried. */
   const current = new Map<string, number>();
@@ -141,7 +143,7 @@ function startAgent(options: LoadOptions, index: number, stats: LoadStats, onHel
       const c = counts(e);
       if (c && c[1] > 0) counted.push(c);
     }
-    sent.set(seq, { at: performance.now(), kind: kindOf(events), counted, episodes });
+    sent.set(seq, { at: performance.now(), wall: now, kind: kindOf(events), counted, episodes });
     ws.send(encodeEnvelope({ batch: { seq, events, sentAtMs: now } }), { binary: true }, (err) => {
       if (err) stats.errors++;
     });
@@ -175,6 +177,7 @@ function startAgent(options: LoadOptions, index: number, stats: LoadStats, onHel
       const batch = sent.get(ackSeq);
       if (batch !== undefined) {
         stats.ackLatencyMs[batch.kind].push(performance.now() - batch.at);
+        stats.ackSentAtMs[batch.kind].push(batch.wall);
         for (const [signal, n] of batch.counted)
           stats.countedAcked[signal] = (stats.countedAcked[signal] ?? 0) + n;
         for (const episode of batch.episodes) {
@@ -221,6 +224,7 @@ async function main(): Promise<void> {
     closes: 0,
     errors: 0,
     ackLatencyMs: { throttle: [], birth: [], failure: [] },
+    ackSentAtMs: { throttle: [], birth: [], failure: [] },
     countedAcked: {},
     loopDelayMs: { p50: 0, p99: 0 },
   };

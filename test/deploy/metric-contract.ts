@@ -275,6 +275,16 @@ export const AGGREGATOR_METRICS: readonly MetricSpec[] = [
     ["kind"],
     "Duration of one custom-resource write (server-side apply), retries included.",
   ),
+  h(
+    "kernel_gossip_aggregator_write_token_wait_seconds",
+    ["lane"],
+    "Time a custom-resource write request waited for a token of the write budget, by lane (birth, first, retry, state).",
+  ),
+  h(
+    "kernel_gossip_aggregator_write_lag_seconds",
+    ["lane"],
+    "Time from an object's oldest unwritten change to the request that writes it (per-object interval, token wait, retries), by lane.",
+  ),
   c(
     "kernel_gossip_aggregator_writes_coalesced_total",
     ["kind"],
