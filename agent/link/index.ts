@@ -97,11 +97,6 @@ export class AgentLink {
     return this.#conn?.open ?? false;
   }
 
-  /** Batches opened now carry a pod table: this connection's aggregator announced batch-pod-table. */
-  podTables(): boolean {
-    return this.#conn?.open === true && this.#conn.podTable;
-  }
-
   /** No batch is waiting for an ack (the outbox sends at once when the line is idle). */
   isIdle(): boolean {
     return this.#unacked.size === 0;

@@ -9,7 +9,7 @@ import { createStaticAuthenticator } from "../../aggregator/stream/auth.ts";
 import { type StreamServer, startStreamServer } from "../../aggregator/stream/index.ts";
 import { createStreamMetrics } from "../../aggregator/stream/metrics.ts";
 import { systemClock } from "../../shared/clock.ts";
-import { silentLogger } from "../../shared/log.ts";
+import { createLogger, silentLogger } from "../../shared/log.ts";
 import { createRegistry } from "../../shared/metrics.ts";
 import {
   CAPABILITY_BATCH_POD_TABLE,
@@ -35,6 +35,18 @@ function tenEvents(from: number): WireEvent[] {
   const a = failureEvent(from, "node-a").pod;
   const b = failureEvent(from + 1, "node-a").pod;
   return Array.from({ length: 10 }, (_, i) => ({ ...failureEvent(from + i, "node-a"), pod: i % 2 ? a : b }));
+}
+
+/** A logger whose lines the test reads: the link says when an aggregator announces pod tables. */
+function capturedLog() {
+  const lines: { msg?: string }[] = [];
+  const log = createLogger({
+    level: "info",
+    destination: { write: (s: string) => lines.push(JSON.parse(s)) },
+  });
+  const announced = () =>
+    lines.filter((l) => l.msg?.startsWith("aggregator reads per-batch pod tables")).length;
+  return { log, announced };
 }
 
 const plain = (e: WireEvent) => wire.Event.toObject(wire.Event.fromObject(e), { defaults: false });
@@ -90,19 +102,19 @@ describe("per-batch pod tables", () => {
     const received: WireEvent[] = [];
     const server = await streamServer(received);
     const configs: ConfigFrame[] = [];
+    const { log: linkLog, announced } = capturedLog();
     const { link, outbox } = testLink({
       url: `ws://127.0.0.1:${server.port}/stream`,
       clock: systemClock,
       token: "tok",
       onConfig: (frame) => configs.push(frame),
+      log: linkLog,
     });
     cleanup.push(() => link.stop(0));
     link.start();
     await expect.poll(() => link.connected(), { message: "link connected" }).toBe(true);
     // the announcement arrives right after Hello; wait for it before the events
-    await expect
-      .poll(() => link.podTables(), { message: "the aggregator's batch-pod-table announcement" })
-      .toBe(true);
+    await expect.poll(announced, { message: "the aggregator's batch-pod-table announcement" }).toBe(1);
     const sent = [...tenEvents(1), ...tenEvents(11)];
     for (const e of sent) outbox.push(e);
     await expect
@@ -116,11 +128,13 @@ describe("per-batch pod tables", () => {
     const received: WireEvent[] = [];
     const server = await streamServer(received, { version: "12", cooldownSeconds: 90 });
     const configs: ConfigFrame[] = [];
+    const { log: linkLog, announced } = capturedLog();
     const { link } = testLink({
       url: `ws://127.0.0.1:${server.port}/stream`,
       clock: systemClock,
       token: "tok",
       onConfig: (frame) => configs.push(frame),
+      log: linkLog,
     });
     cleanup.push(() => link.stop(0));
     link.start();
@@ -130,13 +144,19 @@ describe("per-batch pod tables", () => {
       cooldownSeconds: 90,
       capabilities: [CAPABILITY_BATCH_POD_TABLE],
     });
-    expect(link.podTables()).toBe(true);
+    expect(announced()).toBe(1);
   });
 
   it("an old aggregator never announces them: every event carries its full pod, config applies as before", async () => {
     const agg = await oldAggregator({ version: "7", cooldownSeconds: 60 });
     const configs: ConfigFrame[] = [];
-    const { link, outbox } = testLink({ url: agg.url, clock: systemClock, onConfig: (f) => configs.push(f) });
+    const { log: linkLog, announced } = capturedLog();
+    const { link, outbox } = testLink({
+      url: agg.url,
+      clock: systemClock,
+      onConfig: (f) => configs.push(f),
+      log: linkLog,
+    });
     cleanup.push(() => link.stop(0));
     link.start();
     await expect.poll(() => configs.length === 1, { message: "config applied" }).toBe(true);
@@ -153,7 +173,7 @@ describe("per-batch pod tables", () => {
       for (const e of batch?.events ?? [])
         expect(e.pod).toMatchObject({ namespace: "shop", name: expect.any(String) });
     }
-    expect(link.podTables()).toBe(false);
+    expect(announced()).toBe(0);
   });
 
   it("unacked table batches are resent with full refs to an aggregator that has not announced them", async () => {
@@ -165,10 +185,11 @@ describe("per-batch pod tables", () => {
       },
     });
     cleanup.push(() => fresh.close());
-    const { link, outbox } = testLink({ url: fresh.url, clock: systemClock });
+    const { log: linkLog, announced } = capturedLog();
+    const { link, outbox } = testLink({ url: fresh.url, clock: systemClock, log: linkLog });
     cleanup.push(() => link.stop(0));
     link.start();
-    await expect.poll(() => link.podTables(), { message: "announcement" }).toBe(true);
+    await expect.poll(announced, { message: "announcement" }).toBe(1);
     const sent = tenEvents(1);
     for (const e of sent) outbox.push(e);
     await expect.poll(() => batches(fresh.frames).length === 1, { message: "batch sent" }).toBe(true);
