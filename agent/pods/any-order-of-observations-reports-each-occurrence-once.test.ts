@@ -8,8 +8,8 @@ import { ManualClock } from "../../shared/clock.ts";
 import type { WireEvent } from "../../shared/proto.ts";
 import { toPodFacts } from "./facts.ts";
 import { FailureReporter } from "./failures.ts";
-import { failureCases } from "./testdata/cases.ts";
-import { NODE, podObject } from "./testdata/pods.ts";
+import { failureCases } from "./testing/cases.ts";
+import { NODE, podObject } from "./testing/pods.ts";
 
 const AT = Date.UTC(2026, 0, 1, 12);
 

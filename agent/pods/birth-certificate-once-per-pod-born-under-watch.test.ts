@@ -10,8 +10,8 @@ import type { KernelStatsSource } from "../types/index.ts";
 import { BirthRecorder } from "./births.ts";
 import { type PodFacts, toPodFacts } from "./facts.ts";
 import { createPodsMetrics } from "./metrics.ts";
-import { containerStatus, type Json, podStatus, running, waiting } from "./testdata/kubelet.ts";
-import { NODE, podObject } from "./testdata/pods.ts";
+import { containerStatus, type Json, podStatus, running, waiting } from "./testing/kubelet.ts";
+import { NODE, podObject } from "./testing/pods.ts";
 
 const AT = Date.UTC(2026, 0, 1, 12);
 const S = 1_000;

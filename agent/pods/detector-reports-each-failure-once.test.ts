@@ -4,9 +4,9 @@ import { ContainerKind, type WireEvent, wire } from "../../shared/proto.ts";
 import { type DetectorSettings, newOccurrences, parseBackoffSeconds } from "./detector.ts";
 import { type PodFacts, toPodFacts } from "./facts.ts";
 import { FailureReporter } from "./failures.ts";
-import { failureCases } from "./testdata/cases.ts";
-import { containerId, podStatus } from "./testdata/kubelet.ts";
-import { NODE, podObject } from "./testdata/pods.ts";
+import { failureCases } from "./testing/cases.ts";
+import { containerId, podStatus } from "./testing/kubelet.ts";
+import { NODE, podObject } from "./testing/pods.ts";
 
 const AT = Date.UTC(2026, 0, 1, 12);
 const KINDS = {

@@ -3,8 +3,8 @@
 // once: PodWatch → scope → FailureReporter → Deduplicator.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type KubeApi, startKubeApi } from "../../test/kube-api/index.ts";
-import { type FailureCase, failureCases } from "./testdata/cases.ts";
-import { type AgentHarness, kubectl, startAgent } from "./testdata/harness.ts";
+import { type FailureCase, failureCases } from "./testing/cases.ts";
+import { type AgentHarness, kubectl, startAgent } from "./testing/harness.ts";
 
 const NODE = "node-a";
 let api: KubeApi;

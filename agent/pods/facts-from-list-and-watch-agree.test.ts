@@ -3,8 +3,8 @@ import { describe, expect, it } from "vitest";
 import type { PodView } from "../types/index.ts";
 import { toPodFacts } from "./facts.ts";
 import { parseBytes, parseQuantity } from "./quantity.ts";
-import { failureCases } from "./testdata/cases.ts";
-import { NODE, podObject } from "./testdata/pods.ts";
+import { failureCases } from "./testing/cases.ts";
+import { NODE, podObject } from "./testing/pods.ts";
 
 describe("pod facts", () => {
   it("parse every quantity form the API accepts", () => {

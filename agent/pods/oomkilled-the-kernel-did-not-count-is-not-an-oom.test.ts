@@ -11,8 +11,8 @@ import { type Harness, harness } from "../cgroup/fixtures/harness.ts";
 import { toPodFacts } from "./facts.ts";
 import { FailureReporter } from "./failures.ts";
 import { createPodsMetrics } from "./metrics.ts";
-import { containerStatus, podStatus, running, terminated } from "./testdata/kubelet.ts";
-import { podObject } from "./testdata/pods.ts";
+import { containerStatus, podStatus, running, terminated } from "./testing/kubelet.ts";
+import { podObject } from "./testing/pods.ts";
 
 describe("a kubelet OOMKilled is checked against the kernel's oom_kill counter", () => {
   let h: Harness;

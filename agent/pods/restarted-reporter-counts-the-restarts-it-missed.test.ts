@@ -6,8 +6,8 @@ import { ManualClock } from "../../shared/clock.ts";
 import type { WireEvent } from "../../shared/proto.ts";
 import { toPodFacts } from "./facts.ts";
 import { FailureReporter } from "./failures.ts";
-import { containerId, waiting } from "./testdata/kubelet.ts";
-import { NODE, podObject } from "./testdata/pods.ts";
+import { containerId, waiting } from "./testing/kubelet.ts";
+import { NODE, podObject } from "./testing/pods.ts";
 
 const spec = { restartPolicy: "Always", containers: [{ name: "app", image: "i" }] };
 const crashLooping = (restartCount: number) =>

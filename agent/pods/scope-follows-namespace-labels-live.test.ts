@@ -5,8 +5,8 @@ import { PassThrough } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createLogger } from "../../shared/log.ts";
 import { type KubeApi, startKubeApi } from "../../test/kube-api/index.ts";
-import { failureCases } from "./testdata/cases.ts";
-import { type AgentHarness, kubectl, startAgent } from "./testdata/harness.ts";
+import { failureCases } from "./testing/cases.ts";
+import { type AgentHarness, kubectl, startAgent } from "./testing/harness.ts";
 
 const NODE = "node-a";
 let api: KubeApi;

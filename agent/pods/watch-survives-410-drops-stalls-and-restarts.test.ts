@@ -2,8 +2,8 @@
 // stream, an agent restart — none may cost a transition or produce a second event.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type KubeApi, startKubeApi } from "../../test/kube-api/index.ts";
-import { failureCases } from "./testdata/cases.ts";
-import { type AgentHarness, kubectl, startAgent } from "./testdata/harness.ts";
+import { failureCases } from "./testing/cases.ts";
+import { type AgentHarness, kubectl, startAgent } from "./testing/harness.ts";
 
 const NODE = "node-a";
 let api: KubeApi;

@@ -14,7 +14,7 @@ function productFiles(dir: string): string[] {
   for (const entry of readdirSync(join(ROOT, dir), { withFileTypes: true })) {
     const path = join(dir, entry.name);
     if (entry.isDirectory()) {
-      if (["testdata", "fixtures", "testing", "gen", "node_modules"].includes(entry.name)) continue;
+      if (["fixtures", "testing", "gen", "node_modules"].includes(entry.name)) continue;
       out.push(...productFiles(path));
     } else if (
       entry.name.endsWith(".ts") &&
