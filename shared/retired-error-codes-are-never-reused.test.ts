@@ -10,8 +10,7 @@ const ROOT = join(import.meta.dirname, "..");
 function productSources(dir: string): string[] {
   return readdirSync(join(ROOT, dir), { withFileTypes: true }).flatMap((e) => {
     const path = join(dir, e.name);
-    if (e.isDirectory())
-      return ["fixtures", "testing", "gen"].includes(e.name) ? [] : productSources(path);
+    if (e.isDirectory()) return ["fixtures", "testing", "gen"].includes(e.name) ? [] : productSources(path);
     return e.name.endsWith(".ts") && !e.name.endsWith(".test.ts") && e.name !== "testing.ts" ? [path] : [];
   });
 }
