@@ -21,6 +21,38 @@ it("names an episode by pod, container and opening time, and survives the round 
   );
 });
 
+it("hashes the text `<pod uid>/<container>/<opened at>` exactly, without building it (keys are stored in objects)", () => {
+  // The definition, as first written: FNV-1a twice over the text.
+  const reference = (text: string): number => {
+    let a = 0x811c9dc5;
+    let b = 0x050c5d1f;
+    for (let i = 0; i < text.length; i++) {
+      const c = text.charCodeAt(i);
+      a = Math.imul(a ^ c, 0x01000193);
+      b = Math.imul(b ^ c, 0x01000193) ^ (b >>> 15);
+    }
+    return (a >>> 0) * 0x10000 + ((b >>> 0) & 0xffff);
+  };
+  // A key written by the first version, in objects since.
+  expect(episodeKey("3f1c0b5e-9a1d-4c1e-8f3a-0c9d2b7e6a11", "app", 1_765_000_000_000)).toBe(
+    48_940_413_605_959,
+  );
+  fc.assert(
+    fc.property(
+      fc.string({ unit: "grapheme", maxLength: 40 }),
+      fc.string({ unit: "grapheme", maxLength: 20 }),
+      fc.oneof(
+        fc.maxSafeNat(),
+        fc.constantFrom(0, 9, 10, 99, 100, Number.MAX_SAFE_INTEGER, -1, 1.5, Number.NaN),
+      ),
+      (uid, container, at) => {
+        expect(episodeKey(uid, container, at)).toBe(reference(`${uid}/${container}/${at}`));
+      },
+    ),
+    { numRuns: 2_000 },
+  );
+});
+
 it("keeps the most recently seen episodes, within the schema's length", () => {
   const record = new EpisodeRecord();
   const key = (i: number) => episodeKey(`pod-${i}`, "app", 1_765_000_000_000 + i);

@@ -25,7 +25,47 @@ const KEY_RE = /^[A-Za-z0-9_-]{8}$/;
  * Stored in objects: never change it (a changed key counts every open episode once more).
  */
 export function episodeKey(podUid: string, container: string, openedAtMs: number): number {
-  const text = `${podUid}/${container}/${openedAtMs}`;
+  // Per throttle sample: the characters of `<pod uid>/<container>/<opened at>` are hashed as
+  // they come, without building the string (the time's decimal digits computed here).
+  if (!Number.isSafeInteger(openedAtMs) || openedAtMs < 0)
+    return hashText(`${podUid}/${container}/${openedAtMs}`);
+  let a = 0x811c9dc5;
+  let b = 0x050c5d1f;
+  for (let i = 0; i < podUid.length; i++) {
+    const c = podUid.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul(b ^ c, 0x01000193) ^ (b >>> 15);
+  }
+  a = Math.imul(a ^ SLASH, 0x01000193);
+  b = Math.imul(b ^ SLASH, 0x01000193) ^ (b >>> 15);
+  for (let i = 0; i < container.length; i++) {
+    const c = container.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul(b ^ c, 0x01000193) ^ (b >>> 15);
+  }
+  a = Math.imul(a ^ SLASH, 0x01000193);
+  b = Math.imul(b ^ SLASH, 0x01000193) ^ (b >>> 15);
+  let n = 0;
+  let t = openedAtMs;
+  do {
+    DIGITS[n++] = 48 + (t % 10);
+    t = Math.floor(t / 10);
+  } while (t > 0);
+  while (n > 0) {
+    const c = DIGITS[--n] as number;
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul(b ^ c, 0x01000193) ^ (b >>> 15);
+  }
+  // 32 bits of one, 16 of the other: an exact integer below 2^48.
+  return (a >>> 0) * 0x10000 + ((b >>> 0) & 0xffff);
+}
+
+const SLASH = 47;
+/** The decimal digits of a time, last first (a safe integer has at most 16). */
+const DIGITS = new Uint8Array(16);
+
+/** The same hash of a string (times that are not safe non-negative integers). */
+function hashText(text: string): number {
   let a = 0x811c9dc5;
   let b = 0x050c5d1f;
   for (let i = 0; i < text.length; i++) {
@@ -33,7 +73,6 @@ export function episodeKey(podUid: string, container: string, openedAtMs: number
     a = Math.imul(a ^ c, 0x01000193);
     b = Math.imul(b ^ c, 0x01000193) ^ (b >>> 15);
   }
-  // 32 bits of one, 16 of the other: an exact integer below 2^48.
   return (a >>> 0) * 0x10000 + ((b >>> 0) & 0xffff);
 }
 

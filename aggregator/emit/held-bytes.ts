@@ -76,17 +76,25 @@ export function docBytes(doc: Doc): number {
   return n;
 }
 
-/** Evidence records are flat objects of numbers and short strings, but messages can be long. */
+/**
+ * Evidence records are flat objects of numbers and short strings, but messages can be long.
+ * Walked without Object.values (per submit: no arrays allocated to count).
+ */
 function evidenceBytes(e: object): number {
   let n = 0;
-  for (const record of Object.values(e)) {
-    if (!record || typeof record !== "object") continue;
-    n += 64;
-    for (const v of Object.values(record)) {
-      n += 16;
-      if (typeof v === "string") n += stringBytes(v);
-      else if (v && typeof v === "object") n += evidenceBytes({ v });
-    }
+  for (const k in e) if (Object.hasOwn(e, k)) n += recordBytes((e as Record<string, unknown>)[k]);
+  return n;
+}
+
+function recordBytes(record: unknown): number {
+  if (!record || typeof record !== "object") return 0;
+  let n = 64;
+  for (const k in record) {
+    if (!Object.hasOwn(record, k)) continue;
+    const v = (record as Record<string, unknown>)[k];
+    n += 16;
+    if (typeof v === "string") n += stringBytes(v);
+    else if (v && typeof v === "object") n += recordBytes(v);
   }
   return n;
 }

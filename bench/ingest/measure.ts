@@ -36,6 +36,7 @@ import {
   decodeEnvelope,
   encodeEnvelope,
   PROTOCOL_VERSION,
+  ThrottleState,
   type WireEvent,
 } from "../../shared/proto.ts";
 import { type BenchKube, startBenchKube } from "../cluster/kube.ts";
@@ -139,11 +140,24 @@ export async function measureIngest(rounds: number, warmup: number): Promise<Ing
     };
 
     // The events an agent sends about the seeded pods: one ref object per pod (as the pod watch builds).
+    // Throttle samples name their episode (CpuThrottle.episode_opened_at_ms) as the agent's do:
+    // an "open" sample starts a new episode of its pod and container, updates carry the current one.
+    const episodes = new Map<string, number>();
     const template = mixEvents(BATCH, { seed: SEED, pods: PODS, node: NODE }).map((e): WireEvent => {
       const mixUid = e.pod?.uid ?? "";
       const pod = refs.get(mixUid);
       if (!pod) throw new Error(`bench mix event ${e.id} is about a pod that was not seeded`);
-      return { ...e, pod, id: (e.id ?? "").replace(mixUid, pod.uid ?? "") };
+      const ev: WireEvent = { ...e, pod, id: (e.id ?? "").replace(mixUid, pod.uid ?? "") };
+      if (e.throttle) {
+        const key = `${pod.uid}/${e.container}`;
+        let opened = episodes.get(key);
+        if (opened === undefined || e.throttle.state === ThrottleState.THROTTLE_STATE_OPEN) {
+          opened = Number(e.observedAtMs ?? 0);
+          episodes.set(key, opened);
+        }
+        ev.throttle = { ...e.throttle, episodeOpenedAtMs: opened };
+      }
+      return ev;
     });
     // Distinct ids in every frame: none of them is a redelivery, all go the whole way.
     // Only the frames are kept (their bytes are off the V8 heap, as a socket's are).
