@@ -40,6 +40,7 @@ export const CASES: readonly CaseEntry[] = [
   { id: "scale-out", name: "scale-out (3 replicas)", load: () => importCase("./scale-out/index.ts") },
   { id: "agent", name: "agent memory & CPU", load: () => importCase("./agent/index.ts") },
   { id: "spool", name: "node spool", load: () => importCase("./spool/index.ts") },
+  { id: "fuzz", name: "hostile fuzz", load: () => importCase("./fuzz/index.ts") },
 ];
 
 function describe(err: unknown): string {

@@ -17,6 +17,8 @@ import {
 import type { KubeApi } from "../kube-api/index.ts";
 import { roleProcesses } from "./role-processes.ts";
 
+export { crashLoopEvent } from "./fuzz-frames.ts";
+
 export interface AggregatorProcess {
   child: ChildProcess;
   streamPort: number;
@@ -121,33 +123,6 @@ export class WireAgent {
   close(): void {
     this.#ws.terminate();
   }
-}
-
-/** A crash-loop event about pod `name` in `namespace` on `node`. */
-export function crashLoopEvent(
-  node: string,
-  namespace: string,
-  name: string,
-  n: number,
-  extra: Partial<WireEvent> = {},
-): WireEvent {
-  return {
-    id: `${namespace}-${name}/app/${n}/CrashLoopBackOff`,
-    pod: {
-      uid: `uid-${namespace}-${name}`,
-      namespace,
-      name,
-      node,
-      labels: { "workload-id": name.split("-")[0] ?? name },
-      owners: [],
-      qosClass: "Burstable",
-    },
-    container: "app",
-    observedAtMs: Date.now(),
-    count: 1,
-    failure: { reason: "CrashLoopBackOff", exitCode: 1, restartCount: n, lastReason: "Error" },
-    ...extra,
-  };
 }
 
 /** The value of one sample of a Prometheus text exposition (0 when absent). */
