@@ -170,7 +170,14 @@ export class WhisperState {
     if (tag && (this.ledger.has(tag) || this.#pending.has(tag))) {
       return { escalate: false, redelivered: true };
     }
-    for (const o of occurrences) this.#fold(o, tag);
+    let newest: Occurrence | undefined;
+    for (const o of occurrences) if (this.#fold(o, tag)) newest = o;
+    // The evidence (and the severity it gives) of the batch's newest occurrence is what stays:
+    // read once per batch, not per occurrence (a throttle sample's evidence is built when read).
+    if (newest) {
+      this.evidence = newest.evidence;
+      this.severity = severityOf(this.identity.signal, newest.evidence, this.#settings.thresholds);
+    }
     // The oldest demand samples go once per batch, in place (the same last ones as per fold).
     const samples = this.samples;
     const excess = samples.length - MAX_DEMAND_SAMPLES;
@@ -186,7 +193,8 @@ export class WhisperState {
     return tag !== undefined && this.#pending.wasDropped(tag);
   }
 
-  #fold(o: Occurrence, tag: DeliveryTag | undefined): void {
+  /** True when `o` is the newest so far (its evidence is the whisper's). */
+  #fold(o: Occurrence, tag: DeliveryTag | undefined): boolean {
     let count = o.count;
     const episode = o.episode;
     if (episode !== undefined) {
@@ -201,9 +209,7 @@ export class WhisperState {
     const newest = o.observedAtMs >= this.lastSeenMs;
     if (newest) {
       this.lastSeenMs = o.observedAtMs;
-      this.evidence = o.evidence;
       this.node = o.pod.node;
-      this.severity = severityOf(this.identity.signal, o.evidence, this.#settings.thresholds);
       const active = !o.resolved;
       if (active !== this.active || this.transitionMs === 0) this.transitionMs = o.observedAtMs;
       this.active = active;
@@ -212,6 +218,7 @@ export class WhisperState {
     const samples = this.samples;
     for (let i = 0; i < o.demandSamples.length; i++) samples.push(o.demandSamples[i] as number);
     this.#touchPod(o, count);
+    return newest;
   }
 
   /** Severity went up, or a resolved whisper became active again, since the last write. */

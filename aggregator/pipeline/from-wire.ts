@@ -10,6 +10,7 @@ import {
   type WirePressureWarning,
 } from "../../shared/proto.ts";
 import { ACTORS, type ActorName, type BirthFacts } from "../emit/birth.ts";
+import type { Occurrence } from "../emit/whisper.ts";
 import { exitMeaning } from "../recommend/crash.ts";
 import {
   DEMAND_METHODS,
@@ -192,8 +193,6 @@ export function signalFacts(ev: WireEvent): SignalFacts | undefined {
   if (ev.throttle) {
     const t = ev.throttle;
     const state = THROTTLE_STATES[t.state ?? 0] ?? "Update";
-    const pressure =
-      typeof t.pressureSomeAvg10 === "number" && t.pressureSomeAvg10 >= 0 ? t.pressureSomeAvg10 : -1;
     // No demand above the node's CPUs is physical (ADR 0012). An agent that does not say its
     // node's CPUs predates ADR 0012: its "demand" is usage + throttled time, which is not
     // demand and has no bound, so it is not used (the recommendation says not enough data).
@@ -211,35 +210,8 @@ export function signalFacts(ev: WireEvent): SignalFacts | undefined {
       samples.length = kept;
     }
     const demand = physical ? round(num(t.demandCores, 0, nodeCpus)) : 0;
-    const method = DEMAND_METHOD_SET.has(t.demandMethod ?? "")
-      ? (t.demandMethod as DemandMethodName)
-      : "none";
     if (samples.length === 0 && demand > 0 && state !== "Resolved") samples.push(demand);
-    const throttling: ThrottlingEvidence = {
-      state,
-      ratio: round(num(t.throttledRatio, 0, 1)),
-      throttledSeconds: round(num(t.throttledSeconds)),
-      coresUsed: round(num(t.coresUsed)),
-      limitCores: round(num(t.limitCores)),
-      demandCores: demand,
-      windowSeconds: int(t.windowSeconds),
-      pressureSomeAvg10: round(num(pressure, -1, 100)),
-      demandMethod: method,
-      nodeCpus,
-      limitedBy: t.limitedBy === "pod" ? "pod" : "container",
-      podLimitCores: round(num(t.podLimitCores, 0, 100_000)),
-      podRatio: round(num(t.podThrottledRatio, 0, 1)),
-      runnableThreads: int(t.runnableThreads, 0, 1_000_000),
-    };
-    // Assigned rather than spread into the literal: cheaper per event, same keys in the same order.
-    if (t.pressure) throttling.pressure = pressureOf(t.pressure);
-    return {
-      signal: "CPUThrottling",
-      count: state === "Open" ? 1 : 0,
-      evidence: { throttling },
-      resolved: state === "Resolved",
-      demandSamples: samples,
-    };
+    return new ThrottleFacts(t, state, demand, nodeCpus, samples);
   }
   if (ev.memory) {
     const m = ev.memory;
@@ -276,6 +248,100 @@ export function signalFacts(ev: WireEvent): SignalFacts | undefined {
     };
   }
   return undefined;
+}
+
+type WireThrottle = NonNullable<WireEvent["throttle"]>;
+
+/**
+ * A throttle sample's facts; its evidence is built when first read. A batch carries several
+ * samples of one whisper and the whisper keeps the newest one's evidence only, so the others'
+ * are never built (per throttle event: the largest object the pipeline made).
+ */
+class ThrottleFacts implements SignalFacts {
+  readonly signal = "CPUThrottling" as const;
+  readonly count: number;
+  readonly resolved: boolean;
+  readonly demandSamples: number[];
+  #t: WireThrottle | undefined;
+  #state: ThrottleStateName;
+  #demand: number;
+  #nodeCpus: number;
+  #evidence: Evidence | undefined;
+
+  constructor(
+    t: WireThrottle,
+    state: ThrottleStateName,
+    demand: number,
+    nodeCpus: number,
+    samples: number[],
+  ) {
+    this.count = state === "Open" ? 1 : 0;
+    this.resolved = state === "Resolved";
+    this.demandSamples = samples;
+    this.#t = t;
+    this.#state = state;
+    this.#demand = demand;
+    this.#nodeCpus = nodeCpus;
+  }
+
+  get evidence(): Evidence {
+    if (this.#evidence) return this.#evidence;
+    const t = this.#t as WireThrottle;
+    const pressure =
+      typeof t.pressureSomeAvg10 === "number" && t.pressureSomeAvg10 >= 0 ? t.pressureSomeAvg10 : -1;
+    const throttling: ThrottlingEvidence = {
+      state: this.#state,
+      ratio: round(num(t.throttledRatio, 0, 1)),
+      throttledSeconds: round(num(t.throttledSeconds)),
+      coresUsed: round(num(t.coresUsed)),
+      limitCores: round(num(t.limitCores)),
+      demandCores: this.#demand,
+      windowSeconds: int(t.windowSeconds),
+      pressureSomeAvg10: round(num(pressure, -1, 100)),
+      demandMethod: DEMAND_METHOD_SET.has(t.demandMethod ?? "")
+        ? (t.demandMethod as DemandMethodName)
+        : "none",
+      nodeCpus: this.#nodeCpus,
+      limitedBy: t.limitedBy === "pod" ? "pod" : "container",
+      podLimitCores: round(num(t.podLimitCores, 0, 100_000)),
+      podRatio: round(num(t.podThrottledRatio, 0, 1)),
+      runnableThreads: int(t.runnableThreads, 0, 1_000_000),
+    };
+    // Assigned rather than spread into the literal: same keys in the same order.
+    if (t.pressure) throttling.pressure = pressureOf(t.pressure);
+    this.#evidence = { throttling };
+    this.#t = undefined; // the decoded sample is not kept past this
+    return this.#evidence;
+  }
+}
+
+/**
+ * A prepared event's occurrence: the facts' evidence is read through it when the whisper
+ * keeps it (the newest of the batch), not copied out when the occurrence is made.
+ */
+export class PreparedOccurrence implements Occurrence {
+  hpa: string | undefined = undefined;
+  readonly pod: PodIdentity;
+  readonly observedAtMs: number;
+  readonly count: number;
+  readonly episode: number | undefined;
+  readonly resolved: boolean;
+  readonly demandSamples: readonly number[];
+  #facts: SignalFacts;
+
+  constructor(facts: SignalFacts, pod: PodIdentity, observedAtMs: number, episode: number | undefined) {
+    this.#facts = facts;
+    this.pod = pod;
+    this.observedAtMs = observedAtMs;
+    this.episode = episode;
+    this.count = facts.count;
+    this.resolved = facts.resolved;
+    this.demandSamples = facts.demandSamples;
+  }
+
+  get evidence(): Evidence {
+    return this.#facts.evidence;
+  }
 }
 
 const ACTOR_NAMES: Record<number, ActorName> = {

@@ -12,7 +12,13 @@ import type { Occurrence, WhisperIdentity } from "../emit/whisper.ts";
 import type { Enricher } from "../enrich/index.ts";
 import type { HpaLookup } from "../recommend/hpa.ts";
 import type { BatchContext, Enriched, PodIdentity } from "../types/index.ts";
-import { birthFacts, POD_LEVEL_CONTAINER, podIdentity, signalFacts } from "./from-wire.ts";
+import {
+  birthFacts,
+  POD_LEVEL_CONTAINER,
+  PreparedOccurrence,
+  podIdentity,
+  signalFacts,
+} from "./from-wire.ts";
 import type { PipelineSettings } from "./index.ts";
 
 export interface PrepareDeps {
@@ -130,7 +136,8 @@ export function prepareEvent(
   const type = eventType(ev);
   const container = ev.container || POD_LEVEL_CONTAINER;
   // An OOM kill names the MemoryPressure whisper that warned of it (same workload and container).
-  const precededBy = facts.evidence.oom?.precededBy;
+  // (Only an OOM kill's evidence has one: a throttle sample's evidence is not built here.)
+  const precededBy = facts.signal === "OOMKilled" ? facts.evidence.oom?.precededBy : undefined;
   if (precededBy) precededBy.whisper = whisperName(enriched.workload, container, "MemoryPressure");
   return {
     kind: "whisper",
@@ -139,16 +146,12 @@ export function prepareEvent(
     namespace: pod.namespace,
     container,
     signal: facts.signal,
-    occurrence: {
+    occurrence: new PreparedOccurrence(
+      facts,
       pod,
-      observedAtMs: observedAtMs || d.clock.now(),
-      count: facts.count,
-      evidence: facts.evidence,
-      resolved: facts.resolved,
-      demandSamples: facts.demandSamples,
-      hpa: undefined,
-      episode: throttleEpisode(ev, pod, container),
-    },
+      observedAtMs || d.clock.now(),
+      throttleEpisode(ev, pod, container),
+    ),
     type,
     observedAtMs,
   };
