@@ -31,7 +31,8 @@ import type { EmitMetrics } from "./metrics.ts";
 import type { WhisperState } from "./whisper.ts";
 import { type Attempt, type AttemptContext, writeEntry } from "./write-attempt.ts";
 import { Capacity, type HeldObjects, ShedError, type ShedOutcome } from "./write-capacity.ts";
-import { type Entry, isIdle, isPending, newEntry } from "./write-entry.ts";
+import { writerCensus } from "./write-census.ts";
+import { type Entry, isIdle, newEntry } from "./write-entry.ts";
 import { WriteFailures } from "./write-failure.ts";
 import { Holdings } from "./write-holdings.ts";
 import { type Doc, WriterStoppedError, type WriteWaiter } from "./write-waiter.ts";
@@ -87,6 +88,7 @@ export class CrWriter {
   #failures: WriteFailures;
   #holdings = new Holdings();
   #capacity: Capacity;
+  #census = writerCensus(this.#entries);
   /** What the bounds may do to the entries (write-capacity.ts). */
   #held: HeldObjects = {
     entries: this.#entries,
@@ -111,31 +113,23 @@ export class CrWriter {
       { clock: options.clock, log: options.log, maxObjects: options.maxObjects, maxBytes: options.maxBytes },
       this.#holdings,
     );
-    options.metrics.sources.pendingBytes = () => this.#bytesByState();
-    options.metrics.sources.pendingObjects = () => this.pending;
-    options.metrics.sources.retryingObjects = () => this.retrying;
-    options.metrics.sources.whispers = () => this.#whisperLabels();
+    const { waiters, ...gauges } = this.#census;
+    Object.assign(options.metrics.sources, gauges);
   }
 
   /** Objects with changes not yet written. */
   get pending(): number {
-    let n = 0;
-    for (const e of this.#entries.values()) if (isPending(e)) n++;
-    return n;
+    return this.#census.pendingObjects();
   }
 
   /** Batches (waiters) waiting for their objects' next write. */
   get waiters(): number {
-    let n = 0;
-    for (const e of this.#entries.values()) n += e.waiters.length;
-    return n;
+    return this.#census.waiters();
   }
 
   /** Objects whose last write failed and that wait to retry (stuck when this stays up). */
   get retrying(): number {
-    let n = 0;
-    for (const e of this.#entries.values()) if (e.failures > 0) n++;
-    return n;
+    return this.#census.retryingObjects();
   }
 
   get size(): number {
@@ -145,22 +139,6 @@ export class CrWriter {
   /** Estimated bytes the objects hold (what --max-pending-bytes bounds). */
   get heldBytes(): number {
     return this.#holdings.total;
-  }
-
-  #bytesByState(): { waiting: number; idle: number } {
-    let waiting = 0;
-    let idle = 0;
-    for (const e of this.#entries.values()) {
-      if (isPending(e)) waiting += e.bytes;
-      else idle += e.bytes;
-    }
-    return { waiting, idle };
-  }
-
-  *#whisperLabels(): Iterable<{ signal: string; severity: string }> {
-    for (const e of this.#entries.values()) {
-      if (e.doc.kind === "KernelWhisper") yield { signal: e.doc.identity.signal, severity: e.doc.severity };
-    }
   }
 
   start(): void {
