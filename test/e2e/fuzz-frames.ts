@@ -76,6 +76,9 @@ export function rssBytes(pid: number): number {
 }
 
 /** One event of the mix: 70 % about a real pod with one of 5,000 containers, else a made-up pod. */
+/** Events made so far in this process: each event's id ends with its number. */
+let eventNumber = 0;
+
 function mixEvent(
   random: () => number,
   target: FuzzTarget,
@@ -95,6 +98,8 @@ function mixEvent(
     e = crashLoopEvent(target.node, ns, `p-${Math.floor(random() * 2000)}`, seq * 10 + i);
     if (e.pod) e.pod.labels = { "workload-id": `w-${Math.floor(random() * 1000)}` };
   }
+  // Unique ids on both sides (seq restarts with each connection): nothing is a redelivery.
+  e.id = `${e.id}/${++eventNumber}`;
   const pad = Math.floor(random() * 400);
   if (hostile) e.id = `${e.id}/${"x".repeat(pad)}`;
   return e;
