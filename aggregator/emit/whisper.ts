@@ -1,5 +1,6 @@
-// One KernelWhisper's state in this replica: identity, counts, affected pods, evidence —
-// and its rendering into the two server-side-apply bodies (spec once, status on every write).
+// One KernelWhisper's state in this replica: identity, counts, affected pods (affected-pods.ts),
+// evidence, and what the object in the cluster already holds; whisper-body.ts renders it into
+// the two server-side-apply bodies (spec once, status on every write).
 //
 // Counts across replicas: `baseline` is the count the object held when this replica last
 // read or wrote it, `delta` the occurrences seen here since. Every status write carries
@@ -22,96 +23,38 @@ import {
   recommendMemoryPressure,
   recommendTermination,
 } from "../recommend/index.ts";
-import { formatMemory } from "../recommend/quantity.ts";
-import { type SeverityThresholds, severityOf } from "../recommend/severity.ts";
-import {
-  type Enriched,
-  type Evidence,
-  type PodIdentity,
-  type Recommendation,
-  SEVERITY_RANK,
-  type Severity,
-  type Signal,
-} from "../types/index.ts";
+import { severityOf } from "../recommend/severity.ts";
+import { type Evidence, type Recommendation, SEVERITY_RANK, type Severity } from "../types/index.ts";
+import { mergeObservedPods, parseMs, touchPod } from "./affected-pods.ts";
 import { EpisodeRecord } from "./episodes.ts";
 import { DeliveryLedger, type DeliveryTag } from "./ledger.ts";
-import { labelValue, whisperName } from "./names.ts";
-import { PendingCounts, type PendingSnapshot } from "./pending.ts";
+import { whisperName } from "./names.ts";
+import { PendingCounts } from "./pending.ts";
 
-export const GROUP = "kernel.gossip.io";
-export const VERSION = "v1alpha1";
-export const API_VERSION = `${GROUP}/${VERSION}`;
-export const WHISPER_PLURAL = "kernelwhispers";
-export const MESSAGE_MAX = 1024;
+import type {
+  AffectedPod,
+  KObj,
+  Occurrence,
+  WhisperIdentity,
+  WhisperSettings,
+  WrittenDelta,
+} from "./types.ts";
+import { API_VERSION, renderStatus, specBody } from "./whisper-body.ts";
+
+export type {
+  AffectedPod,
+  KObj,
+  Occurrence,
+  WhisperIdentity,
+  WhisperSettings,
+  WrittenDelta,
+} from "./types.ts";
+export { API_VERSION, GROUP, MESSAGE_MAX, VERSION, WHISPER_PLURAL } from "./whisper-body.ts";
+
 /** Demand windows kept per whisper for the CPU recommendation. */
 export const MAX_DEMAND_SAMPLES = 720;
 
-export interface WhisperIdentity extends Enriched {
-  namespace: string;
-  container: string;
-  signal: Signal;
-}
-
-/** One observation folded into a whisper. */
-export interface Occurrence {
-  pod: PodIdentity;
-  observedAtMs: number;
-  /**
-   * Occurrences this stands for (0 for a throttling update: only episodes opened count).
-   * Ignored when `episode` is set: the episode counts once, at its first sample folded.
-   */
-  count: number;
-  /** The throttling episode this sample belongs to (episodes.ts episodeKey); undefined: not named. */
-  episode?: number | undefined;
-  evidence: Evidence;
-  /** Throttling episode resolved: the whisper turns Resolved. */
-  resolved: boolean;
-  demandSamples: readonly number[];
-  /** HPA targeting the workload, if any (CPUThrottling). */
-  hpa?: string | undefined;
-}
-
-/** What one status write carried beyond the object's previous counts, by delivery tag. */
-export interface WrittenDelta {
-  total: number;
-  pods: Map<string, number>;
-  buckets: PendingSnapshot;
-}
-
 export const emptyDelta = (): WrittenDelta => ({ total: 0, pods: new Map(), buckets: new Map() });
-
-export interface AffectedPod {
-  name: string;
-  uid: string;
-  node: string;
-  lastSeenMs: number;
-  /** Like the whisper's count: what the object held for this pod, plus what is unwritten. */
-  baseline: number;
-  delta: number;
-}
-
-/** Affected pods' order: the most recently seen first, then by uid. */
-const byRecency = (a: AffectedPod, b: AffectedPod): number =>
-  b.lastSeenMs - a.lastSeenMs || a.uid.localeCompare(b.uid);
-
-// biome-ignore lint/suspicious/noExplicitAny: Kubernetes objects read back from the API are untyped JSON
-export type KObj = Record<string, any>;
-
-export interface WhisperSettings {
-  thresholds: SeverityThresholds;
-  maxAffectedPods: number;
-  /** Events found already counted by the object (delivery ledger) and not counted again. */
-  onRedelivered?: (events: number) => void;
-}
-
-const iso = (ms: number): string => new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
-const parseMs = (value: unknown): number | undefined => {
-  if (typeof value !== "string" && !(value instanceof Date)) return undefined;
-  const ms = new Date(value).getTime();
-  return Number.isFinite(ms) ? ms : undefined;
-};
-const truncate = (text: string, max: number): string =>
-  text.length <= max ? text : `${text.slice(0, max - 1)}…`;
 
 export class WhisperState {
   readonly kind = "KernelWhisper";
@@ -217,7 +160,7 @@ export class WhisperState {
     if (o.hpa !== undefined || this.identity.signal === "CPUThrottling") this.hpa = o.hpa;
     const samples = this.samples;
     for (let i = 0; i < o.demandSamples.length; i++) samples.push(o.demandSamples[i] as number);
-    this.#touchPod(o, count);
+    touchPod(this.pods, o, count, this.#settings.maxAffectedPods);
     return newest;
   }
 
@@ -226,44 +169,6 @@ export class WhisperState {
     if (this.writtenSeverity === undefined) return true;
     if (SEVERITY_RANK[this.severity] > SEVERITY_RANK[this.writtenSeverity]) return true;
     return this.active && this.writtenActive === false;
-  }
-
-  #touchPod(o: Occurrence, count: number): void {
-    const pods = this.pods;
-    let at = 0;
-    while (at < pods.length && (pods[at] as AffectedPod).uid !== o.pod.uid) at++;
-    const existing = pods[at];
-    const entry = existing ?? {
-      name: o.pod.name,
-      uid: o.pod.uid,
-      node: o.pod.node,
-      lastSeenMs: 0,
-      baseline: 0,
-      delta: 0,
-    };
-    entry.delta += count;
-    entry.lastSeenMs = Math.max(entry.lastSeenMs, o.observedAtMs);
-    entry.node = o.pod.node || entry.node;
-    if (!existing) pods.push(entry);
-    // Its last seen only grew: it moves towards the front, to where #sortPods would put it,
-    // without sorting (which allocates) on every fold. Sorted in full if the rest was not in order.
-    while (at > 0 && byRecency(pods[at - 1] as AffectedPod, entry) > 0) {
-      pods[at] = pods[at - 1] as AffectedPod;
-      at--;
-    }
-    pods[at] = entry;
-    for (let i = 1; i < pods.length; i++) {
-      if (byRecency(pods[i - 1] as AffectedPod, pods[i] as AffectedPod) > 0) {
-        this.#sortPods();
-        return;
-      }
-    }
-    if (pods.length > this.#settings.maxAffectedPods) pods.length = this.#settings.maxAffectedPods;
-  }
-
-  #sortPods(): void {
-    this.pods.sort(byRecency);
-    if (this.pods.length > this.#settings.maxAffectedPods) this.pods.length = this.#settings.maxAffectedPods;
   }
 
   /**
@@ -303,26 +208,7 @@ export class WhisperState {
       this.writtenActive = activeCond ? activeCond.status === "True" : undefined;
     }
     if (Array.isArray(status.affectedPods)) {
-      for (const p of status.affectedPods as KObj[]) {
-        if (typeof p.uid !== "string") continue;
-        const count = typeof p.count === "number" ? p.count : 0;
-        const lastSeenMs = parseMs(p.lastSeen) ?? 0;
-        const mine = this.pods.find((q) => q.uid === p.uid);
-        if (mine) {
-          mine.baseline = count;
-          mine.lastSeenMs = Math.max(mine.lastSeenMs, lastSeenMs);
-          continue;
-        }
-        this.pods.push({
-          name: String(p.name ?? ""),
-          uid: p.uid,
-          node: String(p.node ?? ""),
-          lastSeenMs,
-          baseline: count,
-          delta: 0,
-        });
-      }
-      this.#sortPods();
+      mergeObservedPods(this.pods, status.affectedPods as KObj[], this.#settings.maxAffectedPods);
     }
     return { redelivered, malformed };
   }
@@ -370,61 +256,16 @@ export class WhisperState {
   }
 
   specBody(): KObj {
-    const labels: Record<string, string> = {
-      "app.kubernetes.io/managed-by": "kernel-gossip",
-      "kernel.gossip.io/signal": this.identity.signal,
-    };
-    const workload = labelValue(this.identity.workload.name);
-    if (workload) labels["kernel.gossip.io/workload"] = workload;
-    return {
-      apiVersion: API_VERSION,
-      kind: this.kind,
-      metadata: { name: this.name, namespace: this.namespace, labels },
-      spec: {
-        cluster: this.identity.cluster.slice(0, 253),
-        project: this.identity.project.slice(0, 253),
-        workload: {
-          kind: this.identity.workload.kind.slice(0, 63),
-          name: this.identity.workload.name.slice(0, 253),
-        },
-        container: this.identity.container.slice(0, 253),
-        signal: this.identity.signal,
-      },
-    };
+    return specBody(this);
   }
 
   /** The status apply body and the delta it carries. */
   statusBody(resourceVersion?: string): { body: KObj; delta: WrittenDelta } {
-    const rec = this.recommendation();
-    const status: KObj = {
-      severity: this.severity,
-      count: this.count,
-      firstSeen: iso(this.firstSeenMs ?? this.lastSeenMs),
-      lastSeen: iso(this.lastSeenMs),
-      node: this.node.slice(0, 253),
-      affectedPods: this.pods.map((p) => ({
-        name: p.name.slice(0, 253),
-        uid: p.uid.slice(0, 64),
-        node: p.node.slice(0, 253),
-        lastSeen: iso(p.lastSeenMs),
-        count: p.baseline + p.delta,
-      })),
-      evidence: renderEvidence(this.evidence),
-      recommendation: { ...rec, summary: truncate(rec.summary, MESSAGE_MAX) },
-      conditions: this.#conditions(rec),
-    };
+    const status = renderStatus(this);
     const deliveries = this.ledger.with(this.#pending.tags()).render();
     if (deliveries.length > 0) status.deliveries = deliveries;
     const episodes = this.episodes.with(this.#pending.episodes()).render();
     if (episodes !== "") status.episodes = episodes;
-    const t = this.evidence.throttling;
-    if (this.identity.signal === "CPUThrottling" && t) {
-      status.throttledPercent = Math.round(t.ratio * 100);
-      status.throttled = `${status.throttledPercent}%`;
-    } else {
-      status.throttled = "-";
-    }
-    status.memory = memoryColumn(this.identity.signal, this.evidence);
     const metadata: KObj = { name: this.name, namespace: this.namespace };
     if (resourceVersion) metadata.resourceVersion = resourceVersion;
     const delta: WrittenDelta = {
@@ -434,73 +275,4 @@ export class WhisperState {
     };
     return { body: { apiVersion: API_VERSION, kind: this.kind, metadata, status }, delta };
   }
-
-  #conditions(rec: Recommendation): KObj[] {
-    const at = iso(this.transitionMs || this.lastSeenMs);
-    const signal = this.identity.signal;
-    const message = truncate(
-      this.active ? `${signal} seen ${this.count} times, last in ${this.pods[0]?.name ?? "?"}` : rec.summary,
-      MESSAGE_MAX,
-    );
-    return [
-      {
-        type: "Active",
-        status: this.active ? "True" : "False",
-        reason: this.active ? signal : "EpisodeResolved",
-        message,
-        lastTransitionTime: at,
-      },
-      {
-        type: "Resolved",
-        status: this.active ? "False" : "True",
-        reason: this.active ? signal : "EpisodeResolved",
-        message,
-        lastTransitionTime: at,
-      },
-    ];
-  }
-}
-
-/**
- * The Memory printer column, one word so the table stays readable: MemoryPressure's working set
- * against its limit ("97%/64Mi", "no-limit"); an OOM kill warned of in advance, the warning's
- * lead ("warned-42s"); else "-".
- */
-function memoryColumn(signal: string, e: Evidence): string {
-  const m = e.memory;
-  if (signal === "MemoryPressure" && m) {
-    return m.limitBytes > 0
-      ? `${Math.round(m.workingSetRatio * 100)}%/${formatMemory(m.limitBytes)}`
-      : "no-limit";
-  }
-  const w = e.oom?.precededBy;
-  if (signal === "OOMKilled" && w) return `warned-${Math.round(w.leadSeconds)}s`.slice(0, 32);
-  return "-";
-}
-
-function renderEvidence(e: Evidence): KObj {
-  const out: KObj = {};
-  if (e.throttling) out.throttling = { ...e.throttling };
-  if (e.memory) {
-    const { openedAtMs, ...m } = e.memory;
-    out.memory = { ...m, ...(openedAtMs > 0 && { openedAt: iso(openedAtMs) }) };
-  }
-  if (e.oom) {
-    const { precededBy, ...o } = e.oom;
-    out.oom = { ...o };
-    if (precededBy) {
-      const { openedAtMs, resolvedAtMs, ...p } = precededBy;
-      out.oom.precededBy = {
-        ...p,
-        openedAt: iso(openedAtMs),
-        ...(resolvedAtMs > 0 && { resolvedAt: iso(resolvedAtMs) }),
-      };
-    }
-  }
-  if (e.termination) {
-    const t = e.termination;
-    out.termination = { ...t, message: truncate(t.message, MESSAGE_MAX) };
-    if (t.meaning !== undefined) out.termination.meaning = truncate(t.meaning, 512);
-  }
-  return out;
 }

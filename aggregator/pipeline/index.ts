@@ -9,89 +9,35 @@
 // event whose write never happened is not mistaken for a redelivery; an id already being
 // processed (the agent resent the batch meanwhile) waits for that processing and is then
 // dropped as a redelivery.
-import type { KubeConfig } from "@kubernetes/client-node";
+//
+// This file holds the batch's way in (the id dedup above) and the stop; the stages a batch then
+// goes through are bind.ts (node binding, --verify-pods) and fold.ts (enrichment, preparation
+// in prepare.ts, one fold per object, what each ack waits for); pending-batch.ts is what a
+// batch keeps while it waits.
 import { LRUCache } from "lru-cache";
 import type { Clock } from "../../shared/clock.ts";
-import { KernelGossipError } from "../../shared/errors.ts";
 import type { Logger } from "../../shared/log.ts";
 import type { WireEvent } from "../../shared/proto.ts";
 import { TokenBucket } from "../../shared/token-bucket.ts";
-import { type CrClient, kubeCrClient } from "../emit/kube.ts";
-import { type DeliveryTag, LEDGER_AGENT_MAX } from "../emit/ledger.ts";
-import { type EventSink, kubeEventSink, PodEvents } from "../emit/pod-events.ts";
-import {
-  type Occurrence,
-  type WhisperIdentity,
-  type WhisperSettings,
-  WhisperState,
-} from "../emit/whisper.ts";
+import { kubeCrClient } from "../emit/kube.ts";
+import { kubeEventSink, PodEvents } from "../emit/pod-events.ts";
+import type { WhisperSettings } from "../emit/whisper.ts";
 import { CrWriter, WriterStoppedError } from "../emit/writer.ts";
-import { Enricher, EnrichMemo, kubeLookupSource, type LookupSource } from "../enrich/index.ts";
-import { type Binding, PodBinder, type PodSource } from "../enrich/pods.ts";
+import { Enricher, kubeLookupSource } from "../enrich/index.ts";
+import { PodBinder } from "../enrich/pods.ts";
 import { kubePodSource } from "../enrich/source.ts";
-import type { AggregatorOptions } from "../options/index.ts";
-import { HpaLookup, type HpaSource, kubeHpaSource } from "../recommend/hpa.ts";
-import {
-  type BatchContext,
-  type BatchHandler,
-  type Enriched,
-  type PodIdentity,
-  STATE_SIGNALS,
-} from "../types/index.ts";
-import type { PipelineMetrics } from "./metrics.ts";
-import { ObjectWait, PendingBatch } from "./pending-batch.ts";
-import { identifyPod, NameMemo, type PrepareDeps, type Prepared, prepareEvent } from "./prepare.ts";
+import { HpaLookup, kubeHpaSource } from "../recommend/hpa.ts";
+import type { BatchContext, BatchHandler } from "../types/index.ts";
+import { bindBatch } from "./bind.ts";
+import { BatchFolder } from "./fold.ts";
+import { PendingBatch } from "./pending-batch.ts";
+import type { PrepareDeps } from "./prepare.ts";
+import type { Fresh, PipelineOptions } from "./types.ts";
 
 export { WriterStoppedError } from "../emit/writer.ts";
 export { createPipelineMetrics, type PipelineMetrics } from "./metrics.ts";
-
+export type { PipelineOptions, PipelineSettings } from "./types.ts";
 export type { BatchContext, BatchHandler };
-
-export type PipelineSettings = Pick<
-  AggregatorOptions,
-  | "projectLabel"
-  | "workloadLabel"
-  | "ownerCacheSize"
-  | "ownerCacheTtl"
-  | "redeliveryCacheSize"
-  | "redeliveryCacheBytes"
-  | "maxPendingObjects"
-  | "maxPendingBytes"
-  | "throttleWarning"
-  | "throttleCritical"
-  | "memoryWarning"
-  | "memoryCritical"
-  | "writeQps"
-  | "writeBurst"
-  | "objectMinInterval"
-  | "maxAffectedPods"
-  | "podEvents"
-  | "podName"
-  | "verifyPods"
->;
-
-export interface PipelineOptions {
-  kubeConfig: KubeConfig;
-  clock: Clock;
-  log: Logger;
-  metrics: PipelineMetrics;
-  settings: PipelineSettings;
-  cluster: string;
-  /** Deadline for flushing pending writes on stop(). Default 10 s. */
-  stopDeadlineMs?: number;
-  /** Write retry backoff (default 500 ms → 30 s). */
-  retry?: { initialMs: number; maxMs: number };
-  /** Kubernetes requests are aborted after this long (CR writes retried, lookups fall back). Default 30 s. */
-  requestTimeoutMs?: number;
-  /** Replace the Kubernetes-backed parts (tests); defaults use kubeConfig. */
-  client?: CrClient;
-  lookup?: LookupSource;
-  hpa?: HpaSource;
-  events?: EventSink;
-  pods?: PodSource;
-}
-
-/** "redelivered": the object already held the event's batch (delivery ledger). */
 
 /**
  * How long a pod seen alive vouches for events about it after it is gone (a crash loop, then
@@ -108,17 +54,13 @@ export class BatchPipeline implements BatchHandler {
   readonly podEvents: PodEvents;
   #o: PipelineOptions;
   #log: Logger;
-  #enricher: Enricher;
-  #hpa: HpaLookup;
   #done: LRUCache<string, true>;
   /** Event id → the batch processing it (resends wait for it). */
   #inflight = new Map<string, PendingBatch>();
-  #names = new NameMemo();
-  #whisperSettings: WhisperSettings;
+  #folder: BatchFolder;
   /** Batches still being enriched (not yet handed to the writer). */
   #preparing = new Set<Promise<void>>();
   #stopping = false;
-  #prepareDeps: PrepareDeps;
   /** Node binding against the API server's pods (settings.verifyPods); undefined: trust the frame handler's check. */
   #binder: PodBinder | undefined;
 
@@ -134,7 +76,7 @@ export class BatchPipeline implements BatchHandler {
       sizeCalculation: (_value, id) => id.length + ID_OVERHEAD_BYTES,
     });
     metrics.redelivery.bytes = () => this.#done.calculatedSize;
-    this.#enricher = new Enricher({
+    const enricher = new Enricher({
       source: options.lookup ?? kubeLookupSource(kubeConfig, options.requestTimeoutMs),
       log: this.#log,
       metrics,
@@ -151,30 +93,12 @@ export class BatchPipeline implements BatchHandler {
         seenTtlMs: POD_SEEN_TTL_MS,
       });
     }
-    this.#hpa = new HpaLookup({
+    const hpa = new HpaLookup({
       source: options.hpa ?? kubeHpaSource(kubeConfig, options.requestTimeoutMs),
       log: this.#log,
       ttlMs: s.ownerCacheTtl,
       maxNamespaces: Math.max(100, Math.min(s.ownerCacheSize, 10_000)),
     });
-    this.#prepareDeps = {
-      enricher: this.#enricher,
-      hpa: this.#hpa,
-      log: this.#log,
-      clock,
-      settings: s,
-      onRedelivered: (n) => metrics.redeliveriesDropped.inc(n),
-    };
-    this.#whisperSettings = {
-      thresholds: {
-        warning: s.throttleWarning,
-        critical: s.throttleCritical,
-        memoryWarning: s.memoryWarning,
-        memoryCritical: s.memoryCritical,
-      },
-      maxAffectedPods: s.maxAffectedPods,
-      onRedelivered: (n) => metrics.redeliveriesDropped.inc(n),
-    };
     this.podEvents = new PodEvents({
       sink: options.events ?? kubeEventSink(kubeConfig, options.requestTimeoutMs),
       clock,
@@ -196,6 +120,35 @@ export class BatchPipeline implements BatchHandler {
       retryInitialMs: options.retry?.initialMs,
       retryMaxMs: options.retry?.maxMs,
       onCreated: (w) => this.podEvents.whisperCreated(w),
+    });
+    const prepare: PrepareDeps = {
+      enricher,
+      hpa,
+      log: this.#log,
+      clock,
+      settings: s,
+      onRedelivered: (n) => metrics.redeliveriesDropped.inc(n),
+    };
+    const whisperSettings: WhisperSettings = {
+      thresholds: {
+        warning: s.throttleWarning,
+        critical: s.throttleCritical,
+        memoryWarning: s.memoryWarning,
+        memoryCritical: s.memoryCritical,
+      },
+      maxAffectedPods: s.maxAffectedPods,
+      onRedelivered: (n) => metrics.redeliveriesDropped.inc(n),
+    };
+    this.#folder = new BatchFolder({
+      enricher,
+      hpa,
+      writer: this.writer,
+      prepare,
+      whisperSettings,
+      metrics,
+      clock,
+      log: this.#log,
+      forget: this.#forget,
     });
   }
 
@@ -287,239 +240,27 @@ export class BatchPipeline implements BatchHandler {
   }
 
   /**
-   * Enriches the batch's events (cache hits synchronously, one promise per miss; HPA lookups
-   * once per workload and batch), then records all of the batch's occurrences for each
-   * whisper in one synchronous change tagged with the batch's delivery tag, so an object
-   * never holds part of a batch (docs/adr/0008). Returns a promise only when it had to wait.
+   * Binds the batch's pods to their node when --verify-pods is on (bind.ts), then folds its
+   * events into their objects' pending writes (fold.ts). Returns a promise only when it had to wait.
    */
   #apply(ctx: BatchContext, batch: PendingBatch, fresh: Fresh[]): Promise<void> | undefined {
-    const binder = this.#binder;
-    if (!binder) return this.#enrich(ctx, batch, fresh);
-    const bindings: (Binding | undefined)[] = new Array(fresh.length);
-    let lookups: Promise<void>[] | undefined;
-    for (let i = 0; i < fresh.length; i++) {
-      const pod = (fresh[i] as Fresh).ev.pod;
-      if (!pod?.uid || !pod.namespace || !pod.name) continue; // identifyPod drops it, warned
-      const known = binder.bindCached(pod, ctx.node);
-      if (known) bindings[i] = known;
-      else {
-        lookups ??= [];
-        lookups.push(
-          binder.bind(pod, ctx.node).then((b) => {
-            bindings[i] = b;
-          }),
-        );
-      }
-    }
-    const bound = (): Promise<void> | undefined =>
-      this.#enrich(ctx, batch, this.#bound(ctx, batch, fresh, bindings));
-    if (lookups) return Promise.all(lookups).then(bound);
-    return bound();
-  }
-
-  /**
-   * Applies the bindings: a pod on another node refuses the whole batch (nothing of it was
-   * handed to the writer yet), a pod gone and never seen alive drops its event, and every
-   * other event gets the pod as the API server has it (labels and owners included).
-   */
-  #bound(ctx: BatchContext, batch: PendingBatch, fresh: Fresh[], bindings: (Binding | undefined)[]): Fresh[] {
-    for (let i = 0; i < fresh.length; i++) {
-      const b = bindings[i];
-      if (b?.kind !== "mismatch") continue;
-      const { ev } = fresh[i] as Fresh;
-      throw new KernelGossipError(
-        "KG_NODE_MISMATCH",
-        `batch ${ctx.seq ?? 0} event ${ev.id} is about pod ${ev.pod?.namespace}/${ev.pod?.name}, which the API server has on node "${b.actualNode}", connection is bound to node "${ctx.node}"`,
-      );
-    }
-    const kept: Fresh[] = [];
-    let gone = 0;
-    for (let i = 0; i < fresh.length; i++) {
-      const f = fresh[i] as Fresh;
-      const b = bindings[i];
-      if (b?.kind === "gone") {
-        gone++;
-        this.#forget(batch, f);
-        continue;
-      }
-      if (b?.kind === "ok") f.ev.pod = b.pod;
-      kept.push(f);
-    }
-    if (gone > 0) {
-      batch.dropped += gone;
-      this.#o.metrics.eventsDropped.inc({ reason: "pod_not_found" }, gone);
-      this.#log.debug(
-        { node: ctx.node, seq: ctx.seq, events: gone },
-        "events about pods that no longer exist and were never seen alive by this replica dropped",
-      );
-    }
-    return kept;
+    const fold = (kept: Fresh[]): Promise<void> | undefined => this.#folder.fold(ctx, batch, kept);
+    if (!this.#binder) return fold(fresh);
+    const { metrics } = this.#o;
+    return bindBatch(
+      { binder: this.#binder, metrics, log: this.#log, forget: this.#forget },
+      ctx,
+      batch,
+      fresh,
+      fold,
+    );
   }
 
   /** An event that will not reach an object leaves the in-flight map (not remembered as done). */
-  #forget(batch: PendingBatch, f: Fresh): void {
+  #forget = (batch: PendingBatch, f: Fresh): void => {
     if (f.id < 0) return;
     const id = batch.ids[f.id] as string;
     if (this.#inflight.get(id) === batch) this.#inflight.delete(id);
     batch.ids[f.id] = "";
-  }
-
-  #enrich(ctx: BatchContext, batch: PendingBatch, fresh: Fresh[]): Promise<void> | undefined {
-    const tag = deliveryTag(ctx);
-    if (ctx.instance && !tag) {
-      this.#log.warn(
-        { node: ctx.node, instance: ctx.instance, seq: ctx.seq },
-        "batch cannot be named in the delivery ledger (node name too long or no sequence number); a resend of it may be counted twice",
-      );
-    }
-    const pods: (PodIdentity | undefined)[] = new Array(fresh.length);
-    const enriched: (Enriched | undefined)[] = new Array(fresh.length);
-    let misses: Promise<void>[] | undefined;
-    const memo = new EnrichMemo();
-    for (let i = 0; i < fresh.length; i++) {
-      const ev = (fresh[i] as Fresh).ev;
-      const pod = identifyPod(this.#prepareDeps, ctx, ev);
-      pods[i] = pod;
-      if (!pod || !ev.pod) continue;
-      const hit = this.#enricher.enrichCached(ev.pod, memo);
-      if (hit) enriched[i] = hit;
-      else {
-        const podRef = ev.pod;
-        misses ??= [];
-        misses.push(
-          this.#enricher.enrich(podRef).then((e) => {
-            enriched[i] = e;
-          }),
-        );
-      }
-    }
-    this.#enricher.flush(memo);
-    const prepare = (): Promise<void> | undefined => {
-      const groups = this.#group(ctx, batch, fresh, pods, enriched);
-      const throttling = [...groups.values()].filter((g) => g.identity.signal === "CPUThrottling");
-      if (throttling.length === 0) return this.#submit(batch, tag, groups);
-      return Promise.all(
-        throttling.map((g) =>
-          this.#hpa.find(g.identity.namespace, g.identity.workload).then((name) => {
-            for (const o of g.occurrences) o.hpa = name;
-          }),
-        ),
-      ).then(() => this.#submit(batch, tag, groups));
-    };
-    if (misses) return Promise.all(misses).then(prepare);
-    return prepare();
-  }
-
-  /**
-   * Prepares the batch's events and groups the whisper occurrences by object; a birth
-   * certificate is submitted at once, a dropped event leaves the in-flight map.
-   */
-  #group(
-    ctx: BatchContext,
-    batch: PendingBatch,
-    fresh: Fresh[],
-    pods: (PodIdentity | undefined)[],
-    enriched: (Enriched | undefined)[],
-  ): Map<string, Group> {
-    const groups = new Map<string, Group>();
-    for (let i = 0; i < fresh.length; i++) {
-      const f = fresh[i] as Fresh;
-      const pod = pods[i];
-      const e = enriched[i];
-      const p: Prepared =
-        pod && e ? prepareEvent(this.#prepareDeps, ctx, f.ev, pod, e, this.#names) : { kind: "dropped" };
-      if (p.kind === "dropped") {
-        batch.dropped++;
-        // Not remembered as done: only an event that reached an object is a redelivery.
-        this.#forget(batch, f);
-      } else if (p.kind === "birth") {
-        const cert = p.cert;
-        const wait = new ObjectWait(batch, this.#observe);
-        wait.add(p.type, p.observedAtMs, batch.ids[f.id]);
-        this.writer.submit(
-          `PodBirthCertificate/${cert.namespace}/${cert.name}`,
-          () => cert,
-          () => true,
-          wait,
-        );
-      } else {
-        let group = groups.get(p.key);
-        if (!group) {
-          group = {
-            identity: { ...p.enriched, namespace: p.namespace, container: p.container, signal: p.signal },
-            wait: new ObjectWait(batch, this.#observe),
-            occurrences: [],
-          };
-          groups.set(p.key, group);
-        }
-        group.wait.add(p.type, p.observedAtMs, batch.ids[f.id]);
-        group.occurrences.push(p.occurrence);
-      }
-    }
-    return groups;
-  }
-
-  /**
-   * One change per object: the batch's occurrences folded at once, one waiter per object.
-   * What the ack waits for depends on the signal (ADR 0011): a counted occurrence (OOM,
-   * crash loop, failure reasons) for the write that carries its count; a CPU throttling
-   * update — state the next sample supersedes — only for the fold. An episode's opening
-   * (it carries the episode count) and its resolution (no later sample would correct a
-   * lost one) wait for their write like any counted occurrence — except the opening of an
-   * episode the agent names: the episode counts once by its name, so its next sample recovers
-   * a lost fold.
-   */
-  #submit(batch: PendingBatch, tag: DeliveryTag | undefined, groups: Map<string, Group>): undefined {
-    for (const [key, group] of groups) {
-      const { wait, occurrences } = group;
-      this.writer.submit(
-        key,
-        () => new WhisperState(group.identity, this.#whisperSettings),
-        (w: WhisperState) => wait.fold(w, tag, occurrences),
-        wait,
-      );
-      if (wait.ledgerHeld) this.#o.metrics.redeliveriesDropped.inc(wait.events);
-      if (STATE_SIGNALS.has(group.identity.signal) && occurrences.every(isSuperseded)) wait.ackFolded();
-    }
-    batch.sealed();
-    return undefined;
-  }
-
-  /** End-to-end latency of a written (batch, object) pair's events. */
-  #observe = (wait: ObjectWait): void => {
-    if (!wait.observed) return;
-    const now = this.#o.clock.now();
-    for (const [type, list] of wait.observed) {
-      for (const at of list) this.#o.metrics.endToEndLatency.observe({ type }, Math.max(0, now - at) / 1000);
-    }
   };
-}
-
-/** The batch's name in the delivery ledger; undefined for agents without an instance id. */
-function deliveryTag(ctx: BatchContext): DeliveryTag | undefined {
-  if (!ctx.instance || ctx.seq === undefined || ctx.seq <= 0) return undefined;
-  const agent = `${ctx.node}/${ctx.instance}`;
-  return agent.length <= LEDGER_AGENT_MAX ? { agent, seq: ctx.seq } : undefined;
-}
-
-/** A batch's occurrences for one whisper, and its waiter for that object's write. */
-interface Group {
-  identity: WhisperIdentity;
-  wait: ObjectWait;
-  occurrences: Occurrence[];
-}
-
-/** An event this batch processes first; `id` indexes batch.ids (-1: the event has no id). */
-interface Fresh {
-  ev: WireEvent;
-  id: number;
-}
-
-/**
- * A throttling sample the next one supersedes: not the resolution, and no count of its own — an
- * update, or any sample of a named episode (whose next sample counts the episode if this one's
- * fold is lost).
- */
-function isSuperseded(o: Occurrence): boolean {
-  return !o.resolved && (o.count === 0 || o.episode !== undefined);
 }

@@ -19,7 +19,7 @@ import {
   podIdentity,
   signalFacts,
 } from "./from-wire.ts";
-import type { PipelineSettings } from "./index.ts";
+import type { PipelineSettings } from "./types.ts";
 
 export interface PrepareDeps {
   enricher: Enricher;

@@ -1,0 +1,200 @@
+// From a batch's events to its objects' pending writes: enrichment (cache hits synchronously,
+// one promise per miss; HPA lookups once per workload and batch), preparation (prepare.ts),
+// grouping by object, and one fold per object of all the batch's occurrences for it, tagged
+// with the batch's delivery tag, so an object never holds part of a batch (docs/adr/0008).
+// What each (batch, object) pair's ack waits for depends on the signal (docs/adr/0011).
+import type { Clock } from "../../shared/clock.ts";
+import type { Logger } from "../../shared/log.ts";
+import { type DeliveryTag, LEDGER_AGENT_MAX } from "../emit/ledger.ts";
+import {
+  type Occurrence,
+  type WhisperIdentity,
+  type WhisperSettings,
+  WhisperState,
+} from "../emit/whisper.ts";
+import type { CrWriter } from "../emit/writer.ts";
+import { type Enricher, EnrichMemo } from "../enrich/index.ts";
+import type { HpaLookup } from "../recommend/hpa.ts";
+import { type BatchContext, type Enriched, type PodIdentity, STATE_SIGNALS } from "../types/index.ts";
+import type { PipelineMetrics } from "./metrics.ts";
+import { ObjectWait, type PendingBatch } from "./pending-batch.ts";
+import { identifyPod, NameMemo, type PrepareDeps, type Prepared, prepareEvent } from "./prepare.ts";
+import type { Forget, Fresh } from "./types.ts";
+
+export interface FoldDeps {
+  enricher: Enricher;
+  hpa: HpaLookup;
+  writer: CrWriter;
+  prepare: PrepareDeps;
+  whisperSettings: WhisperSettings;
+  metrics: PipelineMetrics;
+  clock: Clock;
+  log: Logger;
+  forget: Forget;
+}
+
+export class BatchFolder {
+  #d: FoldDeps;
+  #names = new NameMemo();
+
+  constructor(deps: FoldDeps) {
+    this.#d = deps;
+  }
+
+  /**
+   * Folds the batch's events into their objects' pending writes. Returns a promise only when
+   * it had to wait (an enrichment or HPA lookup missed its cache).
+   */
+  fold(ctx: BatchContext, batch: PendingBatch, fresh: Fresh[]): Promise<void> | undefined {
+    const tag = deliveryTag(ctx);
+    if (ctx.instance && !tag) {
+      this.#d.log.warn(
+        { node: ctx.node, instance: ctx.instance, seq: ctx.seq },
+        "batch cannot be named in the delivery ledger (node name too long or no sequence number); a resend of it may be counted twice",
+      );
+    }
+    const pods: (PodIdentity | undefined)[] = new Array(fresh.length);
+    const enriched: (Enriched | undefined)[] = new Array(fresh.length);
+    let misses: Promise<void>[] | undefined;
+    const memo = new EnrichMemo();
+    for (let i = 0; i < fresh.length; i++) {
+      const ev = (fresh[i] as Fresh).ev;
+      const pod = identifyPod(this.#d.prepare, ctx, ev);
+      pods[i] = pod;
+      if (!pod || !ev.pod) continue;
+      const hit = this.#d.enricher.enrichCached(ev.pod, memo);
+      if (hit) enriched[i] = hit;
+      else {
+        const podRef = ev.pod;
+        misses ??= [];
+        misses.push(
+          this.#d.enricher.enrich(podRef).then((e) => {
+            enriched[i] = e;
+          }),
+        );
+      }
+    }
+    this.#d.enricher.flush(memo);
+    const prepare = (): Promise<void> | undefined => {
+      const groups = this.#group(ctx, batch, fresh, pods, enriched);
+      const throttling = [...groups.values()].filter((g) => g.identity.signal === "CPUThrottling");
+      if (throttling.length === 0) return this.#submit(batch, tag, groups);
+      return Promise.all(
+        throttling.map((g) =>
+          this.#d.hpa.find(g.identity.namespace, g.identity.workload).then((name) => {
+            for (const o of g.occurrences) o.hpa = name;
+          }),
+        ),
+      ).then(() => this.#submit(batch, tag, groups));
+    };
+    if (misses) return Promise.all(misses).then(prepare);
+    return prepare();
+  }
+
+  /**
+   * Prepares the batch's events and groups the whisper occurrences by object; a birth
+   * certificate is submitted at once, a dropped event leaves the in-flight map.
+   */
+  #group(
+    ctx: BatchContext,
+    batch: PendingBatch,
+    fresh: Fresh[],
+    pods: (PodIdentity | undefined)[],
+    enriched: (Enriched | undefined)[],
+  ): Map<string, Group> {
+    const groups = new Map<string, Group>();
+    for (let i = 0; i < fresh.length; i++) {
+      const f = fresh[i] as Fresh;
+      const pod = pods[i];
+      const e = enriched[i];
+      const p: Prepared =
+        pod && e ? prepareEvent(this.#d.prepare, ctx, f.ev, pod, e, this.#names) : { kind: "dropped" };
+      if (p.kind === "dropped") {
+        batch.dropped++;
+        // Not remembered as done: only an event that reached an object is a redelivery.
+        this.#d.forget(batch, f);
+      } else if (p.kind === "birth") {
+        const cert = p.cert;
+        const wait = new ObjectWait(batch, this.#observe);
+        wait.add(p.type, p.observedAtMs, batch.ids[f.id]);
+        this.#d.writer.submit(
+          `PodBirthCertificate/${cert.namespace}/${cert.name}`,
+          () => cert,
+          () => true,
+          wait,
+        );
+      } else {
+        let group = groups.get(p.key);
+        if (!group) {
+          group = {
+            identity: { ...p.enriched, namespace: p.namespace, container: p.container, signal: p.signal },
+            wait: new ObjectWait(batch, this.#observe),
+            occurrences: [],
+          };
+          groups.set(p.key, group);
+        }
+        group.wait.add(p.type, p.observedAtMs, batch.ids[f.id]);
+        group.occurrences.push(p.occurrence);
+      }
+    }
+    return groups;
+  }
+
+  /**
+   * One change per object: the batch's occurrences folded at once, one waiter per object.
+   * What the ack waits for depends on the signal (ADR 0011): a counted occurrence (OOM,
+   * crash loop, failure reasons) for the write that carries its count; a CPU throttling
+   * update — state the next sample supersedes — only for the fold. An episode's opening
+   * (it carries the episode count) and its resolution (no later sample would correct a
+   * lost one) wait for their write like any counted occurrence — except the opening of an
+   * episode the agent names: the episode counts once by its name, so its next sample recovers
+   * a lost fold.
+   */
+  #submit(batch: PendingBatch, tag: DeliveryTag | undefined, groups: Map<string, Group>): undefined {
+    for (const [key, group] of groups) {
+      const { wait, occurrences } = group;
+      this.#d.writer.submit(
+        key,
+        () => new WhisperState(group.identity, this.#d.whisperSettings),
+        (w: WhisperState) => wait.fold(w, tag, occurrences),
+        wait,
+      );
+      if (wait.ledgerHeld) this.#d.metrics.redeliveriesDropped.inc(wait.events);
+      if (STATE_SIGNALS.has(group.identity.signal) && occurrences.every(isSuperseded)) wait.ackFolded();
+    }
+    batch.sealed();
+    return undefined;
+  }
+
+  /** End-to-end latency of a written (batch, object) pair's events. */
+  #observe = (wait: ObjectWait): void => {
+    if (!wait.observed) return;
+    const now = this.#d.clock.now();
+    for (const [type, list] of wait.observed) {
+      for (const at of list) this.#d.metrics.endToEndLatency.observe({ type }, Math.max(0, now - at) / 1000);
+    }
+  };
+}
+
+/** The batch's name in the delivery ledger; undefined for agents without an instance id. */
+function deliveryTag(ctx: BatchContext): DeliveryTag | undefined {
+  if (!ctx.instance || ctx.seq === undefined || ctx.seq <= 0) return undefined;
+  const agent = `${ctx.node}/${ctx.instance}`;
+  return agent.length <= LEDGER_AGENT_MAX ? { agent, seq: ctx.seq } : undefined;
+}
+
+/** A batch's occurrences for one whisper, and its waiter for that object's write. */
+interface Group {
+  identity: WhisperIdentity;
+  wait: ObjectWait;
+  occurrences: Occurrence[];
+}
+
+/**
+ * A throttling sample the next one supersedes: not the resolution, and no count of its own — an
+ * update, or any sample of a named episode (whose next sample counts the episode if this one's
+ * fold is lost).
+ */
+function isSuperseded(o: Occurrence): boolean {
+  return !o.resolved && (o.count === 0 || o.episode !== undefined);
+}
