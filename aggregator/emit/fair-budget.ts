@@ -24,12 +24,13 @@ export const RETRY_SHARE = 4;
 /** While births and other writes wait, every BIRTH_SHARE-th token goes to the others. */
 export const BIRTH_SHARE = 2;
 /**
- * While state writes wait behind the others, every STATE_SHARE-th token goes to one. 10, not
- * 5: since episodes are counted by name (ADR 0011 amendment) no throttle ack waits for a state
- * write, and at the fan-in load the tokens this frees go to counted writes (failure/OOM ack
- * p50 10.6 → 9.0 s, p99 23.1 → 19.7 s; throttle whispers then written about once a minute).
+ * While state writes wait behind the others, every STATE_SHARE-th token goes to one. Tried at
+ * 10 (fan-in failure/OOM ack p99 23.1 → 19.7 s), kept at 5: a state object holds one waiter per
+ * batch folded into it until its write, and at the scale-out load (1,667 agents per replica)
+ * writing throttle whispers half as often let those waiters pass --max-pending-bytes, which
+ * shed whole objects and their counts (s3-acks notes).
  */
-export const STATE_SHARE = 10;
+export const STATE_SHARE = 5;
 
 interface Waiter {
   resolve: () => void;
