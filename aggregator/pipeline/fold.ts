@@ -153,14 +153,20 @@ export class BatchFolder {
   #submit(batch: PendingBatch, tag: DeliveryTag | undefined, groups: Map<string, Group>): undefined {
     for (const [key, group] of groups) {
       const { wait, occurrences } = group;
+      const foldAck = STATE_SIGNALS.has(group.identity.signal) && occurrences.every(isSuperseded);
+      if (foldAck) wait.acksOnFold();
+      // Samples of named episodes count by the episode's name, not by the batch: their fold
+      // needs no delivery tag (a resend folds state again and counts nothing twice), so they
+      // share the object's one untagged bucket instead of holding one per batch until the write.
+      const foldTag = foldAck && occurrences.every(isNamed) ? undefined : tag;
       this.#d.writer.submit(
         key,
         () => new WhisperState(group.identity, this.#d.whisperSettings),
-        (w: WhisperState) => wait.fold(w, tag, occurrences),
+        (w: WhisperState) => wait.fold(w, foldTag, occurrences),
         wait,
       );
       if (wait.ledgerHeld) this.#d.metrics.redeliveriesDropped.inc(wait.events);
-      if (STATE_SIGNALS.has(group.identity.signal) && occurrences.every(isSuperseded)) wait.ackFolded();
+      if (foldAck) wait.ackFolded();
     }
     batch.sealed();
     return undefined;
@@ -197,4 +203,9 @@ interface Group {
  */
 function isSuperseded(o: Occurrence): boolean {
   return !o.resolved && (o.count === 0 || o.episode !== undefined);
+}
+
+/** A throttling sample that names its episode (CpuThrottle.episode_opened_at_ms). */
+function isNamed(o: Occurrence): boolean {
+  return o.episode !== undefined;
 }
