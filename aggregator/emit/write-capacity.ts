@@ -4,9 +4,10 @@
 // objects. A change for a new object from the node holding the most is shed itself.
 //
 // The byte bound sheds down to SHED_TO of the budget, so a writer at its bound does one pass
-// per tenth of the budget, not one per change. Every pass logs one line naming the objects
-// it shed (up to SHED_NAMED of them) and the nodes; lines are at least SHED_LOG_EVERY_MS apart,
-// the objects shed in between named and counted in one line when that time is up.
+// per tenth of the budget, not one per change. Every pass logs one warn line naming the
+// objects it shed (up to SHED_NAMED of them) and the nodes; lines are at least
+// SHED_LOG_EVERY_MS apart, the objects shed in between named and counted in one line when that
+// time is up (a flood would otherwise flood the log). Each shed object has its own debug line.
 import type { Clock, Timer } from "../../shared/clock.ts";
 import type { Logger } from "../../shared/log.ts";
 import { type Entry, isIdle } from "./write-entry.ts";
@@ -124,6 +125,10 @@ export class Capacity {
     const bytes = victim.bytes;
     const source = victim.charged ?? "";
     const batches = held.shed(victim, outcome);
+    this.#o.log.debug(
+      { reason: outcome, node: source, object: victim.key, batchesAnswered: batches, bytesFreed: bytes },
+      "waiting object shed",
+    );
     this.#note(outcome, source, victim.key, batches, bytes);
   }
 
