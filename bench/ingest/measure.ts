@@ -197,7 +197,7 @@ export async function measureIngest(rounds: number, warmup: number): Promise<Ing
         profile.connect();
         if (cpuFile) {
           await profile.post("Profiler.enable");
-          await profile.post("Profiler.setSamplingInterval", { interval: 500 });
+          await profile.post("Profiler.setSamplingInterval", { interval: 1000 });
           await profile.post("Profiler.start");
         }
         if (heapFile) {
