@@ -12,13 +12,8 @@ import type { Occurrence, WhisperIdentity } from "../emit/whisper.ts";
 import type { Enricher } from "../enrich/index.ts";
 import type { HpaLookup } from "../recommend/hpa.ts";
 import type { BatchContext, Enriched, PodIdentity } from "../types/index.ts";
-import {
-  birthFacts,
-  POD_LEVEL_CONTAINER,
-  PreparedOccurrence,
-  podIdentity,
-  signalFacts,
-} from "./from-wire.ts";
+import { birthFacts, POD_LEVEL_CONTAINER, podIdentity, signalFacts } from "./from-wire.ts";
+import { PreparedOccurrence } from "./occurrence.ts";
 import type { PipelineSettings } from "./types.ts";
 
 export interface PrepareDeps {
