@@ -9,9 +9,10 @@
 // last quarter of the frames, RSS read once the aggregator counted every frame sent so far
 // (a condition, not a pause). The aggregator runs with the Deployment's NODE_OPTIONS and a
 // writer byte bound (--max-pending-bytes) of 16 MiB, so the fuzz reaches it within the run.
-// Measured on a loaded 2-core machine: last quarter +1 to +20 MiB with the bound (RSS ~110 →
-// ~215 MiB); with the bound lifted (1 GiB) RSS climbs 109 → 336 MiB, +43 MiB in the last
-// quarter, the writer holding 93 MiB, and this test fails.
+// Measured on a loaded 2-core machine: the last quarter added +1 to +20 MiB over 7 runs with
+// the bound (RSS ~110 → ~210–227 MiB; V8 grows its heap in steps of up to ~20 MiB, which can
+// fall in any quarter); with the bound lifted (1 GiB) RSS climbs 109 → 336 MiB, +43 MiB in
+// the last quarter, the writer holding 93 MiB, and this test fails. LEVELLED_MIB sits between.
 // Issue 12 before: objects waiting grew 659 → 2,829 and RSS 175 → 882 MiB, still climbing,
 // and a real crash loop was not written within 120 s.
 import { mkdtemp, rm } from "node:fs/promises";
@@ -29,7 +30,7 @@ import { roleProcesses } from "./role-processes.ts";
 const FRAMES = 20_000;
 const SAMPLES = 8;
 /** Levelled off: the last quarter of the frames adds less than this to the aggregator's RSS. */
-const LEVELLED_MIB = 24;
+const LEVELLED_MIB = 32;
 /** The writer's byte bound for this run: small, so the fuzz reaches it within the run. */
 const MAX_PENDING_BYTES = 16 << 20;
 
