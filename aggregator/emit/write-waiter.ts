@@ -44,4 +44,9 @@ export interface WriteWaiter {
    * held-bytes.ts waiterBytes), read once when it is submitted. Default WAITER_BASE.
    */
   readonly heldBytes?: number;
+  /**
+   * One waiter submitted again and again (all the state folds into one object between two of
+   * its writes): queued once while it waits. Default false.
+   */
+  readonly shared?: boolean;
 }

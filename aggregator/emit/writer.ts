@@ -190,8 +190,10 @@ export class CrWriter {
     entry.dirty = true;
     entry.lastTouchMono = this.#o.clock.monotonic();
     if (entry.waiters.length === 0) entry.source = waiter.source ?? "";
-    entry.waiters.push(waiter);
-    entry.waiterBytes += waiter.heldBytes ?? WAITER_BASE;
+    if (!waiter.shared || !entry.waiters.includes(waiter)) {
+      entry.waiters.push(waiter);
+      entry.waiterBytes += waiter.heldBytes ?? WAITER_BASE;
+    }
     this.#holdings.update(entry);
     this.#schedule(entry);
     if (this.#capacity.enforceBytes(this.#held) > 0) this.#checkIdle();

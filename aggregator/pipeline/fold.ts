@@ -17,7 +17,7 @@ import { type Enricher, EnrichMemo } from "../enrich/index.ts";
 import type { HpaLookup } from "../recommend/hpa.ts";
 import { type BatchContext, type Enriched, type PodIdentity, STATE_SIGNALS } from "../types/index.ts";
 import type { PipelineMetrics } from "./metrics.ts";
-import { ObjectWait, type PendingBatch } from "./pending-batch.ts";
+import { ObjectWait, type PendingBatch, StateWait } from "./pending-batch.ts";
 import { identifyPod, NameMemo, type PrepareDeps, type Prepared, prepareEvent } from "./prepare.ts";
 import type { Forget, Fresh } from "./types.ts";
 
@@ -36,6 +36,8 @@ export interface FoldDeps {
 export class BatchFolder {
   #d: FoldDeps;
   #names = new NameMemo();
+  /** Per object, the shared waiter of the state folds since its last write. */
+  #stateWaits = new Map<string, StateWait>();
 
   constructor(deps: FoldDeps) {
     this.#d = deps;
@@ -154,26 +156,47 @@ export class BatchFolder {
     for (const [key, group] of groups) {
       const { wait, occurrences } = group;
       const foldAck = STATE_SIGNALS.has(group.identity.signal) && occurrences.every(isSuperseded);
-      if (foldAck) wait.acksOnFold();
       // Samples of named episodes count by the episode's name, not by the batch: their fold
       // needs no delivery tag (a resend folds state again and counts nothing twice), so they
       // share the object's one untagged bucket instead of holding one per batch until the write.
-      const foldTag = foldAck && occurrences.every(isNamed) ? undefined : tag;
+      const named = foldAck && occurrences.every(isNamed);
+      const foldTag = named ? undefined : tag;
+      // And their waiters: one per object between two writes, not one per batch.
+      const shared = named ? this.#stateWait(key, batch) : undefined;
       this.#d.writer.submit(
         key,
         () => new WhisperState(group.identity, this.#d.whisperSettings),
         (w: WhisperState) => wait.fold(w, foldTag, occurrences),
-        wait,
+        shared ?? wait,
       );
+      if (shared && !wait.folded) {
+        // Answered at once without the fold (a gone namespace, shedding): as the batch's own waiter.
+        wait.resolve(shared.answeredAtOnce ?? "shed");
+        shared.answeredAtOnce = undefined;
+        continue;
+      }
       if (wait.ledgerHeld) this.#d.metrics.redeliveriesDropped.inc(wait.events);
       if (foldAck) wait.ackFolded();
+      shared?.absorb(wait);
     }
     batch.sealed();
     return undefined;
   }
 
+  /** The object's shared waiter for state folds until its next write. */
+  #stateWait(key: string, batch: PendingBatch): StateWait {
+    let wait = this.#stateWaits.get(key);
+    if (!wait) {
+      wait = new StateWait(batch.source, this.#observe, batch.onDropped, (done) => {
+        if (this.#stateWaits.get(key) === done) this.#stateWaits.delete(key);
+      });
+      this.#stateWaits.set(key, wait);
+    }
+    return wait;
+  }
+
   /** End-to-end latency of a written (batch, object) pair's events. */
-  #observe = (wait: ObjectWait): void => {
+  #observe = (wait: { observed: Map<string, number[]> | undefined }): void => {
     if (!wait.observed) return;
     const now = this.#d.clock.now();
     for (const [type, list] of wait.observed) {

@@ -110,11 +110,10 @@ export class PendingBatch {
  * takes its token behind the writes an ack waits for (`urgent` false).
  */
 /**
- * Heap a waiter acked once folded keeps until its object's write: its record and latency
- * timestamps — not the batch, its promises, its ids or (for samples of named episodes, which
- * fold untagged) a count bucket of its own. Measured with its event's id, which moves to the
- * redelivery cache at the ack: ~1.9 KB for a one-sample batch
- * (aggregator/emit/held-bytes-match-the-heap.test.ts).
+ * Heap a shared state waiter (StateWait) keeps until its object's write: its record, and per
+ * event folded into it a latency timestamp (the batches were acked and let go at the fold; their
+ * samples share the object's untagged count bucket). Per batch, with the event's id that moves
+ * to the redelivery cache at the ack: ~270 B (aggregator/emit/held-bytes-match-the-heap.test.ts).
  */
 const FOLDED_WAITER = 1_600;
 const FOLDED_EVENT = 48;
@@ -132,8 +131,6 @@ export class ObjectWait implements WriteWaiter {
   #onWritten: (wait: ObjectWait) => void;
   #onDropped: PendingBatch["onDropped"];
   #ackedFolded = false;
-  /** Will be acked once folded: it then keeps no batch, ids or document alive. */
-  #acksOnFold = false;
   /** Its events' ids, kept by the batch until it is acked (redelivery dedup). */
   #idBytes = 0;
 
@@ -151,7 +148,6 @@ export class ObjectWait implements WriteWaiter {
 
   /** What this waiter keeps alive until answered (the writer's byte bound, emit/held-bytes.ts). */
   get heldBytes(): number {
-    if (this.#acksOnFold) return FOLDED_WAITER + this.events * FOLDED_EVENT;
     return waiterBytes(this.events, this.#idBytes);
   }
 
@@ -164,11 +160,6 @@ export class ObjectWait implements WriteWaiter {
     const list = this.observed.get(type);
     if (list) list.push(observedAtMs);
     else this.observed.set(type, [observedAtMs]);
-  }
-
-  /** Said before it is submitted: the pipeline calls ackFolded() right after the fold. */
-  acksOnFold(): void {
-    this.#acksOnFold = true;
   }
 
   /**
@@ -198,6 +189,11 @@ export class ObjectWait implements WriteWaiter {
     batch.release();
   }
 
+  /** The writer ran the fold (it answers some submits at once without: a gone namespace, shedding). */
+  get folded(): boolean {
+    return this.#doc !== undefined;
+  }
+
   /** After a write: the object already counted the batch (here, or found on a re-read). */
   #redelivered(): boolean {
     return this.ledgerHeld || this.#doc?.wasRedelivered(this.#tag) === true;
@@ -219,5 +215,75 @@ export class ObjectWait implements WriteWaiter {
   reject(err: Error): void {
     // Acked already (no batch): a stopping writer leaves the state unwritten.
     this.#batch?.fail(err);
+  }
+}
+
+/** Latency timestamps a shared state waiter keeps per event type between two writes. */
+const STATE_OBSERVED_MAX = 256;
+
+/**
+ * All the folds of named throttle episodes acked once folded (ADR 0011) into one object between
+ * two of its writes: one waiter the writer queues once, instead of one per batch. It keeps their
+ * event count and (up to STATE_OBSERVED_MAX per type) their node-side times for the end-to-end
+ * latency; the batches themselves were acked and let go at the fold.
+ */
+export class StateWait implements WriteWaiter {
+  readonly shared = true;
+  readonly urgent = false;
+  readonly source: string;
+  events = 0;
+  observed: Map<string, number[]> | undefined;
+  #onWritten: (wait: { observed: Map<string, number[]> | undefined }) => void;
+  #onDropped: PendingBatch["onDropped"];
+  #onDone: (wait: StateWait) => void;
+
+  constructor(
+    source: string,
+    onWritten: (wait: { observed: Map<string, number[]> | undefined }) => void,
+    onDropped: PendingBatch["onDropped"],
+    onDone: (wait: StateWait) => void,
+  ) {
+    this.source = source;
+    this.#onWritten = onWritten;
+    this.#onDropped = onDropped;
+    this.#onDone = onDone;
+  }
+
+  get heldBytes(): number {
+    return FOLDED_WAITER + this.events * FOLDED_EVENT;
+  }
+
+  /** Takes over what a batch's waiter for this object held (its batch already acked). */
+  absorb(wait: ObjectWait): void {
+    this.events += wait.events;
+    for (const [type, list] of wait.observed ?? []) {
+      this.observed ??= new Map();
+      const mine = this.observed.get(type) ?? [];
+      for (const at of list) if (mine.length < STATE_OBSERVED_MAX) mine.push(at);
+      this.observed.set(type, mine);
+    }
+  }
+
+  /** How the writer answered a submit at once, without folding (read and cleared by the pipeline). */
+  answeredAtOnce: WriteOutcome | undefined;
+
+  resolve(outcome: WriteOutcome): void {
+    if (this.events === 0) {
+      // Queued twice around one write (answered already), or answered at submit.
+      this.answeredAtOnce = outcome;
+      return;
+    }
+    if (outcome === "written") this.#onWritten(this);
+    else this.#onDropped?.(outcome, this.events);
+    this.events = 0;
+    this.observed = undefined;
+    this.#onDone(this);
+  }
+
+  reject(_err: Error): void {
+    // Acked already: a stopping writer leaves the state unwritten (the next sample restores it).
+    this.events = 0;
+    this.observed = undefined;
+    this.#onDone(this);
   }
 }
