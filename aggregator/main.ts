@@ -98,6 +98,8 @@ export async function startAggregator(
     ...(tls && { tls }),
     auth,
     handler: pipeline,
+    // Backpressure before shedding: the writer names the nodes whose agents are not read from.
+    pressure: pipeline.writer.pressure,
     configSource,
     clock,
     log,

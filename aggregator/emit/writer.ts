@@ -17,6 +17,8 @@
 // - this file: the per-object entries (write-entry.ts), when each is due, idle eviction, stop;
 // - write-capacity.ts, write-holdings.ts, held-bytes.ts: the bounds on objects and bytes held,
 //   and who is shed when full (the node holding the most);
+// - write-pressure.ts: before the byte bound is reached, tells the stream to stop reading from
+//   the agents with the most in flight (backpressure; shedding is the last resort);
 // - write-attempt.ts: one write of one object (GET, spec apply, status apply) and its lane;
 // - write-failure.ts: what a failed write means (permanent: answered and forgotten;
 //   conflict, gone, transient: retried with backoff);
@@ -24,6 +26,7 @@
 import type { Clock, Timer } from "../../shared/clock.ts";
 import type { Logger } from "../../shared/log.ts";
 import type { TokenBucket } from "../../shared/token-bucket.ts";
+import type { PendingBytesPressure } from "../types/index.ts";
 import { FairBudget, FairReads } from "./fair-budget.ts";
 import { WAITER_BASE } from "./held-bytes.ts";
 import type { CrClient } from "./kube.ts";
@@ -35,6 +38,7 @@ import { writerCensus } from "./write-census.ts";
 import { type Entry, isIdle, newEntry } from "./write-entry.ts";
 import { WriteFailures } from "./write-failure.ts";
 import { Holdings } from "./write-holdings.ts";
+import { WritePressure } from "./write-pressure.ts";
 import { type Doc, WriterStoppedError, type WriteWaiter } from "./write-waiter.ts";
 
 export { NAMESPACE_GONE_MS } from "./write-failure.ts";
@@ -88,6 +92,7 @@ export class CrWriter {
   #failures: WriteFailures;
   #holdings = new Holdings();
   #capacity: Capacity;
+  #pressure: WritePressure | undefined;
   #census = writerCensus(this.#entries);
   /** What the bounds may do to the entries (write-capacity.ts). */
   #held: HeldObjects = {
@@ -113,6 +118,9 @@ export class CrWriter {
       { clock: options.clock, log: options.log, maxObjects: options.maxObjects, maxBytes: options.maxBytes },
       this.#holdings,
     );
+    if (options.maxBytes !== undefined) {
+      this.#pressure = new WritePressure({ holdings: this.#holdings, maxBytes: options.maxBytes });
+    }
     const { waiters, ...gauges } = this.#census;
     Object.assign(options.metrics.sources, gauges);
   }
@@ -139,6 +147,14 @@ export class CrWriter {
   /** Estimated bytes the objects hold (what --max-pending-bytes bounds). */
   get heldBytes(): number {
     return this.#holdings.total;
+  }
+
+  /**
+   * Whether the stream should stop reading from the agents with the most in flight, because
+   * the writer holds too many bytes (write-pressure.ts); undefined without --max-pending-bytes.
+   */
+  get pressure(): PendingBytesPressure | undefined {
+    return this.#pressure;
   }
 
   start(): void {
@@ -197,6 +213,7 @@ export class CrWriter {
     this.#holdings.update(entry);
     this.#schedule(entry);
     if (this.#capacity.enforceBytes(this.#held) > 0) this.#checkIdle();
+    this.#pressure?.check();
   }
 
   /** Forgets an object (re-read on its next change). */
@@ -280,6 +297,7 @@ export class CrWriter {
       }
       this.#schedule(entry);
       this.#checkIdle();
+      this.#pressure?.check();
     }
   }
 
@@ -289,6 +307,7 @@ export class CrWriter {
     for (const e of this.#entries.values()) {
       if (isIdle(e) && now - e.lastTouchMono > limit) this.#forget(e);
     }
+    this.#pressure?.check();
   }
 
   #checkIdle(): void {

@@ -22,7 +22,7 @@ export const PIPELINE_OPTIONS = {
     env: "MAX_PENDING_BYTES",
     default: "134217728",
     min: 1_048_576,
-    help: "Bytes the writer's objects may hold: documents, delivery ledgers, the batches waiting on them and their ids, as estimated (within 1.5x of the heap they take; gauge pending_bytes). When over, idle objects are forgotten first, then the node holding the most bytes loses its oldest waiting objects until 90% is left: their events are acknowledged and counted in events_dropped_total{reason=shed_bytes}. About 5 KB per waiting crash loop, 2.6 KB per further batch on it: the default holds ~26,000 waiting crash loops and keeps a flooded aggregator near 400 MiB RSS (bench fuzz).",
+    help: "Bytes the writer's objects may hold: documents, delivery ledgers, the batches waiting on them and their ids, as estimated (within 1.5x of the heap they take; gauge pending_bytes). Above 70% the stream stops reading from the agents with more than their share of unacknowledged batches (they keep them and send later: nothing is lost, events arrive late; gauge connections_paused{reason=pending_bytes}) until under 50%. Only if it still goes over: idle objects are forgotten first, then the node holding the most bytes loses its oldest waiting objects until 90% is left: their events are acknowledged and counted in events_dropped_total{reason=shed_bytes}. About 5 KB per waiting crash loop, 2.6 KB per further batch on it: the default holds ~26,000 waiting crash loops and keeps a flooded aggregator near 400 MiB RSS (bench fuzz).",
   },
   redeliveryCacheSize: {
     type: "int",

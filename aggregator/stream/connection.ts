@@ -33,6 +33,10 @@ export class AgentConnection {
   #ws: WebSocket;
   #frames: FrameHandler;
   #inFlight = 0;
+  /** Frame bytes of the batches in flight (received, not yet acked). */
+  #inFlightBytes = 0;
+  /** Not read from because the writer holds too many bytes for this node (write-pressure.ts). */
+  #heldForBytes = false;
   #acked = 0;
   /** No more frames are processed (after a Reject, a failure or shutdown). */
   #closing = false;
@@ -66,6 +70,34 @@ export class AgentConnection {
     ws.on("error", (err: Error & { code?: string }) => this.#onSocketError(err));
   }
 
+  /** Frame bytes of the batches received and not yet acked. */
+  get inFlightBytes(): number {
+    return this.#inFlightBytes;
+  }
+
+  /** Why this connection is not read from now, if it is not. */
+  get pausedFor(): "in_flight" | "pending_bytes" | undefined {
+    if (this.#heldForBytes) return "pending_bytes";
+    return this.#inFlight >= MAX_IN_FLIGHT ? "in_flight" : undefined;
+  }
+
+  /**
+   * Stops or resumes reading from the agent for the writer's bytes (the node holds more than
+   * its share); the agent keeps its unacked batches meanwhile.
+   */
+  holdForBytes(on: boolean): boolean {
+    if (this.#heldForBytes === on) return false;
+    this.#heldForBytes = on;
+    this.#updatePause();
+    return true;
+  }
+
+  #updatePause(): void {
+    const pause = this.#heldForBytes || this.#inFlight >= MAX_IN_FLIGHT;
+    if (pause && !this.#ws.isPaused) this.#ws.pause();
+    else if (!pause && this.#ws.isPaused) this.#ws.resume();
+  }
+
   get helloDone(): boolean {
     return this.info.node !== undefined;
   }
@@ -77,7 +109,8 @@ export class AgentConnection {
   }
 
   ping(): void {
-    this.missed++;
+    // A paused socket is not read, so its pongs are not seen: it is not silent, we are deaf.
+    if (!this.#ws.isPaused) this.missed++;
     if (this.#ws.readyState === this.#ws.OPEN) this.#ws.ping();
   }
 
@@ -186,7 +219,7 @@ export class AgentConnection {
         return;
       }
       case "batch":
-        void this.#handleBatch(outcome.seq, outcome.events);
+        void this.#handleBatch(outcome.seq, outcome.events, data.byteLength);
     }
   }
 
@@ -195,18 +228,23 @@ export class AgentConnection {
    * `events` (the decoded frame) alive across its await until the ack, which under a
    * write backlog is most of the aggregator's heap.
    */
-  #handleBatch(seq: number, events: DecodedEvent[]): Promise<void> {
+  #handleBatch(seq: number, events: DecodedEvent[], bytes: number): Promise<void> {
     const count = events.length;
     const started = this.#deps.clock.monotonic();
     this.#inFlight++;
-    if (this.#inFlight >= MAX_IN_FLIGHT) this.#ws.pause();
+    this.#inFlightBytes += bytes;
+    // While the writer is pressing (write-pressure.ts), an agent over its share is not read.
+    const share = this.#deps.bytesShare?.();
+    if (share !== undefined && this.#inFlightBytes > share) this.holdForBytes(true);
+    if (this.#inFlight >= MAX_IN_FLIGHT) this.#updatePause();
     const { ctx, handled } = handOver(this.#deps.handler, this.#deps.metrics, this.info, seq, events);
-    return this.#awaitBatch(seq, count, ctx, started, handled);
+    return this.#awaitBatch(seq, count, bytes, ctx, started, handled);
   }
 
   async #awaitBatch(
     seq: number,
     count: number,
+    bytes: number,
     ctx: StreamBatchContext,
     started: number,
     handled: Promise<{ dropped: number }>,
@@ -242,7 +280,8 @@ export class AgentConnection {
       if (this.#ws.readyState === this.#ws.OPEN) this.#ws.close(1011, "batch handling failed; resend");
     } finally {
       this.#inFlight--;
-      if (this.#inFlight < MAX_IN_FLIGHT && this.#ws.isPaused) this.#ws.resume();
+      this.#inFlightBytes -= bytes;
+      this.#updatePause();
       if (this.#inFlight === 0 && this.#closeWhenDrained) this.#closeNow();
       if (this.#inFlight === 0) this.#onIdle?.();
     }

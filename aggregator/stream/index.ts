@@ -11,6 +11,7 @@ import { WebSocketServer } from "ws";
 import type { Clock, Timer } from "../../shared/clock.ts";
 import type { Logger } from "../../shared/log.ts";
 import type { ConfigFrame } from "../../shared/proto.ts";
+import type { PendingBytesPressure } from "../types/index.ts";
 import { createAdmission, STREAM_PATH } from "./admission.ts";
 import type { Authenticator } from "./auth.ts";
 import { AgentConnection } from "./connection.ts";
@@ -47,6 +48,8 @@ export interface StreamServerDeps {
   auth: Authenticator;
   handler: StreamBatchHandler;
   configSource?: ConfigSourcePort;
+  /** The writer's backpressure (emit/write-pressure.ts): whose connections to stop reading. */
+  pressure?: PendingBytesPressure | undefined;
   clock: Clock;
   log: Logger;
   metrics: StreamMetrics;
@@ -100,6 +103,45 @@ export async function startStreamServer(deps: StreamServerDeps): Promise<StreamS
     log,
     metrics,
     currentConfig: () => deps.configSource?.current(),
+    bytesShare: () => (pressure?.pressing() ? share() : undefined),
+  };
+  // Backpressure (emit/write-pressure.ts): while the writer holds too many bytes, connections
+  // over their share of the headroom are not read from; all are read again when it ends.
+  const pressure = deps.pressure;
+  const share = () => (pressure ? pressure.headroomBytes / Math.max(1, connections.size) : 0);
+  pressure?.onChange(() => {
+    const pressing = pressure.pressing();
+    const changed: AgentConnection[] = [];
+    for (const c of connections) {
+      const hold = pressing && c.inFlightBytes > share();
+      if (pressing ? hold && c.holdForBytes(true) : c.holdForBytes(false)) changed.push(c);
+    }
+    const nodes = [...new Set(changed.map((c) => c.info.node ?? c.info.identity))];
+    const detail = {
+      nodes: nodes.slice(0, 10),
+      connections: changed.length,
+      heldBytes: pressure.heldBytes(),
+      maxBytes: pressure.maxBytes,
+      shareBytes: Math.round(share()),
+    };
+    if (pressing)
+      log.warn(
+        detail,
+        `the writer's objects hold more than ${Math.round(100 * (1 - pressure.headroomBytes / pressure.maxBytes))}% of --max-pending-bytes: stopped reading from ${changed.length} agent connection(s) with more than their share (${Math.round(share())} bytes) of batches not yet acknowledged ${nodes.length > 0 ? ` (${nodes.slice(0, 5).join(", ")}${nodes.length > 5 ? ", …" : ""})` : ""}, and from any other that goes over it, until it is well under it again. Their agents keep the batches: nothing is lost, events reach the cluster late. Writes are behind: is the API server throttling, or a node flooding? Raise --max-pending-bytes or --write-qps, or add replicas (gauge kernel_gossip_aggregator_connections_paused)`,
+      );
+    else
+      log.info(
+        detail,
+        `the writer's objects are well under --max-pending-bytes again: reading from ${changed.length} paused agent connection(s) again`,
+      );
+  });
+  metrics.sources.paused = () => {
+    const counts = { in_flight: 0, pending_bytes: 0 };
+    for (const c of connections) {
+      const reason = c.pausedFor;
+      if (reason) counts[reason]++;
+    }
+    return counts;
   };
 
   const admit = createAdmission({

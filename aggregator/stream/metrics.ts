@@ -2,9 +2,28 @@
 // dashboards and alerts in deploy/monitoring are built on them.
 import { Counter, Gauge, Histogram, NETWORK_SECONDS_BUCKETS, type Registry } from "../../shared/metrics.ts";
 
+/** Point-in-time state read at scrape time; the stream server installs its own. */
+export interface StreamGaugeSources {
+  /** Connections not being read from, by why: their own batches in flight, or the writer's bytes. */
+  paused: () => { in_flight: number; pending_bytes: number };
+}
+
 export function createStreamMetrics(registry: Registry) {
   const registers = [registry];
+  const sources: StreamGaugeSources = { paused: () => ({ in_flight: 0, pending_bytes: 0 }) };
   return {
+    sources,
+    connectionsPaused: new Gauge({
+      name: "kernel_gossip_aggregator_connections_paused",
+      help: "Agent connections this replica is not reading from, by reason: in_flight (64 of its batches await their acks) or pending_bytes (the writer holds more than 70% of --max-pending-bytes and the connection more than its share of what is unacknowledged; read again under 50%). A paused agent keeps its batches; when pending_bytes stays up, raise --max-pending-bytes or --write-qps, or add replicas.",
+      labelNames: ["reason"] as const,
+      registers,
+      collect() {
+        const paused = sources.paused();
+        this.set({ reason: "in_flight" }, paused.in_flight);
+        this.set({ reason: "pending_bytes" }, paused.pending_bytes);
+      },
+    }),
     connectedAgents: new Gauge({
       name: "kernel_gossip_aggregator_connected_agents",
       help: "Agent WebSocket connections currently open on this replica.",

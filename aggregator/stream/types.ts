@@ -31,4 +31,9 @@ export interface ConnectionDeps {
   log: Logger;
   metrics: StreamMetrics;
   currentConfig: () => ConfigFrame | undefined;
+  /**
+   * While the writer is pressing (emit/write-pressure.ts), the frame bytes in flight above
+   * which a connection is not read from; undefined otherwise.
+   */
+  bytesShare?: () => number | undefined;
 }

@@ -27,6 +27,24 @@ export interface BatchHandler<Context extends BatchContext = BatchContext> {
   handleBatch(ctx: Context, events: WireEvent[]): Promise<{ dropped: number }>;
 }
 
+/**
+ * The writer's backpressure on the stream (emit/write-pressure.ts): while it is pressing, the
+ * stream stops reading from the agents whose batches in flight exceed their share of
+ * `headroomBytes`; they keep their unacked batches and stop sending. The composition root
+ * (aggregator/main.ts) hands the writer's to the stream server.
+ */
+export interface PendingBytesPressure {
+  /** --max-pending-bytes. */
+  readonly maxBytes: number;
+  /** What the connections not paused may still bring, together, while pressing. */
+  readonly headroomBytes: number;
+  heldBytes(): number;
+  /** True from the high-water mark until the writer is under the low-water mark. */
+  pressing(): boolean;
+  /** `listener` runs after every change of `pressing()`. */
+  onChange(listener: () => void): void;
+}
+
 /** Signals a KernelWhisper can carry (crds/kernelwhispers.yaml spec.signal enum). */
 export const SIGNALS = [
   "CPUThrottling",

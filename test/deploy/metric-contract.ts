@@ -214,6 +214,11 @@ export const AGENT_METRICS: readonly MetricSpec[] = [
 
 export const AGGREGATOR_METRICS: readonly MetricSpec[] = [
   g("kernel_gossip_aggregator_connected_agents", [], "Agent WebSocket connections open on this replica."),
+  g(
+    "kernel_gossip_aggregator_connections_paused",
+    ["reason"],
+    "Agent connections this replica is not reading from, by reason: in_flight (64 of its batches await their acks) or pending_bytes (the writer holds more than 70% of --max-pending-bytes and the connection more than its share of what is unacknowledged; read again under 50%). A paused agent keeps its batches; when pending_bytes stays up, raise --max-pending-bytes or --write-qps, or add replicas.",
+  ),
   c(
     "kernel_gossip_aggregator_connections_total",
     ["outcome"],
