@@ -2,7 +2,8 @@
 // waits for its next write and when that write is due. writer.ts schedules entries,
 // write-attempt.ts writes one, write-failure.ts decides what a failed write means for it.
 import { Backoff } from "../../shared/backoff.ts";
-import type { Timer } from "../../shared/clock.ts";
+import type { Clock, Timer } from "../../shared/clock.ts";
+import { WAITER_BASE } from "./held-bytes.ts";
 import type { Doc, WriteWaiter } from "./write-waiter.ts";
 
 export interface Entry {
@@ -87,4 +88,50 @@ export function isSheddable(e: Entry): boolean {
 /** Nothing to write and nothing scheduled: the entry may be forgotten (re-read on its next change). */
 export function isIdle(e: Entry): boolean {
   return !e.running && !e.dirty && e.waiters.length === 0 && !e.timer;
+}
+
+/**
+ * When the entry's next write is due: `minIntervalMs` after its last write, at once for its
+ * first write, an escalation or while flushing at stop; never before a retry's backoff ends.
+ */
+export function dueAt(e: Entry, nowMono: number, minIntervalMs: number, flushing: boolean): number {
+  let due = nowMono;
+  if (!flushing && !e.escalate && e.lastWriteMono !== undefined) due = e.lastWriteMono + minIntervalMs;
+  return Math.max(due, e.notBefore);
+}
+
+/**
+ * Lets go of everything the entry waits for (its timer, a request queued for a slot or token,
+ * aborted with `reason`) and returns its waiters, for the caller to answer.
+ */
+export function abandon(e: Entry, clock: Clock, reason: Error): WriteWaiter[] {
+  if (e.timer) clock.clearTimeout(e.timer);
+  e.timer = undefined;
+  e.queued?.abort(reason);
+  e.dirty = false;
+  e.escalate = false;
+  e.waiterBytes = 0;
+  return e.waiters.splice(0);
+}
+
+/** Adds a batch's waiter (a shared state waiter once) and charges its bytes. */
+export function attachWaiter(e: Entry, waiter: WriteWaiter): void {
+  if (waiter.shared && e.waiters.includes(waiter)) return;
+  e.waiters.push(waiter);
+  e.waiterBytes += waiter.heldBytes ?? WAITER_BASE;
+}
+
+/** Charges the waiters still held (after a write answered some). */
+export function recountWaiterBytes(e: Entry): void {
+  e.waiterBytes = 0;
+  for (const w of e.waiters) e.waiterBytes += w.heldBytes ?? WAITER_BASE;
+}
+
+/** A write succeeded: the interval restarts, retry state is cleared. */
+export function markWritten(e: Entry, nowMono: number): void {
+  e.lastWriteMono = nowMono;
+  e.backoff.reset();
+  e.conflicts = 0;
+  e.failures = 0;
+  e.notBefore = 0;
 }

@@ -23,60 +23,31 @@
 // - write-failure.ts: what a failed write means (permanent: answered and forgotten;
 //   conflict, gone, transient: retried with backoff);
 // - write-waiter.ts: what waits and what it is answered with.
-import type { Clock, Timer } from "../../shared/clock.ts";
-import type { Logger } from "../../shared/log.ts";
-import type { TokenBucket } from "../../shared/token-bucket.ts";
+import type { Timer } from "../../shared/clock.ts";
 import type { PendingBytesPressure } from "../types/index.ts";
 import { FairBudget, FairReads } from "./fair-budget.ts";
-import { WAITER_BASE } from "./held-bytes.ts";
-import type { CrClient } from "./kube.ts";
-import type { EmitMetrics } from "./metrics.ts";
-import type { WhisperState } from "./whisper.ts";
 import { type Attempt, type AttemptContext, writeEntry } from "./write-attempt.ts";
 import { Capacity, type HeldObjects, ShedError, type ShedOutcome } from "./write-capacity.ts";
 import { writerCensus } from "./write-census.ts";
-import { type Entry, isIdle, newEntry } from "./write-entry.ts";
+import {
+  abandon,
+  attachWaiter,
+  dueAt,
+  type Entry,
+  isIdle,
+  markWritten,
+  newEntry,
+  recountWaiterBytes,
+} from "./write-entry.ts";
 import { WriteFailures } from "./write-failure.ts";
 import { Holdings } from "./write-holdings.ts";
+import { FIRST_READS_IN_FLIGHT, type WriterOptions } from "./write-options.ts";
 import { WritePressure } from "./write-pressure.ts";
 import { type Doc, WriterStoppedError, type WriteWaiter } from "./write-waiter.ts";
 
 export { NAMESPACE_GONE_MS } from "./write-failure.ts";
+export { FIRST_READS_IN_FLIGHT, type WriterOptions } from "./write-options.ts";
 export { type Doc, type WriteOutcome, WriterStoppedError, type WriteWaiter } from "./write-waiter.ts";
-
-/** First-touch GETs in flight at most (fair-budget.ts FairReads). */
-export const FIRST_READS_IN_FLIGHT = 8;
-
-export interface WriterOptions {
-  client: CrClient;
-  clock: Clock;
-  log: Logger;
-  metrics: Pick<
-    EmitMetrics,
-    "crWrites" | "crWriteDuration" | "writeTokenWait" | "writeLag" | "writesCoalesced" | "sources"
-  >;
-  /** The global write rate limit; the writer orders who is served (fair-budget.ts). */
-  bucket: TokenBucket;
-  minIntervalMs: number;
-  retryInitialMs?: number;
-  retryMaxMs?: number;
-  /**
-   * Objects held at most (pending or idle). When full, idle objects are forgotten (oldest
-   * first; re-read on their next change), then waiting ones of the node holding the most
-   * are shed — or the change itself when its node holds the most: answered "shed" (the
-   * pipeline acks and counts them). Default unbounded.
-   */
-  maxObjects?: number | undefined;
-  /**
-   * Estimated bytes held at most (held-bytes.ts); when over, the same policy sheds down to
-   * 90%, answering "shed_bytes". Default unbounded.
-   */
-  maxBytes?: number | undefined;
-  /** Idle whispers are forgotten after this long (re-read on next touch). Default 1 h. */
-  idleEvictMs?: number;
-  /** Called after a whisper was first created by this replica. */
-  onCreated?: (doc: WhisperState) => void;
-}
 
 export class CrWriter {
   #o: WriterOptions;
@@ -206,10 +177,7 @@ export class CrWriter {
     entry.dirty = true;
     entry.lastTouchMono = this.#o.clock.monotonic();
     if (entry.waiters.length === 0) entry.source = waiter.source ?? "";
-    if (!waiter.shared || !entry.waiters.includes(waiter)) {
-      entry.waiters.push(waiter);
-      entry.waiterBytes += waiter.heldBytes ?? WAITER_BASE;
-    }
+    attachWaiter(entry, waiter);
     this.#holdings.update(entry);
     this.#schedule(entry);
     if (this.#capacity.enforceBytes(this.#held) > 0) this.#checkIdle();
@@ -224,13 +192,7 @@ export class CrWriter {
 
   /** Answers every batch waiting on `entry` with `outcome` and forgets it. */
   #shedEntry(entry: Entry, outcome: ShedOutcome): number {
-    if (entry.timer) this.#o.clock.clearTimeout(entry.timer);
-    entry.timer = undefined;
-    entry.queued?.abort(new ShedError(`${entry.key} was shed`));
-    const waiting = entry.waiters.splice(0);
-    entry.dirty = false;
-    entry.escalate = false;
-    entry.waiterBytes = 0;
+    const waiting = abandon(entry, this.#o.clock, new ShedError(`${entry.key} was shed`));
     this.#forget(entry);
     for (const w of waiting) w.resolve(outcome);
     return waiting.length;
@@ -239,11 +201,7 @@ export class CrWriter {
   #schedule(entry: Entry): void {
     if (entry.running || this.#stopped || (!entry.dirty && entry.waiters.length === 0)) return;
     const now = this.#o.clock.monotonic();
-    let due = now;
-    if (!this.#flushing && !entry.escalate && entry.lastWriteMono !== undefined) {
-      due = entry.lastWriteMono + this.#o.minIntervalMs;
-    }
-    due = Math.max(due, entry.notBefore);
+    const due = dueAt(entry, now, this.#o.minIntervalMs, this.#flushing);
     if (entry.timer) {
       if (entry.dueAt <= due) return;
       this.#o.clock.clearTimeout(entry.timer);
@@ -266,11 +224,7 @@ export class CrWriter {
     let retryIn: number | undefined;
     try {
       await writeEntry(this.#attempt, entry, attempt);
-      entry.lastWriteMono = this.#o.clock.monotonic();
-      entry.backoff.reset();
-      entry.conflicts = 0;
-      entry.failures = 0;
-      entry.notBefore = 0;
+      markWritten(entry, this.#o.clock.monotonic());
       for (const w of attempt.taken) w.resolve("written");
       attempt.taken = [];
       if (entry.doc.kind === "PodBirthCertificate" && !entry.dirty && entry.waiters.length === 0) {
@@ -291,8 +245,7 @@ export class CrWriter {
       if (retryIn !== undefined) entry.notBefore = this.#o.clock.monotonic() + retryIn;
       if (this.#entries.get(entry.key) === entry) {
         // The answered waiters are let go; the document may have grown (ledger) or shrunk.
-        entry.waiterBytes = 0;
-        for (const w of entry.waiters) entry.waiterBytes += w.heldBytes ?? WAITER_BASE;
+        recountWaiterBytes(entry);
         this.#holdings.update(entry);
       }
       this.#schedule(entry);
