@@ -16,6 +16,7 @@ import {
 } from "../../shared/proto.ts";
 import { type DecodedEvent, FrameHandler } from "./frame-handler.ts";
 import { handOver } from "./handoff.ts";
+import { rejectedByWebSocketLayer, toBytes } from "./socket-errors.ts";
 import type { ConnectionDeps, ConnectionInfo, StreamBatchContext } from "./types.ts";
 
 /** What this aggregator reads beyond protocol 1; sent in every Config frame (proto/README.md). */
@@ -288,27 +289,9 @@ export class AgentConnection {
   }
 
   #onSocketError(err: Error & { code?: string }): void {
-    // ws closes the connection itself (1009 for an oversized frame, 1002 for protocol errors)
-    // before emitting the error, so no Reject can follow: count and log it here.
-    // Both length errors close with 1009: a frame over maxPayload, and a header claiming a
-    // length past 2^53 - 1 (no frame can be that large; it is not "malformed" to the agent).
-    const code: ErrorCode =
-      err.code === "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH" ||
-      err.code === "WS_ERR_UNSUPPORTED_DATA_PAYLOAD_LENGTH"
-        ? "KG_FRAME_TOO_LARGE"
-        : "KG_FRAME_MALFORMED";
-    if (!err.code?.startsWith("WS_ERR_")) {
-      this.#log.debug({ err, node: this.info.node }, "agent socket error (the close is logged)");
-      return;
-    }
+    if (!rejectedByWebSocketLayer(err, this.info.node, this.#deps.metrics, this.#log)) return;
     this.#closing = true;
     this.#silenced = true;
-    this.#deps.metrics.rejects.inc({ code });
-    this.#deps.metrics.framesReceived.inc({ type: "invalid" });
-    this.#log.warn(
-      { code, wsError: err.code, node: this.info.node, hint: ERRORS[code].hint },
-      `rejected agent frame: ${err.message} (connection closed by the WebSocket layer)`,
-    );
   }
 
   #send(envelope: EnvelopeInit, done?: () => void): void {
@@ -318,10 +301,4 @@ export class AgentConnection {
       done?.();
     });
   }
-}
-
-function toBytes(data: WebSocket.RawData): Uint8Array {
-  if (Array.isArray(data)) return Buffer.concat(data);
-  if (data instanceof ArrayBuffer) return new Uint8Array(data);
-  return data;
 }
