@@ -21,6 +21,7 @@ import { buildBatch } from "../../agent/link/unacked.ts";
 import { AGGREGATOR_OPTIONS } from "../../aggregator/options/index.ts";
 import type { BatchPipeline } from "../../aggregator/pipeline/index.ts";
 import { createPipelineMetrics } from "../../aggregator/pipeline/metrics.ts";
+import { type ObjectWait, StateWait } from "../../aggregator/pipeline/pending-batch.ts";
 import { FrameHandler } from "../../aggregator/stream/frame-handler.ts";
 import { handOver } from "../../aggregator/stream/handoff.ts";
 import { createStreamMetrics } from "../../aggregator/stream/metrics.ts";
@@ -89,20 +90,32 @@ export async function measureIngest(rounds: number, warmup: number): Promise<Ing
     });
     pipeline.start();
 
-    // A batch is in once the events folded into the writer (ObjectWait.events per submit) are all of it.
+    // A batch is in once the events folded into the writer are all of it: a batch's own
+    // waiter (ObjectWait.events) counts at its submit; the state folds of named episodes
+    // share one waiter per object, which takes the batch's waiter over (absorb) after the
+    // submit, so those count there.
     const writer = pipeline.writer;
     const submit = writer.submit.bind(writer);
     let folded = 0;
     let reached: (() => void) | undefined;
-    writer.submit = ((...args: Parameters<typeof submit>) => {
-      submit(...args);
-      folded += (args[3] as { events?: number }).events ?? 0;
+    const count = (events: number): void => {
+      folded += events;
       if (folded >= BATCH && reached) {
         const resolve = reached;
         reached = undefined;
         resolve();
       }
+    };
+    writer.submit = ((...args: Parameters<typeof submit>) => {
+      submit(...args);
+      const waiter = args[3] as { events?: number; shared?: boolean };
+      if (!waiter.shared) count(waiter.events ?? 0);
     }) as typeof writer.submit;
+    const absorb = StateWait.prototype.absorb;
+    StateWait.prototype.absorb = function (this: StateWait, wait: ObjectWait): void {
+      absorb.call(this, wait);
+      count(wait.events);
+    };
 
     const frames = new FrameHandler({
       boundNode: NODE,
