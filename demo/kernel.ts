@@ -2,7 +2,7 @@
 // tree (laid out like a kubelet with the systemd driver and containerd), CFS counters that
 // advance for the throttled container, and, for the indexer, a working set near its limit
 // (MemoryPressure) followed by one OOM kill of a child process.
-import { CgroupFixture, type FixturePod, hexId } from "../agent/cgroup/fixtures/build.ts";
+import { CgroupFixture, type FixturePod, hexId } from "../agent/cgroup/testing/build.ts";
 import { httpText, until } from "./wait.ts";
 import type { DemoPod } from "./workloads.ts";
 

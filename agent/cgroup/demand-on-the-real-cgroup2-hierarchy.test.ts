@@ -7,9 +7,9 @@ import { cpus } from "node:os";
 import { afterAll, describe, expect, it, vi } from "vitest";
 import { cgroupUpperBound, threadDemand } from "./demand.ts";
 import { cgroupFiles, parseCpuStat } from "./files.ts";
-import { LOADS, RealCgroups, realCgroupProblem } from "./fixtures/real-cgroups.ts";
 import type { CgroupLayout } from "./layout.ts";
 import { nodeCgroupFs } from "./reader.ts";
+import { LOADS, RealCgroups, realCgroupProblem } from "./testing/real-cgroups.ts";
 import { readThreads, type ThreadSnapshot } from "./threads.ts";
 
 const UNIFIED = "/sys/fs/cgroup/unified";

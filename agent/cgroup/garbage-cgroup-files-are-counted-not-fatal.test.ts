@@ -1,8 +1,8 @@
 import { mkdir, rm, unlink, writeFile } from "node:fs/promises";
 import { afterEach, describe, expect, it } from "vitest";
-import { type FixtureContainer, type FixturePod, makePod, podView } from "./fixtures/build.ts";
-import { type Harness, harness, samples } from "./fixtures/harness.ts";
 import { type CgroupFs, nodeCgroupFs, syncReadCgroupFs } from "./reader.ts";
+import { type FixtureContainer, type FixturePod, makePod, podView } from "./testing/build.ts";
+import { type Harness, harness, samples } from "./testing/harness.ts";
 
 const errorsOf = async (h: Harness) =>
   Object.fromEntries(

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { OomSource, wire } from "../../shared/proto.ts";
-import { type FixturePod, hexId, makePod, podView } from "./fixtures/build.ts";
-import { type Harness, harness, samples } from "./fixtures/harness.ts";
+import { type FixturePod, hexId, makePod, podView } from "./testing/build.ts";
+import { type Harness, harness, samples } from "./testing/harness.ts";
 
 describe.each([
   { version: 2 as const, driver: "systemd" as const },

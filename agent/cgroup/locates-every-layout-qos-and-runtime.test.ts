@@ -4,9 +4,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import type { QosClass } from "../types/index.ts";
-import { type FixtureOptions, type FixturePod, makePod, podView, type Runtime } from "./fixtures/build.ts";
-import { type Harness, harness, samples } from "./fixtures/harness.ts";
 import { detectLayout } from "./layout.ts";
+import { type FixtureOptions, type FixturePod, makePod, podView, type Runtime } from "./testing/build.ts";
+import { type Harness, harness, samples } from "./testing/harness.ts";
 
 const LAYOUTS: { name: string; options: FixtureOptions; description: string }[] = [
   { name: "v2 systemd", options: { version: 2, driver: "systemd" }, description: "v2/systemd" },

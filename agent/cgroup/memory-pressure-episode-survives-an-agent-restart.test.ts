@@ -5,8 +5,8 @@
 import { afterEach, expect, it } from "vitest";
 import { ThrottleState } from "../../shared/proto.ts";
 import { SpoolMemory } from "../spool/memory.ts";
-import { makePod, podView } from "./fixtures/build.ts";
-import { type Harness, harness } from "./fixtures/harness.ts";
+import { makePod, podView } from "./testing/build.ts";
+import { type Harness, harness } from "./testing/harness.ts";
 
 const MiB = 1024 * 1024;
 const LIMIT = 256 * MiB;

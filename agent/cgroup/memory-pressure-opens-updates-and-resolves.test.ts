@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { ThrottleState, wire } from "../../shared/proto.ts";
-import { type FixturePod, makePod, podView } from "./fixtures/build.ts";
-import { type Harness, harness, samples } from "./fixtures/harness.ts";
+import { type FixturePod, makePod, podView } from "./testing/build.ts";
+import { type Harness, harness, samples } from "./testing/harness.ts";
 
 const MiB = 1024 * 1024;
 const LIMIT = 256 * MiB;

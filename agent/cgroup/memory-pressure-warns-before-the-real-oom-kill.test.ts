@@ -11,12 +11,12 @@ import { silentLogger } from "../../shared/log.ts";
 import { createRegistry } from "../../shared/metrics.ts";
 import { OomSource, ThrottleState, type WireEvent } from "../../shared/proto.ts";
 import type { PodView } from "../types/index.ts";
-import { hexId } from "./fixtures/build.ts";
-import { DEFAULT_SETTINGS, ListSink, MapPodDirectory, samples } from "./fixtures/harness.ts";
-import { MEMORY_HOG_PY, RealCgroups, realCgroupProblem, stdoutLines } from "./fixtures/real-cgroups.ts";
 import { detectLayout } from "./layout.ts";
 import { createCgroupMetrics } from "./metrics.ts";
 import { CgroupSampler } from "./sampler.ts";
+import { hexId } from "./testing/build.ts";
+import { DEFAULT_SETTINGS, ListSink, MapPodDirectory, samples } from "./testing/harness.ts";
+import { MEMORY_HOG_PY, RealCgroups, realCgroupProblem, stdoutLines } from "./testing/real-cgroups.ts";
 
 function python(): string | undefined {
   try {

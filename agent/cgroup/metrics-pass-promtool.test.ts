@@ -1,7 +1,7 @@
 import { execFileSync, spawnSync } from "node:child_process";
 import { afterEach, describe, expect, it } from "vitest";
-import { makePod, podView } from "./fixtures/build.ts";
-import { type Harness, harness } from "./fixtures/harness.ts";
+import { makePod, podView } from "./testing/build.ts";
+import { type Harness, harness } from "./testing/harness.ts";
 
 const promtool = spawnSync("promtool", ["--version"]).status === 0;
 

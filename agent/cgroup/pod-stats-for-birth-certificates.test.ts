@@ -1,7 +1,7 @@
 import { writeFile } from "node:fs/promises";
 import { afterEach, describe, expect, it } from "vitest";
-import { makePod, podView } from "./fixtures/build.ts";
-import { type Harness, harness } from "./fixtures/harness.ts";
+import { makePod, podView } from "./testing/build.ts";
+import { type Harness, harness } from "./testing/harness.ts";
 
 describe.each([
   { version: 2 as const, driver: "systemd" as const },

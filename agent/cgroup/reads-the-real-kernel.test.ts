@@ -12,15 +12,15 @@ import { silentLogger } from "../../shared/log.ts";
 import { createRegistry } from "../../shared/metrics.ts";
 import { OomSource, ThrottleState } from "../../shared/proto.ts";
 import type { PodView, QosClass } from "../types/index.ts";
-import { hexId } from "./fixtures/build.ts";
-import { DEFAULT_SETTINGS, ListSink, MapPodDirectory } from "./fixtures/harness.ts";
-import { type Hierarchy, RealCgroups, realCgroupProblem } from "./fixtures/real-cgroups.ts";
 import { detectLayout } from "./layout.ts";
 import { createCgroupMetrics } from "./metrics.ts";
 import { CgroupSampler } from "./sampler.ts";
+import { hexId } from "./testing/build.ts";
+import { DEFAULT_SETTINGS, ListSink, MapPodDirectory } from "./testing/harness.ts";
+import { type Hierarchy, RealCgroups, realCgroupProblem } from "./testing/real-cgroups.ts";
 
 // Never under a path a kubelet might own (`kubepods` at the top of a hierarchy): each test's
-// kubelet-like tree lives under a parent of its own (fixtures/real-cgroups.ts), and the
+// kubelet-like tree lives under a parent of its own (testing/real-cgroups.ts), and the
 // agent's CGROUP_ROOT is a temp dir whose hierarchy entries are symlinks to those parents.
 const HIERARCHIES: Hierarchy[] = ["cpu", "cpuacct", "memory"];
 const cpuProblem = realCgroupProblem(HIERARCHIES);

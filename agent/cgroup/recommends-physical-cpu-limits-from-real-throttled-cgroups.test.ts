@@ -16,12 +16,12 @@ import { silentLogger } from "../../shared/log.ts";
 import { createRegistry } from "../../shared/metrics.ts";
 import { type WireEvent, wire } from "../../shared/proto.ts";
 import type { PodView } from "../types/index.ts";
-import { hexId } from "./fixtures/build.ts";
-import { ListSink, MapPodDirectory } from "./fixtures/harness.ts";
-import { type Hierarchy, LOADS, RealCgroups, realCgroupProblem } from "./fixtures/real-cgroups.ts";
 import { detectLayout } from "./layout.ts";
 import { createCgroupMetrics } from "./metrics.ts";
 import { CgroupSampler } from "./sampler.ts";
+import { hexId } from "./testing/build.ts";
+import { ListSink, MapPodDirectory } from "./testing/harness.ts";
+import { type Hierarchy, LOADS, RealCgroups, realCgroupProblem } from "./testing/real-cgroups.ts";
 
 /** CFS throttling is read from cgroup v1 cpu and cpuacct (the machine's cgroup2 mount has no cpu controller). */
 const HIERARCHIES: Hierarchy[] = ["cpu", "cpuacct"];

@@ -3,8 +3,8 @@
 import { afterEach, expect, it } from "vitest";
 import { OomSource, ThrottleState } from "../../shared/proto.ts";
 import { SpoolMemory } from "../spool/memory.ts";
-import { makePod, podView } from "./fixtures/build.ts";
-import { type Harness, harness } from "./fixtures/harness.ts";
+import { makePod, podView } from "./testing/build.ts";
+import { type Harness, harness } from "./testing/harness.ts";
 
 let h: Harness | undefined;
 afterEach(async () => {

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { makePod, podView } from "./fixtures/build.ts";
-import { type Harness, harness } from "./fixtures/harness.ts";
 import { type CgroupFs, nodeCgroupFs } from "./reader.ts";
+import { makePod, podView } from "./testing/build.ts";
+import { type Harness, harness } from "./testing/harness.ts";
 
 /** A file system whose container cpu.stat reads can be held, to see what happens while a scan is slow. */
 function gatedFs() {

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { ThrottleState, wire } from "../../shared/proto.ts";
-import { type CpuFigures, type FixturePod, makePod, podView } from "./fixtures/build.ts";
-import { type Harness, harness, samples } from "./fixtures/harness.ts";
+import { type CpuFigures, type FixturePod, makePod, podView } from "./testing/build.ts";
+import { type Harness, harness, samples } from "./testing/harness.ts";
 
 // Kernel-like counters: with a 0.5-core limit and 100 ms periods, 100 periods elapse per
 // 10 s scan; `share` of them are throttled and each throttled period loses 50 ms.

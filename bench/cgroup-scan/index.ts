@@ -8,6 +8,10 @@ import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { detectLayout } from "../../agent/cgroup/layout.ts";
+import { createCgroupMetrics } from "../../agent/cgroup/metrics.ts";
+import { type CgroupFs, nodeCgroupFs, syncReadCgroupFs } from "../../agent/cgroup/reader.ts";
+import { CgroupSampler } from "../../agent/cgroup/sampler.ts";
 import {
   type CgroupFixture,
   CgroupFixture as Fixture,
@@ -15,12 +19,8 @@ import {
   makePod,
   podView,
   type Runtime,
-} from "../../agent/cgroup/fixtures/build.ts";
-import { DEFAULT_SETTINGS, ListSink, MapPodDirectory } from "../../agent/cgroup/fixtures/harness.ts";
-import { detectLayout } from "../../agent/cgroup/layout.ts";
-import { createCgroupMetrics } from "../../agent/cgroup/metrics.ts";
-import { type CgroupFs, nodeCgroupFs, syncReadCgroupFs } from "../../agent/cgroup/reader.ts";
-import { CgroupSampler } from "../../agent/cgroup/sampler.ts";
+} from "../../agent/cgroup/testing/build.ts";
+import { DEFAULT_SETTINGS, ListSink, MapPodDirectory } from "../../agent/cgroup/testing/harness.ts";
 import type { QosClass } from "../../agent/types/index.ts";
 import { systemClock } from "../../shared/clock.ts";
 import { silentLogger } from "../../shared/log.ts";

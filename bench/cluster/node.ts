@@ -1,9 +1,9 @@
 // One simulated node: the pods in the API server and their cgroups in a fixture tree
-// (agent/cgroup/fixtures, cgroup v2 + systemd driver + containerd, the common case), with
+// (agent/cgroup/testing, cgroup v2 + systemd driver + containerd, the common case), with
 // CPU counters that advance like a busy node's: every container uses CPU, one in five is
 // throttled hard enough to open a CPUThrottling signal.
 import { join } from "node:path";
-import { CgroupFixture, type FixturePod } from "../../agent/cgroup/fixtures/build.ts";
+import { CgroupFixture, type FixturePod } from "../../agent/cgroup/testing/build.ts";
 import type { BenchKube } from "./kube.ts";
 import { type BenchPod, createPods, planPods } from "./pods.ts";
 

@@ -13,7 +13,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
-import { RealCgroups } from "../../agent/cgroup/fixtures/real-cgroups.ts";
+import { RealCgroups } from "../../agent/cgroup/testing/real-cgroups.ts";
 import { type BenchKube, startBenchKube, watch } from "../cluster/kube.ts";
 import { startAgent, startAggregator } from "../cluster/roles.ts";
 import { type Child, tempDir, waitFor } from "../proc/child.ts";

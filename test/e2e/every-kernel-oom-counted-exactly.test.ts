@@ -19,7 +19,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Hierarchy, RealCgroups, realCgroupProblem } from "../../agent/cgroup/fixtures/real-cgroups.ts";
+import { type Hierarchy, RealCgroups, realCgroupProblem } from "../../agent/cgroup/testing/real-cgroups.ts";
 import type { KubeApi } from "../kube-api/index.ts";
 import { freePort } from "../ports.ts";
 import { kubectlFor, scrape, startKubeApiRetrying, until } from "./harness.ts";
@@ -37,7 +37,7 @@ const NODE = "node-real";
 const skip = realCgroupProblem(HIERARCHIES);
 if (skip) console.warn(`real kernel OOM counting tests skipped: ${skip}`);
 
-/** The test's own cgroup tree (fixtures/real-cgroups.ts); its `root` is the agent's CGROUP_ROOT. */
+/** The test's own cgroup tree (agent/cgroup/testing/real-cgroups.ts); its `root` is the agent's CGROUP_ROOT. */
 let cg: RealCgroups | undefined;
 /** Manifests for kubectl apply. */
 let tmp: string;

@@ -19,7 +19,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { CgroupFixture } from "../../agent/cgroup/fixtures/build.ts";
+import { CgroupFixture } from "../../agent/cgroup/testing/build.ts";
 import { deployedAggregatorNodeOptions } from "../../bench/cluster/roles.ts";
 import type { KubeApi } from "../kube-api/index.ts";
 import { type FuzzPod, type FuzzTarget, hostileFrame, prng, rssBytes, sendFrames } from "./fuzz-frames.ts";

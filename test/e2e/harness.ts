@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { vi } from "vitest";
-import { CgroupFixture } from "../../agent/cgroup/fixtures/build.ts";
+import { CgroupFixture } from "../../agent/cgroup/testing/build.ts";
 import { type RunningAgent, startAgent } from "../../agent/main.ts";
 import { AGENT_OPTIONS } from "../../agent/options.ts";
 import { type RunningAggregator, startAggregator } from "../../aggregator/main.ts";

@@ -1,7 +1,7 @@
 // Issues 12 and 15: counts dedup holds, and events still queued in the outbox, survive an agent
 // SIGKILL (ADR 0013, "Held and queued counts"). Real processes: the built agent with its spool
 // in a temp dir, the real aggregator, the local API server, this machine's cgroup v1 memory
-// controller (roots of the test's own, agent/cgroup/fixtures/real-cgroups.ts). Pods on node-1:
+// controller (roots of the test's own, agent/cgroup/testing/real-cgroups.ts). Pods on node-1:
 //  - `oomer`: a child OOM-killed under 64 MiB while PID 1 lives on; truth: the cgroup's oom_kill;
 //  - `looper`: crash-looping as the kubelet reports it (CrashLoopBackOff at restart n);
 //  - `terminator`: OOMKilled terminations as the kubelet reports them (restarted at once, so
@@ -14,8 +14,8 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { hexId } from "../../agent/cgroup/fixtures/build.ts";
-import { MEMORY_HOG_PY, RealCgroups, realCgroupProblem } from "../../agent/cgroup/fixtures/real-cgroups.ts";
+import { hexId } from "../../agent/cgroup/testing/build.ts";
+import { MEMORY_HOG_PY, RealCgroups, realCgroupProblem } from "../../agent/cgroup/testing/real-cgroups.ts";
 import { decodePending, type PendingState } from "../../agent/spool/pending.ts";
 import { RecordType, readRecords } from "../../agent/spool/record.ts";
 import type { KubeApi } from "../kube-api/index.ts";

@@ -10,13 +10,13 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, expect, it, vi } from "vitest";
-import { hexId } from "../../agent/cgroup/fixtures/build.ts";
+import { hexId } from "../../agent/cgroup/testing/build.ts";
 import {
   MEMORY_HOG_PY,
   RealCgroups,
   realCgroupProblem,
   stdoutLines,
-} from "../../agent/cgroup/fixtures/real-cgroups.ts";
+} from "../../agent/cgroup/testing/real-cgroups.ts";
 import type { KubeApi } from "../kube-api/index.ts";
 import { kubectlFor, REPO, startKubeApiRetrying } from "./harness.ts";
 import { type AggregatorProcess, startAggregatorProcess } from "./hostile-agents.ts";

@@ -1,7 +1,7 @@
 // Issues 12 and 15, counting across restarts, through the real processes: the real agent
 // (`bin/kernel-gossip agent`, built) with its spool in a temp dir, the real aggregator, the
 // local API server, and this machine's kernel (cgroup v1 memory and cpu controllers, roots
-// of the test's own; see agent/cgroup/fixtures/real-cgroups.ts). Three pods on node-1:
+// of the test's own; see agent/cgroup/testing/real-cgroups.ts). Three pods on node-1:
 //  - `oomer`: PID 1 of the container lives on while a child is OOM-killed under a 64 MiB
 //    limit, again and again; the truth is the kernel's oom_kill counter of its cgroup;
 //  - `looper`: crash-looping as the kubelet reports it (`kubectl patch --subresource=status`,
@@ -17,8 +17,8 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { hexId } from "../../agent/cgroup/fixtures/build.ts";
-import { MEMORY_HOG_PY, RealCgroups, realCgroupProblem } from "../../agent/cgroup/fixtures/real-cgroups.ts";
+import { hexId } from "../../agent/cgroup/testing/build.ts";
+import { MEMORY_HOG_PY, RealCgroups, realCgroupProblem } from "../../agent/cgroup/testing/real-cgroups.ts";
 import type { KubeApi } from "../kube-api/index.ts";
 import { freePort } from "../ports.ts";
 import { kubectlFor, startKubeApiRetrying } from "./harness.ts";
