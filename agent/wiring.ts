@@ -8,7 +8,7 @@ import { FatalError } from "../shared/errors.ts";
 import { type KubeEndpoint, loadKubeEndpoint } from "../shared/kube-endpoint.ts";
 import type { KubeHttp } from "../shared/kube-http.ts";
 import type { Logger } from "../shared/log.ts";
-import { type CgroupLayout, CgroupSampler, syncReadCgroupFs } from "./cgroup/index.ts";
+import { type CgroupLayout, CgroupSampler, syncReadCgroupFs, type ThrottleSettings } from "./cgroup/index.ts";
 import type { AgentMetrics } from "./metrics.ts";
 import type { AgentOptions } from "./options.ts";
 import { BirthRecorder } from "./pods/births.ts";
@@ -126,13 +126,7 @@ export function createPodPipeline(
     clock,
     log,
     metrics: metrics.cgroup,
-    settings: {
-      scanIntervalMs: o.scanInterval,
-      windowMs: o.throttleWindow,
-      openRatio: o.throttleThreshold,
-      resolveAfterMs: o.throttleResolveAfter,
-      updateIntervalMs: o.throttleUpdateInterval,
-    },
+    settings: throttleSettings(o),
     memory: {
       windowMs: o.memoryWindow,
       openRatio: o.memoryThreshold,
@@ -252,4 +246,15 @@ export function openSpool(o: AgentOptions, log: Logger, metrics: SpoolMetrics): 
     );
     return undefined;
   }
+}
+
+/** The CPU throttling signal's settings from the agent's options. */
+export function throttleSettings(o: AgentOptions): ThrottleSettings {
+  return {
+    scanIntervalMs: o.scanInterval,
+    windowMs: o.throttleWindow,
+    openRatio: o.throttleThreshold,
+    resolveAfterMs: o.throttleResolveAfter,
+    updateIntervalMs: o.throttleUpdateInterval,
+  };
 }
