@@ -5,14 +5,16 @@
 // and truncated frames), while the real agent of node-b (`bin/kernel-gossip agent`, a fixture
 // cgroup tree, its pod watch on the local API server) stays connected. Afterwards node-b's
 // pod crash-loops, as the kubelet reports it: its KernelWhisper is written within seconds, and
-// the aggregator's resident memory has levelled off — grown by less than LEVELLED_MIB over the
-// last quarter of the frames, RSS read once the aggregator counted every frame sent so far
-// (a condition, not a pause). The aggregator runs with the Deployment's NODE_OPTIONS and a
-// writer byte bound (--max-pending-bytes) of 16 MiB, so the fuzz reaches it within the run.
-// Measured on a loaded 2-core machine: the last quarter added +1 to +20 MiB over 7 runs with
-// the bound (RSS ~110 → ~210–227 MiB; V8 grows its heap in steps of up to ~20 MiB, which can
-// fall in any quarter); with the bound lifted (1 GiB) RSS climbs 109 → 336 MiB, +43 MiB in
-// the last quarter, the writer holding 93 MiB, and this test fails. LEVELLED_MIB sits between.
+// the aggregator's resident memory has levelled off: over the second half of the frames the
+// typical (median) growth per 2,500 frames is under LEVELLED_MIB, RSS read once the aggregator
+// counted every frame sent so far (a condition, not a pause). The median, not the sum: V8
+// grows its heap in single steps of up to ~40 MiB that can land in any sample (CI, 2026-12-07:
+// 200 → 201 → 206 → 209 → 249 MiB with the writer holding 15 MiB throughout), while memory
+// that is not bounded grows in every sample. The aggregator runs with the Deployment's
+// NODE_OPTIONS and a writer byte bound (--max-pending-bytes) of 16 MiB, so the fuzz reaches
+// it within the run. Measured with the bound: second-half steps 1, 3, 5, 40 and 5, 38, 0, 0
+// MiB (medians 4 and 2.5); with the bound lifted (1 GiB): RSS 120 → 345 MiB, steps 25, 28, 15,
+// 23 (median 24), the writer holding 102 MiB — that run fails here and on the held bytes.
 // Issue 12 before: objects waiting grew 659 → 2,829 and RSS 175 → 882 MiB, still climbing,
 // and a real crash loop was not written within 120 s.
 import { mkdtemp, rm } from "node:fs/promises";
@@ -29,8 +31,8 @@ import { roleProcesses } from "./role-processes.ts";
 
 const FRAMES = 20_000;
 const SAMPLES = 8;
-/** Levelled off: the last quarter of the frames adds less than this to the aggregator's RSS. */
-const LEVELLED_MIB = 32;
+/** Levelled off: over the second half, the median RSS growth per sample is under this. */
+const LEVELLED_MIB = 12;
 /** The writer's byte bound for this run: small, so the fuzz reaches it within the run. */
 const MAX_PENDING_BYTES = 16 << 20;
 
@@ -193,7 +195,12 @@ it("after 20,000 hostile frames a real agent's crash loop is written within seco
   // The fuzz reached the writer's byte bound, which held.
   expect(shed).toBeGreaterThan(0);
   expect(Math.max(...heldBytes)).toBeLessThanOrEqual(MAX_PENDING_BYTES * 1.1);
-  // Levelled off: the last quarter of the frames added less than LEVELLED_MIB.
-  const lastQuarter = (rss[SAMPLES] ?? 0) - (rss[(SAMPLES * 3) / 4] ?? 0);
-  expect(mib(lastQuarter)).toBeLessThan(LEVELLED_MIB);
+  // Levelled off: the typical growth per sample over the second half is small.
+  const steps: number[] = [];
+  for (let i = SAMPLES / 2 + 1; i <= SAMPLES; i++) steps.push((rss[i] ?? 0) - (rss[i - 1] ?? 0));
+  steps.sort((a, b) => a - b);
+  const median = ((steps[steps.length / 2 - 1] ?? 0) + (steps[steps.length / 2] ?? 0)) / 2;
+  expect(mib(median), `RSS steps over the second half (MiB): ${steps.map(mib).join(", ")}`).toBeLessThan(
+    LEVELLED_MIB,
+  );
 }, 300_000);
