@@ -12,10 +12,6 @@ afterEach(async () => {
   h = undefined;
 });
 
-// One macrotask turn: lets a scan the manual clock might have started finish its file reads.
-// It checks that something does *not* happen (no scan before the pod list), so there is no
-// condition to wait on; the scan count afterwards decides.
-const turn = () => new Promise((r) => setTimeout(r, 1));
 async function scans(x: Harness): Promise<number> {
   return (
     (await x.metrics.scanDuration.get()).values.find((v) => v.metricName?.endsWith("_count"))?.value ?? 0
@@ -24,7 +20,18 @@ async function scans(x: Harness): Promise<number> {
 
 it("does not scan before the pod list arrived, so a running container's old OOM kills are a baseline, not new kills", async () => {
   let listed = false;
-  const x = await harness({ version: 2, driver: "systemd" }, { ready: () => listed });
+  // Each time the sampler's timer decides, it asks whether the pods are listed: that question is
+  // what the test waits on (a sampler that scanned anyway would not ask, or would be busy).
+  let asked = 0;
+  const x = await harness(
+    { version: 2, driver: "systemd" },
+    {
+      ready: () => {
+        asked++;
+        return listed;
+      },
+    },
+  );
   h = x;
   const pod = makePod("Burstable", "containerd", ["app"]);
   await h.fixture.addPod(pod);
@@ -32,9 +39,9 @@ it("does not scan before the pod list arrived, so a running container's old OOM 
   await h.fixture.writeOomKills(pod, c, 3);
   h.sampler.start();
   // Not listed yet: however long that takes, no scan runs (the directory would look empty).
-  for (let i = 0; i < 10; i++) {
+  for (let i = 1; i <= 10; i++) {
     h.clock.advance(10_000);
-    await turn();
+    await expect.poll(() => asked).toBeGreaterThanOrEqual(i);
   }
   expect(await scans(h)).toBe(0);
   h.pods.set(podView(pod));
