@@ -11,11 +11,9 @@ import { Backoff } from "../../shared/backoff.ts";
 import { systemClock } from "../../shared/clock.ts";
 import { silentLogger } from "../../shared/log.ts";
 import { createRegistry } from "../../shared/metrics.ts";
-import { createDelivery } from "../delivery.ts";
-import { createQueueMetrics } from "../queue/metrics.ts";
 import type { Outbox } from "../queue/outbox.ts";
-import { testAgentOptions } from "../testing.ts";
-import { createLinkMetrics, HIGH_WATER_BYTES } from "./index.ts";
+import { testAgentOptions, testDelivery } from "../testing.ts";
+import { HIGH_WATER_BYTES } from "./index.ts";
 import { failureEvent } from "./testing/memory-outbox.ts";
 
 setFlagsFromString("--expose-gc");
@@ -44,15 +42,7 @@ function makeLink(port: number, settings: { maxUnackedBatches: number; maxBatchE
     heartbeatInterval: 60_000,
     ...settings,
   });
-  const { link, outbox } = createDelivery(o, {
-    clock: systemClock,
-    log: silentLogger(),
-    metrics: { queue: createQueueMetrics(registry), link: createLinkMetrics(registry) },
-    cgroupLayout: "",
-    configVersion: () => "",
-    onConfig: () => {},
-    backoff: new Backoff({ initialMs: 50, maxMs: 100 }),
-  });
+  const { link, outbox } = testDelivery(o, registry, new Backoff({ initialMs: 50, maxMs: 100 }));
   link.start();
   return { link, registry, outbox };
 }

@@ -10,13 +10,7 @@
 import type { ChildProcess } from "node:child_process";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { afterAll, beforeAll, expect, it, vi } from "vitest";
-import { createDelivery } from "../../agent/delivery.ts";
-import { createLinkMetrics } from "../../agent/link/index.ts";
-import { createQueueMetrics } from "../../agent/queue/metrics.ts";
-import { testAgentOptions } from "../../agent/testing.ts";
-import { Backoff } from "../../shared/backoff.ts";
-import { systemClock } from "../../shared/clock.ts";
-import { silentLogger } from "../../shared/log.ts";
+import { testAgentOptions, testDelivery } from "../../agent/testing.ts";
 import { createRegistry } from "../../shared/metrics.ts";
 import type { WireEvent } from "../../shared/proto.ts";
 import type { KubeApi } from "../kube-api/index.ts";
@@ -134,15 +128,7 @@ function startAgents(url: string) {
       heartbeatInterval: 60_000,
       maxUnackedBatches: 32,
     });
-    const { outbox, link } = createDelivery(o, {
-      clock: systemClock,
-      log: silentLogger(),
-      metrics: { queue: createQueueMetrics(registry), link: createLinkMetrics(registry) },
-      cgroupLayout: "",
-      configVersion: () => "",
-      onConfig: () => {},
-      backoff: new Backoff({ initialMs: 50, maxMs: 300 }),
-    });
+    const { outbox, link } = testDelivery(o, registry);
     link.start();
     return { node, index, outbox, link };
   });

@@ -6,14 +6,8 @@
 // once — on the restarted process; resolutions wait for their write (the SIGTERM drain).
 import type { ChildProcess } from "node:child_process";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { createDelivery } from "../../agent/delivery.ts";
-import { createLinkMetrics } from "../../agent/link/index.ts";
-import { createQueueMetrics } from "../../agent/queue/metrics.ts";
-import { testAgentOptions } from "../../agent/testing.ts";
+import { testAgentOptions, testDelivery } from "../../agent/testing.ts";
 import { throttle } from "../../aggregator/pipeline/testing.ts";
-import { Backoff } from "../../shared/backoff.ts";
-import { systemClock } from "../../shared/clock.ts";
-import { silentLogger } from "../../shared/log.ts";
 import { createRegistry } from "../../shared/metrics.ts";
 import type { KubeApi } from "../kube-api/index.ts";
 import { freePort } from "../ports.ts";
@@ -72,15 +66,7 @@ function startAgent(url: string) {
     heartbeatInterval: 60_000,
     maxUnackedBatches: 32,
   });
-  const { outbox, link } = createDelivery(o, {
-    clock: systemClock,
-    log: silentLogger(),
-    metrics: { queue: createQueueMetrics(registry), link: createLinkMetrics(registry) },
-    cgroupLayout: "",
-    configVersion: () => "",
-    onConfig: () => {},
-    backoff: new Backoff({ initialMs: 50, maxMs: 300 }),
-  });
+  const { outbox, link } = testDelivery(o, registry);
   link.start();
   return { outbox, link };
 }
