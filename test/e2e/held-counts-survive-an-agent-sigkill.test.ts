@@ -21,7 +21,7 @@ import { RecordType, readRecords } from "../../agent/spool/record.ts";
 import type { KubeApi } from "../kube-api/index.ts";
 import { freePort } from "../ports.ts";
 import { kubectlFor, scrape, startKubeApiRetrying } from "./harness.ts";
-import { expectCountsSettleAtTruth, roleProcesses } from "./role-processes.ts";
+import { expectCountsSettleAtTruth, oneNodeEnv, roleProcesses } from "./role-processes.ts";
 
 const problem = realCgroupProblem();
 if (problem) console.warn(`held counts across an agent SIGKILL test skipped: ${problem}`);
@@ -147,33 +147,15 @@ async function kernelOomOnce(): Promise<void> {
 }
 
 const startAggregator = () =>
-  startProcess(
-    "aggregator",
-    {
-      STREAM_PORT: String(streamPort),
-      AUTH_MODE: "static",
-      STATIC_TOKENS: "tok=node-1",
-      POD_NAME: "aggregator-0",
-      POD_NAMESPACE: "kernel-gossip",
-      OBJECT_MIN_INTERVAL: "200ms",
-      POD_EVENTS: "false",
-    },
-    "accepting agents",
-  );
+  startProcess("aggregator", oneNodeEnv(streamPort, cg.root, spoolDir).aggregator, "accepting agents");
 
 const startAgent = () =>
   startProcess(
     "agent",
     {
-      NODE_NAME: "node-1",
-      AGGREGATOR_URL: `ws://127.0.0.1:${streamPort}/stream`,
-      AGENT_TOKEN: "tok",
-      CGROUP_ROOT: cg.root,
-      SCAN_INTERVAL: "1s",
+      ...oneNodeEnv(streamPort, cg.root, spoolDir).agent,
       DEDUP_COOLDOWN: "15s",
       FLUSH_INTERVAL: "200ms",
-      SHUTDOWN_TIMEOUT: "5s",
-      SPOOL_DIR: spoolDir,
     },
     "agent started",
   );

@@ -22,7 +22,7 @@ import { MEMORY_HOG_PY, RealCgroups, realCgroupProblem } from "../../agent/cgrou
 import type { KubeApi } from "../kube-api/index.ts";
 import { freePort } from "../ports.ts";
 import { kubectlFor, startKubeApiRetrying } from "./harness.ts";
-import { expectCountsSettleAtTruth, roleProcesses } from "./role-processes.ts";
+import { expectCountsSettleAtTruth, oneNodeEnv, roleProcesses } from "./role-processes.ts";
 
 const problem = realCgroupProblem();
 if (problem) console.warn(`restart counting test skipped: ${problem}`);
@@ -160,35 +160,17 @@ async function untilFirstScan(): Promise<void> {
 }
 
 const startAggregator = () =>
-  startProcess(
-    "aggregator",
-    {
-      STREAM_PORT: String(streamPort),
-      AUTH_MODE: "static",
-      STATIC_TOKENS: "tok=node-1",
-      POD_NAME: "aggregator-0",
-      POD_NAMESPACE: "kernel-gossip",
-      OBJECT_MIN_INTERVAL: "200ms",
-      POD_EVENTS: "false",
-    },
-    "accepting agents",
-  );
+  startProcess("aggregator", oneNodeEnv(streamPort, cg.root, spoolDir).aggregator, "accepting agents");
 
 const startAgent = () =>
   startProcess(
     "agent",
     {
-      NODE_NAME: "node-1",
-      AGGREGATOR_URL: `ws://127.0.0.1:${streamPort}/stream`,
-      AGENT_TOKEN: "tok",
-      CGROUP_ROOT: cg.root,
-      SCAN_INTERVAL: "1s",
+      ...oneNodeEnv(streamPort, cg.root, spoolDir).agent,
       THROTTLE_WINDOW: "3s",
       THROTTLE_UPDATE_INTERVAL: "2s",
       THROTTLE_RESOLVE_AFTER: "10m",
       DEDUP_COOLDOWN: "2s",
-      SHUTDOWN_TIMEOUT: "5s",
-      SPOOL_DIR: spoolDir,
     },
     "agent started",
   );

@@ -129,3 +129,35 @@ export async function expectCountsSettleAtTruth(
   console.info(`${what}: truth ${JSON.stringify(want)}, whispers ${JSON.stringify(got)}`);
   expect(got, `${what}\n${options.logs.slice(-30).join("\n")}`).toEqual(want);
 }
+
+/**
+ * The environment of a one-node run: the aggregator on `streamPort` (static token bound to
+ * node-1, writes every 200 ms, no pod Events) and node-1's agent on `cgroupRoot`, scanning every
+ * second, with its spool in `spoolDir`. A test adds what it tunes (dedup, throttle windows).
+ */
+export function oneNodeEnv(
+  streamPort: number,
+  cgroupRoot: string,
+  spoolDir: string,
+): { aggregator: Record<string, string>; agent: Record<string, string> } {
+  return {
+    aggregator: {
+      STREAM_PORT: String(streamPort),
+      AUTH_MODE: "static",
+      STATIC_TOKENS: "tok=node-1",
+      POD_NAME: "aggregator-0",
+      POD_NAMESPACE: "kernel-gossip",
+      OBJECT_MIN_INTERVAL: "200ms",
+      POD_EVENTS: "false",
+    },
+    agent: {
+      NODE_NAME: "node-1",
+      AGGREGATOR_URL: `ws://127.0.0.1:${streamPort}/stream`,
+      AGENT_TOKEN: "tok",
+      CGROUP_ROOT: cgroupRoot,
+      SCAN_INTERVAL: "1s",
+      SHUTDOWN_TIMEOUT: "5s",
+      SPOOL_DIR: spoolDir,
+    },
+  };
+}
