@@ -35,8 +35,11 @@ export const WAITER_ID = 64;
 
 export function stringBytes(s: string | undefined): number {
   if (!s) return 0;
-  return STRING_HEADER + (/[^\u0000-\u00ff]/.test(s) ? 2 * s.length : s.length);
+  return STRING_HEADER + (TWO_BYTE.test(s) ? 2 * s.length : s.length);
 }
+
+/** Any character above U+00FF: V8 stores the string with two bytes per character. */
+const TWO_BYTE = /[^\u0000-\u00ff]/;
 
 /** Estimated heap bytes of a waiter standing for `events` events whose ids are `ids`. */
 export function waiterBytes(events: number, idBytes: number): number {
