@@ -5,6 +5,7 @@
 // What each (batch, object) pair's ack waits for depends on the signal (docs/adr/0011).
 import type { Clock } from "../../shared/clock.ts";
 import type { Logger } from "../../shared/log.ts";
+import type { BirthCertificate } from "../emit/birth.ts";
 import { type DeliveryTag, LEDGER_AGENT_MAX } from "../emit/ledger.ts";
 import {
   type Occurrence,
@@ -14,11 +15,11 @@ import {
 } from "../emit/whisper.ts";
 import type { CrWriter } from "../emit/writer.ts";
 import { type Enricher, EnrichMemo } from "../enrich/index.ts";
-import type { HpaLookup } from "../recommend/hpa.ts";
+import { HPA_NOT_CACHED, type HpaLookup } from "../recommend/hpa.ts";
 import { type BatchContext, type Enriched, type PodIdentity, STATE_SIGNALS } from "../types/index.ts";
 import type { PipelineMetrics } from "./metrics.ts";
 import { ObjectWait, type PendingBatch, StateWait } from "./pending-batch.ts";
-import { identifyPod, NameMemo, type PrepareDeps, type Prepared, prepareEvent } from "./prepare.ts";
+import { identifyPod, NameMemo, type PrepareDeps, Prepared, prepareEvent } from "./prepare.ts";
 import type { Forget, Fresh } from "./types.ts";
 
 export interface FoldDeps {
@@ -36,6 +37,8 @@ export interface FoldDeps {
 export class BatchFolder {
   #d: FoldDeps;
   #names = new NameMemo();
+  /** What the event being grouped became (prepare.ts): one record, overwritten per event. */
+  #prepared = new Prepared();
   /** Per object, the shared waiter of the state folds since its last write. */
   #stateWaits = new Map<string, StateWait>();
 
@@ -79,15 +82,20 @@ export class BatchFolder {
     this.#d.enricher.flush(memo);
     const prepare = (): Promise<void> | undefined => {
       const groups = this.#group(ctx, batch, fresh, pods, enriched);
-      const throttling = [...groups.values()].filter((g) => g.identity.signal === "CPUThrottling");
-      if (throttling.length === 0) return this.#submit(batch, tag, groups);
-      return Promise.all(
-        throttling.map((g) =>
-          this.#d.hpa.find(g.identity.namespace, g.identity.workload).then((name) => {
-            for (const o of g.occurrences) o.hpa = name;
-          }),
-        ),
-      ).then(() => this.#submit(batch, tag, groups));
+      // The HPA of each throttling object: from the cache without a promise; a lookup only for a miss.
+      let lookups: Promise<void>[] | undefined;
+      for (const g of groups.values()) {
+        if (g.identity.signal !== "CPUThrottling") continue;
+        const { namespace, workload } = g.identity;
+        const known = this.#d.hpa.findCached(namespace, workload);
+        if (known !== HPA_NOT_CACHED) setHpa(g, known);
+        else {
+          lookups ??= [];
+          lookups.push(this.#d.hpa.find(namespace, workload).then((name) => setHpa(g, name)));
+        }
+      }
+      if (!lookups) return this.#submit(batch, tag, groups);
+      return Promise.all(lookups).then(() => this.#submit(batch, tag, groups));
     };
     if (misses) return Promise.all(misses).then(prepare);
     return prepare();
@@ -105,18 +113,18 @@ export class BatchFolder {
     enriched: (Enriched | undefined)[],
   ): Map<string, Group> {
     const groups = new Map<string, Group>();
+    const p = this.#prepared;
     for (let i = 0; i < fresh.length; i++) {
       const f = fresh[i] as Fresh;
       const pod = pods[i];
       const e = enriched[i];
-      const p: Prepared =
-        pod && e ? prepareEvent(this.#d.prepare, ctx, f.ev, pod, e, this.#names) : { kind: "dropped" };
-      if (p.kind === "dropped") {
+      const kind = pod && e ? prepareEvent(this.#d.prepare, ctx, f.ev, pod, e, this.#names, p) : p.dropped();
+      if (kind === "dropped") {
         batch.dropped++;
         // Not remembered as done: only an event that reached an object is a redelivery.
         this.#d.forget(batch, f);
-      } else if (p.kind === "birth") {
-        const cert = p.cert;
+      } else if (kind === "birth") {
+        const cert = p.cert as BirthCertificate;
         const wait = new ObjectWait(batch, this.#observe);
         wait.add(p.type, p.observedAtMs, batch.ids[f.id]);
         this.#d.writer.submit(
@@ -129,14 +137,19 @@ export class BatchFolder {
         let group = groups.get(p.key);
         if (!group) {
           group = {
-            identity: { ...p.enriched, namespace: p.namespace, container: p.container, signal: p.signal },
+            identity: {
+              ...(p.enriched as Enriched),
+              namespace: p.namespace,
+              container: p.container,
+              signal: p.signal,
+            },
             wait: new ObjectWait(batch, this.#observe),
             occurrences: [],
           };
           groups.set(p.key, group);
         }
         group.wait.add(p.type, p.observedAtMs, batch.ids[f.id]);
-        group.occurrences.push(p.occurrence);
+        group.occurrences.push(p.occurrence as Occurrence);
       }
     }
     return groups;
@@ -210,6 +223,10 @@ function deliveryTag(ctx: BatchContext): DeliveryTag | undefined {
   if (!ctx.instance || ctx.seq === undefined || ctx.seq <= 0) return undefined;
   const agent = `${ctx.node}/${ctx.instance}`;
   return agent.length <= LEDGER_AGENT_MAX ? { agent, seq: ctx.seq } : undefined;
+}
+
+function setHpa(g: Group, name: string | undefined): void {
+  for (const o of g.occurrences) o.hpa = name;
 }
 
 /** A batch's occurrences for one whisper, and its waiter for that object's write. */

@@ -26,22 +26,36 @@ export interface PrepareDeps {
   onRedelivered: (events: number) => void;
 }
 
-export type Prepared =
-  | { kind: "dropped" }
-  | { kind: "birth"; cert: BirthCertificate; type: string; observedAtMs: number }
-  | {
-      kind: "whisper";
-      key: string;
-      /** With namespace, container and signal: the whisper's identity (built once per object). */
-      enriched: Enriched;
-      namespace: string;
-      container: string;
-      signal: WhisperIdentity["signal"];
-      /** `hpa` is filled in by the caller for CPUThrottling (one lookup per object and batch). */
-      occurrence: Occurrence;
-      type: string;
-      observedAtMs: number;
-    };
+/**
+ * What one event became, for the caller to read at once: a whisper occurrence under its object
+ * key, a birth certificate, or nothing (dropped). One per pipeline, overwritten by the next
+ * event (a batch prepares a thousand events: no record per event).
+ */
+export class Prepared {
+  kind: "dropped" | "birth" | "whisper" = "dropped";
+  /** birth: the certificate. */
+  cert: BirthCertificate | undefined = undefined;
+  /** whisper: the writer's key. */
+  key = "";
+  /** whisper: with namespace, container and signal, the whisper's identity (built once per object). */
+  enriched: Enriched | undefined = undefined;
+  namespace = "";
+  container = "";
+  signal: WhisperIdentity["signal"] = "CPUThrottling";
+  /** whisper: `hpa` is filled in by the caller for CPUThrottling (one lookup per object and batch). */
+  occurrence: Occurrence | undefined = undefined;
+  /** Both: the event's type label and node-side time (0: not said). */
+  type = "";
+  observedAtMs = 0;
+
+  dropped(): "dropped" {
+    this.kind = "dropped";
+    this.cert = undefined;
+    this.enriched = undefined;
+    this.occurrence = undefined;
+    return "dropped";
+  }
+}
 
 /** The event's pod, or undefined (warned) when the agent sent an incomplete event. */
 export function identifyPod(
@@ -106,6 +120,7 @@ function child<V>(m: Map<string, Map<string, V>>, k: string): Map<string, V> {
   return c;
 }
 
+/** Prepares one event into `out` (read before the next event); returns what it became. */
 export function prepareEvent(
   d: PrepareDeps,
   ctx: Pick<BatchContext, "node">,
@@ -113,12 +128,19 @@ export function prepareEvent(
   pod: PodIdentity,
   enriched: Enriched,
   names: NameMemo,
-): Prepared {
+  out: Prepared,
+): Prepared["kind"] {
   const observedAtMs = Number(ev.observedAtMs ?? 0);
   if (ev.birth) {
     const facts = birthFacts(ev, pod, enriched);
-    if (!facts) return { kind: "dropped" };
-    return { kind: "birth", cert: new BirthCertificate(facts), type: "birth", observedAtMs };
+    if (!facts) return out.dropped();
+    out.kind = "birth";
+    out.cert = new BirthCertificate(facts);
+    out.enriched = undefined;
+    out.occurrence = undefined;
+    out.type = "birth";
+    out.observedAtMs = observedAtMs;
+    return "birth";
   }
   const facts = signalFacts(ev);
   if (!facts) {
@@ -126,30 +148,29 @@ export function prepareEvent(
       { node: ctx.node, id: ev.id },
       "event of unknown kind dropped; is the agent newer than the aggregator?",
     );
-    return { kind: "dropped" };
+    return out.dropped();
   }
-  const type = eventType(ev);
   const container = ev.container || POD_LEVEL_CONTAINER;
   // An OOM kill names the MemoryPressure whisper that warned of it (same workload and container).
   // (Only an OOM kill's evidence has one: a throttle sample's evidence is not built here.)
   const precededBy = facts.signal === "OOMKilled" ? facts.evidence.oom?.precededBy : undefined;
   if (precededBy) precededBy.whisper = whisperName(enriched.workload, container, "MemoryPressure");
-  return {
-    kind: "whisper",
-    key: names.key(pod.namespace, enriched.workload, container, facts.signal),
-    enriched,
-    namespace: pod.namespace,
-    container,
-    signal: facts.signal,
-    occurrence: new PreparedOccurrence(
-      facts,
-      pod,
-      observedAtMs || d.clock.now(),
-      throttleEpisode(ev, pod, container),
-    ),
-    type,
-    observedAtMs,
-  };
+  out.kind = "whisper";
+  out.cert = undefined;
+  out.key = names.key(pod.namespace, enriched.workload, container, facts.signal);
+  out.enriched = enriched;
+  out.namespace = pod.namespace;
+  out.container = container;
+  out.signal = facts.signal;
+  out.occurrence = new PreparedOccurrence(
+    facts,
+    pod,
+    observedAtMs || d.clock.now(),
+    throttleEpisode(ev, pod, container),
+  );
+  out.type = eventType(ev);
+  out.observedAtMs = observedAtMs;
+  return "whisper";
 }
 
 /** The throttling episode a sample names (ADR 0011); undefined for other events and older agents. */

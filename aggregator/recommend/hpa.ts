@@ -38,6 +38,14 @@ export interface HpaLookupOptions {
   maxNamespaces: number;
 }
 
+/** findCached: the namespace's HPAs are not cached (find() lists them). */
+export const HPA_NOT_CACHED: unique symbol = Symbol("HPAs not cached");
+
+function targetOf(hpas: readonly HpaTarget[], workload: WorkloadRef): string | undefined {
+  for (const h of hpas) if (h.kind === workload.kind && h.targetName === workload.name) return h.name;
+  return undefined;
+}
+
 export class HpaLookup {
   #source: HpaSource;
   #log: Logger;
@@ -53,7 +61,16 @@ export class HpaLookup {
   /** Name of the HPA targeting the workload; undefined when none (or when HPAs cannot be read). */
   async find(namespace: string, workload: WorkloadRef): Promise<string | undefined> {
     const hpas = await this.#hpas(namespace);
-    return hpas?.find((h) => h.kind === workload.kind && h.targetName === workload.name)?.name;
+    return hpas && targetOf(hpas, workload);
+  }
+
+  /**
+   * find() answered from the cache, without a promise (the pipeline asks once per throttling
+   * object and batch); HPA_NOT_CACHED when the namespace's HPAs are not cached: ask find().
+   */
+  findCached(namespace: string, workload: WorkloadRef): string | undefined | typeof HPA_NOT_CACHED {
+    const hpas = this.#cache.get(namespace);
+    return hpas ? targetOf(hpas, workload) : HPA_NOT_CACHED;
   }
 
   async #hpas(namespace: string): Promise<HpaTarget[] | undefined> {
