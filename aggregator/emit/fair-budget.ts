@@ -8,7 +8,9 @@
 // STATE_SHARE-th token while they wait too — late under pressure, never starved. A fourth,
 // birth, holds PodBirthCertificate writes (first writes whose ack promises the certificate
 // within seconds, ADR 0011): served before the others, but only every other token while
-// they wait, so a rollout's births cannot starve failure counts. Within a lane, sources (the
+// they wait, so a rollout's births cannot starve failure counts. A fifth, journal, holds this
+// replica's journal writes (at most one a second, what counted acks wait for, ADR 0014): served
+// before every other lane. Within a lane, sources (the
 // node whose batch made the object dirty) take turns round-robin, each source's own requests in order. So a node with 1,000
 // objects waiting delays another node's write by at most one token of each, and an object
 // failing again and again competes only with other retries.
@@ -16,8 +18,8 @@
 // The bucket's rate and burst are the bucket's business; this only orders who is served.
 import type { TokenBucket } from "../../shared/token-bucket.ts";
 
-export type Lane = "birth" | "first" | "retry" | "state";
-const LANES = ["birth", "first", "retry", "state"] as const;
+export type Lane = "journal" | "birth" | "first" | "retry" | "state";
+const LANES = ["journal", "birth", "first", "retry", "state"] as const;
 
 /** While both lanes wait, every RETRY_SHARE-th token goes to a retry. */
 export const RETRY_SHARE = 4;
@@ -40,12 +42,13 @@ interface Waiter {
 export class FairBudget {
   #bucket: TokenBucket;
   #lanes: Record<Lane, Map<string, Waiter[]>> = {
+    journal: new Map(),
     birth: new Map(),
     first: new Map(),
     retry: new Map(),
     state: new Map(),
   };
-  #count: Record<Lane, number> = { birth: 0, first: 0, retry: 0, state: 0 };
+  #count: Record<Lane, number> = { journal: 0, birth: 0, first: 0, retry: 0, state: 0 };
   #birthGrants = 0;
   #pumping = false;
   #grants = 0;
@@ -110,10 +113,13 @@ export class FairBudget {
   }
 
   #total(): number {
-    return this.#count.birth + this.#count.first + this.#count.retry + this.#count.state;
+    return (
+      this.#count.journal + this.#count.birth + this.#count.first + this.#count.retry + this.#count.state
+    );
   }
 
   #lane(): Lane {
+    if (this.#count.journal > 0) return "journal";
     const others = this.#total() - this.#count.birth;
     if (this.#count.birth > 0 && (others === 0 || ++this.#birthGrants % BIRTH_SHARE !== 0)) return "birth";
     const acked = this.#count.first + this.#count.retry;

@@ -109,15 +109,17 @@ export class WhisperState {
   recordBatch(
     tag: DeliveryTag | undefined,
     occurrences: readonly Occurrence[],
+    replayed = false,
   ): { escalate: boolean; redelivered: boolean } {
     if (tag && (this.ledger.has(tag) || this.#pending.has(tag))) {
       return { escalate: false, redelivered: true };
     }
     let newest: Occurrence | undefined;
-    for (const o of occurrences) if (this.#fold(o, tag)) newest = o;
+    for (const o of occurrences) if (this.#fold(o, tag, replayed)) newest = o;
     // The evidence (and the severity it gives) of the batch's newest occurrence is what stays:
     // read once per batch, not per occurrence (a throttle sample's evidence is built when read).
-    if (newest) {
+    // A batch replayed from a journal carries no evidence (ADR 0014): the whisper keeps its own.
+    if (newest && !replayed) {
       this.evidence = newest.evidence;
       this.severity = severityOf(this.identity.signal, newest.evidence, this.#settings.thresholds);
     }
@@ -137,7 +139,7 @@ export class WhisperState {
   }
 
   /** True when `o` is the newest so far (its evidence is the whisper's). */
-  #fold(o: Occurrence, tag: DeliveryTag | undefined): boolean {
+  #fold(o: Occurrence, tag: DeliveryTag | undefined, replayed: boolean): boolean {
     let count = o.count;
     const episode = o.episode;
     if (episode !== undefined) {
@@ -157,7 +159,7 @@ export class WhisperState {
       if (active !== this.active || this.transitionMs === 0) this.transitionMs = o.observedAtMs;
       this.active = active;
     }
-    if (o.hpa !== undefined || this.identity.signal === "CPUThrottling") this.hpa = o.hpa;
+    if (!replayed && (o.hpa !== undefined || this.identity.signal === "CPUThrottling")) this.hpa = o.hpa;
     const samples = this.samples;
     for (let i = 0; i < o.demandSamples.length; i++) samples.push(o.demandSamples[i] as number);
     touchPod(this.pods, o, count, this.#settings.maxAffectedPods);

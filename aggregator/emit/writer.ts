@@ -128,6 +128,14 @@ export class CrWriter {
     return this.#pressure;
   }
 
+  /**
+   * A token of the write budget for this replica's journal write (aggregator/journal), served
+   * before every other lane: counted acks wait for it (ADR 0014).
+   */
+  journalToken(): Promise<void> {
+    return this.#budget.acquire("journal", "journal");
+  }
+
   start(): void {
     const every = Math.max(1000, (this.#o.idleEvictMs ?? 3_600_000) / 2);
     const tick = () => {

@@ -49,6 +49,21 @@ export const EMIT_OPTIONS = {
     min: 0,
     help: "Least time between two writes of the same object (escalations write at once).",
   },
+  journalInterval: {
+    type: "duration",
+    env: "JOURNAL_INTERVAL",
+    default: "1s",
+    min: 50,
+    help: "Least time between two writes of this replica's journal ConfigMap (kernel-gossip-aggregator-journal-<pod>, docs/adr/0014): a batch of counted occurrences (OOM kills, crash loops, failures) is acknowledged once a journal write holding it lands, not its whisper's write. Each write takes a token of --write-qps ahead of the whisper writes: replicas × 1/s at the default.",
+  },
+  journalMaxBytes: {
+    type: "int",
+    env: "JOURNAL_MAX_BYTES",
+    default: "786432",
+    min: 4096,
+    max: 1_000_000,
+    help: "Bytes this replica's journal may hold (the ConfigMap limit is 1 MiB): ~30 bytes per counted (batch, whisper) change, plus each agent, whisper and pod once. A change that does not fit is acknowledged after its whisper's write instead (counter journal_fallbacks_total).",
+  },
   maxWhispers: {
     type: "int",
     env: "MAX_WHISPERS",

@@ -13,8 +13,10 @@ import {
   type WhisperSettings,
   WhisperState,
 } from "../emit/whisper.ts";
+import type { WriteWaiter } from "../emit/write-waiter.ts";
 import type { CrWriter } from "../emit/writer.ts";
 import { type Enricher, EnrichMemo } from "../enrich/index.ts";
+import type { Journal, JournalRecord } from "../journal/index.ts";
 import { HPA_NOT_CACHED, type HpaLookup } from "../recommend/hpa.ts";
 import { type BatchContext, type Enriched, type PodIdentity, STATE_SIGNALS } from "../types/index.ts";
 import type { PipelineMetrics } from "./metrics.ts";
@@ -41,6 +43,8 @@ export class BatchFolder {
   #prepared = new Prepared();
   /** Per object, the shared waiter of the state folds since its last write. */
   #stateWaits = new Map<string, StateWait>();
+  /** This replica's journal once started (ADR 0014): counted acks wait for it, not the object write. */
+  journal: Journal | undefined;
 
   constructor(deps: FoldDeps) {
     this.#d = deps;
@@ -190,10 +194,38 @@ export class BatchFolder {
       }
       if (wait.ledgerHeld) this.#d.metrics.redeliveriesDropped.inc(wait.events);
       if (foldAck) wait.ackFolded();
+      else if (tag && this.journal && wait.folded && !wait.ledgerHeld && !wait.answered) {
+        // A counted change (ADR 0014): acked once this replica's journal holds it durably.
+        if (this.journal.hold(wait, journalRecord(key, group.identity, tag, occurrences))) {
+          wait.journal = this.journal;
+        }
+      }
       shared?.absorb(wait);
     }
     batch.sealed();
     return undefined;
+  }
+
+  /**
+   * Folds an entry replayed from a journal into its object's pending write, tagged with its
+   * batch like the original fold: the object's delivery ledger drops it if already written.
+   */
+  replay(record: JournalRecord, waiter: WriteWaiter): void {
+    const occurrences: Occurrence[] = record.occurrences.map((o) => ({
+      pod: o.pod,
+      observedAtMs: record.atMs,
+      count: o.count,
+      episode: o.episode,
+      evidence: {},
+      resolved: o.resolved === true,
+      demandSamples: [],
+    }));
+    this.#d.writer.submit(
+      record.key,
+      () => new WhisperState(record.identity, this.#d.whisperSettings),
+      (w: WhisperState) => w.recordBatch(record.tag, occurrences, true).escalate,
+      waiter,
+    );
   }
 
   /** The object's shared waiter for state folds until its next write. */
@@ -248,4 +280,27 @@ function isSuperseded(o: Occurrence): boolean {
 /** A throttling sample that names its episode (CpuThrottle.episode_opened_at_ms). */
 function isNamed(o: Occurrence): boolean {
   return o.episode !== undefined;
+}
+
+/** What the journal keeps of a counted (batch, whisper) change: no evidence, no samples. */
+function journalRecord(
+  key: string,
+  identity: WhisperIdentity,
+  tag: DeliveryTag,
+  occurrences: readonly Occurrence[],
+): JournalRecord {
+  let atMs = 0;
+  for (const o of occurrences) if (o.observedAtMs > atMs) atMs = o.observedAtMs;
+  return {
+    key,
+    identity,
+    tag,
+    atMs,
+    occurrences: occurrences.map((o) => ({
+      pod: o.pod,
+      count: o.count,
+      ...(o.episode !== undefined && { episode: o.episode }),
+      ...(o.resolved && { resolved: true }),
+    })),
+  };
 }

@@ -26,6 +26,7 @@ import { CrWriter, WriterStoppedError } from "../emit/writer.ts";
 import { Enricher, kubeLookupSource } from "../enrich/index.ts";
 import { PodBinder } from "../enrich/pods.ts";
 import { kubePodSource } from "../enrich/source.ts";
+import { Journal, type JournalStore } from "../journal/index.ts";
 import { HpaLookup, kubeHpaSource } from "../recommend/hpa.ts";
 import type { BatchContext, BatchHandler } from "../types/index.ts";
 import { bindBatch } from "./bind.ts";
@@ -61,6 +62,7 @@ export class BatchPipeline implements BatchHandler {
   /** Batches still being enriched (not yet handed to the writer). */
   #preparing = new Set<Promise<void>>();
   #stopping = false;
+  #journal: Journal | undefined;
   /** Node binding against the API server's pods (settings.verifyPods); undefined: trust the frame handler's check. */
   #binder: PodBinder | undefined;
 
@@ -157,6 +159,41 @@ export class BatchPipeline implements BatchHandler {
   }
 
   /**
+   * Starts this replica's write-ahead journal (docs/adr/0014): reads and replays its own
+   * journal, then holds every counted change folded here until its whisper is written, and
+   * acks its batch once a journal write holding it landed; replays orphaned journals (their
+   * replica's Lease not `alive`) every `orphanCheckMs`. Without it, counted acks wait for their
+   * whisper writes.
+   */
+  startJournal(deps: {
+    store: JournalStore;
+    name: string;
+    lease: string;
+    alive: (lease: string) => boolean;
+    orphanCheckMs: number;
+  }): Journal {
+    const { clock, metrics, settings: s } = this.#o;
+    const journal = new Journal({
+      ...deps,
+      intervalMs: s.journalInterval,
+      maxBytes: s.journalMaxBytes,
+      clock,
+      log: this.#o.log.child({ component: "journal" }),
+      metrics,
+      acquire: async () => {
+        const started = clock.monotonic();
+        await this.writer.journalToken();
+        metrics.writeTokenWait.observe({ lane: "journal" }, (clock.monotonic() - started) / 1000);
+      },
+      replay: (record, waiter) => this.#folder.replay(record, waiter),
+    });
+    this.#journal = journal;
+    this.#folder.journal = journal;
+    void journal.start();
+    return journal;
+  }
+
+  /**
    * Refuses new batches, lets the ones being enriched reach the writer, flushes every
    * pending write (ignoring the per-object interval) and waits up to the deadline; what is
    * still unwritten then is rejected with WriterStoppedError (its batch is not acked).
@@ -175,6 +212,8 @@ export class BatchPipeline implements BatchHandler {
     ]);
     if (timer) clock.clearTimeout(timer);
     await this.writer.stop(Math.max(0, deadlineMs - (clock.monotonic() - started)));
+    // What the flush wrote left the journal; what it did not stays there for replay.
+    await this.#journal?.stop();
     await this.podEvents.drain();
   }
 

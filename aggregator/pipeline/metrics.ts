@@ -3,6 +3,7 @@
 import { Counter, Gauge, Histogram, NETWORK_SECONDS_BUCKETS, type Registry } from "../../shared/metrics.ts";
 import { createEmitMetrics } from "../emit/metrics.ts";
 import { createEnrichMetrics } from "../enrich/metrics.ts";
+import { createJournalMetrics } from "../journal/metrics.ts";
 import { createRetentionMetrics } from "../retention/metrics.ts";
 
 export function createPipelineMetrics(registry: Registry) {
@@ -39,6 +40,7 @@ export function createPipelineMetrics(registry: Registry) {
     }),
     ...createEmitMetrics(registry),
     ...createEnrichMetrics(registry),
+    ...createJournalMetrics(registry),
     ...createRetentionMetrics(registry),
   };
 }

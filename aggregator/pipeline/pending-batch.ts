@@ -10,6 +10,7 @@ import { stringBytes, WAITER_ID, waiterBytes } from "../emit/held-bytes.ts";
 import type { DeliveryTag } from "../emit/ledger.ts";
 import type { Occurrence, WhisperState } from "../emit/whisper.ts";
 import type { WriteOutcome, WriteWaiter } from "../emit/writer.ts";
+import type { JournalHolder } from "../journal/index.ts";
 
 export class PendingBatch {
   readonly promise: Promise<{ dropped: number }>;
@@ -118,7 +119,7 @@ export class PendingBatch {
 const FOLDED_WAITER = 1_600;
 const FOLDED_EVENT = 48;
 
-export class ObjectWait implements WriteWaiter {
+export class ObjectWait implements WriteWaiter, JournalHolder {
   /** Until acked once folded (ADR 0011): then the batch is let go, it no longer waits here. */
   #batch: PendingBatch | undefined;
   readonly source: string;
@@ -133,6 +134,12 @@ export class ObjectWait implements WriteWaiter {
   #ackedFolded = false;
   /** Its events' ids, kept by the batch until it is acked (redelivery dedup). */
   #idBytes = 0;
+  /**
+   * Set when its counted change is held in this replica's journal (ADR 0014): the batch is
+   * acked once the journal write lands; the entry leaves the journal once the object is
+   * written or the change answered for good.
+   */
+  journal: { release(holder: JournalHolder): void } | undefined;
 
   constructor(batch: PendingBatch, onWritten: (wait: ObjectWait) => void) {
     this.#batch = batch;
@@ -189,6 +196,18 @@ export class ObjectWait implements WriteWaiter {
     batch.release();
   }
 
+  /**
+   * A journal write holding this counted change landed (ADR 0014): the change survives a crash
+   * (replayed into its object), so the batch stops waiting for this object's write; the write
+   * still comes in its turn (urgent) and records the latency.
+   */
+  journaled(): void {
+    const batch = this.#batch;
+    if (!batch || batch.done) return;
+    this.#batch = undefined;
+    batch.release();
+  }
+
   /** The writer ran the fold (it answers some submits at once without: a gone namespace, shedding). */
   get folded(): boolean {
     return this.#doc !== undefined;
@@ -199,7 +218,16 @@ export class ObjectWait implements WriteWaiter {
     return this.ledgerHeld || this.#doc?.wasRedelivered(this.#tag) === true;
   }
 
+  /** The writer answered it (or rejected it): nothing more comes. */
+  get answered(): boolean {
+    return this.#answered;
+  }
+  #answered = false;
+
   resolve(outcome: WriteOutcome): void {
+    this.#answered = true;
+    this.journal?.release(this);
+    this.journal = undefined;
     const batch = this.#batch;
     if (outcome !== "written") {
       // Counted as dropped whether or not the batch was acked already (state, ADR 0011).
@@ -209,11 +237,14 @@ export class ObjectWait implements WriteWaiter {
       if (batch) batch.dropped += this.events;
     } else this.#onWritten(this);
     this.observed = undefined;
+    this.#batch = undefined;
     batch?.release();
   }
 
   reject(err: Error): void {
-    // Acked already (no batch): a stopping writer leaves the state unwritten.
+    this.#answered = true;
+    // Acked already (no batch): a stopping writer leaves the state unwritten; a journaled
+    // change stays in the journal for replay.
     this.#batch?.fail(err);
   }
 }

@@ -33,6 +33,8 @@ export type PipelineSettings = Pick<
   | "podEvents"
   | "podName"
   | "verifyPods"
+  | "journalInterval"
+  | "journalMaxBytes"
 >;
 
 export interface PipelineOptions {

@@ -93,6 +93,7 @@ export class WriteBudget {
   #timer: Timer | undefined;
   #stopped = false;
   #tick: Promise<void> = Promise.resolve();
+  #listed = false;
 
   constructor(options: WriteBudgetOptions) {
     this.#o = options;
@@ -101,6 +102,18 @@ export class WriteBudget {
   /** Replicas counted alive (this one included; 0 before start). */
   get replicas(): number {
     return this.#replicas;
+  }
+
+  /**
+   * Whether the replica owning Lease `lease` counts as alive: its Lease changed within the lease
+   * duration by this replica's clock, or was seen for the first time. True for every Lease until
+   * this replica has listed them once (the safe side: nothing is taken for orphaned early); the
+   * journal judges orphaned journals by it (aggregator/journal).
+   */
+  alive(lease: string): boolean {
+    if (!this.#listed || lease === this.#o.name) return true;
+    const seen = this.#seen.get(lease);
+    return seen !== undefined && this.#o.clock.monotonic() - seen.changedMono <= this.#o.leaseDurationMs;
   }
 
   get periodMs(): number {
@@ -153,6 +166,7 @@ export class WriteBudget {
         }
       }
       for (const n of [...this.#seen.keys()]) if (!names.has(n)) this.#seen.delete(n);
+      this.#listed = true;
       let alive = 1; // this replica, whatever the list said
       for (const [n, s] of this.#seen) {
         if (n !== name && now - s.changedMono <= this.#o.leaseDurationMs) alive++;

@@ -321,6 +321,31 @@ export const AGGREGATOR_METRICS: readonly MetricSpec[] = [
     [],
     "Replicas this one counts alive (write-budget Leases); its write rate is the cluster-wide --write-qps divided by this.",
   ),
+  g(
+    "kernel_gossip_aggregator_journal_bytes",
+    [],
+    "Bytes of this replica's journal ConfigMap data as last written (bounded by --journal-max-bytes).",
+  ),
+  g(
+    "kernel_gossip_aggregator_journal_entries",
+    [],
+    "Counted (batch, whisper) changes held in this replica's journal: folded, not yet written to their whisper.",
+  ),
+  c(
+    "kernel_gossip_aggregator_journal_writes_total",
+    ["outcome"],
+    "Writes of this replica's journal ConfigMap by outcome (success, conflict, not_found, error); each takes a token of the write budget.",
+  ),
+  c(
+    "kernel_gossip_aggregator_journal_fallbacks_total",
+    [],
+    "Counted (batch, whisper) changes that did not fit in the journal (--journal-max-bytes): their ack waits for the whisper's write.",
+  ),
+  c(
+    "kernel_gossip_aggregator_journal_replayed_entries_total",
+    ["origin"],
+    "Journal entries folded back into pending writes at start or from an orphaned journal, by origin (own, orphan); the whispers' delivery ledgers drop those already written.",
+  ),
   c("kernel_gossip_aggregator_enrich_cache_hits_total", [], "Owner/namespace lookups served from the cache."),
   c(
     "kernel_gossip_aggregator_enrich_cache_misses_total",

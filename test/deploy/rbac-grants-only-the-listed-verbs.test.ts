@@ -42,7 +42,7 @@ const ALLOWED: Record<string, { cluster: Grants; namespaced: Grants }> = {
     },
     namespaced: {
       "coordination.k8s.io/leases": ["get", "list", "create", "update", "delete"],
-      "core/configmaps": ["get", "list", "watch"],
+      "core/configmaps": ["get", "list", "watch", "create", "update", "delete"],
     },
   },
 };

@@ -184,6 +184,8 @@ export function validateBuiltin(rt: ResourceType, obj: KObj, old: KObj | undefin
     }
     case "/events":
       return validateEvent(obj);
+    case "/configmaps":
+      return configMapSize(obj);
     case "coordination.k8s.io/leases": {
       const d = obj.spec?.leaseDurationSeconds;
       return d !== undefined && d <= 0
@@ -193,6 +195,23 @@ export function validateBuiltin(rt: ResourceType, obj: KObj, old: KObj | undefin
     default:
       return [];
   }
+}
+
+/** ConfigMaps (and Secrets) hold at most 1 MiB: the values of data and binaryData together. */
+export const CONFIGMAP_MAX_BYTES = 1_048_576;
+
+/** ValidateConfigMap's size check, as kube-apiserver 1.32 words it (422, field "[]"). */
+function configMapSize(cm: KObj): FieldError[] {
+  let total = 0;
+  for (const v of Object.values((cm.data ?? {}) as Record<string, unknown>)) {
+    total += Buffer.byteLength(String(v));
+  }
+  for (const v of Object.values((cm.binaryData ?? {}) as Record<string, unknown>)) {
+    total += Buffer.from(String(v), "base64").length;
+  }
+  return total > CONFIGMAP_MAX_BYTES
+    ? [{ type: "TooLong", field: "[]", body: `Too long: may not be more than ${CONFIGMAP_MAX_BYTES} bytes` }]
+    : [];
 }
 
 /** legacyValidateEvent: core/v1 Events, new-style (eventTime) ones need their reporter. */

@@ -106,6 +106,52 @@ describe("errors like kube-apiserver", () => {
     });
   });
 
+  it("409 Conflict on a delete whose resourceVersion precondition is stale; the current one deletes", async () => {
+    const created = await call(api, "POST", "/api/v1/namespaces/e/configmaps", { body: cm("del-rv") });
+    const stale = String(created.json.metadata.resourceVersion);
+    const updated = await call(api, "PUT", "/api/v1/namespaces/e/configmaps/del-rv", {
+      body: { ...created.json, data: { a: "2" } },
+    });
+    const precondition = (resourceVersion: string) => ({
+      body: { kind: "DeleteOptions", apiVersion: "v1", preconditions: { resourceVersion } },
+    });
+    const r = await call(api, "DELETE", "/api/v1/namespaces/e/configmaps/del-rv", precondition(stale));
+    expect(r.status).toBe(409);
+    expect(r.json).toMatchObject({ reason: "Conflict" });
+    expect(r.json.message).toContain(`ResourceVersion in precondition: ${stale}`);
+    const ok = await call(
+      api,
+      "DELETE",
+      "/api/v1/namespaces/e/configmaps/del-rv",
+      precondition(String(updated.json.metadata.resourceVersion)),
+    );
+    expect(ok.status).toBe(200);
+  });
+
+  it("422 Invalid for a ConfigMap over 1 MiB (data and binaryData together), on create and update", async () => {
+    const big = "x".repeat(700_000);
+    const tooBig = {
+      ...cm("big"),
+      data: { a: big },
+      binaryData: { b: Buffer.alloc(400_000).toString("base64") },
+    };
+    const r = await call(api, "POST", "/api/v1/namespaces/e/configmaps", { body: tooBig });
+    expect(r.status).toBe(422);
+    expect(r.json).toMatchObject({
+      reason: "Invalid",
+      message: 'ConfigMap "big" is invalid: []: Too long: may not be more than 1048576 bytes',
+      details: { causes: [{ reason: "FieldValueTooLong", field: "[]" }] },
+    });
+    const fits = await call(api, "POST", "/api/v1/namespaces/e/configmaps", {
+      body: { ...cm("big"), data: { a: big } },
+    });
+    expect(fits.status).toBe(201);
+    const grown = await call(api, "PUT", "/api/v1/namespaces/e/configmaps/big", {
+      body: { ...fits.json, data: { a: big, c: big } },
+    });
+    expect(grown.status).toBe(422);
+  });
+
   it("422 Invalid with causes for bad names and missing required fields", async () => {
     const r = await call(api, "POST", "/api/v1/namespaces/e/pods", {
       body: { apiVersion: "v1", kind: "Pod", metadata: { name: "p" }, spec: { containers: [{ name: "c" }] } },

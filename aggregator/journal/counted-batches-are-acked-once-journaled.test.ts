@@ -1,0 +1,232 @@
+// The write-ahead journal (ADR 0014) through the real pipeline, writer and API server: a batch
+// of counted occurrences is acknowledged once this replica's journal ConfigMap holds it, while
+// its whisper's write is still held back by the per-object interval; a replica that dies after
+// that ack and before the whisper write leaves the change in its journal, and whoever replays
+// it — the same replica restarted, another one taking the journal for orphaned, or both — counts
+// it exactly once; a change that does not fit in --journal-max-bytes waits for its whisper write.
+import { afterAll, beforeAll, expect, it, vi } from "vitest";
+import { createRegistry } from "../../shared/metrics.ts";
+import { kubeCrClient } from "../emit/kube.ts";
+import { createPipelineMetrics } from "../pipeline/metrics.ts";
+import {
+  CTX,
+  crashLoop,
+  getJson,
+  startTestCluster,
+  type TestCluster,
+  testPipeline,
+} from "../pipeline/testing.ts";
+import { decodeJournal } from "./format.ts";
+import { type JournalStore, kubeJournalStore } from "./store.ts";
+
+const NS = "journal";
+let cluster: TestCluster;
+let store: JournalStore;
+beforeAll(async () => {
+  cluster = await startTestCluster();
+  await cluster.kubectl("create", "namespace", NS);
+  store = kubeJournalStore(cluster.kubeConfig, NS);
+}, 60_000);
+afterAll(async () => cluster?.close());
+
+/** Long enough that no second write of an object happens while a test runs. */
+const HELD_BACK = { objectMinInterval: 600_000, podEvents: false, journalInterval: 50 };
+
+const pod = (i: number) => ({
+  uid: `j-pod-${i}`,
+  namespace: NS,
+  name: `shop-${i}`,
+  labels: { "workload-id": "shop" },
+});
+
+async function whisperCount(workload: string): Promise<number | undefined> {
+  const items = await getJson(cluster, "kernelwhispers", NS);
+  return items.find((w) => w.spec.workload.name === workload && w.spec.signal === "CrashLoopBackOff")?.status
+    ?.count;
+}
+
+/** A replica whose API requests never answer from now on: what a SIGKILL leaves behind. */
+function killable(journalName: string) {
+  let dead = false;
+  const hang = <T>(): Promise<T> => new Promise<T>(() => {});
+  const real = kubeCrClient(cluster.kubeConfig);
+  const client = {
+    get: (...a: Parameters<typeof real.get>) => (dead ? hang<never>() : real.get(...a)),
+    apply: (...a: Parameters<typeof real.apply>) => (dead ? hang<never>() : real.apply(...a)),
+    applyStatus: (...a: Parameters<typeof real.applyStatus>) =>
+      dead ? hang<never>() : real.applyStatus(...a),
+  };
+  const journalStore: JournalStore = {
+    list: () => (dead ? hang() : store.list()),
+    get: (n) => (dead ? hang() : store.get(n)),
+    put: (...a) => (dead ? hang() : store.put(...a)),
+    delete: (...a) => (dead ? hang() : store.delete(...a)),
+  };
+  const pipeline = testPipeline(cluster.kubeConfig, { settings: HELD_BACK, client });
+  pipeline.start();
+  const journal = pipeline.startJournal({
+    store: journalStore,
+    name: journalName,
+    lease: `lease-of-${journalName}`,
+    alive: () => true,
+    orphanCheckMs: 60_000,
+  });
+  return {
+    pipeline,
+    journal,
+    kill() {
+      dead = true;
+    },
+  };
+}
+
+it("a crash-loop batch is acked once the journal holds it, while its whisper write waits for the interval", async () => {
+  const name = "kernel-gossip-aggregator-journal-ack";
+  const pipeline = testPipeline(cluster.kubeConfig, { settings: HELD_BACK, stopDeadlineMs: 10_000 });
+  pipeline.start();
+  const journal = pipeline.startJournal({
+    store,
+    name,
+    lease: "lease-ack",
+    alive: () => true,
+    orphanCheckMs: 60_000,
+  });
+  const ctx = (seq: number) => ({ ...CTX, instance: "i-ack", seq });
+  const p = { ...pod(1), labels: { "workload-id": "ack" } };
+  // The whisper's first write is due at once; its next one is 10 minutes away.
+  await pipeline.handleBatch(ctx(1), [crashLoop(p, "app", 1)]);
+  await vi.waitFor(async () => expect(await whisperCount("ack")).toBe(1));
+
+  expect(await pipeline.handleBatch(ctx(2), [crashLoop(p, "app", 2)])).toEqual({ dropped: 0 });
+  // Acked, not written: the whisper still shows 1; the journal holds batch 2 of agent i-ack.
+  expect(pipeline.writer.pending).toBe(1);
+  expect(await whisperCount("ack")).toBe(1);
+  const stored = await store.get(name);
+  const { records } = decodeJournal(stored?.data);
+  expect(records.map((r) => `${r.tag.agent}#${r.tag.seq}`)).toEqual(["node-1/i-ack#2"]);
+  expect(records[0]?.occurrences).toEqual([
+    { pod: expect.objectContaining({ uid: p.uid, name: p.name, node: "node-1" }), count: 1 },
+  ]);
+  expect(journal.entries).toBe(1);
+
+  // The drain writes the whisper; the entry leaves; the empty journal is deleted.
+  await pipeline.stop();
+  expect(await whisperCount("ack")).toBe(2);
+  expect(journal.entries).toBe(0);
+  expect(await store.get(name)).toBeUndefined();
+});
+
+it("a replica killed after the ack and before the whisper write: restarted, it replays its journal and counts exactly", async () => {
+  const name = "kernel-gossip-aggregator-journal-restart";
+  const p = { ...pod(2), labels: { "workload-id": "restart" } };
+  const ctx = (seq: number) => ({ ...CTX, instance: "i-restart", seq });
+  const first = killable(name);
+  await first.pipeline.handleBatch(ctx(1), [crashLoop(p, "app", 1)]);
+  await vi.waitFor(async () => expect(await whisperCount("restart")).toBe(1));
+  for (let seq = 2; seq <= 6; seq++) {
+    expect(await first.pipeline.handleBatch(ctx(seq), [crashLoop(p, "app", seq)])).toEqual({ dropped: 0 });
+  }
+  expect(await whisperCount("restart")).toBe(1);
+  expect(first.journal.entries).toBe(5);
+  first.kill();
+
+  // The same replica again (same journal): the 5 acked changes are replayed and written at once.
+  const again = testPipeline(cluster.kubeConfig, { settings: HELD_BACK });
+  again.start();
+  again.startJournal({ store, name, lease: "lease-restart", alive: () => true, orphanCheckMs: 60_000 });
+  await vi.waitFor(async () => expect(await whisperCount("restart")).toBe(6), { timeout: 20_000 });
+  // The agent resends batch 6 (its ack was lost with the connection): counted once.
+  const resend = again.handleBatch(ctx(6), [crashLoop(p, "app", 6)]);
+  await again.stop();
+  expect(await resend).toEqual({ dropped: 1 });
+  expect(await whisperCount("restart")).toBe(6);
+  expect(await store.get(name)).toBeUndefined();
+});
+
+it("an orphaned journal replayed twice — by its restarted replica and by another taking it for orphaned — counts once and is deleted", async () => {
+  const name = "kernel-gossip-aggregator-journal-orphan";
+  const p = { ...pod(3), labels: { "workload-id": "orphan" } };
+  const ctx = (seq: number) => ({ ...CTX, instance: "i-orphan", seq });
+  const dead = killable(name);
+  await dead.pipeline.handleBatch(ctx(1), [crashLoop(p, "app", 1)]);
+  await vi.waitFor(async () => expect(await whisperCount("orphan")).toBe(1));
+  for (let seq = 2; seq <= 9; seq++) await dead.pipeline.handleBatch(ctx(seq), [crashLoop(p, "app", seq)]);
+  expect(await whisperCount("orphan")).toBe(1);
+  dead.kill();
+
+  // Two replicas replay it at once: its own, restarted, and another whose judge says its Lease expired.
+  const ownerMetrics = createPipelineMetrics(createRegistry({ defaultMetrics: false }));
+  const otherMetrics = createPipelineMetrics(createRegistry({ defaultMetrics: false }));
+  const owner = testPipeline(cluster.kubeConfig, { settings: HELD_BACK, metrics: ownerMetrics });
+  const other = testPipeline(cluster.kubeConfig, { settings: HELD_BACK, metrics: otherMetrics });
+  owner.start();
+  other.start();
+  owner.startJournal({ store, name, lease: "lease-orphan", alive: () => true, orphanCheckMs: 60_000 });
+  const otherJournal = other.startJournal({
+    store,
+    name: "kernel-gossip-aggregator-journal-other",
+    lease: "lease-other",
+    alive: (lease) => lease !== "lease-of-kernel-gossip-aggregator-journal-orphan",
+    orphanCheckMs: 60_000,
+  });
+  const replayed = async (m: typeof ownerMetrics, origin: string) =>
+    (await m.journalReplayed.get()).values.find((v) => v.labels.origin === origin)?.value;
+  // Both replayed all 8 acked changes...
+  await vi.waitFor(async () => {
+    expect(await replayed(ownerMetrics, "own")).toBe(8);
+    expect(await replayed(otherMetrics, "orphan")).toBe(8);
+  });
+  // ...and the whisper counts each once.
+  await vi.waitFor(async () => expect(await whisperCount("orphan")).toBe(9), { timeout: 20_000 });
+  await Promise.all([owner.stop(), other.stop()]);
+  expect(otherJournal.entries).toBe(0);
+  expect(await whisperCount("orphan")).toBe(9);
+  // Nothing left: the owner deleted its (empty) journal, or the other deleted it as an orphan.
+  const left = (await store.list()).filter((j) => j.name.endsWith("-orphan") || j.name.endsWith("-other"));
+  expect(left).toEqual([]);
+});
+
+it("a change that does not fit in --journal-max-bytes waits for its whisper write", async () => {
+  const name = "kernel-gossip-aggregator-journal-full";
+  const metrics = createPipelineMetrics(createRegistry({ defaultMetrics: false }));
+  const pipeline = testPipeline(cluster.kubeConfig, {
+    settings: { ...HELD_BACK, journalMaxBytes: 4096 },
+    stopDeadlineMs: 10_000,
+    metrics,
+  });
+  pipeline.start();
+  const journal = pipeline.startJournal({
+    store,
+    name,
+    lease: "lease-full",
+    alive: () => true,
+    orphanCheckMs: 60_000,
+  });
+  const ctx = (seq: number) => ({ ...CTX, instance: "i-full", seq });
+  const pods = Array.from({ length: 30 }, (_, i) => ({ ...pod(100 + i), labels: { "workload-id": "full" } }));
+  await pipeline.handleBatch(ctx(1), [crashLoop(pods[0] as (typeof pods)[0], "app", 1)]);
+  await vi.waitFor(async () => expect(await whisperCount("full")).toBe(1));
+
+  // Small: journaled and acked. Thirty pods at once: too big for 4 KiB, waits for the write.
+  expect(await pipeline.handleBatch(ctx(2), [crashLoop(pods[0] as (typeof pods)[0], "app", 2)])).toEqual({
+    dropped: 0,
+  });
+  let bigAcked = false;
+  const big = pipeline
+    .handleBatch(
+      ctx(3),
+      pods.map((p, i) => crashLoop(p, "app", 10 + i)),
+    )
+    .then((r) => {
+      bigAcked = true;
+      return r;
+    });
+  await vi.waitFor(async () => expect((await metrics.journalFallbacks.get()).values[0]?.value).toBe(1));
+  expect(journal.entries).toBe(1);
+  expect(bigAcked).toBe(false);
+  expect(await whisperCount("full")).toBe(1);
+
+  await pipeline.stop();
+  expect(await big).toEqual({ dropped: 0 });
+  expect(await whisperCount("full")).toBe(32);
+});
