@@ -4,6 +4,7 @@
 // pod's labels and owners as the API server has them (docs/security.md).
 import { KernelGossipError } from "../../shared/errors.ts";
 import type { Logger } from "../../shared/log.ts";
+import type { PodRef } from "../../shared/proto.ts";
 import type { Binding, PodBinder } from "../enrich/pods.ts";
 import type { BatchContext } from "../types/index.ts";
 import type { PipelineMetrics } from "./metrics.ts";
@@ -30,11 +31,18 @@ export function bindBatch(
 ): Promise<void> | undefined {
   const bindings: (Binding | undefined)[] = new Array(fresh.length);
   let lookups: Promise<void>[] | undefined;
+  // Events about one pod share its ref (the batch's pod table): the cache is asked once per
+  // ref in this synchronous pass (its answer cannot change during it), not once per event.
+  const known = new Map<PodRef, Binding>();
   for (let i = 0; i < fresh.length; i++) {
     const pod = (fresh[i] as Fresh).ev.pod;
     if (!pod?.uid || !pod.namespace || !pod.name) continue; // identifyPod drops it, warned
-    const known = d.binder.bindCached(pod, ctx.node);
-    if (known) bindings[i] = known;
+    let cached = known.get(pod);
+    if (!cached) {
+      cached = d.binder.bindCached(pod, ctx.node);
+      if (cached) known.set(pod, cached);
+    }
+    if (cached) bindings[i] = cached;
     else {
       lookups ??= [];
       lookups.push(
