@@ -56,6 +56,23 @@ export function createEmitMetrics(registry: Registry) {
       labelNames: ["kind"] as const,
       registers,
     }),
+    whisperWatchEvents: new Counter({
+      name: "kernel_gossip_aggregator_whisper_watch_events_total",
+      help: "KernelWhisper watch events for objects this replica holds, by result: merged (newer than its copy: the next write carries the fresh resourceVersion), deferred (a request of the object was on the wire: taken in after its answer if still newer), not_newer (our own write echoing back, or older).",
+      labelNames: ["result"] as const,
+      registers,
+    }),
+    whisperWatchConflictsAvoided: new Counter({
+      name: "kernel_gossip_aggregator_whisper_watch_conflicts_avoided_total",
+      help: "KernelWhisper status writes that succeeded with a resourceVersion the watch delivered (the copy held before was stale: without the watch each was a 409, a re-read and a retry).",
+      registers,
+    }),
+    whisperWatchRestarts: new Counter({
+      name: "kernel_gossip_aggregator_whisper_watch_restarts_total",
+      help: "Restarts of the KernelWhisper watch, by cause (error, closed, stale, gone); while it is down writes fall back to 409, re-read, retry.",
+      labelNames: ["cause"] as const,
+      registers,
+    }),
     writeBudgetReplicas: new Gauge({
       name: "kernel_gossip_aggregator_write_budget_replicas",
       help: "Aggregator replicas this one counts alive (write-budget Leases); it writes at most the cluster-wide --write-qps divided by this.",

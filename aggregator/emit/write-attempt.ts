@@ -23,7 +23,10 @@ export interface AttemptContext {
   client: CrClient;
   clock: Clock;
   log: Logger;
-  metrics: Pick<EmitMetrics, "crWrites" | "crWriteDuration" | "writeTokenWait" | "writeLag">;
+  metrics: Pick<
+    EmitMetrics,
+    "crWrites" | "crWriteDuration" | "writeTokenWait" | "writeLag" | "whisperWatchConflictsAvoided"
+  >;
   budget: FairBudget;
   reads: FairReads;
   /** Called after a whisper was first created by this replica. */
@@ -50,15 +53,18 @@ export async function writeEntry(ctx: AttemptContext, entry: Entry, attempt: Att
       entry.queued = undefined;
     }
     let observed: KObj | undefined;
+    entry.sending = true;
     try {
       observed = await client.get(WHISPER_PLURAL, doc.namespace, doc.name);
+    } catch (err) {
+      entry.seen = undefined;
+      throw err;
     } finally {
+      entry.sending = false;
       release();
     }
-    adopt(ctx, doc, observed);
-    entry.loaded = true;
-    entry.exists = observed !== undefined;
-    entry.resourceVersion = rvOf(observed);
+    observe(ctx, entry, observed);
+    takeInSeen(ctx, entry);
   }
   let created = false;
   if (!entry.exists) {
@@ -90,6 +96,7 @@ export async function writeEntry(ctx: AttemptContext, entry: Entry, attempt: Att
       // overwritten by ours with a resourceVersion that is not stale.
       adopt(ctx, doc, applied.object);
     }
+    if (doc.kind === "KernelWhisper") takeInSeen(ctx, entry);
   }
   if (doc.kind === "KernelWhisper") {
     attempt.phase = "status";
@@ -106,6 +113,9 @@ export async function writeEntry(ctx: AttemptContext, entry: Entry, attempt: Att
     });
     doc.committed(delta);
     entry.resourceVersion = rvOf(body);
+    if (entry.fromWatch) ctx.metrics.whisperWatchConflictsAvoided.inc();
+    entry.fromWatch = false;
+    takeInSeen(ctx, entry);
     if (entry.created) {
       entry.created = false;
       try {
@@ -151,19 +161,94 @@ async function request<T>(
   }
   const started = ctx.clock.monotonic();
   ctx.metrics.writeTokenWait.observe({ lane }, (started - asked) / 1000);
+  // From here until the answer, the watch does not merge into the entry (observed()).
+  entry.sending = true;
   try {
     const result = await call();
     ctx.metrics.crWrites.inc({ kind, outcome: "success" });
     return result;
   } catch (err) {
     ctx.metrics.crWrites.inc({ kind, outcome: outcomeOf(statusOf(err)) });
+    // Whatever the watch delivered meanwhile is not taken in: the failure's path decides
+    // (a 409 re-reads the object, other failures retry with what the entry has).
+    entry.seen = undefined;
+    entry.fromWatch = false;
     throw err;
   } finally {
+    entry.sending = false;
     ctx.metrics.crWriteDuration.observe({ kind }, (ctx.clock.monotonic() - started) / 1000);
   }
 }
 
-function adopt(ctx: AttemptContext, doc: WhisperState, observed: KObj | undefined): void {
+/**
+ * Takes in the whisper as the cluster holds it — read after first touch or a 409, or
+ * delivered by the watch (whisper-watch.ts) — the one way the entry learns of other
+ * replicas' writes: its count becomes the baseline, its delivery ledger and episode record
+ * drop what this replica would count again (WhisperState.adopt), and the next status write
+ * carries its resourceVersion. undefined: the object does not exist.
+ */
+export function observe(ctx: Pick<AttemptContext, "log">, entry: Entry, observed: KObj | undefined): void {
+  adopt(ctx, entry.doc as WhisperState, observed);
+  entry.loaded = true;
+  entry.exists = observed !== undefined;
+  entry.resourceVersion = rvOf(observed);
+}
+
+/** What the watch did with a copy of a whisper the writer holds (observeFromWatch). */
+export type WatchResult = "merged" | "deferred" | "not_newer" | "unread";
+
+/**
+ * What the watch may do with `object`, a copy of the entry's whisper:
+ * - "merged": newer than the entry's copy and no request of the entry on the wire: taken in
+ *   now (observe, as after a 409), so the next status write carries its resourceVersion;
+ * - "deferred": a request of the entry is on the wire (a read or an apply): its answer
+ *   decides. The copy is kept in `entry.seen` and taken in after a successful answer only if
+ *   still newer than it (a failed one drops it: the failure's path decides);
+ * - "unread": the entry's first read, or its re-read after a 409, is still to come: it reads;
+ * - "not_newer": our own write echoing back, an older event, or resourceVersions that are
+ *   not integers (isNewer).
+ */
+export function observeFromWatch(ctx: Pick<AttemptContext, "log">, entry: Entry, object: KObj): WatchResult {
+  const rv = rvOf(object);
+  if (rv === undefined) return "not_newer";
+  if (entry.sending) {
+    if (entry.seen !== undefined && !isNewer(rv, rvOf(entry.seen))) return "not_newer";
+    if (entry.loaded && !isNewer(rv, entry.resourceVersion)) return "not_newer";
+    entry.seen = object;
+    return "deferred";
+  }
+  if (!entry.loaded) return "unread";
+  if (!isNewer(rv, entry.resourceVersion)) return "not_newer";
+  observe(ctx, entry, object);
+  entry.seen = undefined;
+  entry.fromWatch = true;
+  return "merged";
+}
+
+/** After an answer: what the watch delivered meanwhile, if newer than the answer. */
+function takeInSeen(ctx: Pick<AttemptContext, "log">, entry: Entry): void {
+  const seen = entry.seen;
+  entry.seen = undefined;
+  if (seen === undefined || !isNewer(rvOf(seen), entry.resourceVersion)) return;
+  observe(ctx, entry, seen);
+  entry.fromWatch = true;
+}
+
+/**
+ * `a` is a later resourceVersion than `b` (undefined b: the object was not there). Kubernetes
+ * calls them opaque; kube-apiserver's are etcd revisions, decimal integers that grow with
+ * every write. Anything else is not compared (false): the write path's 409 still decides.
+ */
+export function isNewer(a: string | undefined, b: string | undefined): boolean {
+  if (a === undefined || !DECIMAL.test(a)) return false;
+  if (b === undefined) return true;
+  if (!DECIMAL.test(b)) return false;
+  return a.length !== b.length ? a.length > b.length : a > b;
+}
+
+const DECIMAL = /^[1-9][0-9]*$/;
+
+function adopt(ctx: Pick<AttemptContext, "log">, doc: WhisperState, observed: KObj | undefined): void {
   const { malformed } = doc.adopt(observed);
   if (malformed > 0) {
     ctx.log.warn(

@@ -4,6 +4,7 @@
 import { Backoff } from "../../shared/backoff.ts";
 import type { Clock, Timer } from "../../shared/clock.ts";
 import { WAITER_BASE } from "./held-bytes.ts";
+import type { KObj } from "./types.ts";
 import type { Doc, WriteWaiter } from "./write-waiter.ts";
 
 export interface Entry {
@@ -14,6 +15,12 @@ export interface Entry {
   /** The object was created by this replica (for the pod Event). */
   created: boolean;
   resourceVersion: string | undefined;
+  /** A request of this entry is on the wire (rendered and sent, no answer yet): its answer decides, the watch must not merge under it. */
+  sending: boolean;
+  /** The newest copy the whisper watch delivered while a request was on the wire (whisper-watch.ts): taken in after it if still newer. */
+  seen: KObj | undefined;
+  /** The resourceVersion the next write carries came from the watch (for the conflicts-avoided count). */
+  fromWatch: boolean;
   waiters: WriteWaiter[];
   dirty: boolean;
   /** Monotonic ms of the oldest change not yet taken by a write (meaningful while dirty). */
@@ -51,6 +58,9 @@ export function newEntry(key: string, doc: Doc, retry: { initialMs: number; maxM
     exists: false,
     created: false,
     resourceVersion: undefined,
+    sending: false,
+    seen: undefined,
+    fromWatch: false,
     waiters: [],
     dirty: false,
     dirtySinceMono: 0,

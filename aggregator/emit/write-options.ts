@@ -17,7 +17,13 @@ export interface WriterOptions {
   log: Logger;
   metrics: Pick<
     EmitMetrics,
-    "crWrites" | "crWriteDuration" | "writeTokenWait" | "writeLag" | "writesCoalesced" | "sources"
+    | "crWrites"
+    | "crWriteDuration"
+    | "writeTokenWait"
+    | "writeLag"
+    | "writesCoalesced"
+    | "sources"
+    | "whisperWatchConflictsAvoided"
   >;
   /** The global write rate limit; the writer orders who is served (fair-budget.ts). */
   bucket: TokenBucket;

@@ -19,14 +19,22 @@
 //   and who is shed when full (the node holding the most);
 // - write-pressure.ts: before the byte bound is reached, tells the stream to stop reading from
 //   the agents with the most in flight (backpressure; shedding is the last resort);
-// - write-attempt.ts: one write of one object (GET, spec apply, status apply) and its lane;
+// - write-attempt.ts: one write of one object (GET, spec apply, status apply) and its lane,
+//   and how a copy of a whisper the watch delivered is taken in (observed());
 // - write-failure.ts: what a failed write means (permanent: answered and forgotten;
 //   conflict, gone, transient: retried with backoff);
 // - write-waiter.ts: what waits and what it is answered with.
 import type { Timer } from "../../shared/clock.ts";
 import type { PendingBytesPressure } from "../types/index.ts";
 import { FairBudget, FairReads } from "./fair-budget.ts";
-import { type Attempt, type AttemptContext, writeEntry } from "./write-attempt.ts";
+import type { KObj } from "./types.ts";
+import {
+  type Attempt,
+  type AttemptContext,
+  observeFromWatch,
+  type WatchResult,
+  writeEntry,
+} from "./write-attempt.ts";
 import { Capacity, type HeldObjects, ShedError, type ShedOutcome } from "./write-capacity.ts";
 import { writerCensus } from "./write-census.ts";
 import {
@@ -190,6 +198,20 @@ export class CrWriter {
     this.#schedule(entry);
     if (this.#capacity.enforceBytes(this.#held) > 0) this.#checkIdle();
     this.#pressure?.check();
+  }
+
+  /**
+   * A KernelWhisper as the watch delivered it (whisper-watch.ts): taken in when this writer
+   * holds the object and the copy is newer than its own, unless a request of the object is on
+   * the wire (write-attempt.ts observeFromWatch says what happens then).
+   */
+  observed(object: KObj): WatchResult | "not_held" {
+    const meta = object.metadata;
+    const entry = this.#entries.get(`KernelWhisper/${meta?.namespace}/${meta?.name}`);
+    if (!entry || this.#stopped) return "not_held";
+    const result = observeFromWatch(this.#attempt, entry, object);
+    if (result === "merged") this.#holdings.update(entry); // the ledger read may differ in size
+    return result;
   }
 
   /** Forgets an object (re-read on its next change). */

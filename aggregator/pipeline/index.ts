@@ -16,12 +16,14 @@
 // batch keeps while it waits.
 import { LRUCache } from "lru-cache";
 import type { Clock } from "../../shared/clock.ts";
+import { kubeHttpOf } from "../../shared/kube.ts";
 import type { Logger } from "../../shared/log.ts";
 import type { WireEvent } from "../../shared/proto.ts";
 import { TokenBucket } from "../../shared/token-bucket.ts";
 import { kubeCrClient } from "../emit/kube.ts";
 import { kubeEventSink, PodEvents } from "../emit/pod-events.ts";
 import type { WhisperSettings } from "../emit/whisper.ts";
+import { WhisperWatch } from "../emit/whisper-watch.ts";
 import { CrWriter, WriterStoppedError } from "../emit/writer.ts";
 import { Enricher, kubeLookupSource } from "../enrich/index.ts";
 import { PodBinder } from "../enrich/pods.ts";
@@ -65,6 +67,8 @@ export class BatchPipeline implements BatchHandler {
   #journal: Journal | undefined;
   /** Node binding against the API server's pods (settings.verifyPods); undefined: trust the frame handler's check. */
   #binder: PodBinder | undefined;
+  /** Keeps the writer's copies of whispers fresh (other replicas' writes); undefined with a test client. */
+  #whisperWatch: WhisperWatch | undefined;
 
   constructor(options: PipelineOptions) {
     this.#o = options;
@@ -123,6 +127,15 @@ export class BatchPipeline implements BatchHandler {
       retryMaxMs: options.retry?.maxMs,
       onCreated: (w) => this.podEvents.whisperCreated(w),
     });
+    if (options.whisperWatch ?? options.client === undefined) {
+      this.#whisperWatch = new WhisperWatch({
+        http: kubeHttpOf(kubeConfig),
+        writer: this.writer,
+        clock,
+        log: this.#log,
+        metrics,
+      });
+    }
     const prepare: PrepareDeps = {
       enricher,
       hpa,
@@ -156,6 +169,7 @@ export class BatchPipeline implements BatchHandler {
 
   start(): void {
     this.writer.start();
+    this.#whisperWatch?.start();
   }
 
   /**
@@ -212,6 +226,7 @@ export class BatchPipeline implements BatchHandler {
     ]);
     if (timer) clock.clearTimeout(timer);
     await this.writer.stop(Math.max(0, deadlineMs - (clock.monotonic() - started)));
+    this.#whisperWatch?.stop();
     // What the flush wrote left the journal; what it did not stays there for replay.
     await this.#journal?.stop();
     await this.podEvents.drain();

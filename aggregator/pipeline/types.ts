@@ -50,6 +50,11 @@ export interface PipelineOptions {
   retry?: { initialMs: number; maxMs: number };
   /** Kubernetes requests are aborted after this long (CR writes retried, lookups fall back). Default 30 s. */
   requestTimeoutMs?: number;
+  /**
+   * Watch KernelWhispers to keep the copies the writer holds fresh (emit/whisper-watch.ts).
+   * Default: on when the writer talks to the API server (no `client` given).
+   */
+  whisperWatch?: boolean;
   /** Replace the Kubernetes-backed parts (tests); defaults use kubeConfig. */
   client?: CrClient;
   lookup?: LookupSource;

@@ -251,6 +251,21 @@ export const AGGREGATOR_METRICS: readonly MetricSpec[] = [
     "Agent ConfigMap versions read, by outcome (applied, invalid, deleted).",
   ),
   c(
+    "kernel_gossip_aggregator_whisper_watch_events_total",
+    ["result"],
+    "KernelWhisper watch events for objects this replica holds, by result: merged (newer than its copy: the next write carries the fresh resourceVersion), deferred (a request of the object was on the wire: taken in after its answer if still newer), not_newer (our own write echoing back, or older).",
+  ),
+  c(
+    "kernel_gossip_aggregator_whisper_watch_conflicts_avoided_total",
+    [],
+    "KernelWhisper status writes that succeeded with a resourceVersion the watch delivered (the copy held before was stale: without the watch each was a 409, a re-read and a retry).",
+  ),
+  c(
+    "kernel_gossip_aggregator_whisper_watch_restarts_total",
+    ["cause"],
+    "Restarts of the KernelWhisper watch, by cause (error, closed, stale, gone); while it is down writes fall back to 409, re-read, retry.",
+  ),
+  c(
     "kernel_gossip_aggregator_config_watch_restarts_total",
     ["cause"],
     "Restarts of the agent ConfigMap watch, by cause (error, closed, stale, gone).",
