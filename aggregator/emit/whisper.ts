@@ -26,7 +26,7 @@ import {
 import { severityOf } from "../recommend/severity.ts";
 import { type Evidence, type Recommendation, SEVERITY_RANK, type Severity } from "../types/index.ts";
 import { mergeObservedPods, parseMs, touchPod } from "./affected-pods.ts";
-import { EpisodeRecord } from "./episodes.ts";
+import { EPISODES_MAX, EpisodeRecord } from "./episodes.ts";
 import { DeliveryLedger, type DeliveryTag } from "./ledger.ts";
 import { whisperName } from "./names.ts";
 import { PendingCounts } from "./pending.ts";
@@ -69,6 +69,13 @@ export class WhisperState {
   episodes = new EpisodeRecord();
   /** Occurrences seen here and not yet written, by delivery tag. */
   #pending = new PendingCounts();
+  /**
+   * Episodes the record held that were sampled again here since the last write: their
+   * recency is not in the object yet, so a re-read (adopt) puts them back as most recently
+   * seen — or another replica's write, evicting the least recently seen it knew of, would
+   * let their next sample count them again.
+   */
+  #seenAgain = new Set<number>();
   firstSeenMs: number | undefined;
   lastSeenMs = 0;
   pods: AffectedPod[] = [];
@@ -145,6 +152,11 @@ export class WhisperState {
     if (episode !== undefined) {
       if (this.episodes.has(episode)) {
         this.episodes.add(episode); // seen again: kept longest
+        this.#seenAgain.delete(episode);
+        this.#seenAgain.add(episode);
+        if (this.#seenAgain.size > EPISODES_MAX) {
+          this.#seenAgain.delete(this.#seenAgain.values().next().value as number);
+        }
         count = 0;
       } else count = this.#pending.hasEpisode(episode) ? 0 : 1;
     }
@@ -183,6 +195,7 @@ export class WhisperState {
     const { ledger, malformed: badDeliveries } = DeliveryLedger.parse(status.deliveries);
     this.ledger = ledger;
     const { record, malformed: badEpisodes } = EpisodeRecord.parse(status.episodes);
+    for (const episode of this.#seenAgain) record.add(episode);
     this.episodes = record;
     const malformed = badDeliveries + badEpisodes;
     // Batches and episodes the object already counts (another replica, or our own write whose
@@ -217,6 +230,7 @@ export class WhisperState {
 
   /** The written deltas are now part of the object's counts (and their batches of its ledger). */
   committed(written: WrittenDelta): void {
+    this.#seenAgain.clear(); // the written record holds their recency
     this.baseline += written.total;
     this.#pending.commit(written.buckets, this.ledger, this.episodes);
     for (const p of this.pods) {
@@ -230,6 +244,7 @@ export class WhisperState {
 
   /** The object was deleted (retention, or by hand): start again from our own numbers. */
   forgetCluster(): void {
+    this.#seenAgain.clear();
     this.baseline = 0;
     this.ledger = new DeliveryLedger();
     this.episodes = new EpisodeRecord();

@@ -310,6 +310,26 @@ export async function runFanIn(setup: FanInSetup): Promise<BenchRow[]> {
       unit: "s",
       note: `in the window: oldest unwritten change → the request that writes it, per lane${replicas > 1 ? " (per replica, separated by /)" : ""}: ${["first", "retry", "birth", "state"].map(lagged).join("; ")}; write requests: ${requests("success")} succeeded, ${requests("conflict")} conflicts (409), ${requests("throttled")} throttled; KernelWhisper request duration p50 ${perReplica3(DURATION, { kind: "KernelWhisper" }, 0.5, 1000)} ms, p99 ${perReplica3(DURATION, { kind: "KernelWhisper" }, 0.99, 1000)} ms`,
     });
+    if (replicas > 1) {
+      // Whisper requests only (births never conflict): how many a 409 answered, and what the
+      // whisper watch (aggregator/emit/whisper-watch.ts) took in instead.
+      const inWindow = (i: number, name: string, labels: Record<string, string>) =>
+        metricValue(after[i] ?? "", name, labels) - metricValue(before[i] ?? "", name, labels);
+      const each = (name: string, labels: Record<string, string>) =>
+        aggregators.map((_, i) => inWindow(i, name, labels));
+      const WRITES = "kernel_gossip_aggregator_cr_writes_total";
+      const EVENTS = "kernel_gossip_aggregator_whisper_watch_events_total";
+      const all = each(WRITES, { kind: "KernelWhisper" });
+      const conflicts = each(WRITES, { kind: "KernelWhisper", outcome: "conflict" });
+      const sumOf = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+      const share = (100 * sumOf(conflicts)) / Math.max(1, sumOf(all));
+      rows.push({
+        figure: `KernelWhisper requests answered 409, ${setup.label}`,
+        value: round(share),
+        unit: "%",
+        note: `in the window, per replica (/): ${conflicts.join("/")} conflicts of ${all.join("/")} KernelWhisper write requests (spec and status applies); whisper watch events taken in ${each(EVENTS, { result: "merged" }).join("/")}, kept until a request's answer ${each(EVENTS, { result: "deferred" }).join("/")}, not newer ${each(EVENTS, { result: "not_newer" }).join("/")}, not held ${each(EVENTS, { result: "not_held" }).join("/")}; status writes that carried a watched resourceVersion (conflicts avoided) ${each("kernel_gossip_aggregator_whisper_watch_conflicts_avoided_total", {}).join("/")}; watch restarts ${each("kernel_gossip_aggregator_whisper_watch_restarts_total", {}).join("/")}`,
+      });
+    }
     // The budget covers the custom-resource writes; pod Events (one per new whisper) and
     // Leases are listed beside them.
     const crWrites = (writesInWindow.kernelwhispers ?? 0) + (writesInWindow.podbirthcertificates ?? 0);

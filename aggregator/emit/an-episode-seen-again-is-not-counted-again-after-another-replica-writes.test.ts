@@ -1,0 +1,89 @@
+// ADR 0011's amendment and ADR 0014: status.episodes keeps the EPISODES_MAX most recently seen
+// episodes. A replica that samples a counted episode again has seen it most recently, but only
+// in memory until its next write; when it takes in another replica's write first (the watch,
+// or a 409's re-read), that write's record — built without this sample — may have evicted the
+// episode as least recently seen. Its next sample must still count nothing.
+import { expect, it } from "vitest";
+import type { Evidence } from "../types/index.ts";
+import { EPISODES_MAX, episodeKey } from "./episodes.ts";
+import { type KObj, type Occurrence, WhisperState } from "./whisper.ts";
+
+const SETTINGS = { thresholds: { warning: 0.5, critical: 0.8 }, maxAffectedPods: 10 };
+const replica = () =>
+  new WhisperState(
+    {
+      cluster: "c",
+      project: "p",
+      workload: { kind: "Deployment", name: "api" },
+      namespace: "w",
+      container: "app",
+      signal: "CPUThrottling",
+    },
+    SETTINGS,
+  );
+
+const sample = (pod: string, at: number): Occurrence => {
+  const evidence: Evidence = {
+    throttling: {
+      state: "Update",
+      ratio: 0.6,
+      throttledSeconds: 1,
+      coresUsed: 0.5,
+      limitCores: 0.5,
+      demandCores: 0.9,
+      windowSeconds: 10,
+      pressureSomeAvg10: -1,
+      demandMethod: "threads",
+      nodeCpus: 2,
+      limitedBy: "container",
+      podLimitCores: 0,
+      podRatio: 0,
+      runnableThreads: 1,
+    },
+  };
+  return {
+    pod: { uid: pod, namespace: "w", name: pod, node: "n1", qosClass: "Burstable" },
+    observedAtMs: at,
+    count: 0,
+    episode: episodeKey(pod, "app", 1_765_000_000_000),
+    evidence,
+    resolved: false,
+    demandSamples: [0.9],
+  };
+};
+
+/** A status write that succeeded: the object as the API server then holds it. */
+function write(w: WhisperState, rv: number): KObj {
+  const { body, delta } = w.statusBody(String(rv - 1));
+  w.committed(delta);
+  return { ...body, metadata: { ...body.metadata, resourceVersion: String(rv) } };
+}
+
+it("an episode sampled again here is kept as counted when another replica's write evicted it", () => {
+  const a = replica();
+  const b = replica();
+  const now = Date.now();
+  a.recordBatch(undefined, [sample("pod-e", now)]); // counts episode E
+  expect(a.count).toBe(1);
+  const first = write(a, 2);
+  a.recordBatch(undefined, [sample("pod-e", now + 1)]); // E again: the most recently seen, here
+  expect(a.count).toBe(1);
+
+  // Replica b takes a's write in and counts EPISODES_MAX other episodes: its record, built
+  // without a's second sample, evicts E (the least recently seen it knew of).
+  b.adopt(first);
+  for (let i = 0; i < EPISODES_MAX; i++) b.recordBatch(undefined, [sample(`pod-${i}`, now + 2)]);
+  const second = write(b, 3);
+  expect(second.status.count).toBe(1 + EPISODES_MAX);
+  expect(second.status.episodes).not.toContain(first.status.episodes);
+
+  // a takes b's write in, then samples E again: nothing more to count.
+  a.adopt(second);
+  expect(a.count).toBe(1 + EPISODES_MAX);
+  a.recordBatch(undefined, [sample("pod-e", now + 3)]);
+  expect(a.count).toBe(1 + EPISODES_MAX);
+  // and a's next write records E again, as the most recently seen
+  const third = write(a, 4);
+  expect(third.status.count).toBe(1 + EPISODES_MAX);
+  expect(String(third.status.episodes).endsWith(String(first.status.episodes))).toBe(true);
+});
