@@ -1,4 +1,4 @@
-// ADR 0011's amendment and ADR 0014: status.episodes keeps the EPISODES_MAX most recently seen
+// ADR 0011's amendment and ADR 0015: status.episodes keeps the EPISODES_MAX most recently seen
 // episodes. A replica that samples a counted episode again has seen it most recently, but only
 // in memory until its next write; when it takes in another replica's write first (the watch,
 // or a 409's re-read), that write's record — built without this sample — may have evicted the

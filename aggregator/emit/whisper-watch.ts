@@ -1,5 +1,5 @@
 // Keeps this replica's copies of the whispers it holds fresh (issue #13,
-// docs/adr/0014-replicas-watch-the-whispers-they-write.md): a watch on KernelWhispers in all
+// docs/adr/0015-replicas-watch-the-whispers-they-write.md): a watch on KernelWhispers in all
 // namespaces hands every ADDED/MODIFIED object to the writer,
 // which takes it in when it holds that whisper and the copy is newer than its own
 // (CrWriter.observed → write-attempt.ts observeFromWatch, the same observe() a 409's re-read
