@@ -74,26 +74,25 @@ function applyBindings(
       `batch ${ctx.seq ?? 0} event ${ev.id} is about pod ${ev.pod?.namespace}/${ev.pod?.name}, which the API server has on node "${b.actualNode}", connection is bound to node "${ctx.node}"`,
     );
   }
-  const kept: Fresh[] = [];
   let gone = 0;
   for (let i = 0; i < fresh.length; i++) {
-    const f = fresh[i] as Fresh;
     const b = bindings[i];
-    if (b?.kind === "gone") {
-      gone++;
-      d.forget(batch, f);
-      continue;
-    }
-    if (b?.kind === "ok") f.ev.pod = b.pod;
-    kept.push(f);
+    if (b?.kind === "gone") gone++;
+    else if (b?.kind === "ok") (fresh[i] as Fresh).ev.pod = b.pod;
   }
-  if (gone > 0) {
-    batch.dropped += gone;
-    d.metrics.eventsDropped.inc({ reason: "pod_not_found" }, gone);
-    d.log.debug(
-      { node: ctx.node, seq: ctx.seq, events: gone },
-      "events about pods that no longer exist and were never seen alive by this replica dropped",
-    );
+  // Usually every event goes on: the batch's own list then, not a copy of it.
+  if (gone === 0) return fresh;
+  const kept: Fresh[] = [];
+  for (let i = 0; i < fresh.length; i++) {
+    const f = fresh[i] as Fresh;
+    if (bindings[i]?.kind === "gone") d.forget(batch, f);
+    else kept.push(f);
   }
+  batch.dropped += gone;
+  d.metrics.eventsDropped.inc({ reason: "pod_not_found" }, gone);
+  d.log.debug(
+    { node: ctx.node, seq: ctx.seq, events: gone },
+    "events about pods that no longer exist and were never seen alive by this replica dropped",
+  );
   return kept;
 }

@@ -239,7 +239,8 @@ export class BatchPipeline implements BatchHandler {
     batch.onRedelivered = (n) => metrics.redeliveriesDropped.inc(n);
     batch.onDropped = (reason, n) => metrics.eventsDropped.inc({ reason }, n);
     const fresh: Fresh[] = [];
-    for (const ev of events) {
+    for (let i = 0; i < events.length; i++) {
+      const ev = events[i] as WireEvent;
       const id = ev.id ?? "";
       if (id && this.#done.has(id)) {
         metrics.redeliveriesDropped.inc();

@@ -183,7 +183,8 @@ export class FrameHandler {
     const now = this.#clock.now();
     // With a pod table, events about one pod share its ref: each ref is checked once.
     const podsPassed = pods.length > 0 ? new Set<NonNullable<DecodedEvent["pod"]>>() : undefined;
-    for (const event of events) {
+    for (let i = 0; i < events.length; i++) {
+      const event = events[i] as DecodedEvent;
       const problem = checkEvent(event, now, podsPassed);
       if (problem) {
         return this.#reject(
