@@ -1,6 +1,6 @@
 // Deterministic, readable object names. Same identity → same name on every replica, so
 // two replicas writing the same whisper converge on one object (server-side apply).
-import { createHash } from "node:crypto";
+import { hash as digest } from "node:crypto";
 import type { Signal, WorkloadRef } from "../types/index.ts";
 
 const MAX_NAME = 253;
@@ -8,7 +8,9 @@ const MAX_LABEL = 63;
 const HASH_LEN = 10;
 
 function hash(text: string, length: number): string {
-  return createHash("sha256").update(text).digest("hex").slice(0, length);
+  // One-shot: the same SHA-256 of the UTF-8 text as createHash().update().digest(), without a
+  // Hash object per name (a birth certificate's name is hashed per birth).
+  return digest("sha256", text, "hex").slice(0, length);
 }
 
 /** CPUThrottling → cpu-throttling, OOMKilled → oom-killed, CrashLoopBackOff → crash-loop-back-off. */
