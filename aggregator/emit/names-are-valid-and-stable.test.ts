@@ -52,4 +52,10 @@ describe("object names", () => {
     expect(a).not.toBe(b);
     expect(isDnsSubdomain(birthCertificateName("a".repeat(253), "u"))).toBe(true);
   });
+
+  it("keep the names objects already have: the SHA-256 prefixes are pinned", () => {
+    // Names are identities stored in the cluster: a changed hash would make new objects.
+    expect(birthCertificateName("web-7d4b9c-x2x9z", "uid-1")).toBe("web-7d4b9c-x2x9z-4a49ac");
+    expect(birthCertificateName("web", "pod-ü-uid")).toBe("web-7ea671"); // UTF-8 text
+  });
 });
