@@ -124,11 +124,18 @@ export async function measureIngest(rounds: number, warmup: number): Promise<Ing
         resolve();
       }
     };
-    writer.submit = ((...args: Parameters<typeof submit>) => {
-      submit(...args);
-      const waiter = args[3] as { events?: number; shared?: boolean };
-      if (!waiter.shared) count(waiter.events ?? 0);
-    }) as typeof writer.submit;
+    // Fixed parameters, not a rest array per submit: the hook adds as little as it can to the path.
+    type Submit = typeof submit;
+    writer.submit = ((
+      key: Parameters<Submit>[0],
+      create: Parameters<Submit>[1],
+      change: Parameters<Submit>[2],
+      waiter: Parameters<Submit>[3],
+    ) => {
+      submit(key, create, change, waiter);
+      const w = waiter as { events?: number; shared?: boolean };
+      if (!w.shared) count(w.events ?? 0);
+    }) as Submit;
     const absorb = StateWait.prototype.absorb;
     StateWait.prototype.absorb = function (this: StateWait, wait: ObjectWait): void {
       absorb.call(this, wait);
