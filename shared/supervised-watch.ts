@@ -243,8 +243,10 @@ function hintFor(detail: unknown, what: string): string | undefined {
   const status =
     typeof e?.code === "number" ? e.code : typeof e?.statusCode === "number" ? e.statusCode : undefined;
   if (status === 401)
-    return "the API server does not accept the agent's credentials (expired or wrong service-account token)";
-  if (status === 403) return `RBAC: the agent's ClusterRole needs list and watch on ${what.split(" ")[0]}`;
+    return "the API server does not accept this pod's credentials (expired or wrong service-account token)";
+  // Agent (pods, namespaces) and aggregator (agent ConfigMap, KernelWhispers) watch through here.
+  if (status === 403)
+    return `RBAC: this pod's service account needs list and watch on ${what.split(" ")[0]} (deploy/base/*/rbac.yaml)`;
   if (status === 400)
     return "the API server rejected the request: check the selector options (e.g. --namespace-label-selector)";
   return undefined;

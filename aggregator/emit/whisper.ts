@@ -76,6 +76,16 @@ export class WhisperState {
    * let their next sample count them again.
    */
   #seenAgain = new Set<number>();
+  /**
+   * Episodes this replica counted and wrote, or sampled again since, least recently seen
+   * first (bounded like the record): its own memory of them. The object's record is shared —
+   * every replica's write evicts the least recently seen of all replicas' episodes — and a
+   * replica kept fresh by the watch takes each eviction in at once; this keeps the episodes
+   * its own agents sample from being counted again for that (ADR 0015).
+   */
+  #known = new EpisodeRecord();
+  /** The object's uid as last read: another uid is a new object, which counts none of ours. */
+  #uid: string | undefined;
   firstSeenMs: number | undefined;
   lastSeenMs = 0;
   pods: AffectedPod[] = [];
@@ -150,8 +160,9 @@ export class WhisperState {
     let count = o.count;
     const episode = o.episode;
     if (episode !== undefined) {
-      if (this.episodes.has(episode)) {
-        this.episodes.add(episode); // seen again: kept longest
+      if (this.episodes.has(episode) || this.#known.has(episode)) {
+        this.episodes.add(episode); // seen again: kept longest (recorded again if evicted)
+        this.#known.add(episode);
         this.#seenAgain.delete(episode);
         this.#seenAgain.add(episode);
         if (this.#seenAgain.size > EPISODES_MAX) {
@@ -191,6 +202,11 @@ export class WhisperState {
    */
   adopt(observed: KObj | undefined): { redelivered: number; malformed: number } {
     const status = (observed?.status ?? {}) as KObj;
+    const uid = observed?.metadata?.uid;
+    if (typeof uid === "string") {
+      if (this.#uid !== undefined && uid !== this.#uid) this.#forgetKnown();
+      this.#uid = uid;
+    }
     this.baseline = typeof status.count === "number" ? status.count : 0;
     const { ledger, malformed: badDeliveries } = DeliveryLedger.parse(status.deliveries);
     this.ledger = ledger;
@@ -228,11 +244,18 @@ export class WhisperState {
     return { redelivered, malformed };
   }
 
-  /** The written deltas are now part of the object's counts (and their batches of its ledger). */
-  committed(written: WrittenDelta): void {
+  /**
+   * The written deltas are now part of the object's counts (and their batches of its ledger);
+   * `uid`: the object's, as the write's answer gave it.
+   */
+  committed(written: WrittenDelta, uid?: string): void {
+    if (uid !== undefined) this.#uid = uid;
     this.#seenAgain.clear(); // the written record holds their recency
     this.baseline += written.total;
     this.#pending.commit(written.buckets, this.ledger, this.episodes);
+    for (const w of written.buckets.values()) {
+      for (const episode of w.episodes ?? []) if (this.episodes.has(episode)) this.#known.add(episode);
+    }
     for (const p of this.pods) {
       const d = written.pods.get(p.uid) ?? 0;
       p.baseline += d;
@@ -244,11 +267,17 @@ export class WhisperState {
 
   /** The object was deleted (retention, or by hand): start again from our own numbers. */
   forgetCluster(): void {
-    this.#seenAgain.clear();
+    this.#forgetKnown();
+    this.#uid = undefined;
     this.baseline = 0;
     this.ledger = new DeliveryLedger();
     this.episodes = new EpisodeRecord();
     for (const p of this.pods) p.baseline = 0;
+  }
+
+  #forgetKnown(): void {
+    this.#seenAgain.clear();
+    this.#known = new EpisodeRecord();
   }
 
   recommendation(): Recommendation {

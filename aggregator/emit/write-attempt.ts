@@ -111,7 +111,8 @@ export async function writeEntry(ctx: AttemptContext, entry: Entry, attempt: Att
       delta = status.delta;
       return client.applyStatus(WHISPER_PLURAL, status.body);
     });
-    doc.committed(delta);
+    const uid = body?.metadata?.uid;
+    doc.committed(delta, typeof uid === "string" ? uid : undefined);
     entry.resourceVersion = rvOf(body);
     if (entry.fromWatch) ctx.metrics.whisperWatchConflictsAvoided.inc();
     entry.fromWatch = false;

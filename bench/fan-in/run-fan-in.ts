@@ -6,6 +6,7 @@
 // write requests the API server served, and whether the whispers' counts equal what the
 // acked batches carried once everything is written (exact counts).
 import { join } from "node:path";
+import { EPISODES_MAX } from "../../aggregator/emit/episodes.ts";
 import { type BenchKube, startBenchKube } from "../cluster/kube.ts";
 import { aggregatorNodeOptions, type RunningRole, roleEntry, startAggregator } from "../cluster/roles.ts";
 import { type Child, REPO_ROOT, startChild, tempDir, waitFor } from "../proc/child.ts";
@@ -218,11 +219,17 @@ export async function runFanIn(setup: FanInSetup): Promise<BenchRow[]> {
       }
     }
     const whispers = (await kube.request("GET", "/apis/kernel.gossip.io/v1alpha1/kernelwhispers")) as {
-      items: { spec: { signal: string }; status?: { count?: number } }[];
+      items: { spec: { signal: string }; status?: { count?: number; episodes?: string } }[];
     };
     const inCluster: Record<string, number> = {};
     for (const w of whispers.items)
       inCluster[w.spec.signal] = (inCluster[w.spec.signal] ?? 0) + (w.status?.count ?? 0);
+    // status.episodes keeps the EPISODES_MAX most recently seen (aggregator/emit/episodes.ts): a
+    // sample of an episode forgotten there counts it again.
+    const recorded = whispers.items
+      .filter((w) => w.spec.signal === "CPUThrottling")
+      .map((w) => (w.status?.episodes ? w.status.episodes.split(",").length : 0));
+    const fullRecords = recorded.filter((n) => n >= EPISODES_MAX).length;
 
     const total = {
       batches: stats.reduce((s, x) => s + x.batchesSent, 0),
@@ -365,7 +372,7 @@ export async function runFanIn(setup: FanInSetup): Promise<BenchRow[]> {
         .map((k) => `${k} ${inCluster[k] ?? 0} / ${acked[k] ?? 0}`)
         .join(
           ", ",
-        )}; ${total.unacked} batches never acked; ${whispers.items.length} whispers${unflushed.length ? `; NOT all written: ${unflushed.join("; ")}` : ""}`,
+        )}; ${total.unacked} batches never acked; ${whispers.items.length} whispers; ${fullRecords} of ${recorded.length} CPUThrottling whispers hold the full ${EPISODES_MAX} episodes (median ${[...recorded].sort((a, b) => a - b)[recorded.length >> 1] ?? 0}): older episodes are forgotten, a later sample of one counts it again${unflushed.length ? `; NOT all written: ${unflushed.join("; ")}` : ""}`,
     });
     return rows;
   } finally {
