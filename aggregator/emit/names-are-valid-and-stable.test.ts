@@ -53,6 +53,40 @@ describe("object names", () => {
     expect(isDnsSubdomain(birthCertificateName("a".repeat(253), "u"))).toBe(true);
   });
 
+  it("are the names the cleaning rules give, also when the name was clean already", () => {
+    // The rules written out again (each label lower-cased, other characters to '-', runs of
+    // '-' to one, cut to length, no '-' at either end, "x" for nothing left): names.ts takes a
+    // shortcut for names these rules leave unchanged, which must give the same names.
+    const clean = (text: string, max: number) =>
+      text
+        .split(".")
+        .map((l) => {
+          const c = l
+            .toLowerCase()
+            .replace(/[^a-z0-9-]/g, "-")
+            .replace(/-+/g, "-")
+            .slice(0, max)
+            .replace(/^-+|-+$/g, "");
+          return c === "" ? "x" : c;
+        })
+        .join(".");
+    const suffix = birthCertificateName("p", "uid-1").slice(-6);
+    const piece = fc.oneof(
+      fc.stringMatching(/^[a-z0-9]{1,70}$/),
+      fc.constantFrom("-", "--", ".", "..", "A", "_", "ü", "-."),
+    );
+    fc.assert(
+      fc.property(fc.array(piece, { minLength: 1, maxLength: 12 }), (pieces) => {
+        const podName = pieces.join("");
+        const base = clean(podName, 56)
+          .slice(0, 246)
+          .replace(/[.-]+$/, "");
+        expect(birthCertificateName(podName, "uid-1")).toBe(`${base}-${suffix}`);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
   it("keep the names objects already have: the SHA-256 prefixes are pinned", () => {
     // Names are identities stored in the cluster: a changed hash would make new objects.
     expect(birthCertificateName("web-7d4b9c-x2x9z", "uid-1")).toBe("web-7d4b9c-x2x9z-4a49ac");

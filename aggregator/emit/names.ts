@@ -32,10 +32,26 @@ function cleanLabel(label: string, max: number): string {
 }
 
 function cleanSubdomain(text: string, maxLabel: number): string {
+  // Most names are clean already (a pod's name is a valid subdomain): nothing to split and rebuild.
+  if (CLEAN_SUBDOMAIN.test(text) && labelsWithin(text, maxLabel)) return text;
   return text
     .split(".")
     .map((label) => cleanLabel(label, maxLabel))
     .join(".");
+}
+
+/** What cleanLabel leaves as it is, label by label: lower-case letters and digits joined by single hyphens. */
+const CLEAN_SUBDOMAIN = /^[a-z0-9]+(?:-[a-z0-9]+)*(?:\.[a-z0-9]+(?:-[a-z0-9]+)*)*$/;
+
+function labelsWithin(text: string, max: number): boolean {
+  let start = 0;
+  for (;;) {
+    const dot = text.indexOf(".", start);
+    const end = dot < 0 ? text.length : dot;
+    if (end - start > max) return false;
+    if (dot < 0) return true;
+    start = dot + 1;
+  }
 }
 
 /**
