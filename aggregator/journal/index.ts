@@ -20,8 +20,9 @@
 // - replay folds every entry into the writer as a tagged change: the whisper's delivery ledger
 //   drops the tags it already holds, so replaying twice, or on two replicas, counts once;
 // - an orphaned journal (its replica's write-budget Lease gone or not renewed within the lease
-//   duration) is deleted, with its resourceVersion as precondition, only once every entry of it
+//   duration, and the journal itself unchanged for ORPHAN_QUIET_CHECKS lease durations) is deleted, with its resourceVersion as precondition, only once every entry of it
 //   is durable again: in this replica's journal or in its whisper.
+import { gunzipSync, gzipSync } from "node:zlib";
 import type { Clock, Timer } from "../../shared/clock.ts";
 import { statusOf } from "../../shared/kube.ts";
 import type { Logger } from "../../shared/log.ts";
@@ -78,6 +79,13 @@ interface Orphan {
 const RETRY_MIN_MS = 500;
 const RETRY_MAX_MS = 30_000;
 const FULL_LOG_EVERY_MS = 60_000;
+/**
+ * A journal is taken for orphaned only after staying unchanged this many lease durations (and
+ * its Lease not renewed): replaying a live replica's journal can count twice in a whisper whose
+ * delivery ledger no longer holds the batch (more than 64 agents on it, ADR 0008), so the judge
+ * errs on the side of waiting — 60 s at the default lease duration.
+ */
+export const ORPHAN_QUIET_CHECKS = 4;
 
 /** A replayed entry: waits for its whisper write like a batch's change, held in the journal. */
 class ReplayWait implements WriteWaiter, JournalHolder {
@@ -122,10 +130,14 @@ export class Journal {
   /** The own ConfigMap's resourceVersion; undefined: create it. */
   #rv: string | undefined;
   #renderedBytes = 0;
+  /** Gzipped / JSON bytes of the last write (at most 1). */
+  #ratio = 1;
   /** Upper bound of what was held since the last render. */
   #addedBytes = 0;
   #lastFullLogMono = Number.NEGATIVE_INFINITY;
   #orphans = new Map<string, Orphan>();
+  /** Other replicas' journals as last listed: resourceVersion and when it last changed (own clock). */
+  #seen = new Map<string, { resourceVersion: string; changedMono: number }>();
   #starting: Promise<void> | undefined;
 
   constructor(options: JournalOptions) {
@@ -151,7 +163,9 @@ export class Journal {
    */
   hold(holder: JournalHolder, record: JournalRecord): boolean {
     if (this.#stopped) return false;
-    const est = estimateBytes(record);
+    // The JSON upper bound scaled by what gzip made of the last write (the write itself checks
+    // the real size and sends what does not fit back to its whisper write).
+    const est = Math.ceil(estimateBytes(record) * this.#ratio);
     if (this.#renderedBytes + this.#addedBytes + est > this.#o.maxBytes) {
       this.#full();
       return false;
@@ -231,15 +245,30 @@ export class Journal {
       );
       return;
     }
+    const now = this.#o.clock.monotonic();
+    const listed = new Set<string>();
+    for (const j of journals) {
+      listed.add(j.name);
+      const prev = this.#seen.get(j.name);
+      if (!prev || prev.resourceVersion !== j.resourceVersion) {
+        this.#seen.set(j.name, { resourceVersion: j.resourceVersion, changedMono: now });
+      }
+    }
+    for (const n of [...this.#seen.keys()]) if (!listed.has(n)) this.#seen.delete(n);
     for (const j of journals) {
       if (this.#stopped) return;
       if (j.name === name || this.#orphans.has(j.name) || alive(j.lease)) continue;
+      // A replica with changes in its journal rewrites it every interval: one whose journal
+      // changed within the lease duration (by this replica's clock) is alive, whatever its
+      // Lease says (a Lease renewal late under load must not have its journal replayed).
+      const seen = this.#seen.get(j.name);
+      if (!seen || now - seen.changedMono < ORPHAN_QUIET_CHECKS * this.#o.orphanCheckMs) continue;
       const orphan: Orphan = { journal: j, outstanding: 0 };
       this.#orphans.set(j.name, orphan);
       const replayed = this.#replay(j, orphan);
       log.info(
         { journal: j.name, lease: j.lease, entries: replayed },
-        `journal ${j.name} is orphaned (its replica's Lease ${j.lease || "(none)"} is gone or was not renewed within the lease duration): replaying its ${replayed} counted change(s); it is deleted once they are durable again`,
+        `journal ${j.name} is orphaned (its replica's Lease ${j.lease || "(none)"} is gone or was not renewed within the lease duration, and the journal unchanged for ${ORPHAN_QUIET_CHECKS} of them): replaying its ${replayed} counted change(s); it is deleted once they are durable again`,
       );
       if (orphan.outstanding === 0) await this.#deleteOrphan(orphan);
     }
@@ -248,7 +277,13 @@ export class Journal {
   /** Folds a journal's entries into the writer and holds them here; returns how many. */
   #replay(j: StoredJournal | undefined, orphan: Orphan | undefined): number {
     if (!j) return 0;
-    const { records, malformed } = decodeJournal(j.data);
+    let text: string | undefined;
+    try {
+      text = j.data ? gunzipSync(j.data).toString("utf8") : undefined;
+    } catch {
+      text = "(not gzip)";
+    }
+    const { records, malformed } = decodeJournal(text);
     if (malformed > 0) {
       this.#o.log.warn(
         { journal: j.name, malformed },
@@ -340,19 +375,28 @@ export class Journal {
     }
     this.#dirty = false;
     let included = [...this.#held.values()];
-    let data = encodeJournal(included.map((h) => h.record));
-    while (Buffer.byteLength(data) > this.#o.maxBytes && included.length > 0) {
-      // Estimates are upper bounds, so this is not expected; stay valid if it happens.
-      const drop = included.splice(Math.floor(included.length / 2));
+    let jsonBytes = 0;
+    const render = () => {
+      const json = encodeJournal(included.map((h) => h.record));
+      jsonBytes = json.length;
+      return gzipSync(json, { level: 1 });
+    };
+    let data = render();
+    while (data.length > this.#o.maxBytes) {
+      // Estimates are upper bounds, so this is not expected; stay valid if it happens: the
+      // newest half of what no write holds yet waits for its whisper writes instead.
+      const droppable = included.filter((h) => !h.journaled);
+      if (droppable.length === 0) break;
+      const drop = new Set(droppable.slice(Math.floor(droppable.length / 2)));
       for (const h of drop) {
-        if (h.journaled) continue;
         this.#held.delete(h.holder);
         this.#o.metrics.journalFallbacks.inc();
       }
-      included = included.concat(drop.filter((h) => h.journaled));
-      data = encodeJournal(included.map((h) => h.record));
+      included = included.filter((h) => !drop.has(h));
+      data = render();
     }
-    this.#renderedBytes = Buffer.byteLength(data);
+    this.#renderedBytes = data.length;
+    if (jsonBytes > 4096) this.#ratio = Math.min(1, Math.max(0.1, (data.length / jsonBytes) * 1.25));
     this.#addedBytes = 0;
     try {
       this.#rv = await store.put(name, lease, data, this.#rv);

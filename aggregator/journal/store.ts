@@ -2,6 +2,8 @@
 // `kernel-gossip-aggregator-journal-<identity>`, labelled with the family so they can be
 // listed, annotated with the name of the replica's write-budget Lease (whether that replica is
 // alive is judged by its Lease). Every write and delete carries the resourceVersion last seen.
+// The journal is gzipped JSON in binaryData["entries.json.gz"] (about a third of its JSON);
+// to read one: kubectl get cm NAME -o jsonpath='{.binaryData.entries\.json\.gz}' | base64 -d | gunzip
 import { CoreV1Api, type KubeConfig, type V1ConfigMap } from "@kubernetes/client-node";
 import { statusOf, timeoutOptions } from "../../shared/kube.ts";
 import { JOURNAL_DATA_KEY } from "./format.ts";
@@ -16,7 +18,8 @@ export interface StoredJournal {
   resourceVersion: string;
   /** The write-budget Lease of the replica that writes it. */
   lease: string;
-  data: string | undefined;
+  /** The gzipped journal data (format.ts), as stored in binaryData. */
+  data: Buffer | undefined;
 }
 
 export interface JournalStore {
@@ -28,7 +31,7 @@ export interface JournalStore {
    * Writes `data`: replaces the journal if `resourceVersion` is set (409 when it changed, 404
    * when it is gone), creates it otherwise (409 when it exists). Returns the new resourceVersion.
    */
-  put(name: string, lease: string, data: string, resourceVersion: string | undefined): Promise<string>;
+  put(name: string, lease: string, data: Buffer, resourceVersion: string | undefined): Promise<string>;
   /** Deletes the journal if its resourceVersion is still `resourceVersion` (409 otherwise; 404 is fine). */
   delete(name: string, resourceVersion: string): Promise<void>;
 }
@@ -45,7 +48,9 @@ export function kubeJournalStore(kubeConfig: KubeConfig, namespace: string, time
     name: c.metadata?.name ?? "",
     resourceVersion: c.metadata?.resourceVersion ?? "",
     lease: c.metadata?.annotations?.[JOURNAL_LEASE_ANNOTATION] ?? "",
-    data: c.data?.[JOURNAL_DATA_KEY],
+    data: c.binaryData?.[JOURNAL_DATA_KEY]
+      ? Buffer.from(c.binaryData[JOURNAL_DATA_KEY], "base64")
+      : undefined,
   });
   return {
     async list() {
@@ -74,7 +79,7 @@ export function kubeJournalStore(kubeConfig: KubeConfig, namespace: string, time
           annotations: { [JOURNAL_LEASE_ANNOTATION]: lease },
           ...(resourceVersion !== undefined && { resourceVersion }),
         },
-        data: { [JOURNAL_DATA_KEY]: data },
+        binaryData: { [JOURNAL_DATA_KEY]: data.toString("base64") },
       };
       const stored =
         resourceVersion === undefined

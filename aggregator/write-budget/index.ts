@@ -93,7 +93,7 @@ export class WriteBudget {
   #timer: Timer | undefined;
   #stopped = false;
   #tick: Promise<void> = Promise.resolve();
-  #listed = false;
+  #listedMono: number | undefined;
 
   constructor(options: WriteBudgetOptions) {
     this.#o = options;
@@ -106,14 +106,19 @@ export class WriteBudget {
 
   /**
    * Whether the replica owning Lease `lease` counts as alive: its Lease changed within the lease
-   * duration by this replica's clock, or was seen for the first time. True for every Lease until
-   * this replica has listed them once (the safe side: nothing is taken for orphaned early); the
-   * journal judges orphaned journals by it (aggregator/journal).
+   * duration by this replica's clock, or was seen for the first time. True for every Lease while
+   * this replica's own last successful list is older than two periods (the safe side: nothing
+   * is taken for orphaned on stale knowledge); the journal judges orphaned journals by it
+   * (aggregator/journal).
    */
   alive(lease: string): boolean {
-    if (!this.#listed || lease === this.#o.name) return true;
+    if (lease === this.#o.name) return true;
+    // Judged only on a fresh list: with this replica's own lists failing, every other Lease
+    // would look stale.
+    const now = this.#o.clock.monotonic();
+    if (this.#listedMono === undefined || now - this.#listedMono > 2 * this.periodMs) return true;
     const seen = this.#seen.get(lease);
-    return seen !== undefined && this.#o.clock.monotonic() - seen.changedMono <= this.#o.leaseDurationMs;
+    return seen !== undefined && now - seen.changedMono <= this.#o.leaseDurationMs;
   }
 
   get periodMs(): number {
@@ -166,7 +171,7 @@ export class WriteBudget {
         }
       }
       for (const n of [...this.#seen.keys()]) if (!names.has(n)) this.#seen.delete(n);
-      this.#listed = true;
+      this.#listedMono = now;
       let alive = 1; // this replica, whatever the list said
       for (const [n, s] of this.#seen) {
         if (n !== name && now - s.changedMono <= this.#o.leaseDurationMs) alive++;

@@ -20,6 +20,7 @@
 //                                  acks still due, reports, exits
 //
 //   node bench/fan-in/load.ts '<json LoadOptions>'
+import { randomUUID } from "node:crypto";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import WebSocket from "ws";
 import {
@@ -101,6 +102,9 @@ interface Agent {
 function startAgent(options: LoadOptions, index: number, stats: LoadStats, onHello: () => void): Agent {
   const node = `${options.nodePrefix}${index}`;
   const pool = agentEvents(node, index + 1);
+  // Like a real agent process (agent/link): one instance id, batches numbered 1, 2, … — the
+  // delivery tag the aggregator records in each whisper's ledger (ADR 0008) and its journal.
+  const instanceId = randomUUID();
   let seq = 0;
   let cursor = 0;
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -162,6 +166,7 @@ function startAgent(options: LoadOptions, index: number, stats: LoadStats, onHel
         lastAckedSeq: 0,
         configVersion: "",
         cgroupLayout: "v2/systemd",
+        instanceId,
       },
     };
     ws.send(encodeEnvelope(hello), { binary: true });

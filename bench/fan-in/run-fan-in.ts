@@ -337,9 +337,13 @@ export async function runFanIn(setup: FanInSetup): Promise<BenchRow[]> {
         note: `in the window, per replica (/): ${conflicts.join("/")} conflicts of ${all.join("/")} KernelWhisper write requests (spec and status applies); whisper watch events taken in ${each(EVENTS, { result: "merged" }).join("/")}, kept until a request's answer ${each(EVENTS, { result: "deferred" }).join("/")}, not newer ${each(EVENTS, { result: "not_newer" }).join("/")}, not held ${each(EVENTS, { result: "not_held" }).join("/")}; status writes that carried a watched resourceVersion (conflicts avoided) ${each("kernel_gossip_aggregator_whisper_watch_conflicts_avoided_total", {}).join("/")}; watch restarts ${each("kernel_gossip_aggregator_whisper_watch_restarts_total", {}).join("/")}`,
       });
     }
-    // The budget covers the custom-resource writes; pod Events (one per new whisper) and
-    // Leases are listed beside them.
-    const crWrites = (writesInWindow.kernelwhispers ?? 0) + (writesInWindow.podbirthcertificates ?? 0);
+    // The budget covers the custom-resource writes and the replicas' journal writes (the only
+    // ConfigMaps written here, ADR 0014); pod Events (one per new whisper) and Leases are
+    // listed beside them.
+    const crWrites =
+      (writesInWindow.kernelwhispers ?? 0) +
+      (writesInWindow.podbirthcertificates ?? 0) +
+      (writesInWindow.configmaps ?? 0);
     const crRate = crWrites / windowSeconds;
     rows.push({
       figure: `API custom-resource writes, all replicas, ${setup.label}`,
@@ -355,7 +359,7 @@ export async function runFanIn(setup: FanInSetup): Promise<BenchRow[]> {
         .map(([r, n]) => `${r} ${round(n / windowSeconds)}/s`)
         .join(
           ", ",
-        )} (pod Events: one per new whisper; leases: the write-budget and GC Leases — both outside the budget); ${replicas} replica(s) each writing at most ${round(writeQps / replicas)}/s`,
+        )} (configmaps: the replicas' journals, inside the budget; pod Events: one per new whisper; leases: the write-budget and GC Leases — both outside the budget); ${replicas} replica(s) each writing at most ${round(writeQps / replicas)}/s; journal at the end of the window (per replica): ${after.map((t) => `${metricValue(t, "kernel_gossip_aggregator_journal_entries")} entries, ${round(metricValue(t, "kernel_gossip_aggregator_journal_bytes") / 1024)} KiB`).join("; ")}, fallbacks ${after.map((t) => metricValue(t, "kernel_gossip_aggregator_journal_fallbacks_total")).join("/")}`,
     });
     const signals = [...new Set([...Object.keys(acked), ...Object.keys(inCluster)])].sort();
     const exact =
