@@ -37,6 +37,13 @@ export interface WatchEnv {
   present: (rt: ResourceType, obj: KObj) => KObj;
 }
 
+/**
+ * A stored object's JSON as watch events carry it, serialized once for every watcher, as
+ * kube-apiserver's watch cache does (CachingObject): a write watched by N clients is not
+ * encoded N times. Stored objects are never mutated (Store.put), so the object is the key.
+ */
+const serialized = new WeakMap<KObj, string>();
+
 export function serveWatch(res: ServerResponse, w: WatchRequest, env: WatchEnv): void {
   const rt = w.rt;
   const store = env.store;
@@ -51,6 +58,15 @@ export function serveWatch(res: ServerResponse, w: WatchRequest, env: WatchEnv):
     if (!stalled && !closed) res.write(`${JSON.stringify(line)}\n`);
   };
   const send = (type: string, obj: KObj): void => {
+    if (!w.table) {
+      let json = serialized.get(obj);
+      if (json === undefined) {
+        json = JSON.stringify(env.present(rt, obj));
+        serialized.set(obj, json);
+      }
+      if (!stalled && !closed) res.write(`{"type":${JSON.stringify(type)},"object":${json}}\n`);
+      return;
+    }
     let object = env.present(rt, obj);
     if (w.table) {
       object = toTable(rt, [obj], {
