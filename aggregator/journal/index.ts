@@ -398,8 +398,10 @@ export class Journal {
     this.#renderedBytes = data.length;
     if (jsonBytes > 4096) this.#ratio = Math.min(1, Math.max(0.1, (data.length / jsonBytes) * 1.25));
     this.#addedBytes = 0;
+    const started = clock.monotonic();
     try {
       this.#rv = await store.put(name, lease, data, this.#rv);
+      metrics.journalWriteDuration.observe((clock.monotonic() - started) / 1000);
       metrics.journalWrites.inc({ outcome: "success" });
       this.#failures = 0;
       this.#notBefore = 0;

@@ -1,5 +1,5 @@
 // Metrics of the write-ahead journal (ADR 0014). Names are part of the contract dashboards and alerts are built on.
-import { Counter, Gauge, type Registry } from "../../shared/metrics.ts";
+import { Counter, Gauge, Histogram, NETWORK_SECONDS_BUCKETS, type Registry } from "../../shared/metrics.ts";
 
 /** Point-in-time state read at scrape time; the journal installs its own. */
 export interface JournalGaugeSources {
@@ -32,6 +32,12 @@ export function createJournalMetrics(registry: Registry) {
       name: "kernel_gossip_aggregator_journal_writes_total",
       help: "Writes of this replica's journal ConfigMap by outcome (success, conflict, not_found, error); each takes a token of the write budget.",
       labelNames: ["outcome"] as const,
+      registers,
+    }),
+    journalWriteDuration: new Histogram({
+      name: "kernel_gossip_aggregator_journal_write_duration_seconds",
+      help: "Duration of one write request of this replica's journal ConfigMap (what a counted ack waits for beside the interval and the token).",
+      buckets: NETWORK_SECONDS_BUCKETS,
       registers,
     }),
     journalFallbacks: new Counter({

@@ -351,6 +351,11 @@ export const AGGREGATOR_METRICS: readonly MetricSpec[] = [
     ["outcome"],
     "Writes of this replica's journal ConfigMap by outcome (success, conflict, not_found, error); each takes a token of the write budget.",
   ),
+  h(
+    "kernel_gossip_aggregator_journal_write_duration_seconds",
+    [],
+    "Duration of one write request of this replica's journal ConfigMap (what a counted ack waits for beside the interval and the token).",
+  ),
   c(
     "kernel_gossip_aggregator_journal_fallbacks_total",
     [],
