@@ -123,6 +123,17 @@ export class CrWriter {
     return this.#entries.size;
   }
 
+  /**
+   * Whether object `key` exists in the cluster as this writer last read or wrote it: a change to
+   * it can only fail for good if the object or its namespace is deleted meanwhile. The journal
+   * holds only such changes (ADR 0014), so an ack it answers never hides a drop a first write
+   * would have found (a missing namespace).
+   */
+  inCluster(key: string): boolean {
+    const entry = this.#entries.get(key);
+    return entry !== undefined && entry.loaded && entry.exists;
+  }
+
   /** Estimated bytes the objects hold (what --max-pending-bytes bounds). */
   get heldBytes(): number {
     return this.#holdings.total;

@@ -194,8 +194,17 @@ export class BatchFolder {
       }
       if (wait.ledgerHeld) this.#d.metrics.redeliveriesDropped.inc(wait.events);
       if (foldAck) wait.ackFolded();
-      else if (tag && this.journal && wait.folded && !wait.ledgerHeld && !wait.answered) {
-        // A counted change (ADR 0014): acked once this replica's journal holds it durably.
+      else if (
+        tag &&
+        this.journal &&
+        wait.folded &&
+        !wait.ledgerHeld &&
+        !wait.answered &&
+        this.#d.writer.inCluster(key)
+      ) {
+        // A counted change to a whisper that exists (ADR 0014): acked once this replica's journal
+        // holds it durably. A whisper not yet written waits for its first write, which is due at
+        // once and is what finds a missing namespace (the ack then says dropped).
         if (this.journal.hold(wait, journalRecord(key, group.identity, tag, occurrences))) {
           wait.journal = this.journal;
         }
