@@ -38,11 +38,13 @@ export interface WatchEnv {
 }
 
 /**
- * A stored object's JSON as watch events carry it, serialized once for every watcher, as
- * kube-apiserver's watch cache does (CachingObject): a write watched by N clients is not
- * encoded N times. Stored objects are never mutated (Store.put), so the object is the key.
+ * A stored object's JSON as watch events of one resource type carry it, serialized once for
+ * every watcher, as kube-apiserver's watch cache does (CachingObject): a write watched by N
+ * clients is not encoded N times. Stored objects are never mutated (Store.put), so the object
+ * is the key — per type, as one stored object is presented differently by two APIs (core and
+ * events.k8s.io Events).
  */
-const serialized = new WeakMap<KObj, string>();
+const serialized = new WeakMap<ResourceType, WeakMap<KObj, string>>();
 
 export function serveWatch(res: ServerResponse, w: WatchRequest, env: WatchEnv): void {
   const rt = w.rt;
@@ -59,10 +61,15 @@ export function serveWatch(res: ServerResponse, w: WatchRequest, env: WatchEnv):
   };
   const send = (type: string, obj: KObj): void => {
     if (!w.table) {
-      let json = serialized.get(obj);
+      let ofType = serialized.get(rt);
+      if (!ofType) {
+        ofType = new WeakMap();
+        serialized.set(rt, ofType);
+      }
+      let json = ofType.get(obj);
       if (json === undefined) {
         json = JSON.stringify(env.present(rt, obj));
-        serialized.set(obj, json);
+        ofType.set(obj, json);
       }
       if (!stalled && !closed) res.write(`{"type":${JSON.stringify(type)},"object":${json}}\n`);
       return;
