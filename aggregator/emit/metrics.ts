@@ -58,7 +58,7 @@ export function createEmitMetrics(registry: Registry) {
     }),
     whisperWatchEvents: new Counter({
       name: "kernel_gossip_aggregator_whisper_watch_events_total",
-      help: "KernelWhisper watch events for objects this replica holds, by result: merged (newer than its copy: the next write carries the fresh resourceVersion), deferred (a request of the object was on the wire: taken in after its answer if still newer), not_newer (our own write echoing back, or older).",
+      help: "KernelWhisper watch events, by result: merged (a whisper this replica holds, newer than its copy: the next write carries the fresh resourceVersion), deferred (a request of the object was on the wire: taken in after its answer if still newer), unread (its first read or its re-read after a 409 is still to come), not_newer (our own write echoing back, or older), not_held (a whisper this replica does not hold).",
       labelNames: ["result"] as const,
       registers,
     }),
