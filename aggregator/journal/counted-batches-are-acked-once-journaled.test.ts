@@ -198,6 +198,50 @@ it("an orphaned journal is replayed by another replica and deleted; replayed aga
   expect(journals).toEqual([]);
 });
 
+it("a replica whose Lease looks stale but whose journal keeps changing is not taken for orphaned; once its journal goes quiet, it is", async () => {
+  const name = "kernel-gossip-aggregator-journal-busy";
+  const p = { ...pod(4), labels: { "workload-id": "busy" } };
+  const ctx = (seq: number) => ({ ...CTX, instance: "i-busy", seq });
+  const busy = killable(name);
+  await busy.pipeline.handleBatch(ctx(1), [crashLoop(p, "app", 1)]);
+  await vi.waitFor(async () => expect(await whisperCount("busy")).toBe(1));
+
+  // The judge says the busy replica's Lease expired (a renewal late under load) — but its
+  // journal changes with every batch it acks.
+  let checks = 0;
+  const counting: JournalStore = {
+    ...store,
+    list: () => {
+      checks++;
+      return store.list();
+    },
+  };
+  const judgeMetrics = createPipelineMetrics(createRegistry({ defaultMetrics: false }));
+  const judge = testPipeline(cluster.kubeConfig, { settings: HELD_BACK, metrics: judgeMetrics });
+  judge.start();
+  judge.startJournal({
+    store: counting,
+    name: "kernel-gossip-aggregator-journal-judge",
+    lease: "lease-judge",
+    alive: (lease) => lease !== "lease-of-kernel-gossip-aggregator-journal-busy",
+    orphanCheckMs: 500,
+  });
+  const orphanReplays = async () =>
+    (await judgeMetrics.journalReplayed.get()).values.find((v) => v.labels.origin === "orphan")?.value ?? 0;
+  // Twice the quiet time (4 checks) and more, with the busy replica acking all along.
+  let seq = 2;
+  while (checks < 10) await busy.pipeline.handleBatch(ctx(seq), [crashLoop(p, "app", seq++)]);
+  expect(await orphanReplays()).toBe(0);
+
+  // Killed: its journal stops changing, and after 4 quiet checks the judge replays it.
+  busy.kill();
+  const acked = seq - 2;
+  await vi.waitFor(async () => expect(await orphanReplays()).toBe(acked), { timeout: 30_000 });
+  await vi.waitFor(async () => expect(await whisperCount("busy")).toBe(seq - 1), { timeout: 20_000 });
+  await judge.stop();
+  expect(await whisperCount("busy")).toBe(seq - 1);
+});
+
 it("a change that does not fit in --journal-max-bytes waits for its whisper write", async () => {
   const name = "kernel-gossip-aggregator-journal-full";
   const metrics = createPipelineMetrics(createRegistry({ defaultMetrics: false }));
