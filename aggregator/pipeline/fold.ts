@@ -88,7 +88,8 @@ export class BatchFolder {
       const groups = this.#group(ctx, batch, fresh, pods, enriched);
       // The HPA of each throttling object: from the cache without a promise; a lookup only for a miss.
       let lookups: Promise<void>[] | undefined;
-      for (const g of groups.values()) {
+      for (let i = 0; i < groups.length; i++) {
+        const g = groups[i] as Group;
         if (g.identity.signal !== "CPUThrottling") continue;
         const { namespace, workload } = g.identity;
         const known = this.#d.hpa.findCached(namespace, workload);
@@ -115,8 +116,10 @@ export class BatchFolder {
     fresh: Fresh[],
     pods: (PodIdentity | undefined)[],
     enriched: (Enriched | undefined)[],
-  ): Map<string, Group> {
-    const groups = new Map<string, Group>();
+  ): Group[] {
+    // Looked up by key, handed on as a list (no Map iteration per group).
+    const byKey = new Map<string, Group>();
+    const groups: Group[] = [];
     const p = this.#prepared;
     for (let i = 0; i < fresh.length; i++) {
       const f = fresh[i] as Fresh;
@@ -138,9 +141,10 @@ export class BatchFolder {
           wait,
         );
       } else {
-        let group = groups.get(p.key);
+        let group = byKey.get(p.key);
         if (!group) {
           group = {
+            key: p.key,
             identity: {
               ...(p.enriched as Enriched),
               namespace: p.namespace,
@@ -150,7 +154,8 @@ export class BatchFolder {
             wait: new ObjectWait(batch, this.#observe),
             occurrences: [],
           };
-          groups.set(p.key, group);
+          byKey.set(p.key, group);
+          groups.push(group);
         }
         group.wait.add(p.type, p.observedAtMs, batch.ids[f.id]);
         group.occurrences.push(p.occurrence as Occurrence);
@@ -169,9 +174,10 @@ export class BatchFolder {
    * episode the agent names: the episode counts once by its name, so its next sample recovers
    * a lost fold.
    */
-  #submit(batch: PendingBatch, tag: DeliveryTag | undefined, groups: Map<string, Group>): undefined {
-    for (const [key, group] of groups) {
-      const { wait, occurrences } = group;
+  #submit(batch: PendingBatch, tag: DeliveryTag | undefined, groups: Group[]): undefined {
+    for (let i = 0; i < groups.length; i++) {
+      const group = groups[i] as Group;
+      const { key, wait, occurrences } = group;
       const foldAck = STATE_SIGNALS.has(group.identity.signal) && occurrences.every(isSuperseded);
       // Samples of named episodes count by the episode's name, not by the batch: their fold
       // needs no delivery tag (a resend folds state again and counts nothing twice), so they
@@ -267,11 +273,12 @@ function deliveryTag(ctx: BatchContext): DeliveryTag | undefined {
 }
 
 function setHpa(g: Group, name: string | undefined): void {
-  for (const o of g.occurrences) o.hpa = name;
+  for (let i = 0; i < g.occurrences.length; i++) (g.occurrences[i] as Occurrence).hpa = name;
 }
 
 /** A batch's occurrences for one whisper, and its waiter for that object's write. */
 interface Group {
+  key: string;
   identity: WhisperIdentity;
   wait: ObjectWait;
   occurrences: Occurrence[];

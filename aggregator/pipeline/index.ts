@@ -49,6 +49,8 @@ export type { BatchContext, BatchHandler };
 export const POD_SEEN_TTL_MS = 3_600_000;
 /** Bookkeeping bytes counted per remembered event id on top of its length (LRU node, map entry). */
 const ID_OVERHEAD_BYTES = 64;
+/** See BatchPipeline.#isDone. */
+const HAS_OPTIONS: LRUCache.HasOptions<string, true, unknown> = { status: undefined };
 
 export class BatchPipeline implements BatchHandler {
   readonly writer: CrWriter;
@@ -238,11 +240,13 @@ export class BatchPipeline implements BatchHandler {
     const batch = new PendingBatch((b, err) => this.#settled(b, err), ctx.node);
     batch.onRedelivered = (n) => metrics.redeliveriesDropped.inc(n);
     batch.onDropped = (reason, n) => metrics.eventsDropped.inc({ reason }, n);
-    const fresh: Fresh[] = [];
+    // Allocated at the batch's size (most events are fresh), trimmed below.
+    const fresh: Fresh[] = new Array(events.length);
+    let n = 0;
     for (let i = 0; i < events.length; i++) {
       const ev = events[i] as WireEvent;
       const id = ev.id ?? "";
-      if (id && this.#done.has(id)) {
+      if (id && this.#isDone(id)) {
         metrics.redeliveriesDropped.inc();
         batch.dropped++;
         continue;
@@ -261,9 +265,10 @@ export class BatchPipeline implements BatchHandler {
       }
       if (id) {
         this.#inflight.set(id, batch);
-        fresh.push({ ev, id: batch.ids.push(id) - 1 });
-      } else fresh.push({ ev, id: -1 });
+        fresh[n++] = { ev, id: batch.ids.push(id) - 1 };
+      } else fresh[n++] = { ev, id: -1 };
     }
+    fresh.length = n;
     try {
       const applying = this.#apply(ctx, batch, fresh);
       if (applying) {
@@ -283,6 +288,16 @@ export class BatchPipeline implements BatchHandler {
       }
       return r;
     });
+  }
+
+  /**
+   * `#done.has(id)` without the options object lru-cache allocates per call when given none
+   * (one per event): the same one each time, its status cleared (set only for diagnostics
+   * channel subscribers, which get a fresh one then as without it).
+   */
+  #isDone(id: string): boolean {
+    HAS_OPTIONS.status = undefined;
+    return this.#done.has(id, HAS_OPTIONS);
   }
 
   /** Clears the batch's ids from the in-flight map; remembers them as done on success. */

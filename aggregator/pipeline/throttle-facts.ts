@@ -13,6 +13,8 @@ import type { SignalFacts } from "./from-wire.ts";
 import { int, num, pressureOf, round, THROTTLE_STATES } from "./wire-values.ts";
 
 const DEMAND_METHOD_SET: ReadonlySet<string> = new Set(DEMAND_METHODS);
+/** Placeholder while no sample is kept; never returned (replaced by a fresh array). */
+const EMPTY: number[] = [];
 
 /** What a throttle sample says. */
 export function throttleFacts(t: WireThrottle): SignalFacts {
@@ -22,19 +24,32 @@ export function throttleFacts(t: WireThrottle): SignalFacts {
   // demand and has no bound, so it is not used (the recommendation says not enough data).
   const nodeCpus = int(t.nodeCpus, 0, 100_000);
   const physical = nodeCpus > 0;
-  // Per throttle event: one pass, no intermediate arrays, the array allocated at its size.
+  // Per throttle event: one pass, no intermediate arrays. The decoded array itself when every
+  // sample is kept as it is (the usual case: agents send in-range, rounded samples; the decoded
+  // event is released after its fold), else a copy allocated at its size from the first change.
   const wire = physical ? t.demandSamples : undefined;
-  const samples: number[] = wire && wire.length > 0 ? new Array(wire.length) : [];
-  let kept = 0;
-  if (wire) {
-    for (let i = 0; i < wire.length; i++) {
-      const v = round(num(wire[i], 0, nodeCpus));
-      if (v > 0) samples[kept++] = v;
+  let samples: number[] = EMPTY;
+  if (wire && wire.length > 0) {
+    let i = 0;
+    for (; i < wire.length; i++) {
+      const w = wire[i];
+      if (w !== round(num(w, 0, nodeCpus)) || !((w as number) > 0)) break;
     }
-    samples.length = kept;
+    if (i === wire.length) samples = wire;
+    else {
+      samples = new Array(wire.length);
+      let kept = 0;
+      for (let j = 0; j < i; j++) samples[kept++] = wire[j] as number;
+      for (; i < wire.length; i++) {
+        const v = round(num(wire[i], 0, nodeCpus));
+        if (v > 0) samples[kept++] = v;
+      }
+      samples.length = kept;
+    }
   }
   const demand = physical ? round(num(t.demandCores, 0, nodeCpus)) : 0;
-  if (samples.length === 0 && demand > 0 && state !== "Resolved") samples.push(demand);
+  if (samples.length === 0 && demand > 0 && state !== "Resolved") samples = [demand];
+  else if (samples.length === 0) samples = [];
   return new ThrottleFacts(t, state, demand, nodeCpus, samples);
 }
 
