@@ -45,6 +45,12 @@ export class BatchFolder {
   #stateWaits = new Map<string, StateWait>();
   /** This replica's journal once started (ADR 0014): counted acks wait for it, not the object write. */
   journal: Journal | undefined;
+  /**
+   * Namespaces in which this replica has seen a whisper exist in the cluster: a new whisper's
+   * change there is journaled without waiting for its first write (which, under a tight write
+   * budget, waits as long as any other). Bounded: cleared when it reaches NAMESPACES_MAX.
+   */
+  #namespaces = new Set<string>();
 
   constructor(deps: FoldDeps) {
     this.#d = deps;
@@ -206,11 +212,12 @@ export class BatchFolder {
         wait.folded &&
         !wait.ledgerHeld &&
         !wait.answered &&
-        this.#d.writer.inCluster(key)
+        this.#namespaceExists(key, group.identity.namespace)
       ) {
-        // A counted change to a whisper that exists (ADR 0014): acked once this replica's journal
-        // holds it durably. A whisper not yet written waits for its first write, which is due at
-        // once and is what finds a missing namespace (the ack then says dropped).
+        // A counted change in a namespace known to exist (ADR 0014): acked once this replica's
+        // journal holds it durably. In a namespace this replica has seen no whisper of, it waits
+        // for its whisper's first write, due at once, which is what finds a missing namespace
+        // (the ack then says dropped).
         if (this.journal.hold(wait, journalRecord(key, group.identity, tag, occurrences))) {
           wait.journal = this.journal;
         }
@@ -219,6 +226,15 @@ export class BatchFolder {
     }
     batch.sealed();
     return undefined;
+  }
+
+  /** Whether the whisper under `key`, or another one of `namespace`, exists in the cluster. */
+  #namespaceExists(key: string, namespace: string): boolean {
+    if (this.#namespaces.has(namespace)) return true;
+    if (!this.#d.writer.inCluster(key)) return false;
+    if (this.#namespaces.size >= NAMESPACES_MAX) this.#namespaces.clear();
+    this.#namespaces.add(namespace);
+    return true;
   }
 
   /**
@@ -297,6 +313,9 @@ function isSuperseded(o: Occurrence): boolean {
 function isNamed(o: Occurrence): boolean {
   return o.episode !== undefined;
 }
+
+/** Namespaces remembered as existing (fold.ts #namespaces) before the memory starts over. */
+const NAMESPACES_MAX = 10_000;
 
 /** What the journal keeps of a counted (batch, whisper) change: no evidence, no samples. */
 function journalRecord(
