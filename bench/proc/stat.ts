@@ -1,7 +1,7 @@
 // Process-level figures of another process, read from /proc: resident memory (VmRSS) and
 // CPU time (utime + stime), which is what a node's kubelet and cgroup charge for it.
 import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 
 /** Clock ticks per second of /proc/<pid>/stat times (USER_HZ, from `getconf CLK_TCK`). */
 const USER_HZ = ((): number => {
@@ -29,6 +29,24 @@ export function cpuSeconds(pid: number): number {
   const utime = Number(fields[11]);
   const stime = Number(fields[12]);
   return (utime + stime) / USER_HZ;
+}
+
+/**
+ * CPU seconds its live threads have run so far, to the nanosecond: the sum of field 1 of
+ * /proc/<pid>/task/<tid>/schedstat (the scheduler's sum_exec_runtime, what utime + stime count
+ * in clock ticks). For short windows, where a mostly idle process uses less than one 10 ms tick
+ * and cpuSeconds() reads 0; a thread that exits within the window takes its time with it.
+ */
+export function runSeconds(pid: number): number {
+  let ns = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[0]);
+    } catch {
+      // the thread exited between the listing and the read
+    }
+  }
+  return ns / 1e9;
 }
 
 export interface Usage {
