@@ -131,7 +131,7 @@ export class CrWriter {
    */
   inCluster(key: string): boolean {
     const entry = this.#entries.get(key);
-    return entry !== undefined && entry.loaded && entry.exists;
+    return entry?.loaded === true && entry.exists;
   }
 
   /** Estimated bytes the objects hold (what --max-pending-bytes bounds). */

@@ -9,12 +9,13 @@
 // turn: resends land on the other replica.
 import type { ChildProcess } from "node:child_process";
 import { connect, createServer, type Server, type Socket } from "node:net";
-import { afterAll, beforeAll, expect, it, vi } from "vitest";
+import { afterAll, beforeAll, expect, it } from "vitest";
 import { testAgentOptions, testDelivery } from "../../agent/testing.ts";
 import { createRegistry } from "../../shared/metrics.ts";
 import type { WireEvent } from "../../shared/proto.ts";
 import type { KubeApi } from "../kube-api/index.ts";
 import { freePort } from "../ports.ts";
+import { deploymentCrashLoop, storedTotal, untilWithLogs } from "./crash-loops.ts";
 import { kubectlFor, startKubeApiRetrying } from "./harness.ts";
 import { roleProcesses } from "./role-processes.ts";
 
@@ -71,46 +72,16 @@ function startAggregator(port: number, name = "aggregator-0"): Promise<ChildProc
   );
 }
 
-/** The whispers' counts as stored by the API server (cheap to poll). */
-function storedTotal(namespace: string): number {
-  return api.store
-    .list("kernel.gossip.io", "kernelwhispers", namespace)
-    .reduce((n, w) => n + Number((w as { status?: { count?: number } }).status?.count ?? 0), 0);
-}
-
 /** The k-th event of the agent on NODES[nodeIndex]: globally distinct id. */
 function crashLoop(namespace: string, k: number, nodeIndex: number): WireEvent {
   const node = NODES[nodeIndex] as string;
   const n = k * NODES.length + nodeIndex;
   const p = (k % (PODS / 2)) * 2 + nodeIndex; // pods 0..19: even ones on node-a, odd on node-b
   const deployment = `checkout-${Math.floor(p / (PODS / DEPLOYMENTS))}`; // 5 pods each, both nodes
-  return {
-    id: `uid-${p}/app/${n}/CrashLoopBackOff`,
-    pod: {
-      uid: `uid-${p}`,
-      namespace,
-      name: `${deployment}-7d9f-${p}`,
-      node,
-      labels: { "workload-id": deployment },
-      owners: [],
-      qosClass: "Burstable",
-    },
-    container: "app",
-    observedAtMs: Date.now(),
-    count: 1,
-    failure: { reason: "CrashLoopBackOff", exitCode: 1, restartCount: n, lastReason: "Error" },
-  };
+  return deploymentCrashLoop({ namespace, node, deployment, pod: p, n });
 }
 
-async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 30_000) {
-  await vi.waitFor(
-    async () => {
-      if (!(await check()))
-        throw new Error(`timed out waiting for ${what}; aggregator said: ${logs.join("\n").slice(-4000)}`);
-    },
-    { timeout: timeoutMs, interval: 20 },
-  );
-}
+const until = untilWithLogs(logs);
 
 /** Two agents' links to `url`, each with its real bounded Outbox, built as the agent builds them. */
 function startAgents(url: string) {
@@ -164,9 +135,9 @@ async function streamThrough(
     for (let i = 0; i < 4; i++) {
       allowed = PHASE * (i + 1);
       const mid = PHASE * i + PHASE / 2;
-      await until(() => storedTotal(namespace) >= mid, `${mid} events counted`);
+      await until(() => storedTotal(api, namespace) >= mid, `${mid} events counted`);
       const what = await disrupt(i);
-      disruptions.push(`${what}@${storedTotal(namespace)}/${pushed}`);
+      disruptions.push(`${what}@${storedTotal(api, namespace)}/${pushed}`);
     }
     allowed = TOTAL;
     await until(

@@ -6,12 +6,13 @@
 // its write-budget Lease expires, replays it and deletes it. Counts are read with the real
 // kubectl; the agent links (real agent/link + Outbox) report every event delivered.
 import type { ChildProcess } from "node:child_process";
-import { afterAll, beforeAll, expect, it, vi } from "vitest";
+import { afterAll, beforeAll, expect, it } from "vitest";
 import { testAgentOptions, testDelivery } from "../../agent/testing.ts";
 import { createRegistry } from "../../shared/metrics.ts";
 import type { WireEvent } from "../../shared/proto.ts";
 import type { KubeApi } from "../kube-api/index.ts";
 import { freePort } from "../ports.ts";
+import { deploymentCrashLoop, storedTotal, untilWithLogs } from "./crash-loops.ts";
 import { kubectlFor, startKubeApiRetrying } from "./harness.ts";
 import { roleProcesses } from "./role-processes.ts";
 
@@ -63,46 +64,22 @@ function startAggregator(port: number, name: string, onLine?: (line: string) => 
   );
 }
 
-function storedTotal(namespace: string): number {
-  return api.store
-    .list("kernel.gossip.io", "kernelwhispers", namespace)
-    .reduce((n, w) => n + Number((w as { status?: { count?: number } }).status?.count ?? 0), 0);
-}
-
 function journals(): string[] {
   return api.store.list("", "configmaps", NAMESPACE).map((c) => String(c.metadata.name));
 }
 
 function crashLoop(namespace: string, n: number): WireEvent {
-  const p = n % 8;
-  const deployment = `checkout-${p % DEPLOYMENTS}`;
-  return {
-    id: `uid-${p}/app/${n}/CrashLoopBackOff`,
-    pod: {
-      uid: `uid-${p}`,
-      namespace,
-      name: `${deployment}-7d9f-${p}`,
-      node: "node-a",
-      labels: { "workload-id": deployment },
-      owners: [],
-      qosClass: "Burstable",
-    },
-    container: "app",
-    observedAtMs: Date.now(),
-    count: 1,
-    failure: { reason: "CrashLoopBackOff", exitCode: 1, restartCount: n, lastReason: "Error" },
-  };
+  const pod = n % 8;
+  return deploymentCrashLoop({
+    namespace,
+    node: "node-a",
+    deployment: `checkout-${pod % DEPLOYMENTS}`,
+    pod,
+    n,
+  });
 }
 
-async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 30_000) {
-  await vi.waitFor(
-    async () => {
-      if (!(await check()))
-        throw new Error(`timed out waiting for ${what}; aggregator said: ${logs.join("\n").slice(-4000)}`);
-    },
-    { timeout: timeoutMs, interval: 20 },
-  );
-}
+const until = untilWithLogs(logs);
 
 /** One agent's link to `url` with its real Outbox; TOTAL events pushed, resolved once all are acked. */
 async function streamAll(url: string, namespace: string) {
@@ -123,7 +100,7 @@ async function streamAll(url: string, namespace: string) {
   link.start();
   // The first crash loop of each Deployment alone, written at once (first writes); the rest after.
   for (let n = 0; n < DEPLOYMENTS; n++) outbox.push(crashLoop(namespace, n));
-  await until(() => storedTotal(namespace) === DEPLOYMENTS, "the first write of every whisper");
+  await until(() => storedTotal(api, namespace) === DEPLOYMENTS, "the first write of every whisper");
   for (let n = DEPLOYMENTS; n < TOTAL; n++) outbox.push(crashLoop(namespace, n));
   await until(() => outbox.size === 0 && link.isIdle(), "every batch acknowledged");
   return link;
@@ -133,17 +110,17 @@ async function whispers(namespace: string): Promise<{ status: { count: number } 
   return JSON.parse(await kubectl("get", "kw", "-n", namespace, "-o", "json")).items;
 }
 
-it("acked from the journal, SIGKILLed before any whisper write, restarted: its own journal is replayed and every count is exact", async () => {
+it("acked from the journal while every whisper's next write waits 10 minutes, SIGKILLed, restarted: its own journal is replayed and every count is exact", async () => {
   const port = await freePort();
   let aggregator = await startAggregator(port, "aggregator-0");
   const link = await streamAll(`ws://127.0.0.1:${port}/stream`, "shop-restart");
   try {
     // Every batch acked, almost nothing written: the acks came from the journal.
-    expect(storedTotal("shop-restart")).toBe(DEPLOYMENTS);
+    expect(storedTotal(api, "shop-restart")).toBe(DEPLOYMENTS);
     expect(journals()).toContain("kernel-gossip-aggregator-journal-aggregator-0");
     await stop(aggregator, "SIGKILL");
     aggregator = await startAggregator(port, "aggregator-0");
-    await until(() => storedTotal("shop-restart") === TOTAL, `${TOTAL} counted after the replay`);
+    await until(() => storedTotal(api, "shop-restart") === TOTAL, `${TOTAL} counted after the replay`);
     const result = await link.stop(5_000);
     expect(result.undelivered).toBe(0);
     const items = await whispers("shop-restart");
@@ -152,7 +129,7 @@ it("acked from the journal, SIGKILLed before any whisper write, restarted: its o
     // A graceful stop writes what is pending and deletes the emptied journal.
     await stop(aggregator, "SIGTERM");
     expect(journals()).not.toContain("kernel-gossip-aggregator-journal-aggregator-0");
-    expect(storedTotal("shop-restart")).toBe(TOTAL);
+    expect(storedTotal(api, "shop-restart")).toBe(TOTAL);
   } finally {
     await link.stop(0);
     await stop(aggregator, "SIGKILL");
@@ -168,13 +145,13 @@ it("two replicas: the one that acked is SIGKILLed for good; the other replays it
   const victim = await startAggregator(ports[0] as number, "aggregator-a");
   const link = await streamAll(`ws://127.0.0.1:${ports[0]}/stream`, "shop-orphan");
   try {
-    expect(storedTotal("shop-orphan")).toBe(DEPLOYMENTS);
+    expect(storedTotal(api, "shop-orphan")).toBe(DEPLOYMENTS);
     expect(journals()).toContain("kernel-gossip-aggregator-journal-aggregator-a");
     await link.stop(0);
     await stop(victim, "SIGKILL");
     // The survivor judges aggregator-a's Lease expired (2 s), replays its journal, writes the
     // whispers (their first writes on this replica are due at once) and deletes the journal.
-    await until(() => storedTotal("shop-orphan") === TOTAL, `${TOTAL} counted by the survivor`, 60_000);
+    await until(() => storedTotal(api, "shop-orphan") === TOTAL, `${TOTAL} counted by the survivor`, 60_000);
     await until(
       () => !journals().includes("kernel-gossip-aggregator-journal-aggregator-a"),
       "the orphaned journal deleted",
@@ -187,5 +164,5 @@ it("two replicas: the one that acked is SIGKILLed for good; the other replays it
     await stop(victim, "SIGKILL");
     await stop(survivor, "SIGTERM");
   }
-  expect(storedTotal("shop-orphan")).toBe(TOTAL);
+  expect(storedTotal(api, "shop-orphan")).toBe(TOTAL);
 }, 120_000);
