@@ -19,6 +19,7 @@ import { type Enricher, EnrichMemo } from "../enrich/index.ts";
 import type { Journal, JournalRecord } from "../journal/index.ts";
 import { HPA_NOT_CACHED, type HpaLookup } from "../recommend/hpa.ts";
 import { type BatchContext, type Enriched, type PodIdentity, STATE_SIGNALS } from "../types/index.ts";
+import { journalRecord, KnownNamespaces, replayedOccurrences } from "./journal-entry.ts";
 import type { PipelineMetrics } from "./metrics.ts";
 import { ObjectWait, type PendingBatch, StateWait } from "./pending-batch.ts";
 import { identifyPod, NameMemo, type PrepareDeps, Prepared, prepareEvent } from "./prepare.ts";
@@ -45,15 +46,12 @@ export class BatchFolder {
   #stateWaits = new Map<string, StateWait>();
   /** This replica's journal once started (ADR 0014): counted acks wait for it, not the object write. */
   journal: Journal | undefined;
-  /**
-   * Namespaces in which this replica has seen a whisper exist in the cluster: a new whisper's
-   * change there is journaled without waiting for its first write (which, under a tight write
-   * budget, waits as long as any other). Bounded: cleared when it reaches NAMESPACES_MAX.
-   */
-  #namespaces = new Set<string>();
+  /** Namespaces known to exist: where a counted change may be journaled (journal-entry.ts). */
+  #namespaces: KnownNamespaces;
 
   constructor(deps: FoldDeps) {
     this.#d = deps;
+    this.#namespaces = new KnownNamespaces((key) => deps.writer.inCluster(key));
   }
 
   /**
@@ -212,7 +210,7 @@ export class BatchFolder {
         wait.folded &&
         !wait.ledgerHeld &&
         !wait.answered &&
-        this.#namespaceExists(key, group.identity.namespace)
+        this.#namespaces.exists(key, group.identity.namespace)
       ) {
         // A counted change in a namespace known to exist (ADR 0014): acked once this replica's
         // journal holds it durably. In a namespace this replica has seen no whisper of, it waits
@@ -228,29 +226,12 @@ export class BatchFolder {
     return undefined;
   }
 
-  /** Whether the whisper under `key`, or another one of `namespace`, exists in the cluster. */
-  #namespaceExists(key: string, namespace: string): boolean {
-    if (this.#namespaces.has(namespace)) return true;
-    if (!this.#d.writer.inCluster(key)) return false;
-    if (this.#namespaces.size >= NAMESPACES_MAX) this.#namespaces.clear();
-    this.#namespaces.add(namespace);
-    return true;
-  }
-
   /**
    * Folds an entry replayed from a journal into its object's pending write, tagged with its
    * batch like the original fold: the object's delivery ledger drops it if already written.
    */
   replay(record: JournalRecord, waiter: WriteWaiter): void {
-    const occurrences: Occurrence[] = record.occurrences.map((o) => ({
-      pod: o.pod,
-      observedAtMs: record.atMs,
-      count: o.count,
-      episode: o.episode,
-      evidence: {},
-      resolved: o.resolved === true,
-      demandSamples: [],
-    }));
+    const occurrences = replayedOccurrences(record);
     this.#d.writer.submit(
       record.key,
       () => new WhisperState(record.identity, this.#d.whisperSettings),
@@ -312,30 +293,4 @@ function isSuperseded(o: Occurrence): boolean {
 /** A throttling sample that names its episode (CpuThrottle.episode_opened_at_ms). */
 function isNamed(o: Occurrence): boolean {
   return o.episode !== undefined;
-}
-
-/** Namespaces remembered as existing (fold.ts #namespaces) before the memory starts over. */
-const NAMESPACES_MAX = 10_000;
-
-/** What the journal keeps of a counted (batch, whisper) change: no evidence, no samples. */
-function journalRecord(
-  key: string,
-  identity: WhisperIdentity,
-  tag: DeliveryTag,
-  occurrences: readonly Occurrence[],
-): JournalRecord {
-  let atMs = 0;
-  for (const o of occurrences) if (o.observedAtMs > atMs) atMs = o.observedAtMs;
-  return {
-    key,
-    identity,
-    tag,
-    atMs,
-    occurrences: occurrences.map((o) => ({
-      pod: o.pod,
-      count: o.count,
-      ...(o.episode !== undefined && { episode: o.episode }),
-      ...(o.resolved && { resolved: true }),
-    })),
-  };
 }
