@@ -148,6 +148,10 @@ async function streamThrough(
     const results = await Promise.all(agents.map((a) => a.link.stop(2_000)));
     expect(results.map((r) => r.undelivered)).toEqual([0, 0]);
     expect(results.reduce((n, r) => n + r.delivered, 0)).toBe(TOTAL);
+    // An ack means durable — in the replica's journal or in the whisper (ADR 0014) — so the
+    // whispers' counts follow the last acks by a write interval (200 ms here), or by the replay
+    // of a restarted replica's journal. Waited for, then judged exact below (never above).
+    await until(() => storedTotal(api, namespace) >= TOTAL, `all ${TOTAL} acked events in their whispers`);
   } finally {
     clearInterval(feeder);
     await Promise.all(agents.map((a) => a.link.stop(0)));
