@@ -20,11 +20,16 @@ import type { WriteOutcome, WriteWaiter } from "./write-waiter.ts";
 /** After a write found an object's namespace missing, changes for it are answered without a request for this long. */
 export const NAMESPACE_GONE_MS = 10_000;
 
+/** Namespaces remembered as existing before the memory starts over. */
+const NAMESPACES_KNOWN_MAX = 10_000;
+
 export class WriteFailures {
   #clock: Clock;
   #log: Logger;
   /** Namespace → monotonic time until which it is known not to exist. */
   #goneNamespaces = new Map<string, number>();
+  /** Namespaces an object was read or written in as existing, since no write found them missing. */
+  #knownNamespaces = new Set<string>();
   /** Permanent failures logged recently, by reason and namespace (log once per 10 min). */
   #logged = new LRUCache<string, true>({ max: 10_000, ttl: 600_000 });
 
@@ -41,6 +46,18 @@ export class WriteFailures {
     if (until !== undefined && until > this.#clock.monotonic()) return true;
     this.#goneNamespaces.delete(namespace);
     return false;
+  }
+
+  /** The namespace holds an object that exists (read or written so): remembered until a write finds it missing. */
+  namespaceExists(namespace: string): void {
+    if (this.#knownNamespaces.has(namespace)) return;
+    if (this.#knownNamespaces.size >= NAMESPACES_KNOWN_MAX) this.#knownNamespaces.clear();
+    this.#knownNamespaces.add(namespace);
+  }
+
+  /** Whether an object was seen existing in `namespace` since a write last found it missing. */
+  namespaceKnown(namespace: string): boolean {
+    return this.#knownNamespaces.has(namespace);
   }
 
   /**
@@ -64,6 +81,7 @@ export class WriteFailures {
       this.#logPermanent(failure.reason, what, err, waiting.length);
       if (failure.reason === "namespace_not_found") {
         this.#goneNamespaces.set(doc.namespace, this.#clock.monotonic() + NAMESPACE_GONE_MS);
+        this.#knownNamespaces.delete(doc.namespace);
       }
       // Everything waiting on this object is answered: retrying the same body cannot help.
       for (const w of waiting) w.resolve(failure.reason);

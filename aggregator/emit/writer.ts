@@ -124,14 +124,17 @@ export class CrWriter {
   }
 
   /**
-   * Whether object `key` exists in the cluster as this writer last read or wrote it: a change to
-   * it can only fail for good if the object or its namespace is deleted meanwhile. The journal
-   * holds only such changes (ADR 0014), so an ack it answers never hides a drop a first write
-   * would have found (a missing namespace).
+   * Whether a change to object `key` can only fail for good if something is deleted meanwhile:
+   * an object of its namespace was read or written as existing, and no write has found the
+   * namespace missing since (write-failure.ts). The journal holds only such changes (ADR 0014),
+   * so an ack it answers never hides a drop a first write would have found.
    */
-  inCluster(key: string): boolean {
+  namespaceKnown(key: string, namespace: string): boolean {
+    if (this.#failures.namespaceKnown(namespace)) return true;
     const entry = this.#entries.get(key);
-    return entry?.loaded === true && entry.exists;
+    if (entry?.loaded !== true || !entry.exists) return false;
+    this.#failures.namespaceExists(namespace);
+    return true;
   }
 
   /** Estimated bytes the objects hold (what --max-pending-bytes bounds). */

@@ -19,7 +19,7 @@ import { type Enricher, EnrichMemo } from "../enrich/index.ts";
 import type { Journal, JournalRecord } from "../journal/index.ts";
 import { HPA_NOT_CACHED, type HpaLookup } from "../recommend/hpa.ts";
 import { type BatchContext, type Enriched, type PodIdentity, STATE_SIGNALS } from "../types/index.ts";
-import { journalRecord, KnownNamespaces, replayedOccurrences } from "./journal-entry.ts";
+import { journalRecord, replayedOccurrences } from "./journal-entry.ts";
 import type { PipelineMetrics } from "./metrics.ts";
 import { ObjectWait, type PendingBatch, StateWait } from "./pending-batch.ts";
 import { identifyPod, NameMemo, type PrepareDeps, Prepared, prepareEvent } from "./prepare.ts";
@@ -46,12 +46,8 @@ export class BatchFolder {
   #stateWaits = new Map<string, StateWait>();
   /** This replica's journal once started (ADR 0014): counted acks wait for it, not the object write. */
   journal: Journal | undefined;
-  /** Namespaces known to exist: where a counted change may be journaled (journal-entry.ts). */
-  #namespaces: KnownNamespaces;
-
   constructor(deps: FoldDeps) {
     this.#d = deps;
-    this.#namespaces = new KnownNamespaces((key) => deps.writer.inCluster(key));
   }
 
   /**
@@ -210,7 +206,7 @@ export class BatchFolder {
         wait.folded &&
         !wait.ledgerHeld &&
         !wait.answered &&
-        this.#namespaces.exists(key, group.identity.namespace)
+        this.#d.writer.namespaceKnown(key, group.identity.namespace)
       ) {
         // A counted change in a namespace known to exist (ADR 0014): acked once this replica's
         // journal holds it durably. In a namespace this replica has seen no whisper of, it waits
