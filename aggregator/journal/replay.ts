@@ -11,6 +11,7 @@
 // - an orphaned journal is deleted, with its resourceVersion as precondition, only once every
 //   entry of it is durable again: in this replica's journal or in its whisper.
 import { gunzipSync } from "node:zlib";
+import { ChangeClock } from "../../shared/change-clock.ts";
 import type { Clock } from "../../shared/clock.ts";
 import { statusOf } from "../../shared/kube.ts";
 import type { Logger } from "../../shared/log.ts";
@@ -90,8 +91,8 @@ class ReplayWait implements WriteWaiter, JournalHolder {
 export class JournalReplay {
   #o: ReplayOptions;
   #orphans = new Map<string, Orphan>();
-  /** Other replicas' journals as last listed: resourceVersion and when it last changed (own clock). */
-  #seen = new Map<string, { resourceVersion: string; changedMono: number }>();
+  /** When each listed journal last changed (its resourceVersion moved), by this replica's clock. */
+  #changes = new ChangeClock();
 
   constructor(options: ReplayOptions) {
     this.#o = options;
@@ -116,23 +117,15 @@ export class JournalReplay {
       return;
     }
     const now = this.#o.clock.monotonic();
-    const listed = new Set<string>();
-    for (const j of journals) {
-      listed.add(j.name);
-      const prev = this.#seen.get(j.name);
-      if (!prev || prev.resourceVersion !== j.resourceVersion) {
-        this.#seen.set(j.name, { resourceVersion: j.resourceVersion, changedMono: now });
-      }
-    }
-    for (const n of [...this.#seen.keys()]) if (!listed.has(n)) this.#seen.delete(n);
+    this.#changes.observe(journals, now);
     for (const j of journals) {
       if (this.#o.stopped()) return;
       if (j.name === name || this.#orphans.has(j.name) || alive(j.lease)) continue;
       // A replica with changes in its journal rewrites it every interval: one whose journal
       // changed within the lease duration (by this replica's clock) is alive, whatever its
       // Lease says (a Lease renewal late under load must not have its journal replayed).
-      const seen = this.#seen.get(j.name);
-      if (!seen || now - seen.changedMono < ORPHAN_QUIET_CHECKS * this.#o.orphanCheckMs) continue;
+      const changed = this.#changes.changedAt(j.name);
+      if (changed === undefined || now - changed < ORPHAN_QUIET_CHECKS * this.#o.orphanCheckMs) continue;
       const orphan: Orphan = { journal: j, outstanding: 0 };
       this.#orphans.set(j.name, orphan);
       const replayed = this.#replay(j, orphan);

@@ -11,6 +11,7 @@
 // leaseDuration. Between those moments the cluster can briefly exceed the budget by one
 // replica's share (the API Priority and Fairness objects in deploy/ cap it regardless).
 import { CoordinationV1Api, type KubeConfig, V1MicroTime } from "@kubernetes/client-node";
+import { ChangeClock } from "../../shared/change-clock.ts";
 import type { Clock, Timer } from "../../shared/clock.ts";
 import { statusOf, timeoutOptions } from "../../shared/kube.ts";
 import type { Logger } from "../../shared/log.ts";
@@ -88,7 +89,7 @@ export interface WriteBudgetOptions {
 
 export class WriteBudget {
   #o: WriteBudgetOptions;
-  #seen = new Map<string, { resourceVersion: string; changedMono: number }>();
+  #changes = new ChangeClock();
   #replicas = 0;
   #timer: Timer | undefined;
   #stopped = false;
@@ -117,8 +118,8 @@ export class WriteBudget {
     // would look stale.
     const now = this.#o.clock.monotonic();
     if (this.#listedMono === undefined || now - this.#listedMono > 2 * this.periodMs) return true;
-    const seen = this.#seen.get(lease);
-    return seen !== undefined && now - seen.changedMono <= this.#o.leaseDurationMs;
+    const changed = this.#changes.changedAt(lease);
+    return changed !== undefined && now - changed <= this.#o.leaseDurationMs;
   }
 
   get periodMs(): number {
@@ -162,19 +163,11 @@ export class WriteBudget {
       await store.renew(name, Math.ceil(this.#o.leaseDurationMs / 1000));
       const leases = await store.list();
       const now = clock.monotonic();
-      const names = new Set<string>();
-      for (const l of leases) {
-        names.add(l.name);
-        const prev = this.#seen.get(l.name);
-        if (!prev || prev.resourceVersion !== l.resourceVersion) {
-          this.#seen.set(l.name, { resourceVersion: l.resourceVersion, changedMono: now });
-        }
-      }
-      for (const n of [...this.#seen.keys()]) if (!names.has(n)) this.#seen.delete(n);
+      this.#changes.observe(leases, now);
       this.#listedMono = now;
       let alive = 1; // this replica, whatever the list said
-      for (const [n, s] of this.#seen) {
-        if (n !== name && now - s.changedMono <= this.#o.leaseDurationMs) alive++;
+      for (const [n, changed] of this.#changes.changes()) {
+        if (n !== name && now - changed <= this.#o.leaseDurationMs) alive++;
       }
       this.#apply(alive);
     } catch (err) {
