@@ -15,7 +15,7 @@ import { createRegistry } from "../../shared/metrics.ts";
 import type { WireEvent } from "../../shared/proto.ts";
 import type { KubeApi } from "../kube-api/index.ts";
 import { freePort } from "../ports.ts";
-import { deploymentCrashLoop, storedTotal, untilWithLogs } from "./crash-loops.ts";
+import { crashLoopEvent, storedTotal, untilWithLogs } from "./crash-loops.ts";
 import { kubectlFor, startKubeApiRetrying } from "./harness.ts";
 import { roleProcesses } from "./role-processes.ts";
 
@@ -77,8 +77,8 @@ function crashLoop(namespace: string, k: number, nodeIndex: number): WireEvent {
   const node = NODES[nodeIndex] as string;
   const n = k * NODES.length + nodeIndex;
   const p = (k % (PODS / 2)) * 2 + nodeIndex; // pods 0..19: even ones on node-a, odd on node-b
-  const deployment = `checkout-${Math.floor(p / (PODS / DEPLOYMENTS))}`; // 5 pods each, both nodes
-  return deploymentCrashLoop({ namespace, node, deployment, pod: p, n });
+  const deployment = `checkout${Math.floor(p / (PODS / DEPLOYMENTS))}`; // 5 pods each, both nodes
+  return crashLoopEvent(node, namespace, `${deployment}-7d9f-${p}`, n);
 }
 
 const until = untilWithLogs(logs);

@@ -12,7 +12,7 @@ import { createRegistry } from "../../shared/metrics.ts";
 import type { WireEvent } from "../../shared/proto.ts";
 import type { KubeApi } from "../kube-api/index.ts";
 import { freePort } from "../ports.ts";
-import { deploymentCrashLoop, storedTotal, untilWithLogs } from "./crash-loops.ts";
+import { crashLoopEvent, storedTotal, untilWithLogs } from "./crash-loops.ts";
 import { kubectlFor, startKubeApiRetrying } from "./harness.ts";
 import { roleProcesses } from "./role-processes.ts";
 
@@ -70,13 +70,7 @@ function journals(): string[] {
 
 function crashLoop(namespace: string, n: number): WireEvent {
   const pod = n % 8;
-  return deploymentCrashLoop({
-    namespace,
-    node: "node-a",
-    deployment: `checkout-${pod % DEPLOYMENTS}`,
-    pod,
-    n,
-  });
+  return crashLoopEvent("node-a", namespace, `checkout${pod % DEPLOYMENTS}-7d9f-${pod}`, n);
 }
 
 const until = untilWithLogs(logs);

@@ -1,27 +1,26 @@
-// What the aggregator kill and journal e2e tests stream and read back: distinct crash loops of
-// Deployments' pods, the whispers' counts as the API server stores them, and a wait whose
-// failure carries the aggregator's last log lines.
+// What the e2e tests stream and read back: crash loops of Deployments' pods, the whispers'
+// counts as the API server stores them, and a wait whose failure carries the aggregator's
+// last log lines.
 import { vi } from "vitest";
 import type { WireEvent } from "../../shared/proto.ts";
 import type { KubeApi } from "../kube-api/index.ts";
 
-/** The n-th crash loop (a globally distinct id) of pod `pod` of `deployment`, on `node`. */
-export function deploymentCrashLoop(o: {
-  namespace: string;
-  node: string;
-  deployment: string;
-  pod: number;
-  n: number;
-}): WireEvent {
-  const { namespace, node, deployment, pod: p, n } = o;
+/** The n-th crash loop of pod `name` (its workload: the name up to the first "-") in `namespace` on `node`. */
+export function crashLoopEvent(
+  node: string,
+  namespace: string,
+  name: string,
+  n: number,
+  extra: Partial<WireEvent> = {},
+): WireEvent {
   return {
-    id: `uid-${p}/app/${n}/CrashLoopBackOff`,
+    id: `${namespace}-${name}/app/${n}/CrashLoopBackOff`,
     pod: {
-      uid: `uid-${p}`,
+      uid: `uid-${namespace}-${name}`,
       namespace,
-      name: `${deployment}-7d9f-${p}`,
+      name,
       node,
-      labels: { "workload-id": deployment },
+      labels: { "workload-id": name.split("-")[0] ?? name },
       owners: [],
       qosClass: "Burstable",
     },
@@ -29,6 +28,7 @@ export function deploymentCrashLoop(o: {
     observedAtMs: Date.now(),
     count: 1,
     failure: { reason: "CrashLoopBackOff", exitCode: 1, restartCount: n, lastReason: "Error" },
+    ...extra,
   };
 }
 

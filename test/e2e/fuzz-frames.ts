@@ -14,6 +14,7 @@
 import { readFileSync } from "node:fs";
 import WebSocket from "ws";
 import { decodeEnvelope, encodeEnvelope, PROTOCOL_VERSION, type WireEvent } from "../../shared/proto.ts";
+import { crashLoopEvent } from "./crash-loops.ts";
 
 /** A real pod on the fuzzing agent's node (the API server has it: its events reach the writer). */
 export interface FuzzPod {
@@ -28,33 +29,6 @@ export interface FuzzTarget {
   node: string;
   /** Real pods on `node`; events about them reach the writer. */
   pods: readonly FuzzPod[];
-}
-
-/** A crash-loop event about pod `name` in `namespace` on `node`. */
-export function crashLoopEvent(
-  node: string,
-  namespace: string,
-  name: string,
-  n: number,
-  extra: Partial<WireEvent> = {},
-): WireEvent {
-  return {
-    id: `${namespace}-${name}/app/${n}/CrashLoopBackOff`,
-    pod: {
-      uid: `uid-${namespace}-${name}`,
-      namespace,
-      name,
-      node,
-      labels: { "workload-id": name.split("-")[0] ?? name },
-      owners: [],
-      qosClass: "Burstable",
-    },
-    container: "app",
-    observedAtMs: Date.now(),
-    count: 1,
-    failure: { reason: "CrashLoopBackOff", exitCode: 1, restartCount: n, lastReason: "Error" },
-    ...extra,
-  };
 }
 
 /** Deterministic PRNG (mulberry32). */

@@ -17,7 +17,7 @@ import {
 import type { KubeApi } from "../kube-api/index.ts";
 import { roleProcesses } from "./role-processes.ts";
 
-export { crashLoopEvent } from "./fuzz-frames.ts";
+export { crashLoopEvent } from "./crash-loops.ts";
 
 export interface AggregatorProcess {
   child: ChildProcess;
