@@ -6,8 +6,8 @@
 // must the next sample of an episode this replica counted, whichever replica's writes
 // crowded it out of the record since: the replica keeps its own episodes in memory.
 import { expect, it } from "vitest";
-import type { Evidence } from "../types/index.ts";
 import { EPISODES_MAX, episodeKey } from "./episodes.ts";
+import { throttlingOccurrence } from "./testing.ts";
 import { type KObj, type Occurrence, WhisperState } from "./whisper.ts";
 
 const SETTINGS = { thresholds: { warning: 0.5, critical: 0.8 }, maxAffectedPods: 10 };
@@ -24,35 +24,8 @@ const replica = () =>
     SETTINGS,
   );
 
-const sample = (pod: string, at: number): Occurrence => {
-  const evidence: Evidence = {
-    throttling: {
-      state: "Update",
-      ratio: 0.6,
-      throttledSeconds: 1,
-      coresUsed: 0.5,
-      limitCores: 0.5,
-      demandCores: 0.9,
-      windowSeconds: 10,
-      pressureSomeAvg10: -1,
-      demandMethod: "threads",
-      nodeCpus: 2,
-      limitedBy: "container",
-      podLimitCores: 0,
-      podRatio: 0,
-      runnableThreads: 1,
-    },
-  };
-  return {
-    pod: { uid: pod, namespace: "w", name: pod, node: "n1", qosClass: "Burstable" },
-    observedAtMs: at,
-    count: 0,
-    episode: episodeKey(pod, "app", 1_765_000_000_000),
-    evidence,
-    resolved: false,
-    demandSamples: [0.9],
-  };
-};
+const sample = (pod: string, at: number): Occurrence =>
+  throttlingOccurrence({ pod, at, episode: episodeKey(pod, "app", 1_765_000_000_000) });
 
 /** A status write that succeeded: the object as the API server then holds it. */
 function write(w: WhisperState, rv: number, uid = "uid-1"): KObj {

@@ -8,8 +8,8 @@ import { createRegistry } from "../../shared/metrics.ts";
 import { TokenBucket } from "../../shared/token-bucket.ts";
 import { createPipelineMetrics } from "../pipeline/metrics.ts";
 import { getJson, startTestCluster, type TestCluster } from "../pipeline/testing.ts";
-import type { Evidence } from "../types/index.ts";
 import { kubeCrClient } from "./kube.ts";
+import { throttlingOccurrence } from "./testing.ts";
 import { type Occurrence, WhisperState } from "./whisper.ts";
 import { CrWriter, type Doc, type WriteOutcome } from "./writer.ts";
 
@@ -60,34 +60,8 @@ const whisper = (workload: string) => () =>
     SETTINGS,
   );
 
-const occurrence = (ratio: number, count: number, at: number): Occurrence => {
-  const evidence: Evidence = {
-    throttling: {
-      state: count ? "Open" : "Update",
-      ratio,
-      throttledSeconds: 1,
-      coresUsed: 0.5,
-      limitCores: 0.5,
-      demandCores: 0.9,
-      windowSeconds: 10,
-      pressureSomeAvg10: -1,
-      demandMethod: "threads",
-      nodeCpus: 2,
-      limitedBy: "container",
-      podLimitCores: 0,
-      podRatio: 0,
-      runnableThreads: 1,
-    },
-  };
-  return {
-    pod: { uid: "u1", namespace: "w", name: "p1", node: "n1", qosClass: "Burstable" },
-    observedAtMs: at,
-    count,
-    evidence,
-    resolved: false,
-    demandSamples: [0.9],
-  };
-};
+const occurrence = (ratio: number, count: number, at: number): Occurrence =>
+  throttlingOccurrence({ at, ratio, count });
 
 const patches = () =>
   cluster.api.counters.get("patch", "kernelwhispers") +
