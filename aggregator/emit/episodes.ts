@@ -127,6 +127,11 @@ export class EpisodeRecord {
     if (this.#keys.size > EPISODES_MAX) this.#keys.delete(this.#keys.values().next().value as number);
   }
 
+  /** The keys, least recently seen first. */
+  [Symbol.iterator](): IterableIterator<number> {
+    return this.#keys.values();
+  }
+
   /** A copy with `extra` added (what a status write will hold). */
   with(extra: Iterable<number>): EpisodeRecord {
     const copy = new EpisodeRecord();

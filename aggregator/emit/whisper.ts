@@ -26,7 +26,7 @@ import {
 import { severityOf } from "../recommend/severity.ts";
 import { type Evidence, type Recommendation, SEVERITY_RANK, type Severity } from "../types/index.ts";
 import { mergeObservedPods, parseMs, touchPod } from "./affected-pods.ts";
-import { EPISODES_MAX, EpisodeRecord } from "./episodes.ts";
+import { EpisodeRecord } from "./episodes.ts";
 import { DeliveryLedger, type DeliveryTag } from "./ledger.ts";
 import { whisperName } from "./names.ts";
 import { PendingCounts } from "./pending.ts";
@@ -75,7 +75,7 @@ export class WhisperState {
    * seen — or another replica's write, evicting the least recently seen it knew of, would
    * let their next sample count them again.
    */
-  #seenAgain = new Set<number>();
+  #seenAgain = new EpisodeRecord();
   /**
    * Episodes this replica counted and wrote, or sampled again since, least recently seen
    * first (bounded like the record): its own memory of them. The object's record is shared —
@@ -163,11 +163,7 @@ export class WhisperState {
       if (this.episodes.has(episode) || this.#known.has(episode)) {
         this.episodes.add(episode); // seen again: kept longest (recorded again if evicted)
         this.#known.add(episode);
-        this.#seenAgain.delete(episode);
         this.#seenAgain.add(episode);
-        if (this.#seenAgain.size > EPISODES_MAX) {
-          this.#seenAgain.delete(this.#seenAgain.values().next().value as number);
-        }
         count = 0;
       } else count = this.#pending.hasEpisode(episode) ? 0 : 1;
     }
@@ -250,7 +246,7 @@ export class WhisperState {
    */
   committed(written: WrittenDelta, uid?: string): void {
     if (uid !== undefined) this.#uid = uid;
-    this.#seenAgain.clear(); // the written record holds their recency
+    this.#seenAgain = new EpisodeRecord(); // the written record holds their recency
     this.baseline += written.total;
     this.#pending.commit(written.buckets, this.ledger, this.episodes);
     for (const w of written.buckets.values()) {
@@ -276,7 +272,7 @@ export class WhisperState {
   }
 
   #forgetKnown(): void {
-    this.#seenAgain.clear();
+    this.#seenAgain = new EpisodeRecord();
     this.#known = new EpisodeRecord();
   }
 
