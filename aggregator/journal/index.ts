@@ -20,6 +20,7 @@
 // - replay (replay.ts) folds every entry of this replica's own journal, and of orphaned ones,
 //   into the writer as a tagged change and holds it here again.
 import { gzipSync } from "node:zlib";
+import { Backoff } from "../../shared/backoff.ts";
 import type { Clock, Timer } from "../../shared/clock.ts";
 import { statusOf } from "../../shared/kube.ts";
 import type { Logger } from "../../shared/log.ts";
@@ -78,7 +79,8 @@ export class Journal {
   #orphanTimer: Timer | undefined;
   #lastWriteMono = Number.NEGATIVE_INFINITY;
   #notBefore = 0;
-  #failures = 0;
+  /** Delays after failed writes (reset by a success). */
+  #backoff = new Backoff({ initialMs: RETRY_MIN_MS, maxMs: RETRY_MAX_MS });
   /** The own ConfigMap's resourceVersion; undefined: create it. */
   #rv: string | undefined;
   #renderedBytes = 0;
@@ -151,7 +153,7 @@ export class Journal {
 
   async #start(): Promise<void> {
     const { store, name, log } = this.#o;
-    let wait = RETRY_MIN_MS;
+    const retry = new Backoff({ initialMs: RETRY_MIN_MS, maxMs: RETRY_MAX_MS });
     while (!this.#stopped) {
       try {
         const own = await store.get(name);
@@ -170,10 +172,9 @@ export class Journal {
           `cannot read this replica's journal ConfigMap ${name}; counted batches wait for their whisper writes until it can be read. Check the aggregator's RBAC for configmaps (get, create, update, delete)`,
         );
         await new Promise<void>((resolve) => {
-          this.#timer = this.#o.clock.setTimeout(resolve, wait);
+          this.#timer = this.#o.clock.setTimeout(resolve, retry.next());
         });
         this.#timer = undefined;
-        wait = Math.min(RETRY_MAX_MS, wait * 2);
       }
     }
     if (this.#stopped) return;
@@ -263,7 +264,7 @@ export class Journal {
       this.#rv = await store.put(name, lease, data, this.#rv);
       metrics.journalWriteDuration.observe((clock.monotonic() - started) / 1000);
       metrics.journalWrites.inc({ outcome: "success" });
-      this.#failures = 0;
+      this.#backoff.reset();
       this.#notBefore = 0;
       for (const h of included) {
         if (h.journaled || this.#held.get(h.holder) !== h) continue;
@@ -282,11 +283,10 @@ export class Journal {
         // took it for orphaned: write over it from its current version (what it held is held here).
         this.#rv = (await store.get(name).catch(() => undefined))?.resourceVersion;
       }
-      this.#failures++;
-      this.#notBefore = clock.monotonic() + Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** (this.#failures - 1));
+      this.#notBefore = clock.monotonic() + this.#backoff.next();
       if (code !== 409 && code !== 404) {
         log.warn(
-          { err: String(err), journal: name, failures: this.#failures },
+          { err: String(err), journal: name, failures: this.#backoff.attempt },
           `journal write to ConfigMap ${name} failed; counted batches wait for it or for their whisper writes. Check the API server and the aggregator's RBAC for configmaps (create, update)`,
         );
       }
