@@ -4,7 +4,7 @@
 // state says; the waiters the write answers are taken at render time, after the token, so
 // waiting for a token coalesces too.
 //
-// The attempt records what it took and which request it was on in `Attempt`: writer.ts
+// The attempt records what it took and which request it was on in `Attempt`: write-schedule.ts
 // answers the taken waiters on success, write-failure.ts decides on failure.
 
 import type { Clock } from "../../shared/clock.ts";

@@ -1,5 +1,5 @@
 // One object the CR writer holds: its document, what it knows of the cluster's copy, who
-// waits for its next write and when that write is due. writer.ts schedules entries,
+// waits for its next write and when that write is due. write-schedule.ts schedules entries,
 // write-attempt.ts writes one, write-failure.ts decides what a failed write means for it.
 import { Backoff } from "../../shared/backoff.ts";
 import type { Clock, Timer } from "../../shared/clock.ts";

@@ -1,7 +1,7 @@
 // What waits on the CR writer and what it is answered with: the objects it writes, the
 // outcome of the write that carried a change, and the waiter the pipeline passes per
-// (batch, object). The writer's parts (writer.ts, write-attempt.ts, write-failure.ts) and the
-// pipeline speak these.
+// (batch, object). The writer's parts (writer.ts, write-schedule.ts, write-attempt.ts,
+// write-failure.ts) and the pipeline speak these.
 import type { BirthCertificate } from "./birth.ts";
 import type { WhisperState } from "./whisper.ts";
 

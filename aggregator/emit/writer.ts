@@ -14,7 +14,10 @@
 //   first attempts in separate lanes, the nodes whose batches wait taking turns.
 //
 // The parts, each with its own file:
-// - this file: the per-object entries (write-entry.ts), when each is due, idle eviction, stop;
+// - this file: the objects held — a change taken into its object's entry (write-entry.ts):
+//   admitted or shed, coalesced, escalated —, idle eviction, the watch's copies, stop;
+// - write-schedule.ts: when each object's write is due, the writes in flight and what their
+//   end answers, the flush at stop;
 // - write-capacity.ts, write-holdings.ts, held-bytes.ts: the bounds on objects and bytes held,
 //   and who is shed when full (the node holding the most);
 // - write-pressure.ts: before the byte bound is reached, tells the stream to stop reading from
@@ -28,29 +31,15 @@ import type { Timer } from "../../shared/clock.ts";
 import type { PendingBytesPressure } from "../types/index.ts";
 import { FairBudget, FairReads } from "./fair-budget.ts";
 import type { KObj } from "./types.ts";
-import {
-  type Attempt,
-  type AttemptContext,
-  observeFromWatch,
-  type WatchResult,
-  writeEntry,
-} from "./write-attempt.ts";
+import { type AttemptContext, observeFromWatch, type WatchResult } from "./write-attempt.ts";
 import { Capacity, type HeldObjects, ShedError, type ShedOutcome } from "./write-capacity.ts";
 import { writerCensus } from "./write-census.ts";
-import {
-  abandon,
-  attachWaiter,
-  dueAt,
-  type Entry,
-  isIdle,
-  markWritten,
-  newEntry,
-  recountWaiterBytes,
-} from "./write-entry.ts";
+import { abandon, attachWaiter, type Entry, isIdle, newEntry } from "./write-entry.ts";
 import { WriteFailures } from "./write-failure.ts";
 import { Holdings } from "./write-holdings.ts";
 import { FIRST_READS_IN_FLIGHT, type WriterOptions } from "./write-options.ts";
 import { WritePressure } from "./write-pressure.ts";
+import { WriteSchedule } from "./write-schedule.ts";
 import { type Doc, WriterStoppedError, type WriteWaiter } from "./write-waiter.ts";
 
 export { NAMESPACE_GONE_MS } from "./write-failure.ts";
@@ -60,11 +49,6 @@ export { type Doc, type WriteOutcome, WriterStoppedError, type WriteWaiter } fro
 export class CrWriter {
   #o: WriterOptions;
   #entries = new Map<string, Entry>();
-  #flushing = false;
-  #stopped = false;
-  #idle: (() => void)[] = [];
-  #quiet: (() => void)[] = [];
-  #running = 0;
   #sweepTimer: Timer | undefined;
   #budget: FairBudget;
   #attempt: AttemptContext;
@@ -73,6 +57,7 @@ export class CrWriter {
   #capacity: Capacity;
   #pressure: WritePressure | undefined;
   #census = writerCensus(this.#entries);
+  #writes: WriteSchedule;
   /** What the bounds may do to the entries (write-capacity.ts). */
   #held: HeldObjects = {
     entries: this.#entries,
@@ -100,6 +85,21 @@ export class CrWriter {
     if (options.maxBytes !== undefined) {
       this.#pressure = new WritePressure({ holdings: this.#holdings, maxBytes: options.maxBytes });
     }
+    this.#writes = new WriteSchedule({
+      clock: options.clock,
+      minIntervalMs: options.minIntervalMs,
+      attempt: this.#attempt,
+      failures: this.#failures,
+      objects: {
+        entries: this.#entries,
+        pending: () => this.pending,
+        forget: (e) => this.#forget(e),
+        ended: (e) => {
+          if (this.#entries.get(e.key) === e) this.#holdings.update(e);
+          this.#pressure?.check();
+        },
+      },
+    });
     const { waiters, ...gauges } = this.#census;
     Object.assign(options.metrics.sources, gauges);
   }
@@ -180,7 +180,7 @@ export class CrWriter {
     change: (doc: D) => boolean,
     waiter: WriteWaiter,
   ): void {
-    if (this.#stopped) {
+    if (this.#writes.stopped) {
       waiter.reject(new WriterStoppedError());
       return;
     }
@@ -209,8 +209,8 @@ export class CrWriter {
     if (entry.waiters.length === 0) entry.source = waiter.source ?? "";
     attachWaiter(entry, waiter);
     this.#holdings.update(entry);
-    this.#schedule(entry);
-    if (this.#capacity.enforceBytes(this.#held) > 0) this.#checkIdle();
+    this.#writes.schedule(entry);
+    if (this.#capacity.enforceBytes(this.#held) > 0) this.#writes.checkIdle();
     this.#pressure?.check();
   }
 
@@ -222,7 +222,7 @@ export class CrWriter {
   observed(object: KObj): WatchResult | "not_held" {
     const meta = object.metadata;
     const entry = this.#entries.get(`KernelWhisper/${meta?.namespace}/${meta?.name}`);
-    if (!entry || this.#stopped) return "not_held";
+    if (!entry || this.#writes.stopped) return "not_held";
     const result = observeFromWatch(this.#attempt, entry, object);
     if (result === "merged") this.#holdings.update(entry); // the ledger read may differ in size
     return result;
@@ -242,62 +242,6 @@ export class CrWriter {
     return waiting.length;
   }
 
-  #schedule(entry: Entry): void {
-    if (entry.running || this.#stopped || (!entry.dirty && entry.waiters.length === 0)) return;
-    const now = this.#o.clock.monotonic();
-    const due = dueAt(entry, now, this.#o.minIntervalMs, this.#flushing);
-    if (entry.timer) {
-      if (entry.dueAt <= due) return;
-      this.#o.clock.clearTimeout(entry.timer);
-    }
-    entry.dueAt = due;
-    entry.timer = this.#o.clock.setTimeout(
-      () => {
-        entry.timer = undefined;
-        void this.#run(entry);
-      },
-      Math.max(0, due - now),
-    );
-  }
-
-  async #run(entry: Entry): Promise<void> {
-    if (entry.running || this.#stopped) return;
-    entry.running = true;
-    this.#running++;
-    const attempt: Attempt = { taken: [], phase: "read" };
-    let retryIn: number | undefined;
-    try {
-      await writeEntry(this.#attempt, entry, attempt);
-      markWritten(entry, this.#o.clock.monotonic());
-      for (const w of attempt.taken) w.resolve("written");
-      attempt.taken = [];
-      if (entry.doc.kind === "PodBirthCertificate" && !entry.dirty && entry.waiters.length === 0) {
-        this.#forget(entry);
-      }
-    } catch (err) {
-      if (err instanceof ShedError) return; // its waiters were answered; nothing was taken yet
-      if (err instanceof WriterStoppedError || this.#stopped) {
-        for (const w of attempt.taken) w.reject(new WriterStoppedError());
-        attempt.taken = [];
-        return;
-      }
-      retryIn = this.#failures.failed(entry, err, attempt.taken, attempt.phase, (e) => this.#forget(e));
-      attempt.taken = [];
-    } finally {
-      entry.running = false;
-      this.#running--;
-      if (retryIn !== undefined) entry.notBefore = this.#o.clock.monotonic() + retryIn;
-      if (this.#entries.get(entry.key) === entry) {
-        // The answered waiters are let go; the document may have grown (ledger) or shrunk.
-        recountWaiterBytes(entry);
-        this.#holdings.update(entry);
-      }
-      this.#schedule(entry);
-      this.#checkIdle();
-      this.#pressure?.check();
-    }
-  }
-
   #sweep(): void {
     const limit = this.#o.idleEvictMs ?? 3_600_000;
     const now = this.#o.clock.monotonic();
@@ -307,22 +251,14 @@ export class CrWriter {
     this.#pressure?.check();
   }
 
-  #checkIdle(): void {
-    if (this.#running === 0) for (const resolve of this.#quiet.splice(0)) resolve();
-    if (this.pending > 0) return;
-    for (const resolve of this.#idle.splice(0)) resolve();
-  }
-
   /** Resolves when no write is in flight (some may still be scheduled): tests on a ManualClock. */
   settled(): Promise<void> {
-    if (this.#running === 0) return Promise.resolve();
-    return new Promise((resolve) => this.#quiet.push(resolve));
+    return this.#writes.settled();
   }
 
   /** Resolves when nothing is pending. */
   idle(): Promise<void> {
-    if (this.pending === 0) return Promise.resolve();
-    return new Promise((resolve) => this.#idle.push(resolve));
+    return this.#writes.idle();
   }
 
   /**
@@ -331,34 +267,12 @@ export class CrWriter {
    * with WriterStoppedError (the agents resend it to another replica).
    */
   async stop(deadlineMs: number): Promise<void> {
-    this.#flushing = true;
-    for (const e of this.#entries.values()) {
-      if (e.timer) {
-        this.#o.clock.clearTimeout(e.timer);
-        e.timer = undefined;
-      }
-      e.notBefore = 0;
-      this.#schedule(e);
-    }
-    let timer: Timer | undefined;
-    await Promise.race([
-      this.idle(),
-      new Promise<void>((resolve) => {
-        timer = this.#o.clock.setTimeout(resolve, deadlineMs);
-      }),
-    ]);
-    if (timer) this.#o.clock.clearTimeout(timer);
-    this.#stopped = true;
+    await this.#writes.flush(deadlineMs);
     if (this.#sweepTimer) this.#o.clock.clearTimeout(this.#sweepTimer);
     this.#budget.close(new WriterStoppedError());
     this.#capacity.stop();
-    const left = this.pending;
-    for (const e of this.#entries.values()) {
-      if (e.timer) this.#o.clock.clearTimeout(e.timer);
-      for (const w of e.waiters.splice(0)) w.reject(new WriterStoppedError());
-    }
+    const left = this.#writes.close();
     if (left > 0)
       this.#o.log.warn({ objects: left }, "stopped with unwritten changes; agents will resend them");
-    for (const resolve of this.#idle.splice(0)) resolve();
   }
 }
