@@ -1,6 +1,7 @@
 // One KernelWhisper's state in this replica: identity, counts, affected pods (affected-pods.ts),
 // evidence, and what the object in the cluster already holds; whisper-body.ts renders it into
-// the two server-side-apply bodies (spec once, status on every write).
+// the two server-side-apply bodies (spec once, status on every write), with the
+// recommendation recommend/recommendation.ts gives for its signal and evidence.
 //
 // Counts across replicas: `baseline` is the count the object held when this replica last
 // read or wrote it, `delta` the occurrences seen here since. Every status write carries
@@ -14,18 +15,15 @@
 // in the object re-read after a 409 — is not counted again (docs/adr/0008-exact-counts-across-restarts.md).
 //
 // CPU throttling episodes named by the agent are counted once by name (episodes.ts): the first
-// sample of an episode the object (status.episodes) and this replica's pending write do not
-// hold counts it, whichever sample that is (docs/adr/0011-ack-per-event-kind-and-a-cluster-wide-write-budget.md).
+// sample of an episode the object (status.episodes), this replica's memory of them
+// (episode-memory.ts) and its pending write do not hold counts it, whichever sample that is
+// (docs/adr/0011-ack-per-event-kind-and-a-cluster-wide-write-budget.md).
 
-import {
-  recommendCpu,
-  recommendMemory,
-  recommendMemoryPressure,
-  recommendTermination,
-} from "../recommend/index.ts";
+import { recommendationOf } from "../recommend/recommendation.ts";
 import { severityOf } from "../recommend/severity.ts";
 import { type Evidence, type Recommendation, SEVERITY_RANK, type Severity } from "../types/index.ts";
 import { mergeObservedPods, parseMs, touchPod } from "./affected-pods.ts";
+import { EpisodeMemory } from "./episode-memory.ts";
 import { EpisodeRecord } from "./episodes.ts";
 import { DeliveryLedger, type DeliveryTag } from "./ledger.ts";
 import { whisperName } from "./names.ts";
@@ -69,23 +67,8 @@ export class WhisperState {
   episodes = new EpisodeRecord();
   /** Occurrences seen here and not yet written, by delivery tag. */
   #pending = new PendingCounts();
-  /**
-   * Episodes the record held that were sampled again here since the last write: their
-   * recency is not in the object yet, so a re-read (adopt) puts them back as most recently
-   * seen — or another replica's write, evicting the least recently seen it knew of, would
-   * let their next sample count them again.
-   */
-  #seenAgain = new EpisodeRecord();
-  /**
-   * Episodes this replica counted and wrote, or sampled again since, least recently seen
-   * first (bounded like the record): its own memory of them. The object's record is shared —
-   * every replica's write evicts the least recently seen of all replicas' episodes — and a
-   * replica kept fresh by the watch takes each eviction in at once; this keeps the episodes
-   * its own agents sample from being counted again for that (ADR 0015).
-   */
-  #known = new EpisodeRecord();
-  /** The object's uid as last read: another uid is a new object, which counts none of ours. */
-  #uid: string | undefined;
+  /** This replica's own memory of the episodes counted (episode-memory.ts). */
+  #memory = new EpisodeMemory();
   firstSeenMs: number | undefined;
   lastSeenMs = 0;
   pods: AffectedPod[] = [];
@@ -160,12 +143,8 @@ export class WhisperState {
     let count = o.count;
     const episode = o.episode;
     if (episode !== undefined) {
-      if (this.episodes.has(episode) || this.#known.has(episode)) {
-        this.episodes.add(episode); // seen again: kept longest (recorded again if evicted)
-        this.#known.add(episode);
-        this.#seenAgain.add(episode);
-        count = 0;
-      } else count = this.#pending.hasEpisode(episode) ? 0 : 1;
+      const held = this.#memory.counted(this.episodes, episode) || this.#pending.hasEpisode(episode);
+      count = held ? 0 : 1;
     }
     this.#pending.add(tag, o.pod.uid, count, count > 0 ? episode : undefined);
     if (this.firstSeenMs === undefined || o.observedAtMs < this.firstSeenMs)
@@ -198,16 +177,12 @@ export class WhisperState {
    */
   adopt(observed: KObj | undefined): { redelivered: number; malformed: number } {
     const status = (observed?.status ?? {}) as KObj;
-    const uid = observed?.metadata?.uid;
-    if (typeof uid === "string") {
-      if (this.#uid !== undefined && uid !== this.#uid) this.#forgetKnown();
-      this.#uid = uid;
-    }
+    this.#memory.read(observed?.metadata?.uid);
     this.baseline = typeof status.count === "number" ? status.count : 0;
     const { ledger, malformed: badDeliveries } = DeliveryLedger.parse(status.deliveries);
     this.ledger = ledger;
     const { record, malformed: badEpisodes } = EpisodeRecord.parse(status.episodes);
-    for (const episode of this.#seenAgain) record.add(episode);
+    this.#memory.restore(record);
     this.episodes = record;
     const malformed = badDeliveries + badEpisodes;
     // Batches and episodes the object already counts (another replica, or our own write whose
@@ -245,13 +220,9 @@ export class WhisperState {
    * `uid`: the object's, as the write's answer gave it.
    */
   committed(written: WrittenDelta, uid?: string): void {
-    if (uid !== undefined) this.#uid = uid;
-    this.#seenAgain = new EpisodeRecord(); // the written record holds their recency
     this.baseline += written.total;
     this.#pending.commit(written.buckets, this.ledger, this.episodes);
-    for (const w of written.buckets.values()) {
-      for (const episode of w.episodes ?? []) if (this.episodes.has(episode)) this.#known.add(episode);
-    }
+    this.#memory.written(this.episodes, written.buckets.values(), uid);
     for (const p of this.pods) {
       const d = written.pods.get(p.uid) ?? 0;
       p.baseline += d;
@@ -263,38 +234,17 @@ export class WhisperState {
 
   /** The object was deleted (retention, or by hand): start again from our own numbers. */
   forgetCluster(): void {
-    this.#forgetKnown();
-    this.#uid = undefined;
+    this.#memory.deleted();
     this.baseline = 0;
     this.ledger = new DeliveryLedger();
     this.episodes = new EpisodeRecord();
     for (const p of this.pods) p.baseline = 0;
   }
 
-  #forgetKnown(): void {
-    this.#seenAgain = new EpisodeRecord();
-    this.#known = new EpisodeRecord();
-  }
-
+  /** What to do about it (recommend/recommendation.ts). */
   recommendation(): Recommendation {
-    const e = this.evidence;
-    if (this.identity.signal === "CPUThrottling") {
-      const t = e.throttling;
-      return recommendCpu({
-        samples: this.samples,
-        // Limited by the pod's quota alone (no container limit): that quota is the limit.
-        limitCores: t?.limitCores || (t?.limitedBy === "pod" ? t.podLimitCores : 0) || 0,
-        hpa: this.hpa,
-        nodeCpus: t?.nodeCpus,
-        method: t?.demandMethod,
-        limitedBy: t?.limitedBy,
-        podLimitCores: t?.podLimitCores,
-      });
-    }
-    if (this.identity.signal === "MemoryPressure" && e.memory) return recommendMemoryPressure(e.memory);
-    if (this.identity.signal === "OOMKilled" && e.oom) return recommendMemory(e.oom, this.count);
-    if (e.termination) return recommendTermination(e.termination);
-    return { action: "Investigate", summary: `${this.count} occurrences. See the evidence.` };
+    const { identity, evidence, samples, hpa, count } = this;
+    return recommendationOf({ signal: identity.signal, evidence, samples, hpa, count });
   }
 
   specBody(): KObj {
