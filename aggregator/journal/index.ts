@@ -19,16 +19,19 @@
 //   and held again), so a restart never overwrites what the previous process left;
 // - replay (replay.ts) folds every entry of this replica's own journal, and of orphaned ones,
 //   into the writer as a tagged change and holds it here again.
-import { gzipSync } from "node:zlib";
+//
+// The parts: this file holds the entries and decides when the journal is written; write.ts
+// reads, writes and deletes its ConfigMap (size, resourceVersion, retries); format.ts encodes
+// the entries, replay.ts replays journals, store.ts lists and stores the ConfigMaps.
 import { Backoff } from "../../shared/backoff.ts";
 import type { Clock, Timer } from "../../shared/clock.ts";
-import { statusOf } from "../../shared/kube.ts";
 import type { Logger } from "../../shared/log.ts";
 import type { WriteWaiter } from "../emit/write-waiter.ts";
-import { encodeJournal, estimateBytes, type JournalRecord } from "./format.ts";
+import type { JournalRecord } from "./format.ts";
 import type { JournalMetrics } from "./metrics.ts";
 import { type JournalHolder, JournalReplay } from "./replay.ts";
 import type { JournalStore } from "./store.ts";
+import { JournalWrites, RETRY_MAX_MS, RETRY_MIN_MS } from "./write.ts";
 
 export type { JournalOccurrence, JournalRecord } from "./format.ts";
 export { createJournalMetrics, type JournalMetrics } from "./metrics.ts";
@@ -65,9 +68,6 @@ interface Held {
   journaled: boolean;
 }
 
-const RETRY_MIN_MS = 500;
-const RETRY_MAX_MS = 30_000;
-const FULL_LOG_EVERY_MS = 60_000;
 export class Journal {
   #o: JournalOptions;
   #held = new Map<JournalHolder, Held>();
@@ -77,30 +77,21 @@ export class Journal {
   #running: Promise<void> | undefined;
   #timer: Timer | undefined;
   #orphanTimer: Timer | undefined;
-  #lastWriteMono = Number.NEGATIVE_INFINITY;
-  #notBefore = 0;
-  /** Delays after failed writes (reset by a success). */
-  #backoff = new Backoff({ initialMs: RETRY_MIN_MS, maxMs: RETRY_MAX_MS });
-  /** The own ConfigMap's resourceVersion; undefined: create it. */
-  #rv: string | undefined;
-  #renderedBytes = 0;
-  /** Gzipped / JSON bytes of the last write (at most 1). */
-  #ratio = 1;
-  /** Upper bound of what was held since the last render. */
-  #addedBytes = 0;
-  #lastFullLogMono = Number.NEGATIVE_INFINITY;
+  /** The ConfigMap's reads, writes and size (write.ts). */
+  #writes: JournalWrites;
   #replay: JournalReplay;
   #starting: Promise<void> | undefined;
 
   constructor(options: JournalOptions) {
     this.#o = options;
+    this.#writes = new JournalWrites(options);
     this.#replay = new JournalReplay({
       ...options,
       hold: (holder, record) => this.hold(holder, record),
       release: (holder) => this.release(holder),
       stopped: () => this.#stopped,
     });
-    options.metrics.journalSources.bytes = () => this.#renderedBytes;
+    options.metrics.journalSources.bytes = () => this.#writes.bytes;
     options.metrics.journalSources.entries = () => this.#held.size;
   }
 
@@ -111,7 +102,7 @@ export class Journal {
 
   /** Bytes of the journal as last rendered. */
   get bytes(): number {
-    return this.#renderedBytes;
+    return this.#writes.bytes;
   }
 
   /**
@@ -121,14 +112,7 @@ export class Journal {
    */
   hold(holder: JournalHolder, record: JournalRecord): boolean {
     if (this.#stopped) return false;
-    // The JSON upper bound scaled by what gzip made of the last write (the write itself checks
-    // the real size and sends what does not fit back to its whisper write).
-    const est = Math.ceil(estimateBytes(record) * this.#ratio);
-    if (this.#renderedBytes + this.#addedBytes + est > this.#o.maxBytes) {
-      this.#full();
-      return false;
-    }
-    this.#addedBytes += est;
+    if (!this.#writes.fits(record, this.#held.size)) return false;
     this.#held.set(holder, { record, holder, journaled: false });
     this.#dirty = true;
     this.#schedule();
@@ -152,12 +136,11 @@ export class Journal {
   }
 
   async #start(): Promise<void> {
-    const { store, name, log } = this.#o;
+    const { name, log } = this.#o;
     const retry = new Backoff({ initialMs: RETRY_MIN_MS, maxMs: RETRY_MAX_MS });
     while (!this.#stopped) {
       try {
-        const own = await store.get(name);
-        this.#rv = own?.resourceVersion;
+        const own = await this.#writes.read();
         const replayed = this.#replay.own(own);
         if (replayed > 0) {
           log.info(
@@ -194,26 +177,10 @@ export class Journal {
     return this.#replay.checkOrphans();
   }
 
-  #full(): void {
-    this.#o.metrics.journalFallbacks.inc();
-    const now = this.#o.clock.monotonic();
-    if (now - this.#lastFullLogMono < FULL_LOG_EVERY_MS) return;
-    this.#lastFullLogMono = now;
-    this.#o.log.warn(
-      {
-        journal: this.#o.name,
-        bytes: this.#renderedBytes,
-        maxBytes: this.#o.maxBytes,
-        entries: this.#held.size,
-      },
-      `journal ${this.#o.name} is full (${this.#renderedBytes} of --journal-max-bytes ${this.#o.maxBytes}): counted batches wait for their whisper writes (slower acks, nothing lost). Whisper writes are behind the budget: raise --write-qps, or --journal-max-bytes (under 1 MiB)`,
-    );
-  }
-
   #schedule(): void {
     if (!this.#ready || this.#stopped || !this.#dirty || this.#running || this.#timer) return;
     const now = this.#o.clock.monotonic();
-    const due = Math.max(this.#lastWriteMono + this.#o.intervalMs, this.#notBefore);
+    const due = this.#writes.dueAt(this.#o.intervalMs);
     this.#timer = this.#o.clock.setTimeout(
       () => {
         this.#timer = undefined;
@@ -228,71 +195,23 @@ export class Journal {
 
   /** One journal write of everything held now; `final`: at stop, without a token. */
   async #write(final: boolean): Promise<void> {
-    const { store, name, lease, metrics, log, clock } = this.#o;
     try {
       if (!final) await this.#o.acquire();
     } catch {
       return; // the budget closed: the writer is stopping
     }
     this.#dirty = false;
-    let included = [...this.#held.values()];
-    let jsonBytes = 0;
-    const render = () => {
-      const json = encodeJournal(included.map((h) => h.record));
-      jsonBytes = json.length;
-      return gzipSync(json, { level: 1 });
-    };
-    let data = render();
-    while (data.length > this.#o.maxBytes) {
-      // Estimates are upper bounds, so this is not expected; stay valid if it happens: the
-      // newest half of what no write holds yet waits for its whisper writes instead.
-      const droppable = included.filter((h) => !h.journaled);
-      if (droppable.length === 0) break;
-      const drop = new Set(droppable.slice(Math.floor(droppable.length / 2)));
-      for (const h of drop) {
-        this.#held.delete(h.holder);
-        this.#o.metrics.journalFallbacks.inc();
-      }
-      included = included.filter((h) => !drop.has(h));
-      data = render();
-    }
-    this.#renderedBytes = data.length;
-    if (jsonBytes > 4096) this.#ratio = Math.min(1, Math.max(0.1, (data.length / jsonBytes) * 1.25));
-    this.#addedBytes = 0;
-    const started = clock.monotonic();
-    try {
-      this.#rv = await store.put(name, lease, data, this.#rv);
-      metrics.journalWriteDuration.observe((clock.monotonic() - started) / 1000);
-      metrics.journalWrites.inc({ outcome: "success" });
-      this.#backoff.reset();
-      this.#notBefore = 0;
-      for (const h of included) {
-        if (h.journaled || this.#held.get(h.holder) !== h) continue;
-        h.journaled = true;
-        h.holder.journaled();
-      }
-    } catch (err) {
-      this.#dirty = true;
-      const code = statusOf(err);
-      metrics.journalWrites.inc({
-        outcome: code === 409 ? "conflict" : code === 404 ? "not_found" : "error",
-      });
-      if (code === 404) this.#rv = undefined;
-      else if (code === 409) {
-        // Created meanwhile (our own create whose response was lost), or touched by a replica that
-        // took it for orphaned: write over it from its current version (what it held is held here).
-        this.#rv = (await store.get(name).catch(() => undefined))?.resourceVersion;
-      }
-      this.#notBefore = clock.monotonic() + this.#backoff.next();
-      if (code !== 409 && code !== 404) {
-        log.warn(
-          { err: String(err), journal: name, failures: this.#backoff.attempt },
-          `journal write to ConfigMap ${name} failed; counted batches wait for it or for their whisper writes. Check the API server and the aggregator's RBAC for configmaps (create, update)`,
-        );
-      }
-    } finally {
-      this.#lastWriteMono = clock.monotonic();
-    }
+    const landed = await this.#writes.write([...this.#held.values()], {
+      dropped: (h) => this.#held.delete(h.holder),
+      landed: (included) => {
+        for (const h of included) {
+          if (h.journaled || this.#held.get(h.holder) !== h) continue;
+          h.journaled = true;
+          h.holder.journaled();
+        }
+      },
+    });
+    if (!landed) this.#dirty = true;
   }
 
   /**
@@ -307,18 +226,9 @@ export class Journal {
     this.#timer = undefined;
     await this.#running;
     if (!this.#ready) return; // never read: what is there stays for the next start
-    const { store, name, log } = this.#o;
+    const { name, log } = this.#o;
     if (this.#held.size === 0) {
-      if (this.#rv === undefined) return;
-      try {
-        await store.delete(name, this.#rv);
-        log.info({ journal: name }, `journal ${name} is empty: deleted`);
-      } catch (err) {
-        log.warn(
-          { err: String(err), journal: name },
-          `could not delete this replica's empty journal ${name}; another replica deletes it once this one's Lease expires`,
-        );
-      }
+      await this.#writes.delete();
       return;
     }
     if (this.#dirty) await this.#write(true);
