@@ -5,6 +5,8 @@
 // Shutdown drains: no new frame is read, batches in flight finish and are acked, and only
 // then the agent gets Reject KG_SHUTTING_DOWN (bounded by a deadline; what is still in flight
 // then is never acked and the agent resends it — the delivery ledger makes that harmless).
+// The batches in flight, and whether the agent is read from meanwhile (paused when too many
+// await their acks, or for the writer's bytes), are in-flight.ts.
 import type WebSocket from "ws";
 import { ERRORS, type ErrorCode, KernelGossipError } from "../../shared/errors.ts";
 import type { Logger } from "../../shared/log.ts";
@@ -16,14 +18,13 @@ import {
 } from "../../shared/proto.ts";
 import { type DecodedEvent, FrameHandler } from "./frame-handler.ts";
 import { handOver } from "./handoff.ts";
+import { InFlight } from "./in-flight.ts";
 import { rejectedByWebSocketLayer, toBytes } from "./socket-errors.ts";
 import type { ConnectionDeps, ConnectionInfo, StreamBatchContext } from "./types.ts";
 
 /** What this aggregator reads beyond protocol 1; sent in every Config frame (proto/README.md). */
 export const AGGREGATOR_CAPABILITIES: readonly string[] = [CAPABILITY_BATCH_POD_TABLE];
 
-/** Batches in flight per connection before the server stops reading from it. */
-const MAX_IN_FLIGHT = 64;
 /** After a Reject, how long batches already being written may take to be acked before the close. */
 const DRAIN_BEFORE_CLOSE_MS = 10_000;
 
@@ -33,11 +34,8 @@ export class AgentConnection {
   missed = 0;
   #ws: WebSocket;
   #frames: FrameHandler;
-  #inFlight = 0;
-  /** Frame bytes of the batches in flight (received, not yet acked). */
-  #inFlightBytes = 0;
-  /** Not read from because the writer holds too many bytes for this node (write-pressure.ts). */
-  #heldForBytes = false;
+  /** Batches received, not yet answered, and whether the agent is read from (in-flight.ts). */
+  #inFlight: InFlight;
   #acked = 0;
   /** No more frames are processed (after a Reject, a failure or shutdown). */
   #closing = false;
@@ -45,7 +43,6 @@ export class AgentConnection {
   #silenced = false;
   /** Shutting down: new frames are ignored, in-flight batches still finish and are acked. */
   #draining = false;
-  #onIdle: (() => void) | undefined;
   /** Close code waiting for in-flight batches to be acked first. */
   #closeWhenDrained: { code: number; reason: string } | undefined;
   #deps: ConnectionDeps;
@@ -53,6 +50,7 @@ export class AgentConnection {
 
   constructor(ws: WebSocket, info: ConnectionInfo, boundNode: string | undefined, deps: ConnectionDeps) {
     this.#ws = ws;
+    this.#inFlight = new InFlight(ws);
     this.info = info;
     this.#deps = deps;
     this.#log = deps.log.child({ connection: info.id, identity: info.identity, remote: info.remoteAddress });
@@ -73,13 +71,12 @@ export class AgentConnection {
 
   /** Frame bytes of the batches received and not yet acked. */
   get inFlightBytes(): number {
-    return this.#inFlightBytes;
+    return this.#inFlight.bytes;
   }
 
   /** Why this connection is not read from now, if it is not. */
   get pausedFor(): "in_flight" | "pending_bytes" | undefined {
-    if (this.#heldForBytes) return "pending_bytes";
-    return this.#inFlight >= MAX_IN_FLIGHT ? "in_flight" : undefined;
+    return this.#inFlight.pausedFor;
   }
 
   /**
@@ -87,16 +84,7 @@ export class AgentConnection {
    * its share); the agent keeps its unacked batches meanwhile.
    */
   holdForBytes(on: boolean): boolean {
-    if (this.#heldForBytes === on) return false;
-    this.#heldForBytes = on;
-    this.#updatePause();
-    return true;
-  }
-
-  #updatePause(): void {
-    const pause = this.#heldForBytes || this.#inFlight >= MAX_IN_FLIGHT;
-    if (pause && !this.#ws.isPaused) this.#ws.pause();
-    else if (!pause && this.#ws.isPaused) this.#ws.resume();
+    return this.#inFlight.holdForBytes(on);
   }
 
   get helloDone(): boolean {
@@ -129,20 +117,11 @@ export class AgentConnection {
   async drain(deadlineMs: number): Promise<{ acked: number; unacked: number }> {
     this.#draining = true;
     const before = this.#acked;
-    if (this.#inFlight > 0 && !this.#closing && deadlineMs > 0) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, deadlineMs);
-        this.#onIdle = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      this.#onIdle = undefined;
-    }
-    const unacked = this.#inFlight;
-    if (this.#inFlight > 0) {
+    if (this.#inFlight.count > 0 && !this.#closing && deadlineMs > 0) await this.#inFlight.none(deadlineMs);
+    const unacked = this.#inFlight.count;
+    if (unacked > 0) {
       this.#log.warn(
-        { node: this.info.node, unacked: this.#inFlight, deadlineMs },
+        { node: this.info.node, unacked, deadlineMs },
         "shutdown deadline passed with batches still being written; they are not acknowledged and the agent resends them",
       );
     }
@@ -170,7 +149,7 @@ export class AgentConnection {
     // so one refused batch does not make the agent resend the good ones around it.
     this.#send({ reject: { code, message, seq: seq ?? 0, field: field ?? "" } }, () => {
       this.#closeWhenDrained = { code: ERRORS[code].closeCode, reason: code };
-      if (this.#inFlight === 0 || this.#silenced) this.#closeNow();
+      if (this.#inFlight.count === 0 || this.#silenced) this.#closeNow();
       else setTimeout(() => this.#closeNow(), DRAIN_BEFORE_CLOSE_MS).unref();
     });
   }
@@ -232,12 +211,8 @@ export class AgentConnection {
   #handleBatch(seq: number, events: DecodedEvent[], bytes: number): Promise<void> {
     const count = events.length;
     const started = this.#deps.clock.monotonic();
-    this.#inFlight++;
-    this.#inFlightBytes += bytes;
     // While the writer is pressing (write-pressure.ts), an agent over its share is not read.
-    const share = this.#deps.bytesShare?.();
-    if (share !== undefined && this.#inFlightBytes > share) this.holdForBytes(true);
-    if (this.#inFlight >= MAX_IN_FLIGHT) this.#updatePause();
+    this.#inFlight.received(bytes, this.#deps.bytesShare?.());
     const { ctx, handled } = handOver(this.#deps.handler, this.#deps.metrics, this.info, seq, events);
     return this.#awaitBatch(seq, count, bytes, ctx, started, handled);
   }
@@ -280,11 +255,8 @@ export class AgentConnection {
       this.#silenced = true;
       if (this.#ws.readyState === this.#ws.OPEN) this.#ws.close(1011, "batch handling failed; resend");
     } finally {
-      this.#inFlight--;
-      this.#inFlightBytes -= bytes;
-      this.#updatePause();
-      if (this.#inFlight === 0 && this.#closeWhenDrained) this.#closeNow();
-      if (this.#inFlight === 0) this.#onIdle?.();
+      this.#inFlight.answered(bytes);
+      if (this.#inFlight.count === 0 && this.#closeWhenDrained) this.#closeNow();
     }
   }
 
