@@ -6,24 +6,18 @@
 // then the agent gets Reject KG_SHUTTING_DOWN (bounded by a deadline; what is still in flight
 // then is never acked and the agent resends it — the delivery ledger makes that harmless).
 // The batches in flight, and whether the agent is read from meanwhile (paused when too many
-// await their acks, or for the writer's bytes), are in-flight.ts.
+// await their acks, or for the writer's bytes), are in-flight.ts; what the agent's Hello
+// tells the connection and what it is answered (config, capabilities) is hello.ts.
 import type WebSocket from "ws";
 import { ERRORS, type ErrorCode, KernelGossipError } from "../../shared/errors.ts";
 import type { Logger } from "../../shared/log.ts";
-import {
-  CAPABILITY_BATCH_POD_TABLE,
-  type ConfigFrame,
-  type EnvelopeInit,
-  encodeEnvelope,
-} from "../../shared/proto.ts";
+import { type ConfigFrame, type EnvelopeInit, encodeEnvelope } from "../../shared/proto.ts";
 import { type DecodedEvent, FrameHandler } from "./frame-handler.ts";
 import { handOver } from "./handoff.ts";
+import { capabilitiesOnly, configEnvelope, helloReceived } from "./hello.ts";
 import { InFlight } from "./in-flight.ts";
 import { rejectedByWebSocketLayer, toBytes } from "./socket-errors.ts";
 import type { ConnectionDeps, ConnectionInfo, StreamBatchContext } from "./types.ts";
-
-/** What this aggregator reads beyond protocol 1; sent in every Config frame (proto/README.md). */
-export const AGGREGATOR_CAPABILITIES: readonly string[] = [CAPABILITY_BATCH_POD_TABLE];
 
 /** After a Reject, how long batches already being written may take to be acked before the close. */
 const DRAIN_BEFORE_CLOSE_MS = 10_000;
@@ -93,7 +87,7 @@ export class AgentConnection {
 
   sendConfig(frame: ConfigFrame): void {
     if (!this.helloDone || this.#closing) return;
-    this.#send({ config: { ...frame, capabilities: [...AGGREGATOR_CAPABILITIES] } });
+    this.#send(configEnvelope(frame));
     this.#deps.metrics.configPushes.inc();
   }
 
@@ -173,28 +167,12 @@ export class AgentConnection {
         return;
       case "hello": {
         metrics.framesReceived.inc({ type: "hello" });
-        const { hello } = outcome;
-        this.info.node = outcome.node;
-        this.info.agentVersion = hello.agentVersion ?? "";
-        this.info.configVersion = hello.configVersion ?? "";
-        this.info.instance = hello.instanceId ?? "";
-        this.#log.info(
-          {
-            node: outcome.node,
-            agentVersion: hello.agentVersion,
-            protocol: hello.protocolVersion,
-            configVersion: hello.configVersion,
-            instance: hello.instanceId,
-            lastAckedSeq: hello.lastAckedSeq,
-          },
-          "agent connected",
-        );
+        helloReceived(this.info, outcome, this.#log);
         const config = this.#deps.currentConfig();
         if (config) this.sendConfig(config);
-        else if ((hello.capabilities ?? []).includes(CAPABILITY_BATCH_POD_TABLE)) {
-          // No agent config to give, but a new agent still learns what this aggregator reads.
-          // Older agents get nothing, as before (they would take the frame for "config deleted").
-          this.#send({ config: { capabilities: [...AGGREGATOR_CAPABILITIES], capabilitiesOnly: true } });
+        else {
+          const capabilities = capabilitiesOnly(outcome);
+          if (capabilities) this.#send(capabilities);
         }
         return;
       }

@@ -20,7 +20,7 @@ import type { ConnectionInfo, StreamBatchHandler } from "./types.ts";
 
 export { STREAM_PATH } from "./admission.ts";
 export { type Authenticator, type AuthResult, bearerToken, createStaticAuthenticator } from "./auth.ts";
-export { AGGREGATOR_CAPABILITIES } from "./connection.ts";
+export { AGGREGATOR_CAPABILITIES } from "./hello.ts";
 export { createStreamMetrics, type StreamMetrics } from "./metrics.ts";
 export { createTokenReviewAuthenticator } from "./token-review.ts";
 export type { ConnectionInfo, StreamBatchContext, StreamBatchHandler } from "./types.ts";
