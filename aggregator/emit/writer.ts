@@ -15,11 +15,12 @@
 //
 // The parts, each with its own file:
 // - this file: the objects held — a change taken into its object's entry (write-entry.ts):
-//   admitted or shed, coalesced, escalated —, idle eviction, the watch's copies, stop;
+//   admitted or shed, coalesced, escalated —, the watch's copies, stop;
 // - write-schedule.ts: when each object's write is due, the writes in flight and what their
 //   end answers, the flush at stop;
 // - write-capacity.ts, write-holdings.ts, held-bytes.ts: the bounds on objects and bytes held,
-//   and who is shed when full (the node holding the most);
+//   and who is shed when full (the node holding the most); write-eviction.ts: objects idle
+//   for idleEvictMs (an hour) are forgotten;
 // - write-pressure.ts: before the byte bound is reached, tells the stream to stop reading from
 //   the agents with the most in flight (backpressure; shedding is the last resort);
 // - write-attempt.ts: one write of one object (GET, spec apply, status apply) and its lane,
@@ -27,14 +28,14 @@
 // - write-failure.ts: what a failed write means (permanent: answered and forgotten;
 //   conflict, gone, transient: retried with backoff);
 // - write-waiter.ts: what waits and what it is answered with.
-import type { Timer } from "../../shared/clock.ts";
 import type { PendingBytesPressure } from "../types/index.ts";
 import { FairBudget, FairReads } from "./fair-budget.ts";
 import type { KObj } from "./types.ts";
 import { type AttemptContext, observeFromWatch, type WatchResult } from "./write-attempt.ts";
 import { Capacity, type HeldObjects, ShedError, type ShedOutcome } from "./write-capacity.ts";
 import { writerCensus } from "./write-census.ts";
-import { abandon, attachWaiter, type Entry, isIdle, newEntry } from "./write-entry.ts";
+import { abandon, attachWaiter, type Entry, newEntry } from "./write-entry.ts";
+import { IdleEviction } from "./write-eviction.ts";
 import { WriteFailures } from "./write-failure.ts";
 import { Holdings } from "./write-holdings.ts";
 import { FIRST_READS_IN_FLIGHT, type WriterOptions } from "./write-options.ts";
@@ -49,7 +50,7 @@ export { type Doc, type WriteOutcome, WriterStoppedError, type WriteWaiter } fro
 export class CrWriter {
   #o: WriterOptions;
   #entries = new Map<string, Entry>();
-  #sweepTimer: Timer | undefined;
+  #eviction: IdleEviction;
   #budget: FairBudget;
   #attempt: AttemptContext;
   #failures: WriteFailures;
@@ -99,6 +100,12 @@ export class CrWriter {
           this.#pressure?.check();
         },
       },
+    });
+    this.#eviction = new IdleEviction({
+      clock: options.clock,
+      idleEvictMs: options.idleEvictMs,
+      held: this.#held,
+      swept: () => this.#pressure?.check(),
     });
     const { waiters, ...gauges } = this.#census;
     Object.assign(options.metrics.sources, gauges);
@@ -158,13 +165,9 @@ export class CrWriter {
     return this.#budget.acquire("journal", "journal");
   }
 
+  /** Starts forgetting idle objects (write-eviction.ts). */
   start(): void {
-    const every = Math.max(1000, (this.#o.idleEvictMs ?? 3_600_000) / 2);
-    const tick = () => {
-      this.#sweep();
-      this.#sweepTimer = this.#o.clock.setTimeout(tick, every);
-    };
-    this.#sweepTimer = this.#o.clock.setTimeout(tick, every);
+    this.#eviction.start();
   }
 
   /**
@@ -242,15 +245,6 @@ export class CrWriter {
     return waiting.length;
   }
 
-  #sweep(): void {
-    const limit = this.#o.idleEvictMs ?? 3_600_000;
-    const now = this.#o.clock.monotonic();
-    for (const e of this.#entries.values()) {
-      if (isIdle(e) && now - e.lastTouchMono > limit) this.#forget(e);
-    }
-    this.#pressure?.check();
-  }
-
   /** Resolves when no write is in flight (some may still be scheduled): tests on a ManualClock. */
   settled(): Promise<void> {
     return this.#writes.settled();
@@ -268,7 +262,7 @@ export class CrWriter {
    */
   async stop(deadlineMs: number): Promise<void> {
     await this.#writes.flush(deadlineMs);
-    if (this.#sweepTimer) this.#o.clock.clearTimeout(this.#sweepTimer);
+    this.#eviction.stop();
     this.#budget.close(new WriterStoppedError());
     this.#capacity.stop();
     const left = this.#writes.close();
