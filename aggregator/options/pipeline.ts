@@ -29,6 +29,6 @@ export const PIPELINE_OPTIONS = {
     env: "REDELIVERY_CACHE_SIZE",
     default: "200000",
     min: 1,
-    help: "Event ids remembered to drop redeliveries.",
+    help: "Event ids remembered to drop redeliveries (not those of CPU throttling samples that name their episode: they count once by it, ADR 0011).",
   },
 } as const satisfies OptionSpecs;

@@ -8,7 +8,8 @@
 // (2) for all agents, an event id enters the bounded LRU only after its write succeeded, so an
 // event whose write never happened is not mistaken for a redelivery; an id already being
 // processed (the agent resent the batch meanwhile) waits for that processing and is then
-// dropped as a redelivery.
+// dropped as a redelivery. A throttle sample that names its episode (not its resolution) skips
+// both: folded again it counts nothing twice (ADR 0011), so its id is not kept.
 //
 // This file holds the batch's way in (the id dedup above) and the stop; the stages a batch then
 // goes through are bind.ts (node binding, --verify-pods) and fold.ts (enrichment, preparation
@@ -35,6 +36,7 @@ import { bindBatch } from "./bind.ts";
 import { BatchFolder } from "./fold.ts";
 import { PendingBatch } from "./pending-batch.ts";
 import type { PrepareDeps } from "./prepare.ts";
+import { foldsByEpisode } from "./throttle-facts.ts";
 import type { Fresh, PipelineOptions } from "./types.ts";
 
 export { WriterStoppedError } from "../emit/writer.ts";
@@ -245,7 +247,8 @@ export class BatchPipeline implements BatchHandler {
     let n = 0;
     for (let i = 0; i < events.length; i++) {
       const ev = events[i] as WireEvent;
-      const id = ev.id ?? "";
+      // A named episode's sample folds again harmlessly: its id is not kept (ADR 0011).
+      const id = foldsByEpisode(ev) ? "" : (ev.id ?? "");
       if (id && this.#isDone(id)) {
         metrics.redeliveriesDropped.inc();
         batch.dropped++;

@@ -5,7 +5,9 @@
 // names (CpuThrottle.episode_opened_at_ms) is counted once by its name, so its opening is
 // acked on the fold too: a fold lost in a crash, or counted by two replicas, still counts once.
 import { afterAll, beforeAll, expect, it } from "vitest";
+import { createRegistry } from "../../shared/metrics.ts";
 import { kubeCrClient } from "../emit/kube.ts";
+import { createPipelineMetrics } from "./metrics.ts";
 import {
   CTX,
   crashLoop,
@@ -191,4 +193,47 @@ it("two replicas folding different samples of one named episode count it once", 
   // Samples of named episodes count by the episode's name: no delivery tag to keep.
   expect(whisper?.status.deliveries).toBeUndefined();
   expect(whisper?.status.episodes.split(",")).toHaveLength(1);
+}, 30_000);
+
+it("a resent batch folds its named samples again (they count by the episode, no id is kept for them) and drops its counted events as redeliveries", async () => {
+  const metrics = createPipelineMetrics(createRegistry({ defaultMetrics: false }));
+  const pipeline = testPipeline(cluster.kubeConfig, {
+    metrics,
+    settings: { objectMinInterval: 600_000, podEvents: false },
+    stopDeadlineMs: 10_000,
+  });
+  pipeline.start();
+  const resent: TestPod = {
+    uid: "ack-pod-5",
+    namespace: "ack",
+    name: "cache-1",
+    labels: { "workload-id": "cache" },
+  };
+  const opened = Date.now() - 20_000;
+  // An agent without an instance id: no delivery tag, only this replica's event ids stand
+  // between a resend and a second count.
+  const batch = [
+    throttle(resent, "app", 1, "open", 0.6, opened, opened),
+    throttle(resent, "app", 2, "update", 0.7, opened + 1_000, opened),
+    crashLoop(resent, "app", 1),
+  ];
+  expect(await pipeline.handleBatch(CTX, batch)).toEqual({ dropped: 0 });
+  await pipeline.writer.idle();
+  const remembered = metrics.redelivery.bytes();
+  // The crash loop's id only: the named samples' ids are not kept.
+  expect(remembered).toBe((batch[2]?.id ?? "").length + 64);
+
+  // The same batch again (its ack was lost): the crash loop is dropped as a redelivery, the
+  // samples are folded again and count nothing twice.
+  expect(await pipeline.handleBatch(CTX, batch)).toEqual({ dropped: 1 });
+  expect((await metrics.redeliveriesDropped.get()).values[0]?.value).toBe(1);
+  expect(metrics.redelivery.bytes()).toBe(remembered);
+  await pipeline.stop();
+  const whispers = (await getJson(cluster, "kernelwhispers", "ack")).filter((w) =>
+    w.metadata.name.includes("cache"),
+  );
+  const bySignal = Object.fromEntries(whispers.map((w) => [w.spec.signal, w.status]));
+  expect(bySignal.CPUThrottling.count).toBe(1);
+  expect(bySignal.CPUThrottling.affectedPods[0].count).toBe(1);
+  expect(bySignal.CrashLoopBackOff.count).toBe(1);
 }, 30_000);

@@ -1,7 +1,7 @@
 // A CPU throttle sample's facts (ADR 0012 bounds): demand samples within the node's CPUs, and
 // the evidence built only when read — a batch carries several samples of one whisper and the
 // whisper keeps the newest one's evidence only.
-import type { WireEvent } from "../../shared/proto.ts";
+import { ThrottleState, type WireEvent } from "../../shared/proto.ts";
 import {
   DEMAND_METHODS,
   type DemandMethodName,
@@ -116,4 +116,17 @@ class ThrottleFacts implements SignalFacts {
     this.#t = undefined; // the decoded sample is not kept past this
     return this.#evidence;
   }
+}
+
+/**
+ * A throttle sample that names its episode (CpuThrottle.episode_opened_at_ms) and is not its
+ * resolution: state, acknowledged once folded and counted by its episode's name (ADR 0011).
+ * Folding it again counts nothing twice, so the pipeline does not keep its id for redelivery
+ * dedup (ADR 0011, "Redelivery of state samples").
+ */
+export function foldsByEpisode(ev: WireEvent): boolean {
+  const t = ev.throttle;
+  if (!t || t.state === ThrottleState.THROTTLE_STATE_RESOLVED) return false;
+  const openedAtMs = Number(t.episodeOpenedAtMs ?? 0);
+  return openedAtMs > 0 && Number.isSafeInteger(openedAtMs);
 }
