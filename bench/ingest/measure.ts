@@ -45,6 +45,7 @@ import {
 import { type BenchKube, startBenchKube } from "../cluster/kube.ts";
 import { mixEvents } from "../events/mix.ts";
 import { tempDir } from "../proc/child.ts";
+import { runSecondsByThread } from "../proc/stat.ts";
 import { consume } from "../stats.ts";
 import { seedCluster } from "./seed.ts";
 
@@ -71,6 +72,13 @@ export interface IngestSamples {
   nodeOptions: string;
   /** Garbage collection pauses of the main thread during the measured rounds (ours and floor), ms. */
   gc: { minorMs: number; majorMs: number; minor: number; major: number; measuredMs: number };
+  /**
+   * CPU seconds of this process's threads over the measured rounds (ours, the floor's and the
+   * turns between them), by thread name: the main thread, and V8's helper threads (parallel
+   * scavenges, concurrent marking and sweeping, optimizing compiles) — which the per CPU-second
+   * figures include.
+   */
+  threads: Record<string, number>;
 }
 
 export async function measureIngest(rounds: number, warmup: number): Promise<IngestSamples> {
@@ -221,6 +229,7 @@ export async function measureIngest(rounds: number, warmup: number): Promise<Ing
     });
     gcObserver.observe({ entryTypes: ["gc"] });
     let measuredFrom = 0;
+    let threads0 = new Map<string, number>();
     const ours: number[] = [];
     const floor: number[] = [];
     const oursCpu: number[] = [];
@@ -286,7 +295,10 @@ export async function measureIngest(rounds: number, warmup: number): Promise<Ing
       // gives the figure with this turn timed too, BENCH_INGEST_TIME_TURN=1).
       if (!timeTurn) await turn();
       const f2 = f1 ?? decodeOnly();
-      if (r === warmup - 1) measuredFrom = performance.now();
+      if (r === warmup - 1) {
+        measuredFrom = performance.now();
+        threads0 = runSecondsByThread(process.pid);
+      }
       if (r < warmup) continue;
       ours.push(BATCH / ((t1 - t0) / 1000));
       floor.push(BATCH / (f2.ms / 1000));
@@ -300,6 +312,11 @@ export async function measureIngest(rounds: number, warmup: number): Promise<Ing
     }
     profile?.disconnect();
     const measuredTo = performance.now();
+    const threads: Record<string, number> = {};
+    for (const [name, seconds] of runSecondsByThread(process.pid)) {
+      const used = seconds - (threads0.get(name) ?? 0);
+      if (used > 0) threads[name] = Math.round(used * 1000) / 1000;
+    }
     gc.measuredMs = measuredTo - measuredFrom;
     // Entries are delivered after they are queued: let the last ones in.
     await new Promise((resolve) => setTimeout(resolve, 50));
@@ -332,6 +349,7 @@ export async function measureIngest(rounds: number, warmup: number): Promise<Ing
       journalFallbacks: await sum(metrics.journalFallbacks),
       nodeOptions: process.env.NODE_OPTIONS ?? "",
       gc,
+      threads,
     };
     await pipeline.stop().catch(() => undefined);
     pipeline = undefined;

@@ -49,6 +49,25 @@ export function runSeconds(pid: number): number {
   return ns / 1e9;
 }
 
+/**
+ * The same per thread name (/proc/<pid>/task/<tid>/comm: Node's "MainThread", V8's "V8Worker"
+ * helpers — parallel scavenges, concurrent marking and sweeping, optimizing compiles —
+ * libuv's "libuv-worker", …), CPU seconds to the nanosecond.
+ */
+export function runSecondsByThread(pid: number): Map<string, number> {
+  const byName = new Map<string, number>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const name = readFileSync(`/proc/${pid}/task/${tid}/comm`, "utf8").trim();
+      const ns = Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[0]);
+      byName.set(name, (byName.get(name) ?? 0) + ns / 1e9);
+    } catch {
+      // the thread exited between the listing and the read
+    }
+  }
+  return byName;
+}
+
 export interface Usage {
   /** RSS samples in bytes over the window. */
   rss: number[];
