@@ -5,6 +5,7 @@
 // A CPU throttling episode counted here is kept by its key with the bucket that counted it:
 // a re-read object that already holds the episode (episodes.ts) takes that one count back.
 import type { EpisodeRecord } from "./episodes.ts";
+import { addMark, holdsMark, type JournalMark, type JournalMarks } from "./journal-marks.ts";
 import { type DeliveryLedger, type DeliveryTag, tagKey } from "./ledger.ts";
 
 interface Bucket {
@@ -14,10 +15,17 @@ interface Bucket {
   pods: Map<string, number>;
   /** Episodes this bucket counted: key → pod uid. */
   episodes: Map<number, string> | undefined;
+  /** Replayed from a journal: the change's mark there (journal-marks.ts). */
+  replayOf: JournalMark | undefined;
+  /** Held in this replica's journal: the change's mark here, which the write carries. */
+  own: JournalMark | undefined;
 }
 
 /** What one write carries, per tag key: taken at render time, committed after success. */
-export type PendingSnapshot = Map<string, { total: number; pods: Map<string, number>; episodes?: number[] }>;
+export type PendingSnapshot = Map<
+  string,
+  { total: number; pods: Map<string, number>; episodes?: number[]; own?: JournalMark }
+>;
 
 /** Tags remembered as dropped on a re-read (for the ack's `dropped` count). */
 const DROPPED_MEMORY = 1024;
@@ -52,7 +60,15 @@ export class PendingCounts {
     const key = tag ? tagKey(tag) : "";
     let bucket = this.#buckets.get(key);
     if (!bucket) {
-      bucket = { tag, events: 0, total: 0, pods: new Map(), episodes: undefined };
+      bucket = {
+        tag,
+        events: 0,
+        total: 0,
+        pods: new Map(),
+        episodes: undefined,
+        replayOf: undefined,
+        own: undefined,
+      };
       this.#buckets.set(key, bucket);
     }
     bucket.events++;
@@ -63,6 +79,22 @@ export class PendingCounts {
       bucket.episodes.set(episode, uid);
       this.#episodes.set(episode, key);
     }
+  }
+
+  /**
+   * Marks the batch's change under `tag`: where it was replayed from, and its mark in this
+   * replica's journal (the next write carries the highest).
+   */
+  mark(tag: DeliveryTag, marks: { replayOf?: JournalMark | undefined; own?: JournalMark | undefined }): void {
+    const bucket = this.#buckets.get(tagKey(tag));
+    if (!bucket) return;
+    if (marks.replayOf) bucket.replayOf = marks.replayOf;
+    if (marks.own && (!bucket.own || marks.own.mark > bucket.own.mark)) bucket.own = marks.own;
+  }
+
+  /** This replica's journal marks of the changes pending here (they go into the next write). */
+  *marks(): Iterable<JournalMark> {
+    for (const b of this.#buckets.values()) if (b.own) yield b.own;
   }
 
   /** Tags pending here (they go into the ledger of the next write). */
@@ -82,11 +114,13 @@ export class PendingCounts {
   dropHeldBy(
     ledger: DeliveryLedger,
     episodes: EpisodeRecord,
+    marks: JournalMarks,
   ): { events: number; pods: Map<string, number>; episodes: number } {
     const pods = new Map<string, number>();
     let events = 0;
     for (const [key, bucket] of this.#buckets) {
-      if (!bucket.tag || !ledger.has(bucket.tag)) continue;
+      // A batch the ledger holds, or a replayed change the object's journal marks hold.
+      if (!bucket.tag || !(ledger.has(bucket.tag) || holdsMark(marks, bucket.replayOf))) continue;
       this.#buckets.delete(key);
       this.#dropped.add(key);
       if (this.#dropped.size > DROPPED_MEMORY) {
@@ -125,6 +159,7 @@ export class PendingCounts {
           total: b.total,
           pods: new Map(b.pods),
           ...(b.episodes?.size && { episodes: [...b.episodes.keys()] }),
+          ...(b.own && { own: b.own }),
         },
       ]),
     );
@@ -132,10 +167,16 @@ export class PendingCounts {
 
   /**
    * A write carrying `written` succeeded: its tagged batches join `ledger`, its counted
-   * episodes `episodes`.
+   * episodes `episodes`, its journal marks `marks`.
    */
-  commit(written: PendingSnapshot, ledger: DeliveryLedger, episodes: EpisodeRecord): void {
+  commit(
+    written: PendingSnapshot,
+    ledger: DeliveryLedger,
+    episodes: EpisodeRecord,
+    marks: JournalMarks,
+  ): void {
     for (const [key, w] of written) {
+      if (w.own) addMark(marks, w.own);
       const bucket = this.#buckets.get(key);
       if (!bucket) continue;
       bucket.total -= w.total;

@@ -25,6 +25,7 @@ import { type Evidence, type Recommendation, SEVERITY_RANK, type Severity } from
 import { mergeObservedPods, parseMs, touchPod } from "./affected-pods.ts";
 import { EpisodeMemory } from "./episode-memory.ts";
 import { EpisodeRecord } from "./episodes.ts";
+import { holdsMark, type JournalMark, type JournalMarks, parseMarks, renderMarks } from "./journal-marks.ts";
 import { DeliveryLedger, type DeliveryTag } from "./ledger.ts";
 import { whisperName } from "./names.ts";
 import { PendingCounts } from "./pending.ts";
@@ -65,6 +66,8 @@ export class WhisperState {
   ledger = new DeliveryLedger();
   /** Throttling episodes the object's count holds, as last read or written. */
   episodes = new EpisodeRecord();
+  /** Per replica journal, the highest mark of a change the object's count holds (journal-marks.ts). */
+  journals: JournalMarks = new Map();
   /** Occurrences seen here and not yet written, by delivery tag. */
   #pending = new PendingCounts();
   /** This replica's own memory of the episodes counted (episode-memory.ts). */
@@ -104,18 +107,25 @@ export class WhisperState {
 
   /**
    * Folds in all occurrences one agent batch holds for this object, at once — or none of
-   * them when the object (or the write pending here) already holds that batch.
+   * them when the object (or the write pending here) already holds that batch. A change
+   * replayed from a journal (`replayOf`: its mark there) is not folded either when the
+   * object's marks hold it; `own`: its mark in this replica's journal.
    */
   recordBatch(
     tag: DeliveryTag | undefined,
     occurrences: readonly Occurrence[],
     replayed = false,
+    marks?: { replayOf?: JournalMark | undefined; own?: JournalMark | undefined },
   ): { escalate: boolean; redelivered: boolean } {
-    if (tag && (this.ledger.has(tag) || this.#pending.has(tag))) {
+    if (
+      tag &&
+      (this.ledger.has(tag) || this.#pending.has(tag) || holdsMark(this.journals, marks?.replayOf))
+    ) {
       return { escalate: false, redelivered: true };
     }
     let newest: Occurrence | undefined;
     for (const o of occurrences) if (this.#fold(o, tag, replayed)) newest = o;
+    if (tag && marks) this.#pending.mark(tag, marks);
     // The evidence (and the severity it gives) of the batch's newest occurrence is what stays:
     // read once per batch, not per occurrence (a throttle sample's evidence is built when read).
     // A batch replayed from a journal carries no evidence (ADR 0014): the whisper keeps its own.
@@ -131,6 +141,11 @@ export class WhisperState {
       samples.length = MAX_DEMAND_SAMPLES;
     }
     return { escalate: this.escalated(), redelivered: false };
+  }
+
+  /** The batch's change under `tag` is held in this replica's journal with `mark`. */
+  markJournaled(tag: DeliveryTag, mark: JournalMark): void {
+    this.#pending.mark(tag, { own: mark });
   }
 
   /** The batch was dropped on a re-read because the object already counted it. */
@@ -184,10 +199,12 @@ export class WhisperState {
     const { record, malformed: badEpisodes } = EpisodeRecord.parse(status.episodes);
     this.#memory.restore(record);
     this.episodes = record;
-    const malformed = badDeliveries + badEpisodes;
-    // Batches and episodes the object already counts (another replica, or our own write whose
-    // response was lost) are dropped here: the fresh counts hold them.
-    const held = this.#pending.dropHeldBy(ledger, record);
+    const { marks, malformed: badMarks } = parseMarks(status.journals);
+    this.journals = marks;
+    const malformed = badDeliveries + badEpisodes + badMarks;
+    // Batches, episodes and replayed changes the object already counts (another replica, or
+    // our own write whose response was lost) are dropped here: the fresh counts hold them.
+    const held = this.#pending.dropHeldBy(ledger, record, marks);
     for (const [uid, n] of held.pods) {
       const pod = this.pods.find((p) => p.uid === uid);
       if (pod) pod.delta -= n;
@@ -221,7 +238,7 @@ export class WhisperState {
    */
   committed(written: WrittenDelta, uid?: string): void {
     this.baseline += written.total;
-    this.#pending.commit(written.buckets, this.ledger, this.episodes);
+    this.#pending.commit(written.buckets, this.ledger, this.episodes, this.journals);
     this.#memory.written(this.episodes, written.buckets.values(), uid);
     for (const p of this.pods) {
       const d = written.pods.get(p.uid) ?? 0;
@@ -237,6 +254,7 @@ export class WhisperState {
     this.#memory.deleted();
     this.baseline = 0;
     this.ledger = new DeliveryLedger();
+    this.journals = new Map();
     this.episodes = new EpisodeRecord();
     for (const p of this.pods) p.baseline = 0;
   }
@@ -256,6 +274,8 @@ export class WhisperState {
     const status = renderStatus(this);
     const deliveries = this.ledger.with(this.#pending.tags()).render();
     if (deliveries.length > 0) status.deliveries = deliveries;
+    const journals = renderMarks(this.journals, this.#pending.marks());
+    if (journals) status.journals = journals;
     const episodes = this.episodes.with(this.#pending.episodes()).render();
     if (episodes !== "") status.episodes = episodes;
     const metadata: KObj = { name: this.name, namespace: this.namespace };

@@ -286,3 +286,76 @@ it("a change that does not fit in --journal-max-bytes waits for its whisper writ
   expect(await big).toEqual({ dropped: 0 });
   expect(await whisperCount("full")).toBe(32);
 });
+
+it("a change written to its whisper just before its replica died, whose batch the ledger then forgot (more than 64 agents), is not counted again when its journal is replayed", async () => {
+  const name = "kernel-gossip-aggregator-journal-marks";
+  const lease = `lease-of-${name}`;
+  const p = { ...pod(5), labels: { "workload-id": "marks" } };
+  // Replica A dies right after its journal's first write landed: the journal keeps the change
+  // although A then writes it to its whisper (the release would be its next journal write).
+  let journalDead = false;
+  const hang = <T>(): Promise<T> => new Promise<T>(() => {});
+  const dyingStore: JournalStore = {
+    list: () => (journalDead ? hang() : store.list()),
+    get: (n) => (journalDead ? hang() : store.get(n)),
+    put: async (...a) => {
+      if (journalDead) return hang();
+      const stored = await store.put(...a);
+      journalDead = true;
+      return stored;
+    },
+    delete: (...a) => (journalDead ? hang() : store.delete(...a)),
+  };
+  const a = testPipeline(cluster.kubeConfig, {
+    settings: { ...HELD_BACK, objectMinInterval: 1_000 },
+  });
+  a.start();
+  a.startJournal({ store: dyingStore, name, lease, alive: () => true, orphanCheckMs: 60_000 });
+  const ctxA = (seq: number) => ({ ...CTX, instance: "i-a", seq });
+  // The first write in a namespace this replica has not seen waits for the whisper (not journaled).
+  await a.handleBatch(ctxA(1), [crashLoop(p, "app", 1)]);
+  // Acked from the journal; written to the whisper a second later.
+  expect(await a.handleBatch(ctxA(2), [crashLoop(p, "app", 2)])).toEqual({ dropped: 0 });
+  expect(journalDead).toBe(true);
+  await vi.waitFor(async () => expect(await whisperCount("marks")).toBe(2), { timeout: 20_000 });
+  const left = decodeJournal(gunzipSync((await store.get(name))?.data as Buffer).toString("utf8"));
+  expect(left.records.map((r) => `${r.tag.agent}#${r.tag.seq}`)).toEqual(["node-1/i-a#2"]);
+  const marked = (await getJson(cluster, "kernelwhispers", NS)).find((w) => w.spec.workload.name === "marks");
+  expect(marked?.status.journals?.[name]).toBe(left.records[0]?.mark);
+
+  // Replica B: 65 other agents' crash loops on the same whisper, one write: the ledger keeps
+  // 64 agents, least recently updated dropped first — agent i-a is forgotten.
+  const b = testPipeline(cluster.kubeConfig, { settings: { ...HELD_BACK, objectMinInterval: 100 } });
+  b.start();
+  const acks = [];
+  for (let k = 0; k < 65; k++) {
+    acks.push(b.handleBatch({ ...CTX, instance: `i-${k}`, seq: 1 }, [crashLoop(p, "app", 100 + k)]));
+  }
+  await Promise.all(acks);
+  await vi.waitFor(async () => expect(await whisperCount("marks")).toBe(67), { timeout: 20_000 });
+  const whisper = (await getJson(cluster, "kernelwhispers", NS)).find(
+    (w) => w.spec.workload.name === "marks",
+  );
+  expect(whisper?.status.deliveries.map((d: { agent: string }) => d.agent)).not.toContain("node-1/i-a");
+
+  // B takes A's journal for orphaned and replays it: the whisper's mark for A's journal holds
+  // the change, so it is not counted again; the journal is deleted once that is settled.
+  const bMetrics = createPipelineMetrics(createRegistry({ defaultMetrics: false }));
+  const b2 = testPipeline(cluster.kubeConfig, {
+    settings: { ...HELD_BACK, objectMinInterval: 100 },
+    metrics: bMetrics,
+  });
+  b2.start();
+  b2.startJournal({
+    store,
+    name: "kernel-gossip-aggregator-journal-marks-b",
+    lease: "lease-marks-b",
+    alive: (l) => l !== lease,
+    orphanCheckMs: 200,
+  });
+  await vi.waitFor(async () => expect(await store.get(name)).toBeUndefined(), { timeout: 20_000 });
+  const replayed = (await bMetrics.journalReplayed.get()).values.find((v) => v.labels.origin === "orphan");
+  expect(replayed?.value).toBe(1);
+  await Promise.all([b.stop(), b2.stop()]);
+  expect(await whisperCount("marks")).toBe(67);
+}, 40_000);

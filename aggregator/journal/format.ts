@@ -11,8 +11,8 @@
 // Compact by sharing: JSON with the agents and whispers (with their pods) once each, and an
 // entry as a short tuple of indexes (gzipped into the ConfigMap's binaryData by the journal):
 //   {"v":1,"t":oldestMs,"a":[agent…],"w":[[key,ns,cluster,project,wkind,wname,container,signal,[[uid,name,node,qos]…]]…],
-//    "e":[[whisper,agent,seq,atMs-oldestMs,[[pod,count,episode,resolved]…]]…]}
-// An entry is ~26 bytes of JSON once its agent, whisper and pod are there; a pod ~90
+//    "m":oldestMark,"e":[[whisper,agent,seq,atMs-oldestMs,[[pod,count,episode,resolved]…],mark-oldestMark]…]}
+// An entry is ~30 bytes of JSON once its agent, whisper and pod are there (its mark ~5); a pod ~90
 // (journal-stays-compact test); gzip takes a third to a half off.
 import type { DeliveryTag } from "../emit/ledger.ts";
 import type { WhisperIdentity } from "../emit/types.ts";
@@ -37,12 +37,21 @@ export interface JournalRecord {
   /** Newest node-side time among the batch's occurrences for this whisper (ms). */
   atMs: number;
   occurrences: JournalOccurrence[];
+  /**
+   * The journal owner's mark of the change (Journal.nextMark, increasing per replica): a
+   * whisper's `status.journals` holds, per journal, the highest mark its count holds, so a
+   * replay skips a change the whisper holds even once its delivery ledger forgot the batch
+   * (ADR 0014, "Marks"). Absent in entries written before marks.
+   */
+  mark?: number | undefined;
 }
 
 type PodTuple = [string, string, string, string];
 type WhisperTuple = [string, string, string, string, string, string, string, string, PodTuple[]];
 type OccTuple = [number, number, number, number];
-type EntryTuple = [number, number, number, number, OccTuple[]];
+type EntryTuple =
+  | [number, number, number, number, OccTuple[]]
+  | [number, number, number, number, OccTuple[], number];
 
 /** The journal's data: JSON sharing agents, whispers and pods among entries. */
 export function encodeJournal(records: Iterable<JournalRecord>): string {
@@ -85,16 +94,26 @@ export function encodeJournal(records: Iterable<JournalRecord>): string {
       }
       occ.push([p, o.count, o.episode ?? 0, o.resolved ? 1 : 0]);
     }
-    entries.push([w.i, a, r.tag.seq, r.atMs, occ]);
+    entries.push(
+      r.mark === undefined ? [w.i, a, r.tag.seq, r.atMs, occ] : [w.i, a, r.tag.seq, r.atMs, occ, r.mark],
+    );
   }
-  // Times as offsets from the oldest: 5-7 digits instead of 13.
+  // Times and marks as offsets from the oldest: a few digits instead of 13 or 16.
   let t = Number.POSITIVE_INFINITY;
-  for (const e of entries) if (e[3] < t) t = e[3];
+  let m = Number.POSITIVE_INFINITY;
+  for (const e of entries) {
+    if (e[3] < t) t = e[3];
+    if (e[5] !== undefined && e[5] < m) m = e[5];
+  }
   if (!Number.isFinite(t)) t = 0;
-  for (const e of entries) e[3] -= t;
+  for (const e of entries) {
+    e[3] -= t;
+    if (e[5] !== undefined) e[5] -= m;
+  }
   return JSON.stringify({
     v: JOURNAL_FORMAT,
     t,
+    ...(Number.isFinite(m) && { m }),
     a: [...agents.keys()],
     w: [...whispers.values()].map((w) => w.tuple),
     e: entries,
@@ -136,7 +155,7 @@ export function decodeJournal(text: string | undefined): { records: JournalRecor
   } catch {
     return { records: [], malformed: 1 };
   }
-  const d = doc as { v?: unknown; t?: unknown; a?: unknown; w?: unknown; e?: unknown };
+  const d = doc as { v?: unknown; t?: unknown; m?: unknown; a?: unknown; w?: unknown; e?: unknown };
   if (
     d.v !== JOURNAL_FORMAT ||
     !num(d.t) ||
@@ -209,6 +228,7 @@ export function decodeJournal(text: string | undefined): { records: JournalRecor
       tag: { agent, seq: t[2] },
       atMs: (d.t as number) + t[3],
       occurrences,
+      ...(num(d.m) && num(t[5]) && { mark: d.m + t[5] }),
     });
   }
   return { records, malformed };

@@ -54,8 +54,11 @@ export interface JournalOptions extends JournalSettings {
   metrics: JournalMetrics;
   /** A token of the cluster-wide write budget, ahead of the whisper writes. */
   acquire: () => Promise<void>;
-  /** Folds a replayed entry into the writer's pending writes as a change tagged with its batch. */
-  replay: (record: JournalRecord, waiter: WriteWaiter) => void;
+  /**
+   * Folds a replayed entry of journal `origin` into the writer's pending writes as a change
+   * tagged with its batch; returns the entry to hold here again, with this replica's mark.
+   */
+  replay: (record: JournalRecord, waiter: WriteWaiter, origin: string) => JournalRecord;
   /** Whether the replica owning a Lease is alive (write-budget's judgement). */
   alive: (lease: string) => boolean;
   /** How often orphaned journals are looked for (the lease duration). */
@@ -94,6 +97,25 @@ export class Journal {
     options.metrics.journalSources.bytes = () => this.#writes.bytes;
     options.metrics.journalSources.entries = () => this.#held.size;
   }
+
+  /** This replica's journal: the key of its marks in whispers' `status.journals`. */
+  get name(): string {
+    return this.#o.name;
+  }
+
+  /**
+   * The mark of a counted change folded now (ADR 0014, "Marks"): one more than the last. The
+   * first is the wall clock in microseconds when this process started, so a restarted replica
+   * continues above what its previous process gave (unless that gave more than a million marks
+   * a second, or the clock was stepped back by more than the downtime), and marks in one
+   * journal stay a few digits apart.
+   */
+  nextMark(): number {
+    this.#lastMark ??= Math.floor(this.#o.clock.now() * 1000);
+    this.#lastMark++;
+    return this.#lastMark;
+  }
+  #lastMark: number | undefined;
 
   /** Entries held (counted changes not yet in their whisper). */
   get entries(): number {

@@ -4,7 +4,16 @@
 import { expect, it } from "vitest";
 import { decodeJournal, encodeJournal, estimateBytes, type JournalRecord } from "./format.ts";
 
-function record(agent: number, seq: number, whisper: number, pods: number[]): JournalRecord {
+/** Marks as a replica gives them: one more per journaled change, from the clock at its start. */
+let lastMark = 1_765_000_000_000_000;
+
+function record(
+  agent: number,
+  seq: number,
+  whisper: number,
+  pods: number[],
+  mark = ++lastMark,
+): JournalRecord {
   return {
     key: `shop/Deployment/checkout-${whisper}/app/CrashLoopBackOff`,
     identity: {
@@ -27,13 +36,14 @@ function record(agent: number, seq: number, whisper: number, pods: number[]): Jo
       },
       count: 1,
     })),
+    mark,
   };
 }
 
-it("reads back what it wrote, episodes and resolutions included", () => {
+it("reads back what it wrote, episodes, resolutions and marks included (and entries without a mark, from before marks)", () => {
   const records = [
     record(1, 7, 1, [1, 2]),
-    record(2, 3, 1, [3]),
+    { ...record(2, 3, 1, [3]), mark: undefined },
     {
       ...record(1, 8, 2, [4]),
       occurrences: [

@@ -44,8 +44,11 @@ export interface ReplayOptions {
   alive: (lease: string) => boolean;
   /** How often orphaned journals are looked for (the lease duration). */
   orphanCheckMs: number;
-  /** Folds a replayed entry into the writer's pending writes as a change tagged with its batch. */
-  replay: (record: JournalRecord, waiter: WriteWaiter) => void;
+  /**
+   * Folds a replayed entry of journal `origin` into the writer's pending writes as a change
+   * tagged with its batch; returns the entry to hold here again, with this replica's mark.
+   */
+  replay: (record: JournalRecord, waiter: WriteWaiter, origin: string) => JournalRecord;
   /** Holds a replayed entry in this replica's journal (Journal.hold). */
   hold: (holder: JournalHolder, record: JournalRecord) => boolean;
   /** Its change is in its whisper: it leaves this replica's journal (Journal.release). */
@@ -160,10 +163,10 @@ export class JournalReplay {
         (w) => this.#o.release(w),
       );
       if (orphan) orphan.outstanding++;
-      this.#o.replay(record, wait);
+      const again = this.#o.replay(record, wait, j.name);
       // Held again here (durable once this journal's write lands); if it does not fit, it is
       // durable once its whisper write lands.
-      this.#o.hold(wait, record);
+      this.#o.hold(wait, again);
     }
     this.#o.metrics.journalReplayed.inc({ origin: orphan ? "orphan" : "own" }, records.length);
     return records.length;

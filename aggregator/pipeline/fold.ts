@@ -212,8 +212,10 @@ export class BatchFolder {
         // journal holds it durably. In a namespace this replica has seen no whisper of, it waits
         // for its whisper's first write, due at once, which is what finds a missing namespace
         // (the ack then says dropped).
-        if (this.journal.hold(wait, journalRecord(key, group.identity, tag, occurrences))) {
+        const mark = this.journal.nextMark();
+        if (this.journal.hold(wait, journalRecord(key, group.identity, tag, occurrences, mark))) {
           wait.journal = this.journal;
+          wait.marked(this.journal.name, mark);
         }
       }
       shared?.absorb(wait);
@@ -223,17 +225,26 @@ export class BatchFolder {
   }
 
   /**
-   * Folds an entry replayed from a journal into its object's pending write, tagged with its
-   * batch like the original fold: the object's delivery ledger drops it if already written.
+   * Folds an entry replayed from journal `origin` into its object's pending write, tagged with
+   * its batch like the original fold: the object's delivery ledger, or its mark for `origin`
+   * (journal-marks.ts), drops it if already written. Returns the entry to hold in this
+   * replica's journal, with its mark here.
    */
-  replay(record: JournalRecord, waiter: WriteWaiter): void {
+  replay(record: JournalRecord, waiter: WriteWaiter, origin: string): JournalRecord {
     const occurrences = replayedOccurrences(record);
+    const journal = this.journal;
+    const mark = journal?.nextMark();
+    const marks = {
+      replayOf: record.mark !== undefined ? { journal: origin, mark: record.mark } : undefined,
+      own: journal && mark !== undefined ? { journal: journal.name, mark } : undefined,
+    };
     this.#d.writer.submit(
       record.key,
       () => new WhisperState(record.identity, this.#d.whisperSettings),
-      (w: WhisperState) => w.recordBatch(record.tag, occurrences, true).escalate,
+      (w: WhisperState) => w.recordBatch(record.tag, occurrences, true, marks).escalate,
       waiter,
     );
+    return { ...record, mark };
   }
 
   /** The object's shared waiter for state folds until its next write. */

@@ -203,7 +203,7 @@ export class BatchPipeline implements BatchHandler {
         await this.writer.journalToken();
         metrics.writeTokenWait.observe({ lane: "journal" }, (clock.monotonic() - started) / 1000);
       },
-      replay: (record, waiter) => this.#folder.replay(record, waiter),
+      replay: (record, waiter, origin) => this.#folder.replay(record, waiter, origin),
     });
     this.#journal = journal;
     this.#folder.journal = journal;

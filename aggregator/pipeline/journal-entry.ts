@@ -12,6 +12,7 @@ export function journalRecord(
   identity: WhisperIdentity,
   tag: DeliveryTag,
   occurrences: readonly Occurrence[],
+  mark: number,
 ): JournalRecord {
   let atMs = 0;
   for (const o of occurrences) if (o.observedAtMs > atMs) atMs = o.observedAtMs;
@@ -20,6 +21,7 @@ export function journalRecord(
     identity,
     tag,
     atMs,
+    mark,
     occurrences: occurrences.map((o) => ({
       pod: o.pod,
       count: o.count,

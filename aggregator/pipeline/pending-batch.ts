@@ -208,6 +208,11 @@ export class ObjectWait implements WriteWaiter, JournalHolder {
     batch.release();
   }
 
+  /** Its counted change is held in this replica's journal `journal` with `mark` (the whisper's next write carries it). */
+  marked(journal: string, mark: number): void {
+    if (this.#doc && this.#tag) this.#doc.markJournaled(this.#tag, { journal, mark });
+  }
+
   /** The writer ran the fold (it answers some submits at once without: a gone namespace, shedding). */
   get folded(): boolean {
     return this.#doc !== undefined;
