@@ -2,20 +2,13 @@
 // promise resolves when every event is reflected in the cluster (its object written) or
 // deliberately dropped; the stream server acks the batch only then.
 //
-// Redelivery, two layers: (1) the object's delivery ledger (emit/ledger.ts) — a batch of an
-// agent that names its process is recorded in each whisper together with the counts, so a
-// resend after a crash, restart or failover is recognised by whatever replica gets it;
-// (2) for all agents, an event id enters the bounded LRU only after its write succeeded, so an
-// event whose write never happened is not mistaken for a redelivery; an id already being
-// processed (the agent resent the batch meanwhile) waits for that processing and is then
-// dropped as a redelivery. A throttle sample that names its episode (not its resolution) skips
-// both: folded again it counts nothing twice (ADR 0011), so its id is not kept.
+// Redelivery is caught in two layers, the object's delivery ledger (emit/ledger.ts) and this
+// replica's event-id dedup (redelivery.ts, which tells the story).
 //
-// This file holds the batch's way in (the id dedup above) and the stop; the stages a batch then
+// This file holds the batch's way in (the id dedup first) and the stop; the stages a batch then
 // goes through are bind.ts (node binding, --verify-pods) and fold.ts (enrichment, preparation
 // in prepare.ts, one fold per object, what each ack waits for); pending-batch.ts is what a
 // batch keeps while it waits.
-import { LRUCache } from "lru-cache";
 import type { Clock } from "../../shared/clock.ts";
 import { kubeHttpOf } from "../../shared/kube.ts";
 import type { Logger } from "../../shared/log.ts";
@@ -36,7 +29,7 @@ import { bindBatch } from "./bind.ts";
 import { BatchFolder } from "./fold.ts";
 import { PendingBatch } from "./pending-batch.ts";
 import type { PrepareDeps } from "./prepare.ts";
-import { foldsByEpisode } from "./throttle-facts.ts";
+import { RedeliveryDedup } from "./redelivery.ts";
 import type { Fresh, PipelineOptions } from "./types.ts";
 
 export { WriterStoppedError } from "../emit/writer.ts";
@@ -49,10 +42,6 @@ export type { BatchContext, BatchHandler };
  * deletion; an agent resending after an outage): docs/security.md.
  */
 export const POD_SEEN_TTL_MS = 3_600_000;
-/** Bookkeeping bytes counted per remembered event id on top of its length (LRU node, map entry). */
-const ID_OVERHEAD_BYTES = 64;
-/** See BatchPipeline.#isDone. */
-const HAS_OPTIONS: LRUCache.HasOptions<string, true, unknown> = { status: undefined };
 
 export class BatchPipeline implements BatchHandler {
   readonly writer: CrWriter;
@@ -61,9 +50,8 @@ export class BatchPipeline implements BatchHandler {
   readonly podEvents: PodEvents;
   #o: PipelineOptions;
   #log: Logger;
-  #done: LRUCache<string, true>;
-  /** Event id → the batch processing it (resends wait for it). */
-  #inflight = new Map<string, PendingBatch>();
+  /** Which events this replica already wrote or is writing (redelivery.ts). */
+  #dedup: RedeliveryDedup;
   #folder: BatchFolder;
   /** Batches still being enriched (not yet handed to the writer). */
   #preparing = new Set<Promise<void>>();
@@ -78,14 +66,11 @@ export class BatchPipeline implements BatchHandler {
     this.#o = options;
     const { settings: s, clock, metrics, kubeConfig } = options;
     this.#log = options.log.child({ component: "pipeline" });
-    // Bounded by count and by bytes: ids are short from real agents, but the bound must not
-    // depend on it (ids of up to EVENT_LIMITS.idChars pass the edge).
-    this.#done = new LRUCache({
-      max: s.redeliveryCacheSize,
-      maxSize: s.redeliveryCacheBytes,
-      sizeCalculation: (_value, id) => id.length + ID_OVERHEAD_BYTES,
+    this.#dedup = new RedeliveryDedup({
+      size: s.redeliveryCacheSize,
+      bytes: s.redeliveryCacheBytes,
+      metrics,
     });
-    metrics.redelivery.bytes = () => this.#done.calculatedSize;
     const enricher = new Enricher({
       source: options.lookup ?? kubeLookupSource(kubeConfig, options.requestTimeoutMs),
       log: this.#log,
@@ -167,7 +152,7 @@ export class BatchPipeline implements BatchHandler {
       metrics,
       clock,
       log: this.#log,
-      forget: this.#forget,
+      forget: this.#dedup.forget,
     });
   }
 
@@ -239,39 +224,10 @@ export class BatchPipeline implements BatchHandler {
   handleBatch(ctx: BatchContext, events: WireEvent[]): Promise<{ dropped: number }> {
     if (this.#stopping) return Promise.reject(new WriterStoppedError());
     const { metrics } = this.#o;
-    const batch = new PendingBatch((b, err) => this.#settled(b, err), ctx.node);
+    const batch = new PendingBatch(this.#dedup.settled, ctx.node);
     batch.onRedelivered = (n) => metrics.redeliveriesDropped.inc(n);
     batch.onDropped = (reason, n) => metrics.eventsDropped.inc({ reason }, n);
-    // Allocated at the batch's size (most events are fresh), trimmed below.
-    const fresh: Fresh[] = new Array(events.length);
-    let n = 0;
-    for (let i = 0; i < events.length; i++) {
-      const ev = events[i] as WireEvent;
-      // A named episode's sample folds again harmlessly: its id is not kept (ADR 0011).
-      const id = foldsByEpisode(ev) ? "" : (ev.id ?? "");
-      if (id && this.#isDone(id)) {
-        metrics.redeliveriesDropped.inc();
-        batch.dropped++;
-        continue;
-      }
-      const running = id ? this.#inflight.get(id) : undefined;
-      if (running === batch) {
-        // The same id twice in one batch: the first one stands for both.
-        metrics.redeliveriesDropped.inc();
-        batch.dropped++;
-        continue;
-      }
-      if (running) {
-        // The agent resent the batch while this replica is still writing it: wait, then drop.
-        running.follow(batch, 1);
-        continue;
-      }
-      if (id) {
-        this.#inflight.set(id, batch);
-        fresh[n++] = { ev, id: batch.ids.push(id) - 1 };
-      } else fresh[n++] = { ev, id: -1 };
-    }
-    fresh.length = n;
+    const fresh = this.#dedup.fresh(batch, events);
     try {
       const applying = this.#apply(ctx, batch, fresh);
       if (applying) {
@@ -294,25 +250,6 @@ export class BatchPipeline implements BatchHandler {
   }
 
   /**
-   * `#done.has(id)` without the options object lru-cache allocates per call when given none
-   * (one per event): the same one each time, its status cleared (set only for diagnostics
-   * channel subscribers, which get a fresh one then as without it).
-   */
-  #isDone(id: string): boolean {
-    HAS_OPTIONS.status = undefined;
-    return this.#done.has(id, HAS_OPTIONS);
-  }
-
-  /** Clears the batch's ids from the in-flight map; remembers them as done on success. */
-  #settled(batch: PendingBatch, err: unknown): void {
-    for (const id of batch.ids) {
-      if (!id || this.#inflight.get(id) !== batch) continue;
-      this.#inflight.delete(id);
-      if (err === undefined) this.#done.set(id, true);
-    }
-  }
-
-  /**
    * Binds the batch's pods to their node when --verify-pods is on (bind.ts), then folds its
    * events into their objects' pending writes (fold.ts). Returns a promise only when it had to wait.
    */
@@ -321,19 +258,11 @@ export class BatchPipeline implements BatchHandler {
     if (!this.#binder) return fold(fresh);
     const { metrics } = this.#o;
     return bindBatch(
-      { binder: this.#binder, metrics, log: this.#log, forget: this.#forget },
+      { binder: this.#binder, metrics, log: this.#log, forget: this.#dedup.forget },
       ctx,
       batch,
       fresh,
       fold,
     );
   }
-
-  /** An event that will not reach an object leaves the in-flight map (not remembered as done). */
-  #forget = (batch: PendingBatch, f: Fresh): void => {
-    if (f.id < 0) return;
-    const id = batch.ids[f.id] as string;
-    if (this.#inflight.get(id) === batch) this.#inflight.delete(id);
-    batch.ids[f.id] = "";
-  };
 }
