@@ -21,7 +21,8 @@ import { HPA_NOT_CACHED, type HpaLookup } from "../recommend/hpa.ts";
 import { type BatchContext, type Enriched, type PodIdentity, STATE_SIGNALS } from "../types/index.ts";
 import { journalRecord, replayedOccurrences } from "./journal-entry.ts";
 import type { PipelineMetrics } from "./metrics.ts";
-import { ObjectWait, type PendingBatch, StateWait } from "./pending-batch.ts";
+import { ObjectWait, StateWait } from "./object-waits.ts";
+import type { PendingBatch } from "./pending-batch.ts";
 import { identifyPod, NameMemo, type PrepareDeps, Prepared, prepareEvent } from "./prepare.ts";
 import type { Forget, Fresh } from "./types.ts";
 

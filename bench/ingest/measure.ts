@@ -22,7 +22,7 @@ import { journalName, kubeJournalStore } from "../../aggregator/journal/index.ts
 import { AGGREGATOR_OPTIONS } from "../../aggregator/options/index.ts";
 import type { BatchPipeline } from "../../aggregator/pipeline/index.ts";
 import { createPipelineMetrics } from "../../aggregator/pipeline/metrics.ts";
-import { type ObjectWait, StateWait } from "../../aggregator/pipeline/pending-batch.ts";
+import { type ObjectWait, StateWait } from "../../aggregator/pipeline/object-waits.ts";
 import { FrameHandler } from "../../aggregator/stream/frame-handler.ts";
 import { handOver } from "../../aggregator/stream/handoff.ts";
 import { createStreamMetrics } from "../../aggregator/stream/metrics.ts";
