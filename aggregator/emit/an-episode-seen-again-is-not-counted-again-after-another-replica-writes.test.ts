@@ -7,22 +7,10 @@
 // crowded it out of the record since: the replica keeps its own episodes in memory.
 import { expect, it } from "vitest";
 import { EPISODES_MAX, episodeKey } from "./episodes.ts";
-import { throttlingOccurrence } from "./testing.ts";
-import { type KObj, type Occurrence, WhisperState } from "./whisper.ts";
+import { testWhisper, throttlingOccurrence } from "./testing.ts";
+import type { KObj, Occurrence, WhisperState } from "./whisper.ts";
 
-const SETTINGS = { thresholds: { warning: 0.5, critical: 0.8 }, maxAffectedPods: 10 };
-const replica = () =>
-  new WhisperState(
-    {
-      cluster: "c",
-      project: "p",
-      workload: { kind: "Deployment", name: "api" },
-      namespace: "w",
-      container: "app",
-      signal: "CPUThrottling",
-    },
-    SETTINGS,
-  );
+const replica = () => testWhisper("api");
 
 const sample = (pod: string, at: number): Occurrence =>
   throttlingOccurrence({ pod, at, episode: episodeKey(pod, "app", 1_765_000_000_000) });

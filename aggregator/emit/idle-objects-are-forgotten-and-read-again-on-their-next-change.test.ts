@@ -14,8 +14,7 @@ import { TokenBucket } from "../../shared/token-bucket.ts";
 import { createPipelineMetrics } from "../pipeline/metrics.ts";
 import { getJson, startTestCluster, type TestCluster } from "../pipeline/testing.ts";
 import { kubeCrClient } from "./kube.ts";
-import { throttlingOccurrence } from "./testing.ts";
-import { WhisperState } from "./whisper.ts";
+import { testWhisper, throttlingOccurrence } from "./testing.ts";
 import { CrWriter, type WriteOutcome } from "./writer.ts";
 
 let cluster: TestCluster;
@@ -25,7 +24,6 @@ beforeAll(async () => {
 }, 60_000);
 afterAll(async () => cluster?.close());
 
-const SETTINGS = { thresholds: { warning: 0.5, critical: 0.8 }, maxAffectedPods: 10 };
 const IDLE_EVICT_MS = 60_000; // looked at every 30 s: at 30, 60, 90, 120 s after start
 
 it("an object idle for idleEvictMs is forgotten at the next look, one changed since or with a change waiting is kept, and a forgotten one is read again on its next change", async () => {
@@ -42,18 +40,7 @@ it("an object idle for idleEvictMs is forgotten at the next look, one changed si
   });
   writer.start();
 
-  const whisper = (workload: string) =>
-    new WhisperState(
-      {
-        cluster: "c",
-        project: "p",
-        workload: { kind: "Deployment", name: workload },
-        namespace: "w",
-        container: "app",
-        signal: "CPUThrottling",
-      },
-      SETTINGS,
-    );
+  const whisper = testWhisper;
   /** One throttling sample of `workload` (counted once); the outcome of the write carrying it. */
   const sample = (workload: string, ratio: number): Promise<WriteOutcome> =>
     new Promise((resolve, reject) =>

@@ -1,7 +1,32 @@
-// Test support for the whisper and writer tests: a CPU throttling occurrence as the pipeline
-// folds it (evidence of a 0.5-core limit, one demand sample).
+// Test support for the whisper and writer tests: a CPU throttling whisper of a Deployment and
+// an occurrence as the pipeline folds it (evidence of a 0.5-core limit, one demand sample).
 import type { Evidence } from "../types/index.ts";
-import type { Occurrence } from "./types.ts";
+import type { Occurrence, WhisperSettings } from "./types.ts";
+import { WhisperState } from "./whisper.ts";
+
+/** Whisper settings of the tests: warning at a 0.5 throttled ratio, critical at 0.8, 10 pods listed. */
+export const TEST_WHISPER_SETTINGS: WhisperSettings = {
+  thresholds: { warning: 0.5, critical: 0.8 },
+  maxAffectedPods: 10,
+};
+
+/** A whisper of Deployment `workload`'s container "app" in namespace "w" (CPUThrottling unless said). */
+export function testWhisper(
+  workload: string,
+  signal: WhisperState["identity"]["signal"] = "CPUThrottling",
+): WhisperState {
+  return new WhisperState(
+    {
+      cluster: "c",
+      project: "p",
+      workload: { kind: "Deployment", name: workload },
+      namespace: "w",
+      container: "app",
+      signal,
+    },
+    TEST_WHISPER_SETTINGS,
+  );
+}
 
 /** A throttling sample of pod `pod` at `at`: an opening when `count` is 1, else an update. */
 export function throttlingOccurrence(o: {

@@ -9,8 +9,8 @@ import { TokenBucket } from "../../shared/token-bucket.ts";
 import { createPipelineMetrics } from "../pipeline/metrics.ts";
 import { getJson, startTestCluster, type TestCluster } from "../pipeline/testing.ts";
 import { kubeCrClient } from "./kube.ts";
-import { throttlingOccurrence } from "./testing.ts";
-import { type Occurrence, WhisperState } from "./whisper.ts";
+import { testWhisper, throttlingOccurrence } from "./testing.ts";
+import type { Occurrence } from "./whisper.ts";
 import { CrWriter, type Doc, type WriteOutcome } from "./writer.ts";
 
 /** The writer's waiter as a promise: the outcome of the write that carries the change. */
@@ -30,8 +30,6 @@ beforeAll(async () => {
 }, 60_000);
 afterAll(async () => cluster?.close());
 
-const SETTINGS = { thresholds: { warning: 0.5, critical: 0.8 }, maxAffectedPods: 10 };
-
 function setup(options: { qps: number; burst: number; minIntervalMs: number }) {
   const clock = new ManualClock(Date.now());
   const metrics = createPipelineMetrics(createRegistry({ defaultMetrics: false }));
@@ -47,18 +45,7 @@ function setup(options: { qps: number; burst: number; minIntervalMs: number }) {
   return { clock, writer, metrics, bucket };
 }
 
-const whisper = (workload: string) => () =>
-  new WhisperState(
-    {
-      cluster: "c",
-      project: "p",
-      workload: { kind: "Deployment", name: workload },
-      namespace: "w",
-      container: "app",
-      signal: "CPUThrottling",
-    },
-    SETTINGS,
-  );
+const whisper = (workload: string) => () => testWhisper(workload);
 
 const occurrence = (ratio: number, count: number, at: number): Occurrence =>
   throttlingOccurrence({ at, ratio, count });
@@ -182,18 +169,7 @@ describe("CR writer", () => {
 
   it("an object the API server refuses (422) is answered as invalid, not retried forever", async () => {
     const { clock, writer, metrics } = setup({ qps: 100, burst: 100, minIntervalMs: 0 });
-    const bogus = () =>
-      new WhisperState(
-        {
-          cluster: "c",
-          project: "p",
-          workload: { kind: "Deployment", name: "bogus" },
-          namespace: "w",
-          container: "app",
-          signal: "NotASignal" as "Error",
-        },
-        SETTINGS,
-      );
+    const bogus = () => testWhisper("bogus", "NotASignal" as "Error");
     const a = submitted(
       writer,
       "KernelWhisper/w/bogus",
