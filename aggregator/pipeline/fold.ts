@@ -13,13 +13,12 @@ import {
   type WhisperSettings,
   WhisperState,
 } from "../emit/whisper.ts";
-import type { WriteWaiter } from "../emit/write-waiter.ts";
 import type { CrWriter } from "../emit/writer.ts";
 import { type Enricher, EnrichMemo } from "../enrich/index.ts";
-import type { Journal, JournalRecord } from "../journal/index.ts";
+import type { Journal } from "../journal/index.ts";
 import { HPA_NOT_CACHED, type HpaLookup } from "../recommend/hpa.ts";
 import { type BatchContext, type Enriched, type PodIdentity, STATE_SIGNALS } from "../types/index.ts";
-import { journalRecord, replayedOccurrences } from "./journal-entry.ts";
+import { journalRecord } from "./journal-entry.ts";
 import type { PipelineMetrics } from "./metrics.ts";
 import { ObjectWait, StateWait } from "./object-waits.ts";
 import type { PendingBatch } from "./pending-batch.ts";
@@ -223,29 +222,6 @@ export class BatchFolder {
     }
     batch.sealed();
     return undefined;
-  }
-
-  /**
-   * Folds an entry replayed from journal `origin` into its object's pending write, tagged with
-   * its batch like the original fold: the object's delivery ledger, or its mark for `origin`
-   * (journal-marks.ts), drops it if already written. Returns the entry to hold in this
-   * replica's journal, with its mark here.
-   */
-  replay(record: JournalRecord, waiter: WriteWaiter, origin: string): JournalRecord {
-    const occurrences = replayedOccurrences(record);
-    const journal = this.journal;
-    const mark = journal?.nextMark();
-    const marks = {
-      replayOf: record.mark !== undefined ? { journal: origin, mark: record.mark } : undefined,
-      own: journal && mark !== undefined ? { journal: journal.name, mark } : undefined,
-    };
-    this.#d.writer.submit(
-      record.key,
-      () => new WhisperState(record.identity, this.#d.whisperSettings),
-      (w: WhisperState) => w.recordBatch(record.tag, occurrences, true, marks).escalate,
-      waiter,
-    );
-    return { ...record, mark };
   }
 
   /** The object's shared waiter for state folds until its next write. */

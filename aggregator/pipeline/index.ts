@@ -5,10 +5,11 @@
 // Redelivery is caught in two layers, the object's delivery ledger (emit/ledger.ts) and this
 // replica's event-id dedup (redelivery.ts, which tells the story).
 //
-// This file holds the batch's way in (the id dedup first) and the stop; the stages a batch then
-// goes through are bind.ts (node binding, --verify-pods) and fold.ts (enrichment, preparation
-// in prepare.ts, one fold per object, what each ack waits for); pending-batch.ts is what a
-// batch keeps while it waits.
+// This file holds the batch's way in (the id dedup first), the journal's start and the stop; the
+// stages a batch then goes through are bind.ts (node binding, --verify-pods) and fold.ts
+// (enrichment, preparation in prepare.ts, one fold per object, what each ack waits for);
+// pending-batch.ts is what a batch keeps while it waits, object-waits.ts what each object's
+// write answers; journal-entry.ts is what the journal keeps and how a replayed entry folds back.
 import type { Clock } from "../../shared/clock.ts";
 import { kubeHttpOf } from "../../shared/kube.ts";
 import type { Logger } from "../../shared/log.ts";
@@ -27,6 +28,7 @@ import { HpaLookup, kubeHpaSource } from "../recommend/hpa.ts";
 import type { BatchContext, BatchHandler } from "../types/index.ts";
 import { bindBatch } from "./bind.ts";
 import { BatchFolder } from "./fold.ts";
+import { replayEntry } from "./journal-entry.ts";
 import { PendingBatch } from "./pending-batch.ts";
 import type { PrepareDeps } from "./prepare.ts";
 import { RedeliveryDedup } from "./redelivery.ts";
@@ -53,6 +55,8 @@ export class BatchPipeline implements BatchHandler {
   /** Which events this replica already wrote or is writing (redelivery.ts). */
   #dedup: RedeliveryDedup;
   #folder: BatchFolder;
+  /** What a whisper created here starts with (thresholds, pods kept). */
+  #whisperSettings: WhisperSettings;
   /** Batches still being enriched (not yet handed to the writer). */
   #preparing = new Set<Promise<void>>();
   #stopping = false;
@@ -133,7 +137,7 @@ export class BatchPipeline implements BatchHandler {
       settings: s,
       onRedelivered: (n) => metrics.redeliveriesDropped.inc(n),
     };
-    const whisperSettings: WhisperSettings = {
+    this.#whisperSettings = {
       thresholds: {
         warning: s.throttleWarning,
         critical: s.throttleCritical,
@@ -148,7 +152,7 @@ export class BatchPipeline implements BatchHandler {
       hpa,
       writer: this.writer,
       prepare,
-      whisperSettings,
+      whisperSettings: this.#whisperSettings,
       metrics,
       clock,
       log: this.#log,
@@ -176,7 +180,7 @@ export class BatchPipeline implements BatchHandler {
     orphanCheckMs: number;
   }): Journal {
     const { clock, metrics, settings: s } = this.#o;
-    const journal = new Journal({
+    const journal: Journal = new Journal({
       ...deps,
       intervalMs: s.journalInterval,
       maxBytes: s.journalMaxBytes,
@@ -188,7 +192,13 @@ export class BatchPipeline implements BatchHandler {
         await this.writer.journalToken();
         metrics.writeTokenWait.observe({ lane: "journal" }, (clock.monotonic() - started) / 1000);
       },
-      replay: (record, waiter, origin) => this.#folder.replay(record, waiter, origin),
+      replay: (record, waiter, origin) =>
+        replayEntry(
+          { writer: this.writer, whisperSettings: this.#whisperSettings, journal },
+          record,
+          waiter,
+          origin,
+        ),
     });
     this.#journal = journal;
     this.#folder.journal = journal;
