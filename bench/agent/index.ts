@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { WebSocketServer } from "ws";
 import { type BenchKube, startBenchKube } from "../cluster/kube.ts";
 import { simulateNode } from "../cluster/node.ts";
-import { roleEntry, startAgent, startAggregator } from "../cluster/roles.ts";
+import { agentRuntimeEnv, roleEntry, startAgent, startAggregator } from "../cluster/roles.ts";
 import { type Child, REPO_ROOT, startChild, tempDir, waitFor } from "../proc/child.ts";
 import { memoryBreakdown } from "../proc/memory.ts";
 import { metricValue, scrape } from "../proc/metrics.ts";
@@ -176,7 +176,7 @@ export async function run({ quick }: BenchOptions): Promise<BenchCaseResult> {
           ratio: round(rssFinal / floorFinal),
           target: "≤ 64 MiB and ≤ floor + 25 MiB",
           pass: rssFinal <= 64 && rssFinal <= floorFinal + 25,
-          note: `VmRSS of the agent (${roleEntry().label}) at the end (p99 over ${agentRss.length} samples); floor = bare Node 24 + one ws WebSocket (${round(floorFinal)} MiB); agent − floor = ${round(rssFinal - floorFinal)} MiB; ${memoryBreakdown(metrics)}`,
+          note: `VmRSS of the agent (${roleEntry().label}, ${agentRuntimeEnv().label}) at the end (p99 over ${agentRss.length} samples); floor = bare Node 24 + one ws WebSocket (${round(floorFinal)} MiB); agent − floor = ${round(rssFinal - floorFinal)} MiB; ${memoryBreakdown(metrics)}`,
         },
         ...referenceRows,
         {

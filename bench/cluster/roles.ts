@@ -85,11 +85,6 @@ function profileFlags(name: string): string {
   return `--cpu-prof --cpu-prof-dir=${join(dir, name)} --heap-prof --heap-prof-dir=${join(dir, name)}`;
 }
 
-function profileEnv(name: string): Record<string, string> {
-  const flags = profileFlags(name);
-  return flags ? { NODE_OPTIONS: flags } : {};
-}
-
 async function ready(child: Child, metricsPort: number, timeoutMs: number): Promise<void> {
   await waitFor(
     `${child.name} /readyz`,
@@ -163,6 +158,70 @@ export async function startAggregator(options: {
   };
 }
 
+/**
+ * The runtime's environment for the agent as its DaemonSet sets it
+ * (deploy/base/agent/daemonset.yaml, container "agent"): NODE_OPTIONS and the glibc malloc
+ * (MALLOC_*) and libuv (UV_*) variables with a literal value — read from the manifest, so
+ * every case that starts an agent measures what runs on the nodes. The agent's own options
+ * (NODE_NAME, AGGREGATOR_URL, …) are not carried over: the benchmark passes its own.
+ */
+export function deployedAgentRuntimeEnv(): Record<string, string> {
+  const path = join(REPO_ROOT, "deploy/base/agent/daemonset.yaml");
+  for (const doc of parseAllDocuments(readFileSync(path, "utf8"))) {
+    const obj = doc.toJS() as {
+      kind?: string;
+      spec?: {
+        template?: { spec?: { containers?: { name: string; env?: { name: string; value?: string }[] }[] } };
+      };
+    } | null;
+    if (obj?.kind !== "DaemonSet") continue;
+    const container = obj.spec?.template?.spec?.containers?.find((c) => c.name === "agent");
+    if (!container) break;
+    return Object.fromEntries(
+      (container.env ?? [])
+        .filter((e) => e.value !== undefined && /^(NODE_OPTIONS|MALLOC_\w+|UV_\w+)$/.test(e.name))
+        .map((e) => [e.name, String(e.value)]),
+    );
+  }
+  throw new Error(
+    `${path}: no DaemonSet with an "agent" container; the benchmark starts the agent with its environment`,
+  );
+}
+
+/**
+ * The agent's runtime environment in the benchmark: the DaemonSet's (above), unless
+ * BENCH_AGENT_NODE_OPTIONS replaces its NODE_OPTIONS ("" for none) or BENCH_AGENT_ENV
+ * ("NAME=value,NAME=" — an empty value removes the variable) changes the rest: experiments,
+ * and BENCHMARKS.md says when a figure was taken that way.
+ */
+export function agentRuntimeEnv(): { env: Record<string, string>; label: string } {
+  const env = deployedAgentRuntimeEnv();
+  const changes: string[] = [];
+  const nodeOptions = process.env.BENCH_AGENT_NODE_OPTIONS;
+  if (nodeOptions !== undefined) {
+    changes.push(`NODE_OPTIONS="${nodeOptions}"`);
+    if (nodeOptions) env.NODE_OPTIONS = nodeOptions;
+    else delete env.NODE_OPTIONS;
+  }
+  for (const kv of (process.env.BENCH_AGENT_ENV ?? "").split(",").filter(Boolean)) {
+    const at = kv.indexOf("=");
+    const name = at < 0 ? kv : kv.slice(0, at);
+    const value = at < 0 ? "" : kv.slice(at + 1);
+    changes.push(`${name}=${value}`);
+    if (value) env[name] = value;
+    else delete env[name];
+  }
+  const shown = Object.entries(env)
+    .map(([k, v]) => (k === "NODE_OPTIONS" ? `${k}="${v}"` : `${k}=${v}`))
+    .join(" ");
+  return {
+    env,
+    label: changes.length
+      ? `experiment: ${shown || "no runtime variables"} (the DaemonSet's, changed by ${changes.join(" ")})`
+      : `the DaemonSet's ${shown || "environment (no runtime variables)"}`,
+  };
+}
+
 export async function startAgent(options: {
   logDir: string;
   kubeconfig: string;
@@ -174,6 +233,7 @@ export async function startAgent(options: {
   env?: Record<string, string>;
 }): Promise<RunningRole> {
   const metricsPort = await freePort();
+  const runtime = agentRuntimeEnv().env;
   const t0 = performance.now();
   const child = startChild({
     name: "agent",
@@ -198,15 +258,12 @@ export async function startAgent(options: {
     env: {
       ...roleEntry().env,
       AGENT_TOKEN: options.token,
-      ...profileEnv("agent"),
-      // Experiments only (V8 flags, say so next to any figure taken this way).
-      ...(process.env.BENCH_AGENT_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_AGENT_NODE_OPTIONS } : {}),
-      ...Object.fromEntries(
-        (process.env.BENCH_AGENT_ENV ?? "")
-          .split(",")
-          .filter(Boolean)
-          .map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]),
-      ),
+      // As the DaemonSet runs it (NODE_OPTIONS, malloc and libuv variables), plus the
+      // profiler when asked for.
+      ...runtime,
+      ...(runtime.NODE_OPTIONS || profileFlags("agent")
+        ? { NODE_OPTIONS: [runtime.NODE_OPTIONS, profileFlags("agent")].filter(Boolean).join(" ") }
+        : {}),
       ...options.env,
     },
   });

@@ -3,10 +3,12 @@
 // the build stage copies every source file the bundles are built from, and the bundles
 // (built here, as the build stage does) import nothing but Node built-ins and each other,
 // so the runtime stage needs no node_modules (docs/adr/0011).
+import { execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { isBuiltin } from "node:module";
 import { tmpdir } from "node:os";
 import { basename, join, matchesGlob, relative, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type BuiltFile, buildDist, DIST_FILES, OPTIONAL_PEERS } from "../../scripts/build-dist.ts";
 import { ROOT } from "./manifests.ts";
@@ -164,6 +166,25 @@ describe("Dockerfile", () => {
       const imports = (b.meta?.imports ?? []).map((i) => i.path);
       const foreign = imports.filter((p) => !isBuiltin(p) && !allowed.has(p));
       expect(foreign, `${basename(b.file)} imports`).toEqual([]);
+    }
+  });
+
+  it("loads node:http through require, so importing a role does not load undici (about 13 MiB of RSS for code no role runs)", () => {
+    for (const role of ["agent.mjs", "aggregator.mjs"]) {
+      const url = pathToFileURL(join(tmp, role)).href;
+      const loaded = execFileSync(
+        process.execPath,
+        [
+          "--input-type=module",
+          "-e",
+          `await import(${JSON.stringify(url)}); process.stdout.write(JSON.stringify(process.moduleLoadList.filter((m) => m.includes("undici"))));`,
+        ],
+        { encoding: "utf8", timeout: 60_000 },
+      );
+      expect(
+        JSON.parse(loaded),
+        `Node modules with undici in their name loaded by importing ${role}`,
+      ).toEqual([]);
     }
   });
 });
