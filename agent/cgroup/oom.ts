@@ -17,9 +17,9 @@
 // a deletion — looks like a new kill. Where the counter is readable it decides; a pod being
 // deleted without a kill the kernel confirmed is not an OOM.
 
-import { LRUCache } from "lru-cache";
 import type { Logger } from "../../shared/log.ts";
 import { OomSource, type WireEvent, type WirePressureWarning } from "../../shared/proto.ts";
+import { boundedLru } from "../lru.ts";
 import type { ContainerView, PodDirectory, PodView, ReportingSink } from "../types/index.ts";
 import type { CgroupFiles } from "./files.ts";
 import { parseOomKills } from "./files.ts";
@@ -101,7 +101,7 @@ const MAX_COUNTERS = 4096;
 /** Watches each container's oom_kill counter and applies the merge rule above. */
 export class KernelOoms {
   readonly #deps: KernelOomsDeps;
-  readonly #counters = new LRUCache<string, Counter>({ max: MAX_COUNTERS });
+  readonly #counters = boundedLru<string, Counter>(MAX_COUNTERS);
 
   constructor(deps: KernelOomsDeps) {
     this.#deps = deps;

@@ -12,10 +12,11 @@
 // (CrashLoopBackOff, image pull back-off, container config errors) or phase Failed, before
 // the pod was ever Ready. A pod deleted before Ready, or a run-to-completion pod that
 // Succeeded without ever being Ready, gets no certificate.
-import { LRUCache } from "lru-cache";
+import type { LRUCache } from "lru-cache";
 import type { Clock } from "../../shared/clock.ts";
 import type { Logger } from "../../shared/log.ts";
 import { Actor, type BirthStep, type WireEvent } from "../../shared/proto.ts";
+import { boundedLru } from "../lru.ts";
 import type { EventSink, KernelStats, KernelStatsSource } from "../types/index.ts";
 import type { PodFacts } from "./facts.ts";
 import type { PodsMetrics } from "./metrics.ts";
@@ -52,7 +53,7 @@ export class BirthRecorder {
 
   constructor(options: BirthRecorderOptions) {
     this.#o = options;
-    this.#settled = new LRUCache({ max: options.maxRemembered ?? 20_000 });
+    this.#settled = boundedLru(options.maxRemembered ?? 20_000);
   }
 
   /** Pods currently being born. */

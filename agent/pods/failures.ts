@@ -10,11 +10,12 @@
 // ever OOM-killed, so a crash or a deletion after a child's kill is not a new kill. Such a
 // termination is logged and counted (kernel_gossip_agent_oom_reports_not_counted_total),
 // and sent as the Error it is when that extra reason is enabled and the pod is not deleting.
-import { LRUCache } from "lru-cache";
+import type { LRUCache } from "lru-cache";
 import type { Clock } from "../../shared/clock.ts";
 import type { Logger } from "../../shared/log.ts";
 import type { WireEvent, WirePressureWarning } from "../../shared/proto.ts";
 import { EXTRA_REASONS } from "../../shared/vocabulary.ts";
+import { boundedLru } from "../lru.ts";
 import type { EventSink } from "../types/index.ts";
 import { newOccurrences, type Occurrence } from "./detector.ts";
 import type { PodFacts } from "./facts.ts";
@@ -71,7 +72,7 @@ export class FailureReporter {
     this.#options = options;
     this.#clock = options.clock;
     this.#sink = options.sink;
-    this.#reported = new LRUCache({ max: options.maxRemembered ?? 50_000 });
+    this.#reported = boundedLru(options.maxRemembered ?? 50_000);
     this.configure(options.settings);
   }
 

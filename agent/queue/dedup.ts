@@ -18,9 +18,10 @@
 //
 // Invariant: every occurrence given to `emit` is forwarded — alone or inside the count of
 // a later event of its key — and while held back it is in kernel_gossip_agent_dedup_held.
-import { LRUCache } from "lru-cache";
+import type { LRUCache } from "lru-cache";
 import type { Clock, Timer } from "../../shared/clock.ts";
 import { eventType, type WireEvent } from "../../shared/proto.ts";
+import { boundedLru } from "../lru.ts";
 import type { Emitted, EventSink } from "../types/index.ts";
 import { reasonOf } from "./events.ts";
 import type { QueueMetrics } from "./metrics.ts";
@@ -69,8 +70,7 @@ export class Deduplicator implements EventSink {
     this.#clock = options.clock;
     this.#metrics = options.metrics;
     this.#cooldownMs = options.cooldownMs;
-    this.#windows = new LRUCache<string, Window>({
-      max: options.maxKeys,
+    this.#windows = boundedLru<string, Window>(options.maxKeys, {
       disposeAfter: (window, key, reason) => {
         if (reason !== "evict") return;
         this.#metrics.dedupEvictions.inc();
