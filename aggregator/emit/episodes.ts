@@ -29,15 +29,24 @@ export function episodeKey(podUid: string, container: string, openedAtMs: number
   // they come, without building the string (the time's decimal digits computed here).
   if (!Number.isSafeInteger(openedAtMs) || openedAtMs < 0)
     return hashText(`${podUid}/${container}/${openedAtMs}`);
-  let a = 0x811c9dc5;
-  let b = 0x050c5d1f;
-  for (let i = 0; i < podUid.length; i++) {
-    const c = podUid.charCodeAt(i);
-    a = Math.imul(a ^ c, 0x01000193);
-    b = Math.imul(b ^ c, 0x01000193) ^ (b >>> 15);
+  // The state after `<pod uid>/` is the same for every sample of the pod: hashed once per uid.
+  let state = UID_STATES.get(podUid);
+  if (!state) {
+    let a = 0x811c9dc5;
+    let b = 0x050c5d1f;
+    for (let i = 0; i < podUid.length; i++) {
+      const c = podUid.charCodeAt(i);
+      a = Math.imul(a ^ c, 0x01000193);
+      b = Math.imul(b ^ c, 0x01000193) ^ (b >>> 15);
+    }
+    state = new Int32Array(2);
+    state[0] = Math.imul(a ^ SLASH, 0x01000193);
+    state[1] = Math.imul(b ^ SLASH, 0x01000193) ^ (b >>> 15);
+    if (UID_STATES.size >= UID_STATES_MAX) UID_STATES.clear();
+    UID_STATES.set(podUid, state);
   }
-  a = Math.imul(a ^ SLASH, 0x01000193);
-  b = Math.imul(b ^ SLASH, 0x01000193) ^ (b >>> 15);
+  let a = state[0] as number;
+  let b = state[1] as number;
   for (let i = 0; i < container.length; i++) {
     const c = container.charCodeAt(i);
     a = Math.imul(a ^ c, 0x01000193);
@@ -61,6 +70,9 @@ export function episodeKey(podUid: string, container: string, openedAtMs: number
 }
 
 const SLASH = 47;
+/** Pods whose `<uid>/` hash state is remembered (cleared when full: it is only recomputed). */
+const UID_STATES_MAX = 10_000;
+const UID_STATES = new Map<string, Int32Array>();
 /** The decimal digits of a time, last first (a safe integer has at most 16). */
 const DIGITS = new Uint8Array(16);
 

@@ -8,6 +8,7 @@
 // keeps them until the batch is acked, for redelivery dedup). The constants are V8 object
 // sizes (64-bit, no pointer compression: Node's default), checked against the heap the
 // objects really take by aggregator/emit/held-bytes-match-the-heap.test.ts.
+import type { AffectedPod } from "./types.ts";
 import type { Doc } from "./write-waiter.ts";
 
 /** A string's header; its characters cost one byte each (two when any is above U+00FF). */
@@ -46,8 +47,42 @@ export function waiterBytes(events: number, idBytes: number): number {
   return WAITER_BASE + events * WAITER_EVENT + idBytes;
 }
 
-/** Estimated heap bytes of one document, without the waiters. */
+/**
+ * Estimated heap bytes of one document, without the waiters. Asked on every submit: what never
+ * changes (a birth certificate; a whisper's identity; an affected pod's names) is counted once.
+ */
 export function docBytes(doc: Doc): number {
+  let fixed = FIXED.get(doc);
+  if (fixed === undefined) {
+    fixed = fixedBytes(doc);
+    FIXED.set(doc, fixed);
+  }
+  if (doc.kind === "PodBirthCertificate") return fixed;
+  let n = fixed + stringBytes(doc.node) + stringBytes(doc.hpa);
+  for (const p of doc.pods) n += podBytes(p);
+  n += 16 + doc.samples.length * 8;
+  n += evidenceBytes(doc.evidence);
+  const ledger = doc.ledger.sizes();
+  n += ledger.agents * (LEDGER_AGENT + STRING_HEADER) + ledger.agentChars + ledger.seqs * LEDGER_SEQ;
+  return n;
+}
+
+/** What a document holds that never changes, by document. */
+const FIXED = new WeakMap<Doc, number>();
+
+/** An affected pod record's bytes, by record, with the names they were counted for. */
+const PODS = new WeakMap<AffectedPod, { name: string; uid: string; node: string; bytes: number }>();
+
+function podBytes(p: AffectedPod): number {
+  const known = PODS.get(p);
+  if (known && known.name === p.name && known.uid === p.uid && known.node === p.node) return known.bytes;
+  const bytes = POD_RECORD + stringBytes(p.name) + stringBytes(p.uid) + stringBytes(p.node);
+  PODS.set(p, { name: p.name, uid: p.uid, node: p.node, bytes });
+  return bytes;
+}
+
+/** A birth certificate whole (its facts are fixed); a whisper's identity and name. */
+function fixedBytes(doc: Doc): number {
   if (doc.kind === "PodBirthCertificate") {
     const f = doc.facts;
     let n = BIRTH_BASE + stringBytes(doc.name) + stringBytes(f.failureReason);
@@ -64,19 +99,16 @@ export function docBytes(doc: Doc): number {
     return n;
   }
   const id = doc.identity;
-  let n = WHISPER_BASE + stringBytes(doc.name) + stringBytes(id.namespace) + stringBytes(id.container);
-  n +=
+  return (
+    WHISPER_BASE +
+    stringBytes(doc.name) +
+    stringBytes(id.namespace) +
+    stringBytes(id.container) +
     stringBytes(id.cluster) +
     stringBytes(id.project) +
     stringBytes(id.workload.kind) +
-    stringBytes(id.workload.name);
-  n += stringBytes(doc.node) + stringBytes(doc.hpa);
-  for (const p of doc.pods) n += POD_RECORD + stringBytes(p.name) + stringBytes(p.uid) + stringBytes(p.node);
-  n += 16 + doc.samples.length * 8;
-  n += evidenceBytes(doc.evidence);
-  const ledger = doc.ledger.sizes();
-  n += ledger.agents * (LEDGER_AGENT + STRING_HEADER) + ledger.agentChars + ledger.seqs * LEDGER_SEQ;
-  return n;
+    stringBytes(id.workload.name)
+  );
 }
 
 /**

@@ -125,22 +125,29 @@ export class DeliveryLedger {
     return this.#agents.size;
   }
 
-  /** What the ledger holds, for the writer's byte estimate (held-bytes.ts). */
+  /**
+   * What the ledger holds, for the writer's byte estimate (held-bytes.ts), asked on every
+   * submit: counted once per change of the ledger (add), not per ask.
+   */
   sizes(): { agents: number; agentChars: number; seqs: number } {
+    if (this.#sizes) return this.#sizes;
     let agentChars = 0;
     let seqs = 0;
     for (const [agent, e] of this.#agents) {
       agentChars += agent.length;
       seqs += e.seqs.size;
     }
-    return { agents: this.#agents.size, agentChars, seqs };
+    this.#sizes = { agents: this.#agents.size, agentChars, seqs };
+    return this.#sizes;
   }
+  #sizes: { agents: number; agentChars: number; seqs: number } | undefined;
 
   has(tag: DeliveryTag): boolean {
     return this.#agents.get(tag.agent)?.seqs.has(tag.seq) === true;
   }
 
   add(tag: DeliveryTag): void {
+    this.#sizes = undefined;
     let entry = this.#agents.get(tag.agent);
     if (entry) this.#agents.delete(tag.agent);
     else entry = { seqs: new Set(), max: 0 };
