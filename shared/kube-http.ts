@@ -181,13 +181,28 @@ function responseOf(req: ClientRequest, url: string): Promise<IncomingMessage> {
 }
 
 function readBody(res: IncomingMessage): Promise<string> {
-  return new Promise((resolveBody, reject) => {
+  return new Promise((resolve, reject) => {
+    // The response outlives this read (its request keeps it, and the keep-alive socket can keep
+    // the request): once read, its listeners reach neither the body nor this promise, which
+    // holds it (a pod list is hundreds of KiB).
+    let pending: { resolve: (body: string) => void; reject: (err: Error) => void } | undefined = {
+      resolve,
+      reject,
+    };
     let body = "";
     res.setEncoding("utf8");
     res.on("data", (chunk: string) => {
       body += chunk;
     });
-    res.once("end", () => resolveBody(body));
-    res.once("error", reject);
+    res.once("end", () => {
+      const whole = body;
+      body = "";
+      pending?.resolve(whole);
+      pending = undefined;
+    });
+    res.once("error", (err) => {
+      pending?.reject(err);
+      pending = undefined;
+    });
   });
 }
