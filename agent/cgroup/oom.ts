@@ -19,7 +19,7 @@
 
 import type { Logger } from "../../shared/log.ts";
 import { OomSource, type WireEvent, type WirePressureWarning } from "../../shared/proto.ts";
-import { boundedLru } from "../lru.ts";
+import { boundedLru } from "../../shared/lru.ts";
 import type { ContainerView, PodDirectory, PodView, ReportingSink } from "../types/index.ts";
 import type { CgroupFiles } from "./files.ts";
 import { parseOomKills } from "./files.ts";

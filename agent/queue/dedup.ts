@@ -21,7 +21,7 @@
 import type { LRUCache } from "lru-cache";
 import type { Clock, Timer } from "../../shared/clock.ts";
 import { eventType, type WireEvent } from "../../shared/proto.ts";
-import { boundedLru } from "../lru.ts";
+import { boundedLru } from "../../shared/lru.ts";
 import type { Emitted, EventSink } from "../types/index.ts";
 import { reasonOf } from "./events.ts";
 import type { QueueMetrics } from "./metrics.ts";

@@ -1,4 +1,4 @@
-// agent/lru.ts: a cache bounded by maxSize (every entry of size 1) instead of lru-cache's
+// shared/lru.ts: a cache bounded by maxSize (every entry of size 1) instead of lru-cache's
 // `max`, so its memory grows with its entries; it must evict as `max` does.
 import { LRUCache } from "lru-cache";
 import { describe, expect, it } from "vitest";
