@@ -32,7 +32,21 @@ export function roleEntry(): { command: string; env: Record<string, string>; lab
  * read from the manifest so the benchmark measures what runs in the cluster.
  */
 export function deployedAggregatorNodeOptions(): string {
-  const path = join(REPO_ROOT, "deploy/base/aggregator/deployment.yaml");
+  const { path, env } = manifestEnv("deploy/base/aggregator/deployment.yaml", "Deployment", "aggregator");
+  const value = env?.find((e) => e.name === "NODE_OPTIONS")?.value;
+  if (value !== undefined) return value;
+  throw new Error(
+    `${path}: no NODE_OPTIONS in the aggregator container of the Deployment; the benchmark starts the aggregator with the Deployment's Node flags`,
+  );
+}
+
+/** The env of container `name` in the first `kind` of a manifest; undefined when there is none. */
+function manifestEnv(
+  file: string,
+  kind: string,
+  name: string,
+): { path: string; env: { name: string; value?: string }[] | undefined } {
+  const path = join(REPO_ROOT, file);
   for (const doc of parseAllDocuments(readFileSync(path, "utf8"))) {
     const obj = doc.toJS() as {
       kind?: string;
@@ -40,14 +54,11 @@ export function deployedAggregatorNodeOptions(): string {
         template?: { spec?: { containers?: { name: string; env?: { name: string; value?: string }[] }[] } };
       };
     } | null;
-    if (obj?.kind !== "Deployment") continue;
-    const container = obj.spec?.template?.spec?.containers?.find((c) => c.name === "aggregator");
-    const value = container?.env?.find((e) => e.name === "NODE_OPTIONS")?.value;
-    if (value !== undefined) return value;
+    if (obj?.kind !== kind) continue;
+    const container = obj.spec?.template?.spec?.containers?.find((c) => c.name === name);
+    return { path, env: container ? (container.env ?? []) : undefined };
   }
-  throw new Error(
-    `${path}: no NODE_OPTIONS in the aggregator container of the Deployment; the benchmark starts the aggregator with the Deployment's Node flags`,
-  );
+  return { path, env: undefined };
 }
 
 /**
@@ -166,25 +177,16 @@ export async function startAggregator(options: {
  * (NODE_NAME, AGGREGATOR_URL, …) are not carried over: the benchmark passes its own.
  */
 export function deployedAgentRuntimeEnv(): Record<string, string> {
-  const path = join(REPO_ROOT, "deploy/base/agent/daemonset.yaml");
-  for (const doc of parseAllDocuments(readFileSync(path, "utf8"))) {
-    const obj = doc.toJS() as {
-      kind?: string;
-      spec?: {
-        template?: { spec?: { containers?: { name: string; env?: { name: string; value?: string }[] }[] } };
-      };
-    } | null;
-    if (obj?.kind !== "DaemonSet") continue;
-    const container = obj.spec?.template?.spec?.containers?.find((c) => c.name === "agent");
-    if (!container) break;
-    return Object.fromEntries(
-      (container.env ?? [])
-        .filter((e) => e.value !== undefined && /^(NODE_OPTIONS|MALLOC_\w+|UV_\w+)$/.test(e.name))
-        .map((e) => [e.name, String(e.value)]),
+  const { path, env } = manifestEnv("deploy/base/agent/daemonset.yaml", "DaemonSet", "agent");
+  if (!env) {
+    throw new Error(
+      `${path}: no DaemonSet with an "agent" container; the benchmark starts the agent with its environment`,
     );
   }
-  throw new Error(
-    `${path}: no DaemonSet with an "agent" container; the benchmark starts the agent with its environment`,
+  return Object.fromEntries(
+    env
+      .filter((e) => e.value !== undefined && /^(NODE_OPTIONS|MALLOC_\w+|UV_\w+)$/.test(e.name))
+      .map((e) => [e.name, String(e.value)]),
   );
 }
 
