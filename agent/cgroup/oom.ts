@@ -18,8 +18,8 @@
 // deleted without a kill the kernel confirmed is not an OOM.
 
 import type { Logger } from "../../shared/log.ts";
-import { OomSource, type WireEvent, type WirePressureWarning } from "../../shared/proto.ts";
 import { boundedLru } from "../../shared/lru.ts";
+import { OomSource, type WireEvent, type WirePressureWarning } from "../../shared/proto.ts";
 import type { ContainerView, PodDirectory, PodView, ReportingSink } from "../types/index.ts";
 import type { CgroupFiles } from "./files.ts";
 import { parseOomKills } from "./files.ts";

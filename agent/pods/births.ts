@@ -15,8 +15,8 @@
 import type { LRUCache } from "lru-cache";
 import type { Clock } from "../../shared/clock.ts";
 import type { Logger } from "../../shared/log.ts";
-import { Actor, type BirthStep, type WireEvent } from "../../shared/proto.ts";
 import { boundedLru } from "../../shared/lru.ts";
+import { Actor, type BirthStep, type WireEvent } from "../../shared/proto.ts";
 import type { EventSink, KernelStats, KernelStatsSource } from "../types/index.ts";
 import type { PodFacts } from "./facts.ts";
 import type { PodsMetrics } from "./metrics.ts";

@@ -13,9 +13,9 @@
 import type { LRUCache } from "lru-cache";
 import type { Clock } from "../../shared/clock.ts";
 import type { Logger } from "../../shared/log.ts";
+import { boundedLru } from "../../shared/lru.ts";
 import type { WireEvent, WirePressureWarning } from "../../shared/proto.ts";
 import { EXTRA_REASONS } from "../../shared/vocabulary.ts";
-import { boundedLru } from "../../shared/lru.ts";
 import type { EventSink } from "../types/index.ts";
 import { newOccurrences, type Occurrence } from "./detector.ts";
 import type { PodFacts } from "./facts.ts";

@@ -20,8 +20,8 @@
 // a later event of its key — and while held back it is in kernel_gossip_agent_dedup_held.
 import type { LRUCache } from "lru-cache";
 import type { Clock, Timer } from "../../shared/clock.ts";
-import { eventType, type WireEvent } from "../../shared/proto.ts";
 import { boundedLru } from "../../shared/lru.ts";
+import { eventType, type WireEvent } from "../../shared/proto.ts";
 import type { Emitted, EventSink } from "../types/index.ts";
 import { reasonOf } from "./events.ts";
 import type { QueueMetrics } from "./metrics.ts";
