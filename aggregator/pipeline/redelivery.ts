@@ -31,8 +31,9 @@ export interface RedeliveryDedupOptions {
 
 export class RedeliveryDedup {
   #metrics: RedeliveryDedupOptions["metrics"];
-  /** Ids whose write succeeded (bounded LRU). */
+  /** Ids whose write succeeded (bounded LRU: at most #max of them, and options.bytes). */
   #done: LRUCache<string, true>;
+  #max: number;
   /** Event id → the batch processing it (resends wait for it). */
   #inflight = new Map<string, PendingBatch>();
 
@@ -40,9 +41,11 @@ export class RedeliveryDedup {
     const { metrics } = options;
     this.#metrics = metrics;
     // Bounded by count and by bytes: ids are short from real agents, but the bound must not
-    // depend on it (ids of up to EVENT_LIMITS.idChars pass the edge).
+    // depend on it (ids of up to EVENT_LIMITS.idChars pass the edge). The count is kept by
+    // evicting after each set (settled), not by lru-cache's `max`, which allocates its slot
+    // arrays for all 200,000 entries up front (~7 MiB before the first id).
+    this.#max = options.size;
     this.#done = new LRUCache({
-      max: options.size,
       maxSize: options.bytes,
       sizeCalculation: (_value, id) => id.length + ID_OVERHEAD_BYTES,
     });
@@ -96,6 +99,7 @@ export class RedeliveryDedup {
       this.#inflight.delete(id);
       if (err === undefined) this.#done.set(id, true);
     }
+    while (this.#done.size > this.#max) this.#done.pop();
   };
 
   /** An event that will not reach an object leaves the in-flight map (not remembered as done). */

@@ -4,8 +4,9 @@
 // a valid token is never limited, and a flood of garbage tokens costs the API server at
 // most BURST + perMinute reviews a minute per address. Addresses are remembered in a bounded
 // LRU (an address that fell out starts with a full burst again).
-import { LRUCache } from "lru-cache";
+
 import type { Clock } from "../../shared/clock.ts";
+import { boundedLru } from "../../shared/lru.ts";
 
 export const AUTH_FAILURE_BURST = 10;
 
@@ -17,7 +18,8 @@ interface Budget {
 export class UpgradeLimiter {
   readonly perMinute: number;
   #clock: Clock;
-  #budgets = new LRUCache<string, Budget>({ max: 50_000 });
+  /** Sized by use (shared/lru.ts): lru-cache's `max` would allocate 50,000 slots up front. */
+  #budgets = boundedLru<string, Budget>(50_000);
 
   constructor(options: { perMinute: number; clock: Clock }) {
     this.perMinute = options.perMinute;

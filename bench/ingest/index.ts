@@ -25,9 +25,12 @@ export async function run({ quick }: BenchOptions): Promise<BenchCaseResult> {
   const rounds = quick ? 8 : 100;
   const warmup = quick ? 2 : 30;
   const flags = aggregatorNodeOptions();
+  // The aggregator's command-line Node flags, as bin/kernel-gossip passes them (none unless
+  // KERNEL_GOSSIP_AGGREGATOR_NODE_FLAGS gives some: an experiment, said in the note).
+  const commandLine = (process.env.KERNEL_GOSSIP_AGGREGATOR_NODE_FLAGS ?? "").split(/\s+/).filter(Boolean);
   const { stdout } = await execFileAsync(
     NODE_BIN,
-    [join(REPO_ROOT, "bench/ingest/measure.ts"), String(rounds), String(warmup)],
+    [...commandLine, join(REPO_ROOT, "bench/ingest/measure.ts"), String(rounds), String(warmup)],
     {
       cwd: REPO_ROOT,
       env: { ...process.env, NODE_OPTIONS: flags.value },
@@ -55,7 +58,7 @@ export async function run({ quick }: BenchOptions): Promise<BenchCaseResult> {
         ratio: round(ratio),
         target: "≥ 200,000 ev/s and ≥ 0.3× floor",
         pass: o.median >= 200_000 && ratio >= 0.3,
-        note: `per 1,000-event batch as an agent frames it (pod table: ${s.podTableEntries} pods, ${s.frameBytes} bytes), ${o.n} batches after ${warmup} warm-up (p99 column = the slow tail: 1st percentile of the rates); FrameHandler → handOver → real BatchPipeline with the aggregator's default options (pods verified against the local API server, cached), writes rate-limited 20/s; enrichment cache ${s.enrichHits} hits / ${s.enrichMisses} misses, ${s.enrichFallbacks} fallbacks; the replica's write-ahead journal started as aggregator/main.ts starts it (writes ${JSON.stringify(s.journalWrites)}, ${s.journalFallbacks} counted changes over --journal-max-bytes); in a process started with ${flags.label}; floor = decodeEnvelope of the same frames, same process; garbage collection ${(gcShare * 100).toFixed(0)} % of the measured rounds (${s.gc.minor} minor ${Math.round(s.gc.minorMs)} ms, ${s.gc.major} major ${Math.round(s.gc.majorMs)} ms)`,
+        note: `per 1,000-event batch as an agent frames it (pod table: ${s.podTableEntries} pods, ${s.frameBytes} bytes), ${o.n} batches after ${warmup} warm-up (p99 column = the slow tail: 1st percentile of the rates); FrameHandler → handOver → real BatchPipeline with the aggregator's default options (pods verified against the local API server, cached), writes rate-limited 20/s; enrichment cache ${s.enrichHits} hits / ${s.enrichMisses} misses, ${s.enrichFallbacks} fallbacks; the replica's write-ahead journal started as aggregator/main.ts starts it (writes ${JSON.stringify(s.journalWrites)}, ${s.journalFallbacks} counted changes over --journal-max-bytes); in a process started with ${flags.label}${commandLine.length > 0 ? ` and the command-line flags ${commandLine.join(" ")} (KERNEL_GOSSIP_AGGREGATOR_NODE_FLAGS)` : ""}; floor = decodeEnvelope of the same frames, same process; garbage collection ${(gcShare * 100).toFixed(0)} % of the measured rounds (${s.gc.minor} minor ${Math.round(s.gc.minorMs)} ms, ${s.gc.major} major ${Math.round(s.gc.majorMs)} ms)`,
       },
       {
         figure: "… per CPU-second (same batches, process CPU time)",
