@@ -38,15 +38,9 @@ export function cpuSeconds(pid: number): number {
  * and cpuSeconds() reads 0; a thread that exits within the window takes its time with it.
  */
 export function runSeconds(pid: number): number {
-  let ns = 0;
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[0]);
-    } catch {
-      // the thread exited between the listing and the read
-    }
-  }
-  return ns / 1e9;
+  let seconds = 0;
+  for (const s of runSecondsByThread(pid).values()) seconds += s;
+  return seconds;
 }
 
 /**
