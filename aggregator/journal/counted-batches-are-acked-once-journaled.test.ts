@@ -46,10 +46,27 @@ async function whisperCount(workload: string): Promise<number | undefined> {
     ?.count;
 }
 
+/** A promise that never settles: a request to a process that died. */
+const hang = <T>(): Promise<T> => new Promise<T>(() => {});
+
+/** The journal store as a replica sees it, whose requests never answer once `dead()` says so. */
+function dyingStore(dead: () => boolean, onPut?: () => void): JournalStore {
+  return {
+    list: () => (dead() ? hang() : store.list()),
+    get: (n) => (dead() ? hang() : store.get(n)),
+    put: async (...a) => {
+      if (dead()) return hang();
+      const stored = await store.put(...a);
+      onPut?.();
+      return stored;
+    },
+    delete: (...a) => (dead() ? hang() : store.delete(...a)),
+  };
+}
+
 /** A replica whose API requests never answer from now on: what a SIGKILL leaves behind. */
 function killable(journalName: string) {
   let dead = false;
-  const hang = <T>(): Promise<T> => new Promise<T>(() => {});
   const real = kubeCrClient(cluster.kubeConfig);
   const client = {
     get: (...a: Parameters<typeof real.get>) => (dead ? hang<never>() : real.get(...a)),
@@ -57,12 +74,7 @@ function killable(journalName: string) {
     applyStatus: (...a: Parameters<typeof real.applyStatus>) =>
       dead ? hang<never>() : real.applyStatus(...a),
   };
-  const journalStore: JournalStore = {
-    list: () => (dead ? hang() : store.list()),
-    get: (n) => (dead ? hang() : store.get(n)),
-    put: (...a) => (dead ? hang() : store.put(...a)),
-    delete: (...a) => (dead ? hang() : store.delete(...a)),
-  };
+  const journalStore = dyingStore(() => dead);
   const pipeline = testPipeline(cluster.kubeConfig, { settings: HELD_BACK, client });
   pipeline.start();
   const journal = pipeline.startJournal({
@@ -294,23 +306,17 @@ it("a change written to its whisper just before its replica died, whose batch th
   // Replica A dies right after its journal's first write landed: the journal keeps the change
   // although A then writes it to its whisper (the release would be its next journal write).
   let journalDead = false;
-  const hang = <T>(): Promise<T> => new Promise<T>(() => {});
-  const dyingStore: JournalStore = {
-    list: () => (journalDead ? hang() : store.list()),
-    get: (n) => (journalDead ? hang() : store.get(n)),
-    put: async (...a) => {
-      if (journalDead) return hang();
-      const stored = await store.put(...a);
+  const dying = dyingStore(
+    () => journalDead,
+    () => {
       journalDead = true;
-      return stored;
     },
-    delete: (...a) => (journalDead ? hang() : store.delete(...a)),
-  };
+  );
   const a = testPipeline(cluster.kubeConfig, {
     settings: { ...HELD_BACK, objectMinInterval: 1_000 },
   });
   a.start();
-  a.startJournal({ store: dyingStore, name, lease, alive: () => true, orphanCheckMs: 60_000 });
+  a.startJournal({ store: dying, name, lease, alive: () => true, orphanCheckMs: 60_000 });
   const ctxA = (seq: number) => ({ ...CTX, instance: "i-a", seq });
   // The first write in a namespace this replica has not seen waits for the whisper (not journaled).
   await a.handleBatch(ctxA(1), [crashLoop(p, "app", 1)]);
