@@ -77,6 +77,15 @@ export function aggregatorNodeOptions(): { value: string; label: string } {
   return { value, label: `the Deployment's NODE_OPTIONS="${value}"` };
 }
 
+/**
+ * The aggregator's command-line Node flags, as bin/kernel-gossip passes them to the processes
+ * it starts: KERNEL_GOSSIP_AGGREGATOR_NODE_FLAGS split on spaces (none unless set: an
+ * experiment). For a case that starts its own Node process instead of the entry point.
+ */
+export function aggregatorCommandLineFlags(): string[] {
+  return (process.env.KERNEL_GOSSIP_AGGREGATOR_NODE_FLAGS ?? "").split(/\s+/).filter(Boolean);
+}
+
 export interface RunningRole {
   child: Child;
   metricsUrl: string;

@@ -9,7 +9,7 @@
 import { execFile } from "node:child_process";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { aggregatorNodeOptions } from "../cluster/roles.ts";
+import { aggregatorCommandLineFlags, aggregatorNodeOptions } from "../cluster/roles.ts";
 import { NODE_BIN, REPO_ROOT } from "../proc/child.ts";
 import { round, summarize } from "../stats.ts";
 import type { BenchCase, BenchCaseResult, BenchOptions } from "../types.ts";
@@ -25,9 +25,7 @@ export async function run({ quick }: BenchOptions): Promise<BenchCaseResult> {
   const rounds = quick ? 8 : 100;
   const warmup = quick ? 2 : 30;
   const flags = aggregatorNodeOptions();
-  // The aggregator's command-line Node flags, as bin/kernel-gossip passes them (none unless
-  // KERNEL_GOSSIP_AGGREGATOR_NODE_FLAGS gives some: an experiment, said in the note).
-  const commandLine = (process.env.KERNEL_GOSSIP_AGGREGATOR_NODE_FLAGS ?? "").split(/\s+/).filter(Boolean);
+  const commandLine = aggregatorCommandLineFlags();
   const { stdout } = await execFileAsync(
     NODE_BIN,
     [...commandLine, join(REPO_ROOT, "bench/ingest/measure.ts"), String(rounds), String(warmup)],
