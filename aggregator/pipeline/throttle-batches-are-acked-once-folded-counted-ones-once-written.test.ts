@@ -26,13 +26,14 @@ beforeAll(async () => {
 }, 60_000);
 afterAll(async () => cluster?.close());
 
+/** Long enough that no second write of an object can happen while a test runs; the drain writes. */
+const HELD_BACK = { settings: { objectMinInterval: 600_000, podEvents: false }, stopDeadlineMs: 10_000 };
+
 const pod: TestPod = { uid: "ack-pod-1", namespace: "ack", name: "web-1", labels: { "workload-id": "web" } };
 
 it("a throttle batch is acked before its whisper's next write; a crash-loop batch waits for it", async () => {
   const pipeline = testPipeline(cluster.kubeConfig, {
-    // Long enough that no second write of an object can happen while the test runs.
-    settings: { objectMinInterval: 600_000, podEvents: false },
-    stopDeadlineMs: 10_000,
+    ...HELD_BACK,
   });
   pipeline.start();
   const ctx = (seq: number) => ({ ...CTX, instance: "i-1", seq });
@@ -63,8 +64,7 @@ it("a throttle batch is acked before its whisper's next write; a crash-loop batc
 
 it("an episode's opening and its resolution wait for their write: a crash must not lose the episode count or leave it open", async () => {
   const pipeline = testPipeline(cluster.kubeConfig, {
-    settings: { objectMinInterval: 600_000, podEvents: false },
-    stopDeadlineMs: 10_000,
+    ...HELD_BACK,
   });
   pipeline.start();
   const other: TestPod = {
@@ -105,7 +105,7 @@ it("an episode the agent names is counted once by its name: its opening is acked
   const real = kubeCrClient(cluster.kubeConfig);
   // A replica that dies between the fold and the write: its status writes never land.
   const crashed = testPipeline(cluster.kubeConfig, {
-    settings: { objectMinInterval: 600_000, podEvents: false },
+    settings: HELD_BACK.settings,
     stopDeadlineMs: 200,
     client: {
       get: (...args) => real.get(...args),
@@ -132,8 +132,7 @@ it("an episode the agent names is counted once by its name: its opening is acked
   await crashed.stop();
 
   const restarted = testPipeline(cluster.kubeConfig, {
-    settings: { objectMinInterval: 600_000, podEvents: false },
-    stopDeadlineMs: 10_000,
+    ...HELD_BACK,
   });
   restarted.start();
   const update = (seq: number) => throttle(named, "app", seq, "update", 0.8, opened + seq * 1000, opened);
@@ -158,14 +157,13 @@ it("an episode the agent names is counted once by its name: its opening is acked
 }, 30_000);
 
 it("two replicas folding different samples of one named episode count it once", async () => {
-  const options = { settings: { objectMinInterval: 600_000, podEvents: false }, stopDeadlineMs: 10_000 };
   const a = testPipeline(cluster.kubeConfig, {
-    ...options,
-    settings: { ...options.settings, podName: "agg-a" },
+    ...HELD_BACK,
+    settings: { ...HELD_BACK.settings, podName: "agg-a" },
   });
   const b = testPipeline(cluster.kubeConfig, {
-    ...options,
-    settings: { ...options.settings, podName: "agg-b" },
+    ...HELD_BACK,
+    settings: { ...HELD_BACK.settings, podName: "agg-b" },
   });
   a.start();
   b.start();
@@ -199,8 +197,7 @@ it("a resent batch folds its named samples again (they count by the episode, no 
   const metrics = createPipelineMetrics(createRegistry({ defaultMetrics: false }));
   const pipeline = testPipeline(cluster.kubeConfig, {
     metrics,
-    settings: { objectMinInterval: 600_000, podEvents: false },
-    stopDeadlineMs: 10_000,
+    ...HELD_BACK,
   });
   pipeline.start();
   const resent: TestPod = {
