@@ -14,6 +14,7 @@ import type { HpaLookup } from "../recommend/hpa.ts";
 import type { BatchContext, Enriched, PodIdentity } from "../types/index.ts";
 import { birthFacts, POD_LEVEL_CONTAINER, podIdentity, signalFacts } from "./from-wire.ts";
 import { PreparedOccurrence } from "./occurrence.ts";
+import { episodeOpenedAt } from "./throttle-facts.ts";
 import type { PipelineSettings } from "./types.ts";
 
 export interface PrepareDeps {
@@ -175,7 +176,6 @@ export function prepareEvent(
 
 /** The throttling episode a sample names (ADR 0011); undefined for other events and older agents. */
 function throttleEpisode(ev: WireEvent, pod: PodIdentity, container: string): number | undefined {
-  const openedAtMs = Number(ev.throttle?.episodeOpenedAtMs ?? 0);
-  if (!(openedAtMs > 0) || !Number.isSafeInteger(openedAtMs)) return undefined;
-  return episodeKey(pod.uid, container, openedAtMs);
+  const openedAtMs = episodeOpenedAt(ev);
+  return openedAtMs === undefined ? undefined : episodeKey(pod.uid, container, openedAtMs);
 }

@@ -127,6 +127,14 @@ class ThrottleFacts implements SignalFacts {
 export function foldsByEpisode(ev: WireEvent): boolean {
   const t = ev.throttle;
   if (!t || t.state === ThrottleState.THROTTLE_STATE_RESOLVED) return false;
-  const openedAtMs = Number(t.episodeOpenedAtMs ?? 0);
-  return openedAtMs > 0 && Number.isSafeInteger(openedAtMs);
+  return episodeOpenedAt(ev) !== undefined;
+}
+
+/**
+ * When the episode a throttle sample names opened (CpuThrottle.episode_opened_at_ms), in ms;
+ * undefined for other events and agents that name none (0, or not a safe integer).
+ */
+export function episodeOpenedAt(ev: WireEvent): number | undefined {
+  const openedAtMs = Number(ev.throttle?.episodeOpenedAtMs ?? 0);
+  return openedAtMs > 0 && Number.isSafeInteger(openedAtMs) ? openedAtMs : undefined;
 }
